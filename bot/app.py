@@ -1,0 +1,69 @@
+"""Composition root: builds the store, services, router, outbox and channels, and owns their lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Settings
+from bot.core.clock import Clock
+from bot.core.units import UnitRegistry
+from bot.core.views import ImportResult
+from bot.handlers import build_router
+from bot.handlers.context import Services
+from bot.handlers.router import Conversation, Router
+from bot.outbox import Outbox
+from bot.store.planfile import load_plan_file, load_units_file
+from bot.store.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def make_clock(settings: Settings) -> Clock:
+    """Build the clock: real time in the plan's zone, with the date pinned when DUBAN_TODAY is set."""
+    return Clock(tz=settings.tz, pinned_today=settings.today)
+
+
+@dataclass
+class App:
+    """Everything one duban process runs, built from settings."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    units: UnitRegistry
+    outbox: Outbox
+    router: Router
+    services: Services
+    conversation: Conversation
+
+    @classmethod
+    async def create(cls, settings: Settings, clock: Clock | None = None) -> App:
+        """Open the store (migrating it), load the shipped plan into an empty database, wire the services."""
+        clock = clock or make_clock(settings)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        units = load_units_file(settings.units_file)
+        store = await open_store(settings.db_url, settings.state_dir)
+        app_outbox = Outbox(store, clock)
+        router = build_router()
+        services = Services(store=store, clock=clock, settings=settings, units=units, push=app_outbox.push)
+        app = cls(settings, clock, store, units, app_outbox, router, services, Conversation(services, router))
+        if not await store.plans.list_plans():
+            result = await app.import_plan(settings.plan_file, actor="system")
+            log.info("loaded the shipped plan %s (%d tasks)", result.plan_key, result.tasks_added)
+        return app
+
+    async def import_plan(self, path: Path, actor: str) -> ImportResult:
+        """Import a plan file (YAML, or a spreadsheet) into the store."""
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            from bot.store.plansheet import load_plan_sheet
+
+            spec = load_plan_sheet(path, self.units)
+        else:
+            spec = load_plan_file(path, self.units)
+        return await self.store.plans.import_plan(spec, actor, self.clock.utcnow())
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.store.close()

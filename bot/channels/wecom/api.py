@@ -1,0 +1,380 @@
+"""Thin async clients for the WeCom server API (self-built app) and the group robot webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import mimetypes
+import time
+from collections.abc import Callable, Mapping
+from email.message import Message
+from email.utils import collapse_rfc2231_value
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import aiohttp
+
+DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+TOKEN_ERRCODES = frozenset({40014, 42001, 42007})  # invalid / expired access_token
+RATE_LIMIT_ERRCODES = frozenset({45009, 45033, 130101})
+UNREACHABLE_ERRCODES = frozenset({60111, 81013})  # user does not exist / no valid recipient
+TOKEN_MARGIN = 300.0  # seconds before expires_in at which a cached token is renewed
+DUPLICATE_CHECK_INTERVAL = 1800
+_CHUNK = 64 * 1024
+_MAX_ERROR_BODY = 64 * 1024
+
+JsonDict = dict[str, Any]
+
+
+class WeComApiError(Exception):
+    """WeCom answered with a non-zero errcode (or not with JSON at all: errcode -1)."""
+
+    def __init__(self, errcode: int, errmsg: str, path: str = "") -> None:
+        super().__init__(f"WeCom {path or 'API'} errcode {errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+        self.path = path
+
+    @property
+    def is_rate_limited(self) -> bool:
+        """Tell whether WeCom refused the call for frequency; retry later, not now."""
+        return self.errcode in RATE_LIMIT_ERRCODES
+
+    @property
+    def is_unreachable(self) -> bool:
+        """Tell whether the recipient does not exist or is outside the app's visible range."""
+        return self.errcode in UNREACHABLE_ERRCODES
+
+
+class WeComApi:
+    """Call the WeCom server API for one self-built application, caching its access_token."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        corp_id: str,
+        secret: str,
+        agent_id: int,
+        base_url: str = DEFAULT_BASE_URL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._corp_id = corp_id
+        self._secret = secret
+        self.agent_id = agent_id
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def access_token(self) -> str:
+        """Return a valid access_token, fetching it at most once however many callers wait."""
+        token = self._valid_token()
+        if token is not None:
+            return token
+        async with self._token_lock:
+            token = self._valid_token()
+            if token is not None:
+                return token
+            params = {"corpid": self._corp_id, "corpsecret": self._secret}
+            async with self._session.get(self._url("cgi-bin/gettoken"), params=params) as resp:
+                data = await _read_json(resp, "cgi-bin/gettoken")
+            _raise_for_errcode(data, "cgi-bin/gettoken")
+            token = str(data["access_token"])
+            expires_in = float(data.get("expires_in", 7200))
+            self._token = token
+            self._token_expires_at = self._clock() + max(expires_in - TOKEN_MARGIN, expires_in / 2)
+            return token
+
+    async def send_text(self, touser: str, content: str) -> JsonDict:
+        """Send a text message to users ("u1|u2"); content is at most 2048 bytes."""
+        return await self._send(touser, "text", {"content": content})
+
+    async def send_markdown(self, touser: str, content: str) -> JsonDict:
+        """Send a markdown message (WeCom's subset; shown only in the WeCom client)."""
+        return await self._send(touser, "markdown", {"content": content})
+
+    async def send_textcard(
+        self, touser: str, title: str, description: str, url: str, btntxt: str = "详情"
+    ) -> JsonDict:
+        """Send a text card whose button opens url."""
+        card = {"title": title, "description": description, "url": url, "btntxt": btntxt}
+        return await self._send(touser, "textcard", card)
+
+    async def send_file(self, touser: str, path: Path, file_name: str) -> JsonDict:
+        """Upload a file (≤20 MB) as temporary media and send it."""
+        data = await asyncio.to_thread(path.read_bytes)
+        media_id = await self.upload_media("file", data, file_name)
+        return await self._send(touser, "file", {"media_id": media_id})
+
+    async def send_image(self, touser: str, data: bytes, file_name: str = "chart.png") -> JsonDict:
+        """Upload a JPG/PNG image (≤10 MB) as temporary media and send it."""
+        media_id = await self.upload_media("image", data, file_name)
+        return await self._send(touser, "image", {"media_id": media_id})
+
+    async def upload_media(self, media_type: str, data: bytes, file_name: str) -> str:
+        """Upload temporary media (valid 3 days) of type image, voice, video or file; return media_id."""
+        content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+
+        def form() -> aiohttp.FormData:
+            # A FormData cannot be sent twice, so a token retry builds a fresh one. quote_fields=False
+            # keeps a Chinese filename raw UTF-8 (as curl and requests send it): WeCom shows the
+            # filename as given, and aiohttp's default would show it percent-encoded.
+            fd = aiohttp.FormData(quote_fields=False)
+            safe_name = file_name.replace("\r", " ").replace("\n", " ")
+            fd.add_field("media", data, filename=safe_name, content_type=content_type)
+            return fd
+
+        result = await self._call("POST", "cgi-bin/media/upload", {"type": media_type}, data=form)
+        return str(result["media_id"])
+
+    async def download_media(self, media_id: str, dest: Path) -> tuple[str, int]:
+        """Stream media/get into dest; return the file name WeCom gives and the size in bytes."""
+        path = "cgi-bin/media/get"
+        for attempt in (1, 2):
+            token = await self.access_token()
+            params = {"access_token": token, "media_id": media_id}
+            async with self._session.get(self._url(path), params=params) as resp:
+                if _is_json_reply(resp):
+                    data = await _read_json(resp, path)
+                    if self._should_retry(data, token, attempt):
+                        continue
+                    _raise_for_errcode(data, path)
+                    raise WeComApiError(-1, "media/get answered JSON without an error", path)
+                if resp.status != 200:
+                    raise WeComApiError(-1, f"HTTP {resp.status}", path)
+                file_name = content_disposition_filename(resp.headers.get("Content-Disposition", ""))
+                size = await _stream_to_file(resp.content, dest)
+                return file_name or media_id, size
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, touser: str, msgtype: str, payload: Mapping[str, Any]) -> JsonDict:
+        body = {
+            "touser": touser,
+            "msgtype": msgtype,
+            "agentid": self.agent_id,
+            msgtype: dict(payload),
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL,
+        }
+        return await self._call("POST", "cgi-bin/message/send", {}, json_body=body)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        json_body: JsonDict | None = None,
+        data: Callable[[], aiohttp.FormData] | None = None,
+    ) -> JsonDict:
+        for attempt in (1, 2):
+            token = await self.access_token()
+            query = {**params, "access_token": token}
+            async with self._session.request(
+                method,
+                self._url(path),
+                params=query,
+                json=json_body,
+                data=data() if data is not None else None,
+            ) as resp:
+                result = await _read_json(resp, path)
+            if self._should_retry(result, token, attempt):
+                continue
+            _raise_for_errcode(result, path)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _should_retry(self, result: JsonDict, token: str, attempt: int) -> bool:
+        if attempt > 1 or _errcode(result) not in TOKEN_ERRCODES:
+            return False
+        if self._token == token:  # another caller may already hold a fresh one
+            self._token = None
+        return True
+
+    def _valid_token(self) -> str | None:
+        if self._token is not None and self._clock() < self._token_expires_at:
+            return self._token
+        return None
+
+    def _url(self, path: str) -> str:
+        return f"{self._base_url}/{path}"
+
+
+class WeComRobot:
+    """Send to a group through a robot webhook (send-only; 20 messages a minute)."""
+
+    def __init__(self, session: aiohttp.ClientSession, key: str, base_url: str = DEFAULT_BASE_URL) -> None:
+        self._session = session
+        self._key = key
+        self._base_url = base_url.rstrip("/")
+
+    async def send_text(self, content: str, mentioned_list: list[str] | None = None) -> JsonDict:
+        """Send text (≤2048 bytes); mentioned_list takes userids or "@all"."""
+        text: JsonDict = {"content": content}
+        if mentioned_list:
+            text["mentioned_list"] = mentioned_list
+        return await self._post({"msgtype": "text", "text": text})
+
+    async def send_markdown(self, content: str) -> JsonDict:
+        """Send markdown (≤4096 bytes; use split_markdown for longer text)."""
+        return await self._post({"msgtype": "markdown", "markdown": {"content": content}})
+
+    async def send_image(self, data: bytes) -> JsonDict:
+        """Send a JPG/PNG image (≤2 MB) inline as base64 with the md5 of its bytes."""
+        image = {"base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data).hexdigest()}
+        return await self._post({"msgtype": "image", "image": image})
+
+    async def _post(self, body: JsonDict) -> JsonDict:
+        path = "cgi-bin/webhook/send"
+        url = f"{self._base_url}/{path}"
+        async with self._session.post(url, params={"key": self._key}, json=body) as resp:
+            result = await _read_json(resp, path)
+        _raise_for_errcode(result, path)
+        return result
+
+
+def split_markdown(content: str, limit: int = 4096) -> list[str]:
+    """Split text at line boundaries into chunks of at most limit UTF-8 bytes.
+
+    A line is cut (at a character boundary) only when it alone exceeds the limit. The newline
+    ending each chunk is dropped, so when no line is cut, newline-joining the chunks gives content.
+    """
+    if limit < 4:
+        raise ValueError("limit must hold at least one UTF-8 character (4 bytes)")
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in _lines(content):
+        line_size = len(line.encode())
+        if current and size + line_size > limit:
+            chunks.append("".join(current))
+            current, size = [], 0
+        if line_size > limit:
+            pieces = _cut_utf8(line, limit)
+            chunks.extend(pieces[:-1])
+            line, line_size = pieces[-1], len(pieces[-1].encode())
+        current.append(line)
+        size += line_size
+    if current:
+        chunks.append("".join(current))
+    return [c.removesuffix("\n") for c in chunks]
+
+
+def content_disposition_filename(header: str) -> str:
+    """Return the file name in a Content-Disposition header, preferring RFC 5987 filename*."""
+    if not header:
+        return ""
+    msg = Message()
+    msg["Content-Disposition"] = _repair_header_text(header)
+    plain = extended = ""
+    for key, value in msg.get_params(header="content-disposition", failobj=[]):
+        if key.lower() != "filename":
+            continue
+        if isinstance(value, tuple):
+            extended = collapse_rfc2231_value(value)
+        else:
+            plain = collapse_rfc2231_value(value)
+    name = extended or plain
+    # keep only the last path component: the name is informative, never a place to write
+    return PureWindowsPath(PurePosixPath(name).name).name
+
+
+def _lines(text: str) -> list[str]:
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _cut_utf8(text: str, limit: int) -> list[str]:
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for ch in text:
+        ch_size = len(ch.encode())
+        if size + ch_size > limit:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(ch)
+        size += ch_size
+    pieces.append("".join(current))
+    return pieces
+
+
+def _repair_header_text(name: str) -> str:
+    # aiohttp decodes header bytes as UTF-8 with surrogate escapes, so a server sending GBK leaves
+    # surrogates; a client decoding Latin-1 leaves mojibake. Undo either when it decodes cleanly.
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        raw, encoding = name.encode("utf-8", "surrogateescape"), "gb18030"
+    else:
+        try:
+            raw, encoding = name.encode("latin-1"), "utf-8"
+        except UnicodeEncodeError:
+            return name
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return name
+
+
+def _is_json_reply(resp: aiohttp.ClientResponse) -> bool:
+    # media comes with Content-Disposition; an error is a bare JSON (or text/plain JSON) body
+    if "Content-Disposition" in resp.headers:
+        return False
+    return resp.content_type in ("application/json", "text/json", "text/plain")
+
+
+async def _read_json(resp: aiohttp.ClientResponse, path: str) -> JsonDict:
+    raw = await resp.content.read(_MAX_ERROR_BODY + 1) if resp.status != 200 else await resp.read()
+    if resp.status != 200:
+        raise WeComApiError(-1, f"HTTP {resp.status}: {raw[:200]!r}", path)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise WeComApiError(-1, f"not JSON: {raw[:200]!r}", path) from exc
+    if not isinstance(data, dict):
+        raise WeComApiError(-1, f"not a JSON object: {raw[:200]!r}", path)
+    return data
+
+
+def _errcode(data: Mapping[str, Any]) -> int:
+    try:
+        return int(data.get("errcode", 0))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _raise_for_errcode(data: Mapping[str, Any], path: str) -> None:
+    code = _errcode(data)
+    if code != 0:
+        raise WeComApiError(code, str(data.get("errmsg", "")), path)
+
+
+async def _stream_to_file(content: aiohttp.StreamReader, dest: Path) -> int:
+    partial = dest.with_name(dest.name + ".part")
+    size = 0
+    handle = await asyncio.to_thread(partial.open, "wb")
+    try:
+        async for chunk in content.iter_chunked(_CHUNK):
+            await asyncio.to_thread(handle.write, chunk)
+            size += len(chunk)
+    except BaseException:
+        # synchronous on purpose: this path also runs on cancellation
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise
+    await asyncio.to_thread(handle.close)
+    await asyncio.to_thread(partial.replace, dest)
+    return size
+
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "WeComApi",
+    "WeComApiError",
+    "WeComRobot",
+    "content_disposition_filename",
+    "split_markdown",
+]

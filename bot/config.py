@@ -1,0 +1,119 @@
+"""Settings: the only reader of environment variables (and of a `.env` file)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure, each as a `DUBAN_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore")
+
+    state_dir: Path = REPO_ROOT / "var"
+    database_url: str = ""  # default: sqlite+aiosqlite:///<state_dir>/duban.db
+    timezone: str = "Asia/Shanghai"
+    today: dt.date | None = None  # pins "today" for demos and tests
+    coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin"
+    plan_file: Path = REPO_ROOT / "data" / "plans" / "pingshan-2023.yaml"  # loaded into an empty database
+    plan: str = ""  # key of the plan chats work on; default: the most recently imported
+    units_file: Path = REPO_ROOT / "data" / "units.yaml"
+    invite_days: int = 7
+    secret_key: str = ""  # signs upload links and buttons; generated into the state dir when empty
+
+    # Telegram
+    telegram_token: str = ""
+    telegram_api_url: str = ""  # root of another Bot API server, e.g. http://127.0.0.1:8081
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_download_limit_mb: int = 20  # the cloud Bot API's getFile cap; raise with a local server
+
+    # WeCom
+    wecom_corp_id: str = ""
+    wecom_agent_id: int = 0
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
+    wecom_replay_window_s: int = 300  # callbacks older than this are refused; 0 disables (tests replay old vectors)
+
+    # HTTP server (WeCom callback, Telegram webhook, upload page, /healthz)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    upload_max_mb: int = 200
+    upload_link_hours: int = 24
+
+    # Reminders and digests
+    reminder_offsets: str = "30,14,7,3,1,0"
+    reminder_cooperating_offsets: str = "7,1"
+    reminder_time: dt.time = dt.time(9, 0)
+    catch_up_days: int = 3
+    tick_seconds: int = 60
+    digest_weekday: int = 0  # Monday
+    snooze_workdays: int = 2
+    scheduler: bool = True  # `duban run` ticks reminders; off for instances that only serve chat
+
+    log_level: str = "WARNING"  # what reaches the terminal; the log file in the state directory gets INFO
+
+    @field_validator("coordinators")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Return the plan's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        """Return the async database URL, defaulting to a SQLite file in the state directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.state_dir / 'duban.db'}"
+
+    @property
+    def coordinator_keys(self) -> frozenset[str]:
+        """Return configured coordinators as ``channel:user_id`` keys."""
+        return frozenset(p.strip() for p in self.coordinators.split(",") if p.strip())
+
+    def offsets(self, cooperating: bool = False) -> tuple[int, ...]:
+        """Return the reminder offsets in days before a deadline."""
+        raw = self.reminder_cooperating_offsets if cooperating else self.reminder_offsets
+        return tuple(sorted({int(p) for p in raw.split(",") if p.strip()}, reverse=True))
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Tell whether the Telegram channel is configured."""
+        return bool(self.telegram_token)
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Tell whether the WeCom channel is fully configured."""
+        return all(
+            (self.wecom_corp_id, self.wecom_agent_id, self.wecom_secret, self.wecom_token, self.wecom_aes_key)
+        )
+
+
+def secret_for(settings: Settings) -> bytes:
+    """Return the signing key: configured, or created once in the state directory and kept."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.state_dir / "secret.key"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_hex(32))
+        tmp.replace(path)
+    return path.read_text().strip().encode()
+

@@ -1,0 +1,100 @@
+"""Chinese numbers, months and relative dates, as liaisons type them."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNITS = {"十": 10, "百": 100}
+CN_NUM = "零〇一二两三四五六七八九十百"
+
+
+def normalise(text: str) -> str:
+    """Fold full-width letters, digits and punctuation to half-width and drop control characters."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
+
+
+def cn_to_int(text: str) -> int | None:
+    """Read a number written in Arabic digits or Chinese numerals (十一, 二十三, 一百零五); None if not one."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    if any(ch not in _DIGITS and ch not in _UNITS for ch in text):
+        return None
+    total, current = 0, 0
+    for ch in text:
+        if ch in _DIGITS:
+            current = _DIGITS[ch]
+        else:
+            total += (current or 1) * _UNITS[ch]
+            current = 0
+    return total + current
+
+
+def month_end(year: int, month: int) -> dt.date:
+    """Return the last day of a month."""
+    return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A span of deadlines the user asked about, inclusive, with how to say it back."""
+
+    start: dt.date | None
+    end: dt.date | None
+    label: str
+
+
+_MONTH = re.compile(rf"(?:(\d{{4}})\s*年\s*)?([0-9]{{1,2}}|[{CN_NUM}]{{1,3}})\s*月(?:份)?")
+_WITHIN = re.compile(rf"([0-9]{{1,3}}|[{CN_NUM}]{{1,3}})\s*(天|日|周|个?星期|个?礼拜)(?:之内|以内|内)")
+
+
+def parse_date_range(text: str, today: dt.date, plan_year: int) -> DateRange | None:
+    """Find the deadline window a message asks about: 本月, 下个月, 十月份, 下周, 两周内, 年底 ...
+
+    A month named without a year means the plan's year (every deadline of a plan falls in it).
+    """
+    t = text
+    if "本周" in t or "这周" in t or "这个星期" in t or "本星期" in t:
+        start = today - dt.timedelta(days=today.weekday())
+        return DateRange(today, start + dt.timedelta(days=6), "本周")
+    if "下周" in t or "下个星期" in t or "下星期" in t or "下礼拜" in t:
+        start = today - dt.timedelta(days=today.weekday()) + dt.timedelta(days=7)
+        return DateRange(start, start + dt.timedelta(days=6), "下周")
+    if "本月" in t or "这个月" in t or "当月" in t or "月底" in t:
+        return DateRange(today.replace(day=1), month_end(today.year, today.month), f"本月（{today.month}月）")
+    if "下个月" in t or "下月" in t:
+        y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+        return DateRange(dt.date(y, m, 1), month_end(y, m), f"下个月（{m}月）")
+    if "年底" in t or "全年" in t or "年内" in t:
+        return DateRange(None, dt.date(plan_year, 12, 31), "年底前")
+    if "今天" in t:
+        return DateRange(today, today, "今天")
+    if (w := _WITHIN.search(t)) is not None:
+        n = cn_to_int(w.group(1))
+        if n:
+            days = n if w.group(2) in ("天", "日") else n * 7
+            return DateRange(today, today + dt.timedelta(days=days), f"{w.group(1)}{w.group(2)}内")
+    if (mm := _MONTH.search(t)) is not None:
+        month = cn_to_int(mm.group(2))
+        if month and 1 <= month <= 12:
+            year = int(mm.group(1)) if mm.group(1) else plan_year
+            return DateRange(dt.date(year, month, 1), month_end(year, month), f"{year}年{month}月")
+    return None
+
+
+def days_phrase(deadline: dt.date, today: dt.date) -> str:
+    """Say how far a deadline is: 还剩5天, 今天到期, 逾期12天."""
+    delta = (deadline - today).days
+    if delta > 0:
+        return f"还剩{delta}天"
+    if delta == 0:
+        return "今天到期"
+    return f"逾期{-delta}天"

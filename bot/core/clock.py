@@ -1,0 +1,42 @@
+"""The one source of "now": injected everywhere so tests and demos can pin the date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Clock:
+    """Tell the time in the plan's zone; `pinned_today` freezes the date (DUBAN_TODAY) but lets the time run.
+
+    `offset` lets tests move time forward without sleeping.
+    """
+
+    tz: ZoneInfo = SHANGHAI
+    pinned_today: dt.date | None = None
+    offset: dt.timedelta = dt.timedelta(0)
+    pinned_time: dt.time | None = None
+
+    def now(self) -> dt.datetime:
+        """Return the aware current time in the plan's zone."""
+        real = dt.datetime.now(self.tz)
+        if self.pinned_today is not None:
+            t = self.pinned_time or real.timetz().replace(tzinfo=None)
+            real = dt.datetime.combine(self.pinned_today, t, self.tz)
+        return real + self.offset
+
+    def today(self) -> dt.date:
+        """Return today's date in the plan's zone."""
+        return self.now().date()
+
+    def utcnow(self) -> dt.datetime:
+        """Return now as aware UTC, the form stored in the database."""
+        return self.now().astimezone(dt.UTC)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        """Move time forward (tests and demos only)."""
+        self.offset += delta

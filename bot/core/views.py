@@ -1,0 +1,176 @@
+"""Plain values the store returns: what handlers, reminders and exports read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.core.messages import ChatKind, ChatRef
+from bot.core.plan import Recurrence, Target
+
+
+class TaskStatus(StrEnum):
+    """Completion states; `label` is the Chinese word every reply uses."""
+
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    RETURNED = "returned"
+
+    @property
+    def label(self) -> str:
+        """Return the Chinese name of the state."""
+        return _STATUS_LABELS[self]
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the unit still has work to do (not waiting for review, not done)."""
+        return self not in (TaskStatus.SUBMITTED, TaskStatus.APPROVED)
+
+
+_STATUS_LABELS = {
+    TaskStatus.NOT_STARTED: "未开始",
+    TaskStatus.IN_PROGRESS: "进行中",
+    TaskStatus.SUBMITTED: "待审核",
+    TaskStatus.APPROVED: "已完成",
+    TaskStatus.RETURNED: "已退回",
+}
+
+
+@dataclass(frozen=True)
+class FileView:
+    """An evidence file as listed to users and exported."""
+
+    id: int
+    task_no: int
+    item_no: int
+    item_title: str
+    file_name: str
+    sha256: str
+    size: int
+    unit: str
+    uploaded_by: str
+    uploaded_at: dt.datetime
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """An evidence item with how many files were received for it."""
+
+    id: int
+    no: int
+    title: str
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task with its structure and current progress."""
+
+    plan_id: int
+    no: int
+    lead: str
+    text: str
+    deadline_raw: str
+    deadline: dt.date
+    cooperating: tuple[str, ...]
+    items: tuple[ItemView, ...]
+    shared_with: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    targets: tuple[Target, ...] = ()
+    recurrence: Recurrence | None = None
+    status: TaskStatus = TaskStatus.NOT_STARTED
+    progress: float | None = None
+    status_note: str = ""
+    updated_at: dt.datetime | None = None
+
+    @property
+    def evidence_done(self) -> int:
+        """Count items that have at least one file."""
+        return sum(1 for i in self.items if i.files)
+
+    @property
+    def missing(self) -> tuple[ItemView, ...]:
+        """Return the items still without a file."""
+        return tuple(i for i in self.items if not i.files)
+
+    def role_of(self, unit: str) -> str | None:
+        """Return "lead", "cooperating" or None for a unit."""
+        if unit == self.lead:
+            return "lead"
+        if unit in self.cooperating:
+            return "cooperating"
+        return None
+
+    def short_title(self, width: int = 24) -> str:
+        """Return the task text cut to a title-sized prefix."""
+        text = self.text.split("。")[0].split("，")[0]
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A plan's header."""
+
+    id: int
+    key: str
+    title: str
+    year: int
+    attachment: str = ""
+    district: str = ""
+    tasks: int = 0
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """Someone known to duban, with their role."""
+
+    id: int
+    channel: str
+    user_id: str
+    name: str = ""
+    coordinator: bool = False
+    unit: str | None = None
+    chat_id: str | None = None
+    unreachable_since: dt.datetime | None = None
+    unreachable_reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """Return ``channel:user_id``."""
+        return f"{self.channel}:{self.user_id}"
+
+    @property
+    def chat(self) -> ChatRef:
+        """Return the private chat to push to."""
+        return ChatRef(self.channel, self.chat_id or self.user_id, ChatKind.PRIVATE)
+
+    @property
+    def display(self) -> str:
+        """Return a name to show to coordinators."""
+        return self.name or self.user_id
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a plan import changed."""
+
+    plan_key: str
+    created: bool
+    tasks_added: int = 0
+    tasks_updated: int = 0
+    tasks_unchanged: int = 0
+    notes: int = 0
+
+
+@dataclass(frozen=True)
+class PendingView:
+    """A question waiting for a button press."""
+
+    token: str
+    person: str
+    kind: str
+    payload: dict[str, object] = field(default_factory=dict)

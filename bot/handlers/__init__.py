@@ -1,0 +1,36 @@
+"""Conversation features, one module each; `build_router` registers them all in one visible place."""
+
+from __future__ import annotations
+
+from bot.handlers import completion, digest, due, evidence, people, task
+from bot.handlers.chat import help_handler, on_page, on_text
+from bot.handlers.router import Router
+
+
+def build_router() -> Router:
+    """Register every command, button answer and message handler."""
+    r = Router()
+    r.command("help", help_handler(r), "/help：查看可以使用的功能", aliases=("start", "帮助"))  # type: ignore[arg-type]
+    r.command("bind", people.bind, "/bind 邀请码：绑定您的单位")
+    r.command("due", due.due, "/due [本月|下个月|十月|逾期]：查看本单位的任务", who="liaison", aliases=("mytasks", "tasks"))
+    r.command("task", task.show_task, "/task 12：查看任务详情和材料清单")
+    r.command("files", task.show_files, "/files 12：查看任务已收到的文件", who="liaison")
+    r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who="liaison")
+    r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
+    r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
+    r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
+    r.command("units", people.units, "/units：查看单位名称和简称")
+    r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")
+    r.command("return", completion.return_task, "/return 12 原因：退回任务", who="coordinator")
+    r.command("invite", people.invite, "/invite 单位：生成联络员邀请码", who="coordinator")
+    r.command("liaisons", people.liaisons, "/liaisons [单位]：查看联络员", who="coordinator")
+    r.command("remove", people.remove, "/remove 渠道:用户ID：移除联络员", who="coordinator")
+    r.command("urge", digest.urge, "/urge 单位 [任务号]：催办", who="coordinator")
+    r.command("subscribe", digest.subscribe, "/subscribe：本群订阅每周简报（群聊）", who="coordinator")
+    r.command("unsubscribe", digest.unsubscribe, "/unsubscribe：本群取消订阅简报", who="coordinator")
+    r.choice(evidence.KIND, evidence.on_choice)
+    r.choice(completion.KIND, completion.on_confirm)
+    r.choice(due.PAGE_KIND, on_page)  # type: ignore[arg-type]
+    r.on_text = on_text
+    r.on_attachments = evidence.on_attachments
+    return r

@@ -1,0 +1,79 @@
+"""Help, and free text: route a Chinese sentence to the handler it asks for."""
+
+from __future__ import annotations
+
+from bot.core import intents
+from bot.core.intents import Kind
+from bot.core.messages import Reply
+from bot.handlers.context import Context
+from bot.handlers.due import PAGE_KIND, list_tasks, next_page
+from bot.handlers.router import Replies, Router
+from bot.handlers.task import show_files, task_reply
+from bot.reports.digest import digest_text
+
+NOT_UNDERSTOOD = ("没太明白您的意思。可以这样问：\n· 我单位有哪些任务\n· 十月份要完成什么\n· 逾期的任务\n"
+                  "· 任务12还差哪些材料\n或发送 /help 查看全部功能。")
+
+
+def help_handler(router: Router) -> object:
+    """Build /help for this router: each role sees the commands it can use."""
+
+    async def help_(ctx: Context, args: str) -> Replies:
+        """/help：查看可以使用的功能"""
+        p = ctx.person
+        role = "节水办统筹人员" if p.coordinator else (f"{p.unit}联络员" if p.unit else "尚未绑定单位")
+        lines = [f"您好{('，' + p.name) if p.name else ''}！我是督办助手，帮助各单位落实《{ctx.plan.title}》。",
+                 f"您的身份：{role}。", ""]
+        if not p.coordinator and not p.unit:
+            lines += ["请先向节水办索取邀请码，然后发送「/bind 邀请码」绑定您的单位。", ""]
+        lines.append("可以直接用中文问我，例如：")
+        lines += ["· 我单位有哪些任务", "· 本月到期的 / 下个月 / 十月份要完成什么", "· 逾期的任务",
+                  "· 任务12还差哪些材料"]
+        if p.coordinator:
+            lines += ["· 教育局的任务", "· 汇总"]
+        lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
+        for cmd in router.listed():
+            if cmd.who == "all" or (cmd.who == "coordinator" and p.coordinator) or (
+                    cmd.who == "liaison" and (p.unit or p.coordinator)):
+                lines.append(cmd.help)
+        return [Reply("\n".join(lines))]
+
+    return help_
+
+
+async def on_text(ctx: Context) -> Replies:
+    """Answer a free-text message by the intent it expresses."""
+    intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
+    if intent.kind is Kind.NEXT_PAGE:
+        pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)
+        if pending is None:
+            return [Reply("没有更多内容了。")]
+        pages = pending.payload["pages"]
+        assert isinstance(pages, list)
+        return await next_page(ctx, [str(p) for p in pages])
+    if intent.kind is Kind.TASK and intent.task_no is not None:
+        return await task_reply(ctx, intent.task_no)
+    if intent.kind is Kind.FILES and intent.task_no is not None:
+        return await show_files(ctx, str(intent.task_no))
+    if intent.kind is Kind.TASKS:
+        return await list_tasks(ctx, intent)
+    if intent.kind is Kind.DIGEST:
+        unit = intent.unit.name if intent.unit else None
+        if unit is None and not ctx.person.coordinator:
+            unit = ctx.require_unit()
+        if unit is not None and unit != ctx.person.unit:
+            ctx.require_coordinator()
+        return [Reply(digest_text(ctx.plan.title, await ctx.tasks(), ctx.today, unit=unit))]
+    if intent.kind is Kind.HELP:
+        return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
+    return [Reply(NOT_UNDERSTOOD)]
+
+
+async def on_page(ctx: Context, pending: object, answer: str) -> Replies:
+    """Show the next page when the 下一页 button is pressed."""
+    from bot.core.views import PendingView
+
+    assert isinstance(pending, PendingView)
+    pages = pending.payload["pages"]
+    assert isinstance(pages, list)
+    return await next_page(ctx, [str(p) for p in pages])

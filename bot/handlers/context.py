@@ -1,0 +1,95 @@
+"""What every handler receives: the long-lived services and this message's sender and plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.core.clock import Clock
+from bot.core.errors import NotAllowed, UserError
+from bot.core.messages import Incoming, Push
+from bot.core.units import Unit, UnitRegistry
+from bot.core.views import PersonView, PlanView, TaskView
+from bot.store.store import Store
+
+UNBOUND = ("您还没有绑定单位。请向节水办索取邀请码，然后发送「/bind 邀请码」，例如 /bind ABCD2345。")
+
+
+@dataclass
+class Services:
+    """Long-lived dependencies, built once by the composition root."""
+
+    store: Store
+    clock: Clock
+    settings: Settings
+    units: UnitRegistry
+    push: Callable[[Push], Awaitable[None]]  # the outbox: durable, de-duplicated proactive sends
+    upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
+
+
+@dataclass
+class Context:
+    """One message being handled."""
+
+    services: Services
+    msg: Incoming
+    person: PersonView
+    plan: PlanView
+    _tasks: list[TaskView] | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """Return the store."""
+        return self.services.store
+
+    @property
+    def now(self) -> dt.datetime:
+        """Return the current instant as aware UTC (the stored form)."""
+        return self.services.clock.utcnow()
+
+    @property
+    def today(self) -> dt.date:
+        """Return today's date in the plan's zone."""
+        return self.services.clock.today()
+
+    @property
+    def actor(self) -> str:
+        """Return the sender's key for the audit log."""
+        return self.person.key
+
+    async def tasks(self) -> list[TaskView]:
+        """Return the plan's tasks with progress (read once per message)."""
+        if self._tasks is None:
+            self._tasks = await self.store.plans.tasks(self.plan.id)
+        return self._tasks
+
+    async def task(self, no: int) -> TaskView:
+        """Return one task or refuse in Chinese."""
+        for t in await self.tasks():
+            if t.no == no:
+                return t
+        tasks = await self.tasks()
+        raise UserError(f"没有第{no}项任务。本计划的任务编号是 1–{max((t.no for t in tasks), default=0)}。")
+
+    def require_coordinator(self) -> None:
+        """Refuse unless the sender is a coordinator."""
+        if not self.person.coordinator:
+            raise NotAllowed("这项操作只有节水办统筹人员可以使用。")
+
+    def require_unit(self) -> str:
+        """Return the sender's unit, or refuse with how to bind one."""
+        if self.person.unit is None:
+            raise NotAllowed(UNBOUND)
+        return self.person.unit
+
+    def resolve_unit(self, text: str) -> Unit:
+        """Resolve a unit name or abbreviation, or refuse listing the closest candidates."""
+        match = self.services.units.resolve(text)
+        if match.unit is not None:
+            return match.unit
+        if match.candidates:
+            names = "、".join(u.name for u in match.candidates)
+            raise UserError(f"没有确定是哪个单位：“{text}”。您是指：{names}？请写得更完整一些。")
+        raise UserError(f"没有找到单位“{text}”。发送 /units 查看全部单位名称。")

@@ -1,0 +1,108 @@
+"""“What's due for my unit”: /due, /mytasks and the free-text questions liaisons ask."""
+
+from __future__ import annotations
+
+from bot.core import intents
+from bot.core.chinese import DateRange
+from bot.core.errors import UserError
+from bot.core.intents import Intent, Kind
+from bot.core.messages import Choice, Reply
+from bot.core.views import TaskStatus, TaskView
+from bot.handlers.context import Context
+from bot.handlers.render import paginate, task_line
+from bot.handlers.router import Replies
+
+PAGE_KIND = "page"
+
+
+async def due(ctx: Context, args: str) -> Replies:
+    """/due [单位] [本月|下个月|十月|逾期]：查看任务清单"""
+    intent = intents.parse(args or "任务", today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
+    if args and intent.kind is Kind.TASKS and intent.unit is None and intent.window is None and not (
+            intent.overdue or intent.missing):
+        # "/due 教委" — an argument that is none of the known filters is meant as a unit name.
+        intent = Intent(Kind.TASKS, unit=ctx.resolve_unit(args))
+    return await list_tasks(ctx, intent)
+
+
+async def list_tasks(ctx: Context, intent: Intent) -> Replies:
+    """Answer a task-list question for the sender's unit (coordinators: any unit, or the whole plan)."""
+    unit = intent.unit.name if intent.unit else None
+    if unit is not None and unit != ctx.person.unit and not ctx.person.coordinator:
+        raise UserError(f"您是{ctx.require_unit()}的联络员，只能查看本单位的任务。")
+    if unit is None:
+        if ctx.person.unit is None and ctx.person.coordinator:
+            return await _plan_overview(ctx, intent)
+        unit = ctx.require_unit()
+    tasks = [t for t in await ctx.tasks() if t.role_of(unit) and _matches(t, intent, ctx)]
+    lead = sorted((t for t in tasks if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
+    coop = sorted((t for t in tasks if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
+    what = _describe(intent)
+    if not tasks:
+        return [Reply(f"{unit}{what}没有任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
+    blocks: list[str] = []
+    if lead:
+        blocks.append(f"— 牵头任务 {len(lead)} 项 —")
+        blocks += [task_line(t, ctx.today) for t in lead]
+    if coop:
+        blocks.append(f"— 配合任务 {len(coop)} 项 —")
+        blocks += [task_line(t, ctx.today) for t in coop]
+    overdue = sum(1 for t in tasks if t.status.is_open and t.deadline < ctx.today)
+    header = f"{unit}{what}的任务（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项" + (f"，逾期{overdue}项" if overdue else "")
+    footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。"
+    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
+
+
+async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
+    """For a coordinator without a unit: the matching tasks of the whole plan, by unit."""
+    tasks = sorted((t for t in await ctx.tasks() if _matches(t, intent, ctx)), key=lambda t: (t.deadline, t.no))
+    what = _describe(intent) or "全部"
+    if not tasks:
+        return [Reply(f"全计划{what}没有任务。")]
+    blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" for t in tasks]
+    header = f"全计划{what}的任务：共{len(tasks)}项"
+    footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。"
+    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
+
+
+async def _paged(ctx: Context, pages: list[str]) -> Replies:
+    if len(pages) == 1:
+        return [Reply(pages[0])]
+    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": pages[1:]}, now=ctx.now)
+    return [Reply(pages[0], choices=(Choice(f"下一页（2/{len(pages)}）", f"{token}:next"),))]
+
+
+async def next_page(ctx: Context, pending_pages: list[str]) -> Replies:
+    """Show the next stored page and offer the one after it."""
+    page, rest = pending_pages[0], pending_pages[1:]
+    if not rest:
+        return [Reply(page)]
+    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": rest}, now=ctx.now)
+    return [Reply(page, choices=(Choice("下一页", f"{token}:next"),))]
+
+
+def _matches(t: TaskView, intent: Intent, ctx: Context) -> bool:
+    if intent.overdue and not (t.status.is_open and t.deadline < ctx.today):
+        return False
+    if intent.missing and (not t.missing or t.status is TaskStatus.APPROVED):
+        return False
+    return _in_window(t, intent.window)
+
+
+def _in_window(t: TaskView, window: DateRange | None) -> bool:
+    if window is None:
+        return True
+    if window.start is not None and t.deadline < window.start:
+        return False
+    return not (window.end is not None and t.deadline > window.end)
+
+
+def _describe(intent: Intent) -> str:
+    parts = []
+    if intent.window:
+        parts.append(f"{intent.window.label}到期")
+    if intent.overdue:
+        parts.append("逾期")
+    if intent.missing:
+        parts.append("还缺材料")
+    return "" if not parts else "（" + "、".join(parts) + "）"

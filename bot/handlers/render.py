@@ -1,0 +1,106 @@
+"""Turn tasks and progress into the Chinese text every channel shows (plain text; channels add markup)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from bot.core.chinese import days_phrase
+from bot.core.views import FileView, TaskStatus, TaskView
+
+ROLE_LABEL = {"lead": "牵头", "cooperating": "配合"}
+
+
+def deadline_text(t: TaskView) -> str:
+    """Say a deadline as the plan writes it: 2023.10 → 2023年10月底, 全年 → 全年（12月31日前）."""
+    if t.deadline_raw == "全年":
+        return f"全年（{t.deadline.year}年12月31日前）"
+    return f"{t.deadline.year}年{t.deadline.month}月底"
+
+
+def task_line(t: TaskView, today: dt.date) -> str:
+    """Render one task as two short lines for a list."""
+    urgency = "" if t.status in (TaskStatus.APPROVED, TaskStatus.SUBMITTED) else f"，{days_phrase(t.deadline, today)}"
+    evidence = f" · 材料 {t.evidence_done}/{len(t.items)}" if t.items else " · 无需材料"
+    mark = "⚠️" if t.status.is_open and t.deadline < today else "•"
+    return (f"{mark}【任务{t.no}】{t.short_title(30)}\n"
+            f"   截止 {t.deadline_raw}{urgency} · {t.status.label}{evidence}")
+
+
+def task_detail(t: TaskView, today: dt.date) -> str:
+    """Render a task's full detail: text, deadline, units, checklist, notes, targets and progress."""
+    lines = [f"任务{t.no}（牵头单位：{t.lead}）", t.text, ""]
+    urgency = "" if t.status is TaskStatus.APPROVED else f"，{days_phrase(t.deadline, today)}"
+    lines.append(f"完成时间：{t.deadline_raw}（{deadline_text(t)}{urgency}）")
+    lines.append(f"配合单位：{'、'.join(t.cooperating) if t.cooperating else '无'}")
+    status = t.status.label + (f"（退回原因：{t.status_note}）" if t.status is TaskStatus.RETURNED and t.status_note else "")
+    lines.append(f"状态：{status}")
+    if t.recurrence:
+        lines.append("周期：" + ("每月" if t.recurrence.value == "monthly" else "每季度") + "报送")
+    for target in t.targets:
+        progress = f"，当前进度 {_num(t.progress)}" if t.progress is not None else "，尚未登记进度"
+        lines.append(f"目标：{target.phrase}{progress}")
+    if t.items:
+        lines.append("")
+        lines.append(f"佐证材料（已收 {t.evidence_done}/{len(t.items)}）：")
+        for i in t.items:
+            got = f"（已收{i.files}个文件）" if i.files else "（未收）"
+            lines.append(f"{'✅' if i.files else '⬜'} {i.no}. {i.title}{got}")
+        if t.shared_with:
+            others = "、".join(f"任务{n}" for n in t.shared_with)
+            lines.append(f"注：本任务与{others}共用这份材料清单，提交一次即两项任务都计入。")
+    else:
+        lines.append("佐证材料：本任务不要求提交佐证材料。")
+    for note in t.notes:
+        lines += ["", f"备注：{note}"]
+    return "\n".join(lines)
+
+
+def files_list(task: TaskView, files: Sequence[FileView]) -> str:
+    """Render the files received for a task, grouped by item, with the ids used to withdraw one."""
+    if not files:
+        return f"任务{task.no}还没有收到任何文件。"
+    lines = [f"任务{task.no}已收到的文件："]
+    for f in files:
+        lines.append(f"#{f.id} 材料{f.item_no} · {f.file_name}（{_size(f.size)}，{f.unit}，"
+                     f"{f.uploaded_at.astimezone(_tz()).strftime('%m-%d %H:%M')}）")
+    lines.append("发错了可以发送「/withdraw 文件编号」撤回，例如 /withdraw " + str(files[0].id))
+    return "\n".join(lines)
+
+
+def paginate(header: str, blocks: Sequence[str], limit: int, footer: str = "") -> list[str]:
+    """Split blocks into pages within `limit` characters, never cutting a block; number pages when several."""
+    pages: list[list[str]] = [[]]
+    size = len(header) + len(footer) + 20
+    for block in blocks:
+        if pages[-1] and size + len(block) + 1 > limit:
+            pages.append([])
+            size = len(header) + len(footer) + 20
+        pages[-1].append(block)
+        size += len(block) + 1
+    out = []
+    for n, page in enumerate(pages, 1):
+        head = header + (f"（第{n}/{len(pages)}页）" if len(pages) > 1 else "")
+        tail = footer if n == len(pages) else "发送「下一页」查看后面的任务。"
+        out.append("\n".join([head, *page, *([tail] if tail else [])]))
+    return out
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f}MB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.0f}KB"
+    return f"{n}B"
+
+
+def _tz() -> dt.tzinfo:
+    from bot.core.clock import SHANGHAI
+
+    return SHANGHAI

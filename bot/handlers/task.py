@@ -1,0 +1,64 @@
+"""One task: its detail, its files, withdrawing a wrong file."""
+
+from __future__ import annotations
+
+from bot.core.errors import NotAllowed, UserError
+from bot.core.intents import task_number
+from bot.core.messages import Choice, Reply
+from bot.core.views import TaskStatus
+from bot.handlers.context import Context
+from bot.handlers.render import files_list, task_detail
+from bot.handlers.router import Replies
+
+
+def require_task_no(args: str, usage: str) -> int:
+    """Read the task number at the start of a command's arguments, or explain the usage."""
+    no = task_number(args.split(" ", 1)[0]) if args else None
+    if no is None:
+        raise UserError(f"请写上任务编号，例如 {usage}")
+    return no
+
+
+async def show_task(ctx: Context, args: str) -> Replies:
+    """/task 12：查看任务详情和材料清单"""
+    return await task_reply(ctx, require_task_no(args, "/task 12"))
+
+
+async def task_reply(ctx: Context, no: int) -> Replies:
+    """Render a task's detail with the actions open to the sender as buttons."""
+    t = await ctx.task(no)
+    choices: list[Choice] = []
+    role = t.role_of(ctx.person.unit) if ctx.person.unit else None
+    text = task_detail(t, ctx.today)
+    if role is not None and t.items:
+        text += f"\n\n提交材料：直接发送文件，说明里写「{t.no}-材料序号」，例如「{t.no}-{(t.missing or t.items)[0].no}」。"
+    if role == "lead" and t.status.is_open:
+        text += f"\n全部材料齐全后发送「/done {t.no}」提交审核。"
+    if ctx.services.upload_link is not None and (role or ctx.person.coordinator) and t.items:
+        return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, t.no)), choices=tuple(choices))]
+    return [Reply(text, choices=tuple(choices))]
+
+
+async def show_files(ctx: Context, args: str) -> Replies:
+    """/files 12：查看任务已收到的文件"""
+    no = require_task_no(args, "/files 12")
+    t = await ctx.task(no)
+    if not ctx.person.coordinator and (ctx.person.unit is None or not t.role_of(ctx.person.unit)):
+        raise NotAllowed(f"任务{no}不是贵单位牵头或配合的任务，不能查看它的文件。")
+    return [Reply(files_list(t, await ctx.store.evidence.files(ctx.plan.id, no)))]
+
+
+async def withdraw(ctx: Context, args: str) -> Replies:
+    """/withdraw 文件编号：撤回提交错的文件"""
+    raw = args.strip().lstrip("#")
+    if not raw.isdigit():
+        raise UserError("请写上文件编号，例如 /withdraw 37。发送「/files 任务号」可以看到编号。")
+    _, f = await ctx.store.evidence.file(int(raw))
+    if not ctx.person.coordinator and f.unit != ctx.person.unit:
+        raise NotAllowed("只能撤回本单位提交的文件。")
+    t = await ctx.task(f.task_no)
+    if t.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED) and not ctx.person.coordinator:
+        raise UserError(f"任务{t.no}已「{t.status.label}」，不能再撤回文件。如需更正请联系节水办。")
+    await ctx.store.evidence.withdraw(f.id, by=ctx.actor, channel=ctx.msg.channel, now=ctx.now)
+    return [Reply(f"已撤回文件 #{f.id}「{f.file_name}」（任务{f.task_no} 材料{f.item_no}）。"
+                  "文件记录保留在操作日志中。")]

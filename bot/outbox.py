@@ -1,0 +1,112 @@
+"""The outbox service: proactive pushes are stored first, then sent by each channel's sender.
+
+Reminders, digests and notices call `push`; a row is written (de-duplicated by key), and the
+dispatcher loop claims due rows atomically, so two duban processes never send one row twice and a
+crash before sending leaves the row to be sent on the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+from typing import Protocol
+
+from bot.core.clock import Clock
+from bot.core.messages import ChatRef, Push, Reply
+from bot.store.store import Store
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class Sender(Protocol):
+    """A channel's way to deliver one reply to a stored chat."""
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        """Deliver, or raise TemporaryFailure / Unreachable."""
+
+
+class TemporaryFailure(Exception):
+    """Try again later (rate limit, network); `retry_after` in seconds when the platform said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unreachable(Exception):
+    """The recipient cannot be reached (blocked the bot, never started it, left the company)."""
+
+
+class Outbox:
+    """Durable, de-duplicated proactive sends."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.senders: dict[str, Sender] = {}
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+
+    async def push(self, push: Push) -> None:
+        """Store a push for sending; a repeated dedupe key is ignored."""
+        if not push.dedupe_key:
+            push = Push(push.to, push.reply, f"push:{self.clock.utcnow().isoformat()}:{push.to.key()}", push.tags)
+        await self.store.outbox.enqueue(push, self.clock.utcnow())
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Send every due row whose channel has a sender here; return how many were sent."""
+        sent = 0
+        while True:
+            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker)
+            if not batch:
+                return sent
+            for item in batch:
+                sender = self.senders.get(item.chat.channel)
+                now = self.clock.utcnow()
+                if sender is None:
+                    # This instance does not run that channel; leave it for one that does.
+                    await self.store.outbox.settle(item.id, "pending", now, retry_at=now + dt.timedelta(minutes=1))
+                    continue
+                try:
+                    await sender.send(item.chat, item.reply)
+                except Unreachable as e:
+                    await self.store.outbox.settle(item.id, "unreachable", now, error=str(e))
+                    await self.store.people.mark_unreachable(item.chat.channel, item.chat.chat_id, str(e), now)
+                    log.warning("unreachable %s: %s", item.chat.key(), e)
+                except Exception as e:
+                    retry = getattr(e, "retry_after", None)
+                    if item.attempts >= MAX_ATTEMPTS:
+                        await self.store.outbox.settle(item.id, "failed", now, error=repr(e))
+                        log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
+                        continue
+                    delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
+                    await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
+                                                   retry_at=now + dt.timedelta(seconds=delay))
+                    if not isinstance(e, TemporaryFailure):
+                        log.exception("send failed for %s", item.dedupe_key)
+                else:
+                    await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
+                    sent += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain whenever woken, and at least every few seconds for retries; until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox drain failed")
+            self._wake.clear()
+            next_due = await self.store.outbox.next_due()
+            wait = 5.0
+            if next_due is not None:
+                wait = min(wait, max(0.05, (next_due - self.clock.utcnow()).total_seconds()))
+            waker = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waker, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            waker.cancel()
+            stopper.cancel()

@@ -1,0 +1,1 @@
+"""Reminders: working days, pure schedule computation from deadlines and recurrence, and their sending."""

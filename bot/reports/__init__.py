@@ -1,0 +1,1 @@
+"""Reports for coordinators: the digest chart and other rendered summaries."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the engine, repositories that return plain values, plan files."""

@@ -1,0 +1,66 @@
+"""Content-addressed evidence files: written atomically before any row points to them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+class FileStore:
+    """Keep each distinct file once, under ``<root>/<sha[:2]>/<sha>``; never overwrite, never delete."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        """Return where a file with this hash lives."""
+        return self.root / sha256[:2] / sha256
+
+    def put(self, source: Path) -> tuple[str, int]:
+        """Copy `source` into the store, hashing as it streams; return (sha256, size).
+
+        The copy is fsynced and renamed into place, so a crash leaves either the whole file or none:
+        the database row is committed only after this returns.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            final = self.path_for(sha)
+            if final.exists():
+                tmp.unlink()
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(final)
+                _fsync_dir(final.parent)
+            return sha, size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def copy_out(self, sha256: str, dest: Path) -> None:
+        """Copy a stored file to `dest` (exports)."""
+        shutil.copyfile(self.path_for(sha256), dest)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,127 @@
+"""The outbox table: every proactive message is a row first, then a send, so none is lost or doubled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.messages import ChatKind, ChatRef, Choice, OutFile, Push, Reply
+from bot.store.db import transaction
+from bot.store.tables import Outbox
+
+LEASE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed row: what to send, where, and how many times it was tried."""
+
+    id: int
+    dedupe_key: str
+    chat: ChatRef
+    reply: Reply
+    attempts: int
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
+    """Serialise a reply for the outbox row."""
+    return {
+        "text": reply.text,
+        "choices": [[c.label, c.data] for c in reply.choices],
+        "file": [reply.file.file_name, str(reply.file.path), reply.file.is_image] if reply.file else None,
+        "link": list(reply.link) if reply.link else None,
+    }
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    """Rebuild a reply from an outbox row."""
+    from pathlib import Path
+
+    f = data.get("file")
+    link = data.get("link")
+    return Reply(
+        text=data["text"],
+        choices=tuple(Choice(label, d) for label, d in data.get("choices", [])),
+        file=OutFile(f[0], Path(f[1]), bool(f[2])) if f else None,
+        link=(link[0], link[1]) if link else None,
+    )
+
+
+def outbox_row(push: Push, now: dt.datetime) -> Outbox:
+    """Build the row for a push (also used inside the reminder ledger's transaction)."""
+    return Outbox(dedupe_key=push.dedupe_key, channel=push.to.channel, chat_id=push.to.chat_id,
+                  chat_kind=push.to.kind.value, payload=reply_to_json(push.reply), next_attempt_at=now,
+                  created_at=now)
+
+
+class OutboxRepo:
+    """Enqueue, claim and settle outgoing pushes."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def enqueue(self, push: Push, now: dt.datetime) -> bool:
+        """Store a push; return False when one with the same dedupe key exists (it is not sent twice)."""
+        try:
+            async with transaction(self._sessions) as s:
+                s.add(outbox_row(push, now))
+        except IntegrityError:
+            return False
+        return True
+
+    async def claim(self, now: dt.datetime, worker: str, limit: int = 20) -> list[OutboxItem]:
+        """Claim due rows atomically (one winner per row across processes); stale claims are re-taken."""
+        async with self._sessions() as s:
+            candidates = (await s.exec(
+                select(Outbox.id).where(
+                    ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
+                    | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
+                .order_by(col(Outbox.id)).limit(limit))).all()
+        won: list[OutboxItem] = []
+        for oid in candidates:
+            async with transaction(self._sessions) as s:
+                result = await s.exec(update(Outbox).where(  # type: ignore[call-overload]
+                    col(Outbox.id) == oid,
+                    ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
+                    | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
+                    .values(status="sending", claimed_by=worker, claimed_at=now, attempts=col(Outbox.attempts) + 1))
+                if result.rowcount != 1:
+                    continue
+                row = await s.get(Outbox, oid)
+                assert row is not None and row.id is not None
+                chat = ChatRef(row.channel, row.chat_id, ChatKind(row.chat_kind))
+                won.append(OutboxItem(row.id, row.dedupe_key, chat, reply_from_json(row.payload), row.attempts))
+        return won
+
+    async def settle(self, oid: int, status: str, now: dt.datetime, *, error: str = "",
+                     retry_at: dt.datetime | None = None) -> None:
+        """Record the outcome: sent, failed, unreachable, or back to pending for a retry at `retry_at`."""
+        async with transaction(self._sessions) as s:
+            row = await s.get(Outbox, oid)
+            assert row is not None
+            row.status, row.error = status, error[:500]
+            if status == "sent":
+                row.sent_at = now
+            if retry_at is not None:
+                row.next_attempt_at = retry_at
+
+    async def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Return outbox rows (operations and tests)."""
+        async with self._sessions() as s:
+            q = select(Outbox).order_by(col(Outbox.id))
+            if status:
+                q = q.where(Outbox.status == status)
+            return [r.model_dump() for r in (await s.exec(q)).all()]
+
+    async def next_due(self) -> dt.datetime | None:
+        """Return when the earliest pending row is due."""
+        async with self._sessions() as s:
+            return (await s.exec(select(Outbox.next_attempt_at).where(Outbox.status == "pending")
+                                 .order_by(col(Outbox.next_attempt_at)).limit(1))).first()

@@ -1,0 +1,175 @@
+"""People, roles and invite codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.errors import NotFound, UserError
+from bot.core.views import PersonView
+from bot.store.db import transaction
+from bot.store.tables import Audit, BindFailure, Invite, Person
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on phones
+CODE_LENGTH = 8
+MAX_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+
+
+def normalise_code(text: str) -> str:
+    """Accept a code typed in lower case, with spaces or dashes, or with full-width letters."""
+    import unicodedata
+
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch.isalnum())
+
+
+class PeopleRepo:
+    """Who is who: coordinators, liaisons and their units."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def identify(self, channel: str, user_id: str, *, name: str, chat_id: str | None, now: dt.datetime,
+                       coordinator: bool = False) -> PersonView:
+        """Return the person behind (channel, user id), creating the row on first contact.
+
+        `coordinator` is true when configuration names this person; it is stored so pushes find them.
+        """
+        async with transaction(self._sessions) as s:
+            row = await _person(s, channel, user_id)
+            if row is None:
+                row = Person(channel=channel, user_id=user_id, name=name, chat_id=chat_id, created_at=now,
+                             coordinator=coordinator)
+                s.add(row)
+                await s.flush()
+            else:
+                changed = False
+                if name and row.name != name:
+                    row.name, changed = name, True
+                if chat_id and row.chat_id != chat_id:
+                    row.chat_id, changed = chat_id, True
+                if coordinator and not row.coordinator:
+                    row.coordinator, changed = True, True
+                if row.unreachable_since is not None and chat_id:
+                    # They are talking to us, so they can be reached again.
+                    row.unreachable_since, row.unreachable_reason, changed = None, "", True
+                if not changed:
+                    s.expunge(row)
+            return _view(row)
+
+    async def get(self, key: str) -> PersonView | None:
+        """Return a person by ``channel:user_id``."""
+        channel, _, user_id = key.partition(":")
+        async with self._sessions() as s:
+            row = await _person(s, channel, user_id)
+            return _view(row) if row else None
+
+    async def set_coordinator(self, channel: str, user_id: str, value: bool, *, actor: str,
+                              now: dt.datetime) -> PersonView:
+        """Make someone a coordinator (or not), creating them if unknown."""
+        async with transaction(self._sessions) as s:
+            row = await _person(s, channel, user_id)
+            if row is None:
+                row = Person(channel=channel, user_id=user_id, created_at=now)
+                s.add(row)
+            row.coordinator = value
+            s.add(Audit(at=now, actor=actor, channel="cli", action="coordinator.set",
+                        detail={"person": f"{channel}:{user_id}", "value": value}))
+            await s.flush()
+            return _view(row)
+
+    async def create_invite(self, unit: str, *, by: str, now: dt.datetime, days: int) -> str:
+        """Issue a single-use code for `unit`, valid for `days`."""
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        async with transaction(self._sessions) as s:
+            s.add(Invite(code=code, unit=unit, created_by=by, created_at=now,
+                         expires_at=now + dt.timedelta(days=days)))
+            s.add(Audit(at=now, actor=by, channel=by.partition(":")[0], action="invite.create",
+                        detail={"unit": unit}))
+        return code
+
+    async def bind(self, person: PersonView, raw_code: str, *, now: dt.datetime) -> str:
+        """Redeem a code: the person becomes a liaison of its unit. Wrong guesses are throttled."""
+        code = normalise_code(raw_code)
+        async with transaction(self._sessions) as s:
+            since = now - FAILURE_WINDOW
+            failures = (await s.exec(select(func.count(col(BindFailure.id))).where(
+                BindFailure.person == person.key, col(BindFailure.at) >= since))).one()
+            if failures >= MAX_FAILURES:
+                raise UserError("邀请码输错次数过多，请15分钟后再试，或联系节水办重新获取邀请码。")
+            invite = await s.get(Invite, code) if code else None
+            if invite is not None and invite.used_at is None and invite.expires_at > now:
+                row = await _person(s, person.channel, person.user_id)
+                assert row is not None
+                old = row.unit
+                row.unit = invite.unit
+                invite.used_by, invite.used_at = person.key, now
+                s.add(Audit(at=now, actor=person.key, channel=person.channel, action="liaison.bind",
+                            detail={"unit": invite.unit, "from": old}))
+                return invite.unit
+        if invite is None:
+            problem = "邀请码不正确，请核对后重新发送（例如 /bind ABCD2345）。"
+        elif invite.used_at is not None:
+            problem = "这个邀请码已经用过了，每个邀请码只能用一次。请向节水办申请新的邀请码。"
+        else:
+            problem = "这个邀请码已过期，请向节水办申请新的邀请码。"
+        async with transaction(self._sessions) as s:
+            s.add(BindFailure(person=person.key, at=now))
+        raise UserError(problem)
+
+    async def liaisons(self, unit: str | None = None) -> list[PersonView]:
+        """Return the liaisons of a unit, or of every unit."""
+        async with self._sessions() as s:
+            q = select(Person).where(col(Person.unit).is_not(None))
+            if unit is not None:
+                q = q.where(Person.unit == unit)
+            rows = (await s.exec(q.order_by(col(Person.unit), col(Person.id)))).all()
+            return [_view(r) for r in rows]
+
+    async def coordinators(self) -> list[PersonView]:
+        """Return every coordinator known to the store."""
+        async with self._sessions() as s:
+            q = select(Person).where(col(Person.coordinator).is_(True)).order_by(col(Person.id))
+            rows = (await s.exec(q)).all()
+            return [_view(r) for r in rows]
+
+    async def remove_liaison(self, key: str, *, actor: str, now: dt.datetime) -> PersonView:
+        """Take a person's unit away (a coordinator's action)."""
+        channel, _, user_id = key.partition(":")
+        async with transaction(self._sessions) as s:
+            row = await _person(s, channel, user_id)
+            if row is None or row.unit is None:
+                raise NotFound(f"没有找到联络员 {key}。发送 /liaisons 查看现有联络员。")
+            s.add(Audit(at=now, actor=actor, channel=actor.partition(":")[0], action="liaison.remove",
+                        detail={"person": key, "unit": row.unit}))
+            view = _view(row)
+            row.unit = None
+            return view
+
+    async def mark_unreachable(self, channel: str, chat_id: str, reason: str, now: dt.datetime) -> None:
+        """Record that pushes to this private chat fail (blocked the bot, never started it, left)."""
+        async with transaction(self._sessions) as s:
+            rows = (await s.exec(select(Person).where(Person.channel == channel, Person.chat_id == chat_id))).all()
+            for row in rows:
+                row.unreachable_since = row.unreachable_since or now
+                row.unreachable_reason = reason
+
+    async def unreachable(self) -> list[PersonView]:
+        """Return the liaisons and coordinators duban cannot reach."""
+        async with self._sessions() as s:
+            rows = (await s.exec(select(Person).where(col(Person.unreachable_since).is_not(None)))).all()
+            return [_view(r) for r in rows]
+
+
+async def _person(s: AsyncSession, channel: str, user_id: str) -> Person | None:
+    return (await s.exec(select(Person).where(Person.channel == channel, Person.user_id == user_id))).first()
+
+
+def _view(p: Person) -> PersonView:
+    assert p.id is not None
+    return PersonView(p.id, p.channel, p.user_id, p.name, p.coordinator, p.unit, p.chat_id,
+                      p.unreachable_since, p.unreachable_reason)

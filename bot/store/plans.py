@@ -1,0 +1,302 @@
+"""Plans and tasks: import a plan file, read tasks with their progress, change status and progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.core.errors import NotFound, PlanFileError, UserError
+from bot.core.plan import PlanSpec, Recurrence, Target, TaskSpec
+from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
+from bot.store.db import transaction
+from bot.store.tables import (
+    Audit,
+    EvidenceFile,
+    EvidenceItem,
+    EvidenceList,
+    Note,
+    Plan,
+    Task,
+    TaskUnit,
+)
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What does not change between imports: cached per plan, keyed by its import time."""
+
+    imported_at: dt.datetime
+    tasks: dict[int, TaskView]
+
+
+def _list_key(spec: TaskSpec) -> str:
+    return "+".join(str(n) for n in sorted((spec.no, *spec.evidence_shared_with)))
+
+
+class PlanRepo:
+    """Read and change plans; returns plain values (TaskView, PlanView)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._cache: dict[int, _Structure] = {}
+
+    # ---- import -------------------------------------------------------------------------------
+    async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime) -> ImportResult:
+        """Load or update a plan; progress and evidence are kept, and a change that would orphan evidence is refused."""
+        async with transaction(self._sessions) as s:
+            plan = (await s.exec(select(Plan).where(Plan.key == spec.key))).first()
+            created = plan is None
+            if plan is None:
+                plan = Plan(key=spec.key, title=spec.title, attachment=spec.attachment, year=spec.year,
+                            district=spec.district, imported_at=now)
+                s.add(plan)
+                await s.flush()
+            else:
+                plan.title, plan.attachment, plan.year, plan.district = (
+                    spec.title, spec.attachment, spec.year, spec.district)
+                plan.imported_at = now
+            assert plan.id is not None
+            lists = await self._sync_evidence(s, plan.id, spec)
+            added = updated = unchanged = 0
+            existing = {t.no: t for t in (await s.exec(select(Task).where(Task.plan_id == plan.id))).all()}
+            wanted = {t.no for t in spec.tasks}
+            for no, old_row in existing.items():
+                if no not in wanted:
+                    if old_row.status != TaskStatus.NOT_STARTED or old_row.progress is not None:
+                        raise PlanFileError(
+                            f"计划文件 {spec.source or spec.key} 删去了第{no}项任务，但它已有进度，不能删除。"
+                            "如确需删除，请先由统筹人员处理该任务。")
+                    await s.exec(delete(TaskUnit).where(col(TaskUnit.task_id) == old_row.id))  # type: ignore[call-overload]
+                    await s.delete(old_row)
+            for t in spec.tasks:
+                fields: dict[str, Any] = {
+                    "lead": t.lead, "text": t.text, "deadline_raw": t.deadline_raw, "deadline": t.deadline,
+                    "recurrence": t.recurrence.value if t.recurrence else None,
+                    "targets": [_target_json(x) for x in t.targets],
+                    "evidence_list_id": lists.get(_list_key(t)) if t.evidence else None,
+                }
+                row: Task | None = existing.get(t.no)
+                if row is None:
+                    row = Task(plan_id=plan.id, no=t.no, **fields)
+                    s.add(row)
+                    await s.flush()
+                    added += 1
+                elif any(getattr(row, k) != v for k, v in fields.items()):
+                    for k, v in fields.items():
+                        setattr(row, k, v)
+                    updated += 1
+                else:
+                    unchanged += 1
+                assert row.id is not None
+                await s.exec(delete(TaskUnit).where(col(TaskUnit.task_id) == row.id))  # type: ignore[call-overload]
+                s.add(TaskUnit(task_id=row.id, unit=t.lead, role="lead"))
+                for unit in t.cooperating:
+                    if unit != t.lead:
+                        s.add(TaskUnit(task_id=row.id, unit=unit, role="cooperating"))
+            await s.exec(delete(Note).where(col(Note.plan_id) == plan.id))  # type: ignore[call-overload]
+            for n in spec.notes:
+                s.add(Note(plan_id=plan.id, no=n.no, text=n.text, task_nos=list(n.tasks)))
+            s.add(Audit(at=now, actor=actor, channel="cli", action="plan.import", plan_id=plan.id,
+                        detail={"key": spec.key, "added": added, "updated": updated}))
+            self._cache.pop(plan.id, None)
+            return ImportResult(spec.key, created, added, updated, unchanged, len(spec.notes))
+
+    async def _sync_evidence(self, s: AsyncSession, plan_id: int, spec: PlanSpec) -> dict[str, int]:
+        """Create or update evidence lists and items; refuse to drop an item that has files."""
+        rows = {el.key: el for el in (await s.exec(select(EvidenceList).where(EvidenceList.plan_id == plan_id))).all()}
+        wanted: dict[str, TaskSpec] = {}
+        for t in spec.tasks:
+            if t.evidence:
+                wanted.setdefault(_list_key(t), t)
+        used = await self._items_with_files(s, plan_id)
+        for key, el in rows.items():
+            items = (await s.exec(select(EvidenceItem).where(EvidenceItem.list_id == el.id))).all()
+            keep = {i.no for i in wanted[key].evidence} if key in wanted else set()
+            for item in items:
+                if item.no in keep:
+                    continue
+                if item.id in used:
+                    raise PlanFileError(
+                        f"计划文件 {spec.source or spec.key} 去掉了第{key.replace('+', '、')}项任务的"
+                        f"佐证材料({item.no})「{item.title}」，但已有文件提交到这一项，导入已取消，没有做任何修改。"
+                        "请保留该项，或先撤回这些文件。")
+                await s.delete(item)
+            if key not in wanted:
+                await s.flush()
+                await s.delete(el)
+        await s.flush()
+        ids: dict[str, int] = {}
+        for key, t in wanted.items():
+            found = rows.get(key)
+            if found is None:
+                found = EvidenceList(plan_id=plan_id, key=key)
+                s.add(found)
+                await s.flush()
+            assert found.id is not None
+            ids[key] = found.id
+            q = select(EvidenceItem).where(EvidenceItem.list_id == found.id)
+            current = {i.no: i for i in (await s.exec(q)).all()}
+            for e in t.evidence:
+                have = current.get(e.no)
+                if have is None:
+                    s.add(EvidenceItem(list_id=found.id, no=e.no, title=e.title))
+                elif have.title != e.title:
+                    have.title = e.title
+        await s.flush()
+        return ids
+
+    @staticmethod
+    async def _items_with_files(s: AsyncSession, plan_id: int) -> set[int]:
+        q = (select(EvidenceFile.item_id).join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
+             .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
+             .where(EvidenceList.plan_id == plan_id).distinct())
+        return set((await s.exec(q)).all())
+
+    # ---- reading ------------------------------------------------------------------------------
+    async def list_plans(self) -> list[PlanView]:
+        """Return every plan with its task count, newest import first."""
+        async with self._sessions() as s:
+            q = (select(Plan, func.count(col(Task.id))).join(Task, col(Task.plan_id) == Plan.id, isouter=True)
+                 .group_by(col(Plan.id)).order_by(col(Plan.imported_at).desc()))
+            return [_plan_view(p, n) for p, n in (await s.exec(q)).all()]
+
+    async def plan(self, key: str | None = None) -> PlanView:
+        """Return the plan with this key, or the most recently imported one."""
+        plans = await self.list_plans()
+        if not plans:
+            raise NotFound("还没有导入任何计划。请先运行 duban plan import 计划文件。")
+        if key is None:
+            return plans[0]
+        for p in plans:
+            if p.key == key:
+                return p
+        raise NotFound(f"没有找到计划「{key}」。现有计划：{'、'.join(p.key for p in plans)}")
+
+    async def tasks(self, plan_id: int) -> list[TaskView]:
+        """Return all tasks of a plan, in number order, with status and evidence counts."""
+        async with self._sessions() as s:
+            structure = await self._structure(s, plan_id)
+            dyn = (await s.exec(select(Task).where(Task.plan_id == plan_id))).all()
+            counts = dict((await s.exec(
+                select(EvidenceFile.item_id, func.count(col(EvidenceFile.id)))
+                .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
+                .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
+                .where(EvidenceList.plan_id == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
+                .group_by(col(EvidenceFile.item_id)))).all())
+        out = []
+        for row in sorted(dyn, key=lambda r: r.no):
+            base = structure.tasks[row.no]
+            items = tuple(replace(i, files=counts.get(i.id, 0)) for i in base.items)
+            out.append(replace(base, items=items, status=TaskStatus(row.status), progress=row.progress,
+                               status_note=row.status_note, updated_at=row.updated_at))
+        return out
+
+    async def task(self, plan_id: int, no: int) -> TaskView:
+        """Return one task, or refuse in Chinese when the number does not exist."""
+        for t in await self.tasks(plan_id):
+            if t.no == no:
+                return t
+        raise NotFound(f"没有第{no}项任务。本计划的任务编号是 1–{await self._max_no(plan_id)}。")
+
+    async def _max_no(self, plan_id: int) -> int:
+        async with self._sessions() as s:
+            return int((await s.exec(select(func.max(Task.no)).where(Task.plan_id == plan_id))).one() or 0)
+
+    async def _structure(self, s: AsyncSession, plan_id: int) -> _Structure:
+        imported_at = (await s.exec(select(Plan.imported_at).where(Plan.id == plan_id))).one()
+        cached = self._cache.get(plan_id)
+        if cached is not None and cached.imported_at == imported_at:
+            return cached
+        tasks = (await s.exec(select(Task).where(Task.plan_id == plan_id).order_by(col(Task.no)))).all()
+        units = (await s.exec(select(TaskUnit).join(Task, col(Task.id) == TaskUnit.task_id)
+                              .where(Task.plan_id == plan_id).order_by(col(TaskUnit.id)))).all()
+        items = (await s.exec(select(EvidenceItem).join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
+                              .where(EvidenceList.plan_id == plan_id).order_by(col(EvidenceItem.no)))).all()
+        notes = (await s.exec(select(Note).where(Note.plan_id == plan_id).order_by(col(Note.no)))).all()
+        coop: dict[int, list[str]] = {}
+        for u in units:
+            if u.role == "cooperating":
+                coop.setdefault(u.task_id, []).append(u.unit)
+        by_list: dict[int, list[ItemView]] = {}
+        for i in items:
+            assert i.id is not None
+            by_list.setdefault(i.list_id, []).append(ItemView(i.id, i.no, i.title))
+        sharers: dict[int, list[int]] = {}
+        for t in tasks:
+            if t.evidence_list_id is not None:
+                sharers.setdefault(t.evidence_list_id, []).append(t.no)
+        views = {}
+        for t in tasks:
+            assert t.id is not None
+            lid = t.evidence_list_id
+            views[t.no] = TaskView(
+                plan_id=plan_id, no=t.no, lead=t.lead, text=t.text, deadline_raw=t.deadline_raw,
+                deadline=t.deadline, cooperating=tuple(coop.get(t.id, ())),
+                items=tuple(by_list.get(lid, ())) if lid is not None else (),
+                shared_with=tuple(n for n in sharers.get(lid, ()) if n != t.no) if lid is not None else (),
+                notes=tuple(n.text for n in notes if t.no in n.task_nos),
+                targets=tuple(Target(**x) for x in t.targets),
+                recurrence=Recurrence(t.recurrence) if t.recurrence else None,
+            )
+        structure = _Structure(imported_at, views)
+        self._cache[plan_id] = structure
+        return structure
+
+    # ---- changing progress --------------------------------------------------------------------
+    async def set_status(self, plan_id: int, no: int, status: TaskStatus, *, actor: str, channel: str,
+                         now: dt.datetime, note: str = "", expect: tuple[TaskStatus, ...] = ()) -> TaskStatus:
+        """Change a task's status (optionally only from the states in `expect`) and audit it; return the old one."""
+        async with transaction(self._sessions) as s:
+            row = await self._row(s, plan_id, no)
+            old = TaskStatus(row.status)
+            if expect and old not in expect:
+                raise _wrong_state(no, old)
+            row.status, row.status_note, row.updated_at = status.value, note, now
+            s.add(Audit(at=now, actor=actor, channel=channel, action=f"task.{status.value}", plan_id=plan_id,
+                        task_no=no, detail={"from": old.value, "note": note}))
+            return old
+
+    async def touch(self, s: AsyncSession, plan_id: int, no: int, now: dt.datetime) -> None:
+        """Mark a task 进行中 when work arrives for it (not started or returned)."""
+        row = await self._row(s, plan_id, no)
+        if row.status in (TaskStatus.NOT_STARTED, TaskStatus.RETURNED):
+            row.status = TaskStatus.IN_PROGRESS.value
+        row.updated_at = now
+
+    async def set_progress(self, plan_id: int, no: int, value: float, *, remark: str, actor: str, channel: str,
+                           now: dt.datetime) -> float | None:
+        """Record progress toward a task's numeric target; return the previous value."""
+        async with transaction(self._sessions) as s:
+            row = await self._row(s, plan_id, no)
+            old = row.progress
+            row.progress = value
+            await self.touch(s, plan_id, no, now)
+            s.add(Audit(at=now, actor=actor, channel=channel, action="task.progress", plan_id=plan_id, task_no=no,
+                        detail={"from": old, "to": value, "remark": remark}))
+            return old
+
+    @staticmethod
+    async def _row(s: AsyncSession, plan_id: int, no: int) -> Task:
+        row = (await s.exec(select(Task).where(Task.plan_id == plan_id, Task.no == no))).first()
+        if row is None:
+            raise NotFound(f"没有第{no}项任务。")
+        return row
+
+
+def _wrong_state(no: int, old: TaskStatus) -> UserError:
+    return UserError(f"第{no}项任务当前状态是「{old.label}」，不能这样操作。")
+
+
+def _target_json(t: Target) -> dict[str, Any]:
+    return {"phrase": t.phrase, "value": t.value, "unit": t.unit, "comparison": t.comparison}
+
+
+def _plan_view(p: Plan, n: int) -> PlanView:
+    assert p.id is not None
+    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n)

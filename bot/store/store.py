@@ -1,0 +1,46 @@
+"""The store: one object holding the engine, the repositories and the file store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.chats import ChatRepo
+from bot.store.db import make_engine, migrate, session_factory
+from bot.store.evidence import EvidenceRepo
+from bot.store.files import FileStore
+from bot.store.outbox import OutboxRepo
+from bot.store.people import PeopleRepo
+from bot.store.plans import PlanRepo
+
+
+@dataclass
+class Store:
+    """Everything persistent; built once by the composition root and passed down."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    plans: PlanRepo
+    people: PeopleRepo
+    evidence: EvidenceRepo
+    chats: ChatRepo
+    outbox: OutboxRepo
+    files: FileStore
+
+    async def close(self) -> None:
+        """Dispose of the engine's connections."""
+        await self.engine.dispose()
+
+
+async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) -> Store:
+    """Connect, migrate to the newest schema, and build the repositories."""
+    engine = make_engine(url)
+    if run_migrations:
+        await migrate(engine)
+    sessions = session_factory(engine)
+    plans = PlanRepo(sessions)
+    return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
+                 OutboxRepo(sessions), FileStore(state_dir / "evidence"))

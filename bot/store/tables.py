@@ -1,0 +1,235 @@
+"""SQLModel tables. Rows never leave `bot.store`: repositories turn them into plain values.
+
+Instants are stored as aware UTC (SQLModel >= 0.0.45 enforces it); dates of deadlines are plain dates.
+Unit names are the registry's canonical names, stored as text, so a registry edit needs no migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Plan(SQLModel, table=True):
+    """One task-division table (a district, a year)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)
+    title: str
+    attachment: str = ""
+    year: int
+    district: str = ""
+    imported_at: dt.datetime
+
+
+class EvidenceList(SQLModel, table=True):
+    """A numbered list of evidence documents; one list may serve two tasks (a merged cell)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    key: str  # "10+11" for a shared list, "12" otherwise
+
+
+class EvidenceItem(SQLModel, table=True):
+    """One numbered document of an evidence list."""
+
+    __table_args__ = (UniqueConstraint("list_id", "no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="evidencelist.id", index=True)
+    no: int
+    title: str
+
+
+class Task(SQLModel, table=True):
+    """A numbered row of a plan, with its progress."""
+
+    __table_args__ = (UniqueConstraint("plan_id", "no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    no: int
+    lead: str = Field(index=True)
+    text: str
+    deadline_raw: str
+    deadline: dt.date
+    recurrence: str | None = None
+    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    evidence_list_id: int | None = Field(default=None, foreign_key="evidencelist.id")
+    status: str = "not_started"  # not_started | in_progress | submitted | approved | returned
+    progress: float | None = None  # count toward the first numeric target
+    status_note: str = ""  # reason given on return
+    updated_at: dt.datetime | None = None
+
+
+class TaskUnit(SQLModel, table=True):
+    """A unit's part in a task: the lead or a cooperating unit (indexed for "my unit's tasks")."""
+
+    __table_args__ = (Index("ix_taskunit_unit", "unit", "task_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    unit: str
+    role: str  # lead | cooperating
+
+
+class Note(SQLModel, table=True):
+    """A 备注 of the plan and the task numbers it explains."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    no: int
+    text: str
+    task_nos: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Person(SQLModel, table=True):
+    """Someone who talks to duban on one channel; a liaison speaks for one unit."""
+
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    user_id: str
+    name: str = ""
+    coordinator: bool = False
+    unit: str | None = Field(default=None, index=True)
+    chat_id: str | None = None  # the private chat to push to (equal to user_id on most platforms)
+    unreachable_since: dt.datetime | None = None
+    unreachable_reason: str = ""
+    created_at: dt.datetime
+
+
+class Invite(SQLModel, table=True):
+    """A single-use code that makes its user a liaison of `unit`."""
+
+    code: str = Field(primary_key=True)
+    unit: str
+    created_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_by: str | None = None
+    used_at: dt.datetime | None = None
+
+
+class BindFailure(SQLModel, table=True):
+    """A wrong invite code, kept to throttle guessing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    person: str = Field(index=True)
+    at: dt.datetime
+
+
+class EvidenceFile(SQLModel, table=True):
+    """A file given for an evidence item; the bytes live content-addressed under the state directory."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="evidenceitem.id", index=True)
+    sha256: str = Field(index=True)
+    size: int
+    file_name: str
+    mime_type: str = ""
+    unit: str
+    uploaded_by: str  # person key channel:user_id
+    uploaded_at: dt.datetime
+    withdrawn_at: dt.datetime | None = None
+    withdrawn_by: str | None = None
+
+
+class Audit(SQLModel, table=True):
+    """Every change: who, when, what, from which channel."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    actor: str
+    channel: str
+    action: str
+    plan_id: int | None = None
+    task_no: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Pending(SQLModel, table=True):
+    """A question duban asked with choices; buttons carry its token, so they survive restarts and can be checked."""
+
+    token: str = Field(primary_key=True)
+    person: str = Field(index=True)
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+class Subscription(SQLModel, table=True):
+    """A group chat that receives scheduled digests."""
+
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    chat_id: str
+    title: str = ""
+    created_by: str
+    created_at: dt.datetime
+
+
+class Outbox(SQLModel, table=True):
+    """A proactive message waiting to be sent, sent, or failed; nothing pushed is lost in memory."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    channel: str = Field(index=True)
+    chat_id: str
+    chat_kind: str = "private"
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = Field(default="pending", index=True)  # pending | sending | sent | failed | unreachable
+    attempts: int = 0
+    next_attempt_at: dt.datetime
+    claimed_by: str | None = None
+    claimed_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+    error: str = ""
+    created_at: dt.datetime
+
+
+class ReminderLedger(SQLModel, table=True):
+    """One reminder (task, period, stage, recipient): claimed once, then sent, missed or skipped."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    plan_id: int
+    task_no: int
+    period: str
+    stage: str
+    recipient: str  # person key
+    due_at: dt.datetime
+    status: str  # sent | missed | skipped
+    claimed_by: str
+    claimed_at: dt.datetime
+    outbox_key: str = ""
+
+
+class Snooze(SQLModel, table=True):
+    """A liaison's 稍后提醒: no reminders for this task until `until`."""
+
+    __table_args__ = (UniqueConstraint("person", "plan_id", "task_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person: str
+    plan_id: int
+    task_no: int
+    until: dt.date
+
+
+class Robot(SQLModel, table=True):
+    """A WeCom group robot webhook, addressed as channel "wecom-robot" with chat_id = name."""
+
+    name: str = Field(primary_key=True)
+    key: str
+    created_by: str
+    created_at: dt.datetime
+
+
+class SeenMessage(SQLModel, table=True):
+    """An inbound message id already handled (WeCom retries callbacks)."""
+
+    key: str = Field(primary_key=True)
+    at: dt.datetime

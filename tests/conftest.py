@@ -1,0 +1,135 @@
+"""Shared fixtures: a real store (SQLite file, and PostgreSQL where DUBAN_TEST_DATABASE_URL is set),
+the real App built from settings, and a pinned clock. Nothing of duban's own is mocked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.config import Settings
+from bot.core.clock import SHANGHAI, Clock
+from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
+
+PG_URL = os.environ.get("DUBAN_TEST_DATABASE_URL", "")
+TODAY = dt.date(2023, 10, 20)  # a Friday in the plan's year: some tasks overdue, some due soon
+
+
+def backends() -> list[object]:
+    """Return the database backends to run store tests on."""
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not PG_URL, reason="no PostgreSQL"))]
+
+
+async def reset_postgres(url: str) -> None:
+    """Empty every table of the test database (schema kept) so each test starts clean."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.store.db import migrate
+
+    engine = create_async_engine(url)
+    await migrate(engine)
+    async with engine.begin() as conn:
+        rows = await conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"))
+        names = ", ".join(f'"{r[0]}"' for r in rows)
+        if names:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test run."""
+    return str(request.param)
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+async def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return a fresh SQLite file with the schema and the seed plan, copied from a once-built template."""
+    if "db" not in _TEMPLATE:
+        tdir = tmp_path_factory.mktemp("template")
+        settings = Settings(state_dir=tdir, database_url=f"sqlite+aiosqlite:///{tdir / 'duban.db'}", today=TODAY,
+                            _env_file=None)  # type: ignore[call-arg]
+        app = await App.create(settings)
+        await app.close()
+        _TEMPLATE["db"] = tdir / "duban.db"
+    target = tmp_path / "duban.db"
+    shutil.copyfile(_TEMPLATE["db"], target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
+    """Build settings for a test: state in tmp_path, the given database, the date pinned."""
+    values: dict[str, object] = {"state_dir": tmp_path, "database_url": url, "today": TODAY,
+                                 "coordinators": "console:admin,telegram:1000,wecom:jieshuiban"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+@pytest.fixture
+async def db_url(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database URL for this test, empty of progress, with the seed plan loaded on first use."""
+    if backend == "postgres":
+        await reset_postgres(PG_URL)
+        return PG_URL
+    return await sqlite_url(tmp_path, tmp_path_factory)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock pinned to 2023-10-20 10:00 in Shanghai; tests move it with advance()."""
+    return Clock(tz=SHANGHAI, pinned_today=TODAY, pinned_time=dt.time(10, 0))
+
+
+@pytest.fixture
+async def app(tmp_path: Path, db_url: str, clock: Clock) -> AsyncIterator[App]:
+    """The real application on a real store."""
+    application = await App.create(make_settings(tmp_path, db_url), clock)
+    yield application
+    await application.close()
+
+
+class Chat:
+    """Talk to the core the way a channel does: Incoming in, replies out."""
+
+    def __init__(self, app: App, tmp_path: Path) -> None:
+        self.app = app
+        self.tmp = tmp_path
+
+    async def say(self, user: str, text: str = "", *, channel: str = "console", group: str | None = None,
+                  files: Sequence[tuple[str, bytes]] = (), callback: str | None = None,
+                  limit: int = 3500) -> list[Reply]:
+        """Send a message (optionally with files) as `user` and return the replies."""
+        chat = ChatRef(channel, group or user, ChatKind.GROUP if group else ChatKind.PRIVATE)
+        atts = []
+        for n, (name, data) in enumerate(files):
+            path = self.tmp / f"upload-{len(data)}-{n}-{abs(hash(name))}"
+            path.write_bytes(data)
+            atts.append(Attachment(name, path, "application/octet-stream", len(data)))
+        msg = Incoming(channel=channel, user_id=user, chat=chat, text=text, user_name=user,
+                       attachments=tuple(atts), callback=callback, reply_limit=limit)
+        return await self.app.conversation.handle(msg)
+
+    async def text(self, user: str, text: str = "", **kw: object) -> str:
+        """Send a message and return all reply texts joined."""
+        return "\n".join(r.text for r in await self.say(user, text, **kw))  # type: ignore[arg-type]
+
+    async def bind(self, user: str, unit: str) -> None:
+        """Make `user` a liaison of `unit` the way users do: a coordinator's code, then /bind."""
+        reply = await self.text("admin", f"/invite {unit}")
+        code = next(w for w in reply.replace("：", " ").split() if len(w) == 8 and w.isalnum() and w.isupper())
+        assert "绑定成功" in await self.text(user, f"/bind {code}")
+
+
+@pytest.fixture
+def chat(app: App, tmp_path: Path) -> Chat:
+    """A conversation helper bound to the app."""
+    return Chat(app, tmp_path)

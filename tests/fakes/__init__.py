@@ -1,0 +1,1 @@
+"""Fakes at the wire: real HTTP servers that stand in for external APIs in tests."""
