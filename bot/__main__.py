@@ -145,29 +145,9 @@ async def cmd_digest(app: App, a: argparse.Namespace) -> None:
 
 
 async def cmd_console(app: App, a: argparse.Namespace) -> None:
-    from bot.channels.console import ConsoleChannel
+    from bot.runner import run_console
 
-    async def role_of(user: str) -> str:
-        p = await app.store.people.get(f"console:{user}")
-        if p is None:
-            return "（新用户）" if f"console:{user}" not in app.settings.coordinator_keys else "（节水办）"
-        return "（节水办）" if p.coordinator else (f"（{p.unit}联络员）" if p.unit else "（未绑定单位）")
-
-    console = ConsoleChannel(app.conversation, a.user, role_of=lambda u: "")
-    app.outbox.senders["console"] = console
-    stop = asyncio.Event()
-    sender = asyncio.create_task(app.outbox.run(stop))
-    if sys.stdin.isatty():
-        role = await role_of(a.user)
-        console.role_of = lambda u: role if u == a.user else ""
-        if app.settings.today:
-            err.print(f"演示日期：{app.settings.today}（由 DUBAN_TODAY 设定）")
-    try:
-        await console.run()
-        await app.outbox.drain()
-    finally:
-        stop.set()
-        await sender
+    await run_console(app, a.user, asyncio.Event())
 
 
 async def cmd_run(app: App, a: argparse.Namespace) -> None:

@@ -1,15 +1,97 @@
-"""`duban run`: start every configured channel, the outbox and the reminder ticker in one process."""
+"""`duban run`: every configured channel, the HTTP server, the outbox and the reminder ticker in one process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from types import TracebackType
+
+import aiohttp
+from aiohttp import web
 
 from bot.app import App
+from bot.channels.base import Channel
+from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Start and stop everything `duban run` runs, in order; tests use it the same way."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.channels: list[Channel] = []
+        self.http_url = ""
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._ticker: object | None = None
+
+    async def start(self) -> None:
+        """Build channels, start the HTTP server, then the channels, the outbox and the ticker."""
+        s = self.app.settings
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        web_app = build_web_app(self.app)
+        from bot.channels.upload import UploadPage
+        from bot.channels.wecom.channel import WeComChannel, WeComRobotChannel
+
+        page = UploadPage(self.app)
+        page.install(web_app)
+        self.app.services.upload_link = page.link
+        self.channels.append(WeComRobotChannel(self.app, self._session))
+        if s.wecom_enabled:
+            self.channels.append(WeComChannel(self.app, self._session))
+        if s.telegram_enabled:
+            from bot.channels.telegram import TelegramChannel
+
+            self.channels.append(TelegramChannel(self.app))
+        for ch in self.channels:
+            ch.install(web_app)
+            self.app.outbox.senders[ch.name] = ch
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.http_host, s.http_port)
+        await site.start()
+        port = self._runner.addresses[0][1] if self._runner.addresses else s.http_port
+        self.http_url = f"http://{s.http_host}:{port}"
+        if s.public_url == "http://127.0.0.1:8080" and port != 8080:
+            s.public_url = self.http_url  # links must point where we really listen (tests use port 0)
+        log.info("HTTP server on %s", self.http_url)
+        for ch in self.channels:
+            await ch.start()
+        self._tasks.append(asyncio.create_task(self.app.outbox.run(self._stop), name="outbox"))
+        if s.scheduler:
+            from bot.reminders.ticker import ReminderTicker
+
+            ticker = ReminderTicker(self.app)
+            ticker.start()
+            self._ticker = ticker
+
+    async def stop(self) -> None:
+        """Stop in reverse order; pending pushes stay in the outbox for the next start."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.stop()  # type: ignore[attr-defined]
+        for ch in reversed(self.channels):
+            with contextlib.suppress(Exception):
+                await ch.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
 
 
 async def run_channels(app: App, *, console_user: str = "admin") -> None:
@@ -18,26 +100,44 @@ async def run_channels(app: App, *, console_user: str = "admin") -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(app.outbox.run(stop), name="outbox")]
-    if not (s.telegram_enabled or s.wecom_enabled):
-        from bot.channels.console import ConsoleChannel
+    if s.telegram_enabled or s.wecom_enabled:
+        async with Runtime(app) as rt:
+            print(f"督办助手已启动：{rt.http_url}（Ctrl-C 停止）", file=sys.stderr)
+            await stop.wait()
+        return
+    await run_console(app, console_user, stop)
 
-        console = ConsoleChannel(app.conversation, console_user)
-        app.outbox.senders["console"] = console
-        if not sys.stdin.isatty():
-            await console.run()
-            await app.outbox.drain()
-            stop.set()
-        else:
-            reader = asyncio.create_task(console.run())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stop.set()
-            reader.cancel()
-    else:
-        await stop.wait()
-    await asyncio.gather(*tasks, return_exceptions=True)
+
+async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
+    """Chat in this terminal, with pushes (notices, reminders) printed here too."""
+    from bot.channels.console import ConsoleChannel
+
+    if not app.settings.coordinators:
+        # Nobody configured: the terminal's owner coordinates (only someone at this machine can be console:admin).
+        app.settings.coordinators = "console:admin"
+    console = ConsoleChannel(app.conversation, user, role_of=lambda u: "（节水办）" if
+                             f"console:{u}" in app.settings.coordinator_keys else "")
+    app.outbox.senders["console"] = console
+    sender = asyncio.create_task(app.outbox.run(stop))
+    ticker = None
+    if app.settings.scheduler and sys.stdin.isatty():
+        from bot.reminders.ticker import ReminderTicker
+
+        ticker = ReminderTicker(app)
+        ticker.start()
+    try:
+        if app.settings.today and sys.stdin.isatty():
+            print(f"（演示日期：{app.settings.today}，由 DUBAN_TODAY 设定）", file=sys.stderr)
+        reader = asyncio.create_task(console.run())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        reader.cancel()
+        stopper.cancel()
+        await app.outbox.drain()
+    finally:
+        stop.set()
+        if ticker is not None:
+            ticker.stop()
+        await sender

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import App
-from tests.conftest import Chat
+from conftest import Chat
 
 
 async def test_unbound_user_is_told_how_to_bind(chat: Chat) -> None:

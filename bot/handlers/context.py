@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -49,9 +50,9 @@ class Context:
         """Return the current instant as aware UTC (the stored form)."""
         return self.services.clock.utcnow()
 
-    @property
+    @functools.cached_property
     def today(self) -> dt.date:
-        """Return today's date in the plan's zone."""
+        """Return today's date in the plan's zone (fixed for the whole message)."""
         return self.services.clock.today()
 
     @property

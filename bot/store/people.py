@@ -38,7 +38,12 @@ class PeopleRepo:
         """Return the person behind (channel, user id), creating the row on first contact.
 
         `coordinator` is true when configuration names this person; it is stored so pushes find them.
+        Runs on every message, so the common case (nothing changed) is one read and no write.
         """
+        async with self._sessions() as s:
+            row = await _person(s, channel, user_id)
+            if row is not None and not _stale(row, name, chat_id, coordinator):
+                return _view(row)
         async with transaction(self._sessions) as s:
             row = await _person(s, channel, user_id)
             if row is None:
@@ -47,18 +52,12 @@ class PeopleRepo:
                 s.add(row)
                 await s.flush()
             else:
-                changed = False
-                if name and row.name != name:
-                    row.name, changed = name, True
-                if chat_id and row.chat_id != chat_id:
-                    row.chat_id, changed = chat_id, True
-                if coordinator and not row.coordinator:
-                    row.coordinator, changed = True, True
-                if row.unreachable_since is not None and chat_id:
-                    # They are talking to us, so they can be reached again.
-                    row.unreachable_since, row.unreachable_reason, changed = None, "", True
-                if not changed:
-                    s.expunge(row)
+                row.name = name or row.name
+                row.chat_id = chat_id or row.chat_id
+                row.coordinator = row.coordinator or coordinator
+                if chat_id:
+                    # They are talking to us in private, so they can be reached again.
+                    row.unreachable_since, row.unreachable_reason = None, ""
             return _view(row)
 
     async def get(self, key: str) -> PersonView | None:
@@ -167,6 +166,11 @@ class PeopleRepo:
 
 async def _person(s: AsyncSession, channel: str, user_id: str) -> Person | None:
     return (await s.exec(select(Person).where(Person.channel == channel, Person.user_id == user_id))).first()
+
+
+def _stale(row: Person, name: str, chat_id: str | None, coordinator: bool) -> bool:
+    return bool((name and row.name != name) or (chat_id and row.chat_id != chat_id)
+                or (coordinator and not row.coordinator) or (chat_id and row.unreachable_since is not None))
 
 
 def _view(p: Person) -> PersonView:

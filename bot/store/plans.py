@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -39,12 +41,16 @@ def _list_key(spec: TaskSpec) -> str:
     return "+".join(str(n) for n in sorted((spec.no, *spec.evidence_shared_with)))
 
 
+PLAN_TTL_S = 60.0
+
+
 class PlanRepo:
     """Read and change plans; returns plain values (TaskView, PlanView)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._cache: dict[int, _Structure] = {}
+        self._current: dict[str, tuple[float, PlanView]] = {}
 
     # ---- import -------------------------------------------------------------------------------
     async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime) -> ImportResult:
@@ -105,6 +111,7 @@ class PlanRepo:
             s.add(Audit(at=now, actor=actor, channel="cli", action="plan.import", plan_id=plan.id,
                         detail={"key": spec.key, "added": added, "updated": updated}))
             self._cache.pop(plan.id, None)
+            self._current.clear()
             return ImportResult(spec.key, created, added, updated, unchanged, len(spec.notes))
 
     async def _sync_evidence(self, s: AsyncSession, plan_id: int, spec: PlanSpec) -> dict[str, int]:
@@ -167,34 +174,64 @@ class PlanRepo:
             return [_plan_view(p, n) for p, n in (await s.exec(q)).all()]
 
     async def plan(self, key: str | None = None) -> PlanView:
-        """Return the plan with this key, or the most recently imported one."""
+        """Return the plan with this key, or the most recently imported one (task count not filled).
+
+        Asked on every message; the answer is kept for a minute (an import in this process clears it,
+        one in another process is seen within the minute).
+        """
+        hit = self._current.get(key or "")
+        if hit is not None and time.monotonic() - hit[0] < PLAN_TTL_S:
+            return hit[1]
+        view = await self._plan(key)
+        self._current[key or ""] = (time.monotonic(), view)
+        return view
+
+    async def _plan(self, key: str | None) -> PlanView:
+        async with self._sessions() as s:
+            q = select(Plan).order_by(col(Plan.imported_at).desc())
+            row = (await s.exec(q.where(Plan.key == key) if key else q.limit(1))).first()
+        if row is not None:
+            return _plan_view(row, 0)
         plans = await self.list_plans()
         if not plans:
             raise NotFound("还没有导入任何计划。请先运行 duban plan import 计划文件。")
-        if key is None:
-            return plans[0]
-        for p in plans:
-            if p.key == key:
-                return p
         raise NotFound(f"没有找到计划「{key}」。现有计划：{'、'.join(p.key for p in plans)}")
 
     async def tasks(self, plan_id: int) -> list[TaskView]:
-        """Return all tasks of a plan, in number order, with status and evidence counts."""
-        async with self._sessions() as s:
-            structure = await self._structure(s, plan_id)
-            dyn = (await s.exec(select(Task).where(Task.plan_id == plan_id))).all()
-            counts = dict((await s.exec(
-                select(EvidenceFile.item_id, func.count(col(EvidenceFile.id)))
+        """Return all tasks of a plan, in number order, with status and evidence counts.
+
+        Called for nearly every chat message, so it reads with two Core queries (no ORM objects) and
+        rebuilds only what progress changed; the structure is cached per import.
+        """
+        engine = self._sessions.kw["bind"]
+        async with engine.connect() as c:
+            dyn = (await c.execute(
+                sa_select(Plan.imported_at, Task.no, Task.status, Task.progress, Task.status_note, Task.updated_at)
+                .join(Plan, col(Plan.id) == Task.plan_id).where(Task.plan_id == plan_id))).all()
+            counts: dict[int, int] = dict((await c.execute(  # type: ignore[arg-type]
+                sa_select(EvidenceFile.item_id, func.count(col(EvidenceFile.id)))
                 .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
                 .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                 .where(EvidenceList.plan_id == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
                 .group_by(col(EvidenceFile.item_id)))).all())
+        if not dyn:
+            return []
+        imported_at = _aware(dyn[0][0])
+        cached = self._cache.get(plan_id)
+        if cached is None or cached.imported_at != imported_at:
+            async with self._sessions() as s:
+                cached = await self._structure(s, plan_id)
         out = []
-        for row in sorted(dyn, key=lambda r: r.no):
-            base = structure.tasks[row.no]
-            items = tuple(replace(i, files=counts.get(i.id, 0)) for i in base.items)
-            out.append(replace(base, items=items, status=TaskStatus(row.status), progress=row.progress,
-                               status_note=row.status_note, updated_at=row.updated_at))
+        for _, no, status, progress, note, updated in sorted(dyn, key=lambda r: r[1]):
+            base = cached.tasks[no]
+            items = base.items
+            if counts and any(i.id in counts for i in items):
+                items = tuple(replace(i, files=counts[i.id]) if i.id in counts else i for i in items)
+            if items is base.items and status == "not_started" and progress is None and not note and updated is None:
+                out.append(base)
+                continue
+            out.append(replace(base, items=items, status=TaskStatus(status), progress=progress,
+                               status_note=note or "", updated_at=_aware(updated) if updated else None))
         return out
 
     async def task(self, plan_id: int, no: int) -> TaskView:
@@ -291,6 +328,11 @@ class PlanRepo:
 
 def _wrong_state(no: int, old: TaskStatus) -> UserError:
     return UserError(f"第{no}项任务当前状态是「{old.label}」，不能这样操作。")
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """Core queries bypass SQLModel's UTC type on SQLite; stored instants are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _target_json(t: Target) -> dict[str, Any]:

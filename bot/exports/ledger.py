@@ -1,0 +1,196 @@
+"""The 台账: every task with its progress in one sheet, a sheet per lead unit, and a summary by unit."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from bot.core.clock import SHANGHAI
+from bot.core.views import PlanView, TaskStatus, TaskView
+from bot.store.store import Store
+
+LEDGER_SHEET = "台账"
+SUMMARY_SHEET = "汇总"
+HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8)
+_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位"})
+SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
+
+THIN = Side(style="thin", color="A6A6A6")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_FONT = Font(bold=True)
+OVERDUE_FILL = PatternFill("solid", fgColor="FFC7CE")  # Excel's "light red fill"
+OVERDUE_FONT = Font(color="9C0006")
+WRAP = Alignment(wrap_text=True, vertical="top")
+TOP = Alignment(vertical="top")
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+_SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_SHEET_NAME_MAX = 31
+
+
+def overdue_days(task: TaskView, today: dt.date) -> int:
+    """Return how many days an open task is past its deadline (0 when not overdue)."""
+    if not task.status.is_open or task.deadline >= today:
+        return 0
+    return (today - task.deadline).days
+
+
+async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
+                        tz: dt.tzinfo = SHANGHAI) -> Path:
+    """Write the plan's 台账 to `out` (atomically) and return the path."""
+    plan = await store.plans.plan(plan_key)
+    tasks = await store.plans.tasks(plan.id)
+    await asyncio.to_thread(write_ledger, plan, tasks, out, today, tz)
+    return out
+
+
+def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI) -> None:
+    """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = LEDGER_SHEET
+    _task_sheet(ws, tasks, today, tz)
+    _summary_sheet(wb.create_sheet(SUMMARY_SHEET), tasks, today)
+    used = {LEDGER_SHEET, SUMMARY_SHEET}
+    for unit in dict.fromkeys(t.lead for t in tasks):
+        _task_sheet(wb.create_sheet(sheet_name(unit, used)), [t for t in tasks if t.lead == unit], today, tz)
+    wb.properties.title = f"{plan.title} 台账（{today:%Y-%m-%d}）"
+    with atomic_path(out) as tmp:
+        wb.save(tmp)
+
+
+def sheet_name(name: str, used: set[str]) -> str:
+    """Return a valid, unused worksheet name for `name` (31 characters, none of []:*?/\\)."""
+    base = _SHEET_NAME_FORBIDDEN.sub("_", name)[:_SHEET_NAME_MAX] or "单位"
+    candidate, n = base, 2
+    while candidate.casefold() in {u.casefold() for u in used}:
+        suffix = f"({n})"
+        candidate, n = base[: _SHEET_NAME_MAX - len(suffix)] + suffix, n + 1
+    used.add(candidate)
+    return candidate
+
+
+def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None:
+    """Write a bold, filled, frozen header row with column widths."""
+    for c, (name, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        cell = ws.cell(row=1, column=c, value=name)
+        cell.font, cell.fill, cell.alignment, cell.border = HEADER_FONT, HEADER_FILL, CENTER, BORDER
+        ws.column_dimensions[get_column_letter(c)].width = width
+    ws.freeze_panes = "A2"
+    ws.print_title_rows = "1:1"
+    ws.page_setup.orientation = "landscape"
+
+
+def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo) -> None:
+    """Write one row per task; overdue rows get a light red fill."""
+    header_row(ws, HEADERS, _WIDTHS)
+    for r, t in enumerate(tasks, start=2):
+        late = overdue_days(t, today)
+        updated = t.updated_at.astimezone(tz).replace(tzinfo=None, microsecond=0) if t.updated_at else None
+        values: tuple[object, ...] = (
+            t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
+            f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
+        )
+        for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
+            cell = ws.cell(row=r, column=c, value=value)
+            cell.alignment = WRAP if name in _WRAPPED else TOP
+            cell.border = BORDER
+            if late:
+                cell.fill = OVERDUE_FILL
+                cell.font = OVERDUE_FONT
+        ws.cell(row=r, column=8).number_format = "yyyy-mm-dd hh:mm"
+    if tasks:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(tasks) + 1}"
+
+
+@dataclass
+class _UnitCount:
+    """One row of the summary sheet."""
+
+    unit: str
+    total: int = 0
+    approved: int = 0
+    submitted: int = 0
+    in_progress: int = 0
+    not_started: int = 0
+    returned: int = 0
+    overdue: int = 0
+    received: int = 0
+    required: int = 0
+
+    def row(self) -> tuple[object, ...]:
+        return (self.unit, self.total, self.approved, self.submitted, self.in_progress, self.not_started,
+                self.returned, self.overdue, self.received, self.required)
+
+
+def unit_counts(tasks: Sequence[TaskView], today: dt.date) -> list[_UnitCount]:
+    """Count each lead unit's tasks by state; a shared evidence list's items count once per unit."""
+    counts: dict[str, _UnitCount] = {}
+    items: dict[str, dict[int, int]] = {}
+    by_state = {TaskStatus.APPROVED: "approved", TaskStatus.SUBMITTED: "submitted",
+                TaskStatus.IN_PROGRESS: "in_progress", TaskStatus.NOT_STARTED: "not_started",
+                TaskStatus.RETURNED: "returned"}
+    for t in tasks:
+        c = counts.setdefault(t.lead, _UnitCount(t.lead))
+        c.total += 1
+        setattr(c, by_state[t.status], getattr(c, by_state[t.status]) + 1)
+        c.overdue += overdue_days(t, today) > 0
+        for i in t.items:
+            items.setdefault(t.lead, {})[i.id] = i.files
+    for unit, files in items.items():
+        counts[unit].required = len(files)
+        counts[unit].received = sum(1 for n in files.values() if n)
+    return list(counts.values())
+
+
+def _summary_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date) -> None:
+    """Write the per-unit counts and a total row; units with overdue tasks are highlighted."""
+    header_row(ws, SUMMARY_HEADERS, (26, *([9] * (len(SUMMARY_HEADERS) - 1))))
+    counts = unit_counts(tasks, today)
+    total = _UnitCount("合计")
+    for r, c in enumerate(counts, start=2):
+        for field in ("total", "approved", "submitted", "in_progress", "not_started", "returned", "overdue",
+                      "received", "required"):
+            setattr(total, field, getattr(total, field) + getattr(c, field))
+        _summary_row(ws, r, c.row(), highlight=c.overdue > 0)
+    last = len(counts) + 2
+    _summary_row(ws, last, total.row(), highlight=False)
+    for cell in ws[last]:
+        cell.font = HEADER_FONT
+
+
+def _summary_row(ws: Any, r: int, values: tuple[object, ...], *, highlight: bool) -> None:
+    for c, value in enumerate(values, start=1):
+        cell = ws.cell(row=r, column=c, value=value)
+        cell.border = BORDER
+        cell.alignment = WRAP if c == 1 else CENTER
+        if highlight and SUMMARY_HEADERS[c - 1] == "逾期":
+            cell.fill, cell.font = OVERDUE_FILL, OVERDUE_FONT
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` when the block succeeds, else remove it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

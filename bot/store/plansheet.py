@@ -1,0 +1,727 @@
+"""Plan spreadsheets: read a task-division table as staff keep it in Excel, and write a plan back in that form.
+
+The table has the seed's columns 牵头单位, 工作任务, 完成时间, 配合单位, 佐证材料; the task number leads the
+task text ("12.…"); a merged 牵头单位 cell (or an empty one) carries the unit above down; a 佐证材料 cell
+merged over several task rows is one evidence list those tasks share; evidence is written
+"(1)《…》；(2)《…》"; 备注 rows close the table. Three optional columns carry what the printed table does
+not: 周期 (how often the work repeats), 量化目标 (targets) and 备注 (which notes explain the task).
+`write_plan_sheet` writes them hidden (grouped), so the sheet prints like the original.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.packaging.custom import StringProperty
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.properties import PageSetupProperties
+from sqlmodel import col, select
+
+from bot.core.errors import PlanFileError
+from bot.core.plan import (
+    EvidenceItemSpec,
+    NoteSpec,
+    PlanSpec,
+    Recurrence,
+    Target,
+    TaskSpec,
+    deadline_from_raw,
+)
+from bot.core.units import UnitRegistry
+from bot.store.store import Store
+from bot.store.tables import Note
+
+LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE = "牵头单位", "工作任务", "完成时间", "配合单位", "佐证材料"
+REQUIRED_COLUMNS = (LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE)
+NUMBER, RECURRENCE, TARGETS, NOTES = "序号", "周期", "量化目标", "备注"
+OPTIONAL_COLUMNS = (NUMBER, RECURRENCE, TARGETS, NOTES)
+SHEET_TITLE = "任务分工表"
+
+# Other headings seen in district tables for the same columns.
+_HEADER_ALIASES = {
+    "责任单位": LEAD, "牵头部门": LEAD, "工作内容": TEXT, "任务内容": TEXT, "完成时限": DEADLINE,
+    "时间节点": DEADLINE, "完成期限": DEADLINE, "配合部门": COOPERATING, "协办单位": COOPERATING,
+    "佐证资料": EVIDENCE, "佐证材料清单": EVIDENCE, "编号": NUMBER, "重复周期": RECURRENCE, "量化指标": TARGETS,
+}
+_HEADER_SCAN_ROWS = 20
+_NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
+_TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
+_ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
+_ITEM_SEPARATORS = "；;。，,\n"
+_ITEM_TRAILING = " \t\u3000\n；;。，,"
+_UNIT_SEPARATORS = re.compile(r"[、，,；;\n]+")
+_SAME_AS = re.compile(r"^(?:同|见)第?\s*(\d{1,4})\s*项")
+_NOTE_LINE = re.compile(r"^\s*(\d{1,3})\s*[.．、]\s*")
+_NOTES_HEADING = re.compile(r"^\s*备\s*注\s*[：:]?\s*")
+_ATTACHMENT = re.compile(r"^附件\s*\d+$")
+_YEAR_IN_TITLE = re.compile(r"(20\d{2})\s*年")
+_DISTRICT_IN_TITLE = re.compile(r"(?:市)?([\u4e00-\u9fff]{2}[区县])")
+_TARGET_SPEC = re.compile(r"^(≥|>|=|＞|＝)\s*(\d+(?:\.\d+)?)\s*(\S.*)$")
+_COMPARISON_SIGNS = {"at_least": "≥", "more_than": ">", "exactly": "="}
+_SIGN_COMPARISONS = {"≥": "at_least", ">": "more_than", "＞": "more_than", "=": "exactly", "＝": "exactly"}
+_RECURRENCE_WORDS = {
+    "每月": Recurrence.MONTHLY, "月度": Recurrence.MONTHLY, "monthly": Recurrence.MONTHLY,
+    "每季度": Recurrence.QUARTERLY, "季度": Recurrence.QUARTERLY, "quarterly": Recurrence.QUARTERLY,
+}
+_RECURRENCE_LABELS = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
+_KEY_PROPERTY, _YEAR_PROPERTY, _DISTRICT_PROPERTY = "duban.key", "duban.year", "duban.district"
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+class _Sheet:
+    """One worksheet with merged cells resolved; builds refusals naming the sheet, row and column."""
+
+    def __init__(self, path: Path, ws: Any) -> None:
+        self.path = path
+        self.ws = ws
+        self.title = str(ws.title)
+        # (row, col) -> (top row, top col) of the merged range the cell lies in.
+        self.merged: dict[tuple[int, int], tuple[int, int, int]] = {}
+        for rng in ws.merged_cells.ranges:
+            for r in range(rng.min_row, rng.max_row + 1):
+                for c in range(rng.min_col, rng.max_col + 1):
+                    self.merged[(r, c)] = (rng.min_row, rng.min_col, rng.max_row)
+
+    def raw(self, row: int, column: int) -> Any:
+        """Return the value written in this very cell (None inside a merged range but its first cell)."""
+        return self.ws.cell(row=row, column=column).value
+
+    def value(self, row: int, column: int) -> Any:
+        """Return the cell's value, taking a merged range's value for every cell in it."""
+        top = self.merged.get((row, column))
+        if top is not None:
+            return self.ws.cell(row=top[0], column=top[1]).value
+        return self.raw(row, column)
+
+    def text(self, row: int, column: int, *, merged: bool = True) -> str:
+        """Return the cell as stripped text ("" when empty)."""
+        return _cell_text(self.value(row, column) if merged else self.raw(row, column))
+
+    def number_format(self, row: int, column: int) -> str:
+        """Return the number format of the cell holding this cell's value."""
+        top = self.merged.get((row, column))
+        r, c = (top[0], top[1]) if top is not None else (row, column)
+        return str(self.ws.cell(row=r, column=c).number_format or "")
+
+    def fail(self, row: int, column: int, heading: str, detail: str) -> PlanFileError:
+        """Return a refusal naming the file, sheet, row and column."""
+        ref = f"{get_column_letter(column)}{row}"
+        return PlanFileError(f"任务分工表 {self.path.name} 工作表「{self.title}」第{row}行「{heading}」列（{ref}）：{detail}")
+
+    def fail_row(self, row: int, detail: str) -> PlanFileError:
+        """Return a refusal about a whole row."""
+        return PlanFileError(f"任务分工表 {self.path.name} 工作表「{self.title}」第{row}行：{detail}")
+
+
+@dataclass
+class _Row:
+    """A task row as read, before units and sharing are resolved."""
+
+    row: int
+    no: int
+    lead: str
+    text: str
+    deadline_raw: str
+    cooperating: tuple[str, ...]
+    evidence: tuple[str, ...]
+    group: tuple[int, int] | None  # top cell of a merged 佐证材料 range spanning task rows
+    same_as: int | None  # "同第N项": shares task N's list
+    recurrence: Recurrence | None
+    targets: tuple[Target, ...]
+    note_nos: tuple[int, ...]
+
+
+def _cell_text(value: Any) -> str:
+    """Return a cell value as stripped text."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _one_line(text: str) -> str:
+    """Join a wrapped cell's lines: Chinese text has no spaces between them."""
+    return "".join(line.strip() for line in text.splitlines())
+
+
+def _heading(text: str) -> str | None:
+    """Return the column a heading names, if it is one duban reads."""
+    key = "".join(text.split())
+    if key in REQUIRED_COLUMNS or key in OPTIONAL_COLUMNS:
+        return key
+    return _HEADER_ALIASES.get(key)
+
+
+def _open_workbook(path: Path) -> Any:
+    """Open the workbook for reading (values, not formulas), or refuse in Chinese."""
+    if path.suffix.lower() == ".xls":
+        raise PlanFileError(f"任务分工表 {path.name} 是旧版 .xls 格式，请在 Excel 中另存为 .xlsx 后再导入。")
+    try:
+        return load_workbook(path, data_only=True)
+    except FileNotFoundError as exc:
+        raise PlanFileError(f"任务分工表 {path.name} 不存在。") from exc
+    except (OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
+        raise PlanFileError(f"任务分工表 {path.name} 无法读取（须为 Excel .xlsx 文件）：{exc}") from exc
+
+
+def _find_header(sheet: _Sheet) -> tuple[int, dict[str, int]] | None:
+    """Return (row, column of each heading) of the header row, or None when the sheet has none."""
+    best: tuple[int, dict[str, int]] | None = None
+    for r in range(1, min(sheet.ws.max_row, _HEADER_SCAN_ROWS) + 1):
+        columns: dict[str, int] = {}
+        for c in range(1, sheet.ws.max_column + 1):
+            name = _heading(sheet.text(r, c, merged=False))
+            if name is not None:
+                columns.setdefault(name, c)
+        found = sum(1 for name in REQUIRED_COLUMNS if name in columns)
+        if found >= 2 and (best is None or found > sum(1 for n in REQUIRED_COLUMNS if n in best[1])):
+            best = (r, columns)
+    return best
+
+
+def load_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> PlanSpec:
+    """Read, validate and return a plan kept as a spreadsheet; refuse naming sheet, row and column."""
+    wb = _open_workbook(path)
+    found: tuple[_Sheet, int, dict[str, int]] | None = None
+    partial: tuple[_Sheet, int, dict[str, int]] | None = None
+    for ws in wb.worksheets:
+        sheet = _Sheet(path, ws)
+        header = _find_header(sheet)
+        if header is None:
+            continue
+        if all(name in header[1] for name in REQUIRED_COLUMNS):
+            found = (sheet, *header)
+            break
+        partial = partial or (sheet, *header)
+    if found is None:
+        need = "、".join(REQUIRED_COLUMNS)
+        if partial is not None:
+            sheet, row, columns = partial
+            missing = "、".join(f"「{n}」" for n in REQUIRED_COLUMNS if n not in columns)
+            raise sheet.fail_row(row, f"表头缺少{missing}列（需要：{need}）")
+        first = wb.worksheets[0].title if wb.worksheets else ""
+        raise PlanFileError(f"任务分工表 {path.name} 工作表「{first}」前{_HEADER_SCAN_ROWS}行中找不到表头行（需要列：{need}）")
+    sheet, header_row, columns = found
+    return _read_plan(sheet, header_row, columns, units, key, _properties(wb))
+
+
+def _properties(wb: Any) -> dict[str, str]:
+    """Return the duban properties a sheet written by `write_plan_sheet` carries."""
+    props: dict[str, str] = {}
+    for prop in getattr(wb, "custom_doc_props", []):
+        if str(prop.name).startswith("duban.") and prop.value is not None:
+            props[str(prop.name)] = str(prop.value)
+    return props
+
+
+def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: UnitRegistry, key: str | None,
+               props: dict[str, str]) -> PlanSpec:
+    """Read the header rows, the task rows and the notes of a sheet whose header row is known."""
+    title, attachment = _header_texts(sheet, header_row)
+    header_end = max(sheet.merged.get((header_row, c), (0, 0, header_row))[2] for c in columns.values())
+    main = [columns[n] for n in REQUIRED_COLUMNS]
+    heading_texts = {_heading(sheet.text(header_row, c, merged=False)) for c in main}
+    task_rows: list[int] = []
+    note_lines: list[str] = []
+    in_notes = False
+    for r in range(header_end + 1, sheet.ws.max_row + 1):
+        written = [sheet.text(r, c, merged=False) for c in main]
+        if in_notes:
+            note_lines.extend(t for t in written if t)
+            continue
+        if any(_NOTES_HEADING.match(t) for t in written) or (
+            _NOTE_LINE.match(written[0]) and not sheet.text(r, columns[TEXT])
+        ):
+            in_notes = True
+            note_lines.extend(t for t in written if t)
+            continue
+        extras = [sheet.text(r, columns[n], merged=False) for n in OPTIONAL_COLUMNS if n in columns]
+        if not any(written) and not any(extras):
+            continue
+        if {_heading(t) for t in written} == heading_texts:
+            continue  # the header repeated (a table printed over several pages)
+        task_rows.append(r)
+    if not task_rows:
+        raise sheet.fail_row(header_end + 1, "表头下面没有任何任务行")
+
+    deadlines = [(r, _deadline_text(sheet, r, columns[DEADLINE])) for r in task_rows]
+    year = _year(sheet, title, deadlines, columns[DEADLINE])
+    rows = _task_rows(sheet, columns, task_rows, dict(deadlines), year, units)
+    tasks = _tasks(sheet, columns, rows, year)
+    notes = _notes(sheet, note_lines, tasks, rows if NOTES in columns else None)
+    district = props.get(_DISTRICT_PROPERTY) or _district(title)
+    stored_key = props.get(_KEY_PROPERTY) if props.get(_YEAR_PROPERTY) == str(year) else None
+    stem = "-".join(sheet.path.stem.split())
+    return PlanSpec(
+        key=key or stored_key or f"plan-{year}-{stem}",
+        title=title or sheet.path.stem,
+        attachment=attachment,
+        year=year,
+        tasks=tasks,
+        notes=notes,
+        district=district,
+        source=str(sheet.path),
+    )
+
+
+def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str]:
+    """Return (title, attachment) from the rows above the header row."""
+    title = attachment = ""
+    for r in range(1, header_row):
+        for c in range(1, sheet.ws.max_column + 1):
+            text = _one_line(sheet.text(r, c, merged=False))
+            if not text:
+                continue
+            if _ATTACHMENT.match(text) and not attachment:
+                attachment = "".join(text.split())
+            elif not title:
+                title = text
+    return title, attachment
+
+
+def _deadline_text(sheet: _Sheet, row: int, column: int) -> str:
+    """Return a deadline as the sheet shows it: "2023.10", "全年"; a number keeps its displayed decimals."""
+    value = sheet.value(row, column)
+    if hasattr(value, "year") and hasattr(value, "month"):
+        return f"{value.year}.{value.month}"  # Excel turned 2024/6 into a date
+    if isinstance(value, float):
+        decimals = re.search(r"\.(0+)", sheet.number_format(row, column))
+        return f"{value:.{len(decimals.group(1))}f}" if decimals else repr(value)
+    return "".join(_cell_text(value).split())
+
+
+def _year(sheet: _Sheet, title: str, deadlines: list[tuple[int, str]], column: int) -> int:
+    """Return the plan's year: from the title, else the most common year among the deadlines."""
+    m = _YEAR_IN_TITLE.search(title)
+    if m:
+        return int(m.group(1))
+    years = Counter(int(raw.split(".")[0]) for _, raw in deadlines if re.fullmatch(r"20\d{2}\.\d{1,2}", raw))
+    if years:
+        return years.most_common(1)[0][0]
+    row = deadlines[0][0]
+    raise sheet.fail(row, column, DEADLINE, "无法确定计划年度：标题中没有“20xx年”，完成时间也都没有写年份")
+
+
+def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], deadlines: dict[int, str], year: int,
+               units: UnitRegistry) -> list[_Row]:
+    """Read each task row: number, lead, text, deadline, cooperating units, evidence and the optional columns."""
+    rows: list[_Row] = []
+    seen: dict[int, int] = {}
+    lead_above = ""
+    for r in row_numbers:
+        text_col = columns[TEXT]
+        text = _one_line(sheet.text(r, text_col))
+        if not text:
+            raise sheet.fail(r, text_col, TEXT, "不能为空")
+        no, text = _number(sheet, r, columns, text, rows[-1].no if rows else 0)
+        if no in seen:
+            place = (NUMBER, columns[NUMBER]) if NUMBER in columns and sheet.text(r, columns[NUMBER]) else (TEXT, text_col)
+            raise sheet.fail(r, place[1], place[0], f"序号{no}重复（第{seen[no]}行已是第{no}项任务）")
+        seen[no] = r
+
+        lead_written = _one_line(sheet.text(r, columns[LEAD]))
+        lead_above = lead_written or lead_above
+        if not lead_above:
+            raise sheet.fail(r, columns[LEAD], LEAD, "不能为空（上方也没有可沿用的牵头单位）")
+        lead = _unit(sheet, r, columns[LEAD], LEAD, lead_above, units)
+
+        raw_deadline = deadlines[r]
+        if not raw_deadline:
+            raise sheet.fail(r, columns[DEADLINE], DEADLINE, "不能为空（应为 2023.9 这样的年月，或“全年”）")
+        try:
+            deadline_from_raw(raw_deadline, year)
+        except ValueError as exc:
+            raise sheet.fail(r, columns[DEADLINE], DEADLINE,
+                             f"无法识别：“{raw_deadline}”（应为 2023.9 这样的年月，或“全年”）") from exc
+
+        cooperating = _cooperating(sheet, r, columns[COOPERATING], units)
+        evidence_col = columns[EVIDENCE]
+        evidence_text = sheet.text(r, evidence_col)
+        top = sheet.merged.get((r, evidence_col))
+        spans_rows = top is not None and top[2] > top[0]
+        same = _SAME_AS.match(evidence_text) if not spans_rows else None
+        rows.append(_Row(
+            row=r, no=no, lead=lead, text=text, deadline_raw=raw_deadline, cooperating=cooperating,
+            evidence=() if same else _evidence_titles(sheet, r, evidence_col, evidence_text),
+            group=(top[0], top[1]) if top is not None and spans_rows else None,
+            same_as=int(same.group(1)) if same else None,
+            recurrence=_recurrence(sheet, r, columns, text),
+            targets=_targets(sheet, r, columns, text),
+            note_nos=tuple(int(n) for n in re.findall(r"\d+", sheet.text(r, columns[NOTES]))) if NOTES in columns
+            else (),
+        ))
+    return rows
+
+
+def _number(sheet: _Sheet, row: int, columns: dict[str, int], text: str, previous: int) -> tuple[int, str]:
+    """Return the task number (序号 column, else "12." before the text, else the one after the row above)."""
+    m = _TASK_NO.match(text)
+    body = text[m.end():].strip() if m else text
+    if NUMBER in columns:
+        written = sheet.text(row, columns[NUMBER])
+        if written:
+            if not written.isdigit() or int(written) < 1:
+                raise sheet.fail(row, columns[NUMBER], NUMBER, f"应为正整数，实际是：“{written}”")
+            return int(written), body
+    if m:
+        number = int(m.group(1))
+        if number < 1:
+            raise sheet.fail(row, columns[TEXT], TEXT, f"序号应为正整数，实际是：{number}")
+        return number, body
+    return previous + 1, body
+
+
+def _unit(sheet: _Sheet, row: int, column: int, heading: str, name: str, units: UnitRegistry) -> str:
+    """Map a unit as written to its canonical name, or refuse naming the closest units."""
+    unit = units.get(name)
+    if unit is not None:
+        return unit.name
+    close = "、".join(u.name for u in units.closest(name, 3)) or "无相近的单位"
+    raise sheet.fail(row, column, heading, f"单位不在单位名录中：“{name}”（最接近的是：{close}）")
+
+
+def _cooperating(sheet: _Sheet, row: int, column: int, units: UnitRegistry) -> tuple[str, ...]:
+    """Return the cooperating units of a row; "/" or an empty cell means none."""
+    text = sheet.text(row, column)
+    if "".join(text.split()) in _NONE_WORDS:
+        return ()
+    names = [n.strip() for n in _UNIT_SEPARATORS.split(text) if n.strip()]
+    resolved = tuple(_unit(sheet, row, column, COOPERATING, n, units) for n in names)
+    if len(set(resolved)) != len(resolved):
+        raise sheet.fail(row, column, COOPERATING, f"有重复的单位：{'、'.join(resolved)}")
+    return resolved
+
+
+def parse_evidence_list(text: str) -> list[str] | None:
+    """Split "(1)《…》；(2)《…》" into titles; None when the numbering is not 1, 2, 3 …; [] for "/"."""
+    body = text.strip()
+    if "".join(body.split()) in _NONE_WORDS:
+        return []
+    marks = []
+    for m in _ITEM_MARK.finditer(body):
+        before = body[: m.start()].rstrip(" \t\u3000")
+        if not before or before[-1] in _ITEM_SEPARATORS:
+            marks.append(m)
+    if not marks or marks[0].start() != 0:
+        # Unnumbered: one title per line (or per "；").
+        return [t.strip(_ITEM_TRAILING) for t in re.split(r"[\n；;]", body) if t.strip(_ITEM_TRAILING)]
+    if [int(m.group(1)) for m in marks] != list(range(1, len(marks) + 1)):
+        return None
+    titles = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
+        titles.append(_one_line(body[m.end(): end]).strip(_ITEM_TRAILING))
+    return titles
+
+
+def _evidence_titles(sheet: _Sheet, row: int, column: int, text: str) -> tuple[str, ...]:
+    """Return the evidence titles a cell lists, or refuse a broken numbering."""
+    titles = parse_evidence_list(text)
+    if titles is None:
+        numbers = "".join(f"({m.group(1)})" for m in _ITEM_MARK.finditer(text))
+        raise sheet.fail(row, column, EVIDENCE, f"材料编号应从(1)起连续：实际是 {numbers}")
+    for i, title in enumerate(titles, start=1):
+        if not title:
+            raise sheet.fail(row, column, EVIDENCE, f"第({i})项材料名称为空")
+    return tuple(titles)
+
+
+def _recurrence(sheet: _Sheet, row: int, columns: dict[str, int], text: str) -> Recurrence | None:
+    """Return the 周期 column's value, or, without the column, what the task text says (每月, 每季度)."""
+    if RECURRENCE not in columns:
+        if "每季度" in text:
+            return Recurrence.QUARTERLY
+        return Recurrence.MONTHLY if "每月" in text else None
+    written = "".join(sheet.text(row, columns[RECURRENCE]).split())
+    if written in _NONE_WORDS:
+        return None
+    if written not in _RECURRENCE_WORDS:
+        raise sheet.fail(row, columns[RECURRENCE], RECURRENCE, f"无法识别：“{written}”（可写：每月、每季度，或留空）")
+    return _RECURRENCE_WORDS[written]
+
+
+def _targets(sheet: _Sheet, row: int, columns: dict[str, int], text: str) -> tuple[Target, ...]:
+    """Return the 量化目标 column's targets, one "原文：≥数值单位" per line (none without the column)."""
+    if TARGETS not in columns:
+        return ()
+    targets = []
+    column = columns[TARGETS]
+    for i, line in enumerate((x.strip() for x in sheet.text(row, column).splitlines() if x.strip()), start=1):
+        phrase, _, spec = line.rpartition("：")
+        m = _TARGET_SPEC.match(spec.strip())
+        if not phrase or m is None:
+            raise sheet.fail(row, column, TARGETS, f"第{i}条写法不对：“{line}”（应为 原文：≥数值单位，如 不少于4次：≥4次）")
+        if phrase not in text:
+            raise sheet.fail(row, column, TARGETS, f"第{i}条的原文“{phrase}”不在任务文字中")
+        targets.append(Target(phrase=phrase, value=float(m.group(2)), unit=m.group(3).strip(),
+                              comparison=_SIGN_COMPARISONS[m.group(1)]))
+    return tuple(targets)
+
+
+def _tasks(sheet: _Sheet, columns: dict[str, int], rows: list[_Row], year: int) -> tuple[TaskSpec, ...]:
+    """Resolve shared evidence lists (merged cells, "同第N项") and build the task specs."""
+    by_no = {row.no: row for row in rows}
+    groups: dict[object, list[int]] = {}
+    for row in rows:
+        if row.group is not None:
+            groups.setdefault(row.group, []).append(row.no)
+    owner: dict[int, int] = {}  # task -> the task whose cell holds the list
+    for members in groups.values():
+        if len(members) > 1:
+            for no in members:
+                owner[no] = members[0]
+    for row in rows:
+        if row.same_as is None:
+            continue
+        col_ = columns[EVIDENCE]
+        target = by_no.get(row.same_as)
+        if target is None or target.no == row.no:
+            raise sheet.fail(row.row, col_, EVIDENCE, f"引用的第{row.same_as}项任务不存在")
+        if target.same_as is not None:
+            raise sheet.fail(row.row, col_, EVIDENCE, f"引用的第{row.same_as}项任务本身又引用了第{target.same_as}项")
+        owner[row.no] = owner.get(target.no, target.no)
+        owner.setdefault(target.no, owner[row.no])
+    sharers: dict[int, list[int]] = {}
+    for no, holder in owner.items():
+        sharers.setdefault(holder, []).append(no)
+    tasks = []
+    for row in sorted(rows, key=lambda x: x.no):
+        first = owner.get(row.no)
+        titles = by_no[first].evidence if first is not None else row.evidence
+        shared = tuple(sorted(n for n in sharers.get(first, ()) if n != row.no)) if first is not None else ()
+        tasks.append(TaskSpec(
+            no=row.no, lead=row.lead, text=row.text, deadline_raw=row.deadline_raw,
+            deadline=deadline_from_raw(row.deadline_raw, year), cooperating=row.cooperating,
+            evidence=tuple(EvidenceItemSpec(no=i, title=t) for i, t in enumerate(titles, start=1)),
+            evidence_shared_with=shared if titles else (), recurrence=row.recurrence, targets=row.targets,
+        ))
+    return tuple(tasks)
+
+
+def _notes(sheet: _Sheet, lines: list[str], tasks: Sequence[TaskSpec], rows: list[_Row] | None) -> tuple[NoteSpec, ...]:
+    """Split the 备注 rows into numbered notes and link each to the tasks it explains.
+
+    With a 备注 column the rows say which notes they cite; without one a note explains the tasks whose
+    text contains its topic (the words before its first "：").
+    """
+    text = "\n".join(lines)
+    text = _NOTES_HEADING.sub("", text, count=1) if text.lstrip().startswith("备") else text
+    parsed: list[tuple[int, list[str]]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = _NOTE_LINE.match(line)
+        if m:
+            parsed.append((int(m.group(1)), [line[m.end():].strip()]))
+        elif parsed:
+            parsed[-1][1].append(line)
+        else:
+            parsed.append((1, [line]))
+    notes: dict[int, NoteSpec] = {}
+    for no, parts in parsed:
+        if no in notes:
+            raise PlanFileError(f"任务分工表 {sheet.path.name} 工作表「{sheet.title}」的备注{no}重复出现")
+        body = "".join(parts)
+        if rows is not None:
+            linked = tuple(sorted(r.no for r in rows if no in r.note_nos))
+        else:
+            linked = _topic_tasks(body, tasks)
+        notes[no] = NoteSpec(no=no, text=body, tasks=linked)
+    return tuple(notes[n] for n in sorted(notes))
+
+
+def _topic_tasks(note: str, tasks: Sequence[TaskSpec]) -> tuple[int, ...]:
+    """Return the tasks whose text names every part of the note's topic (取水点设置要求、智能化建设)."""
+    topic, colon, _ = note.partition("：")
+    if not colon:
+        return ()
+    parts = [p.strip() for p in re.split(r"[、，,]", topic) if len(p.strip()) >= 2]
+
+    def names(part: str, text: str) -> bool:
+        return part in text or (part.endswith("要求") and len(part) > 4 and part[:-2] in text)
+
+    return tuple(t.no for t in tasks if parts and all(names(p, t.text) for p in parts))
+
+
+def _district(title: str) -> str:
+    """Guess the district from a title like 2023年坪山区…."""
+    m = _DISTRICT_IN_TITLE.search(_YEAR_IN_TITLE.sub("", title, count=1))
+    return m.group(1) if m else ""
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+_THIN = Side(style="thin", color="808080")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+_CENTER = Alignment(wrap_text=True, horizontal="center", vertical="center")
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_WIDTHS = {LEAD: 16, TEXT: 60, DEADLINE: 10, COOPERATING: 24, EVIDENCE: 60, RECURRENCE: 8, TARGETS: 24, NOTES: 8}
+_WRITTEN_COLUMNS = (*REQUIRED_COLUMNS, RECURRENCE, TARGETS, NOTES)
+_CHARS_PER_LINE = 80  # Chinese characters across columns A–E of the note rows
+
+
+def format_evidence_list(titles: Sequence[str]) -> str:
+    """Write titles as the table does: (1)《…》；(2)《…》, one per line; "/" for none."""
+    if not titles:
+        return "/"
+    return "；\n".join(f"({i}){t}" for i, t in enumerate(titles, start=1))
+
+
+def _target_line(t: Target) -> str:
+    value = str(int(t.value)) if float(t.value).is_integer() else repr(t.value)
+    return f"{t.phrase}：{_COMPARISON_SIGNS.get(t.comparison, '≥')}{value}{t.unit}"
+
+
+def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
+    """Write a plan as a task-division table that `load_plan_sheet` reads back to the same plan."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET_TITLE
+    last = len(REQUIRED_COLUMNS)
+    ws.cell(row=1, column=1, value=plan.attachment or None)
+    ws.cell(row=2, column=1, value=plan.title).font = Font(bold=True, size=16)
+    ws.cell(row=2, column=1).alignment = _CENTER
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
+    header = 3
+    for c, name in enumerate(_WRITTEN_COLUMNS, start=1):
+        cell = ws.cell(row=header, column=c, value=name)
+        cell.font, cell.fill, cell.alignment, cell.border = Font(bold=True), _HEADER_FILL, _CENTER, _BORDER
+        ws.column_dimensions[get_column_letter(c)].width = _WIDTHS[name]
+    ws.column_dimensions.group(get_column_letter(last + 1), get_column_letter(len(_WRITTEN_COLUMNS)), hidden=True,
+                               outline_level=1)
+    ws.freeze_panes = ws.cell(row=header + 1, column=1)
+    ws.print_title_rows = f"{header}:{header}"
+
+    first_row = header + 1
+    row_of = {t.no: first_row + i for i, t in enumerate(plan.tasks)}
+    cites: dict[int, list[int]] = {}
+    for note in plan.notes:
+        for no in note.tasks:
+            cites.setdefault(no, []).append(note.no)
+    merged_lists = _write_task_rows(ws, plan, row_of, cites)
+    _merge_runs(ws, plan, row_of)
+    for rows in merged_lists:
+        ws.merge_cells(start_row=min(rows), start_column=5, end_row=max(rows), end_column=5)
+
+    r = first_row + len(plan.tasks)
+    if plan.notes:
+        ws.cell(row=r, column=1, value="备注：").font = Font(bold=True)
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
+        for note in plan.notes:
+            r += 1
+            cell = ws.cell(row=r, column=1, value=f"{note.no}. {note.text}")
+            cell.alignment = _WRAP_TOP
+            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
+            # Excel does not fit a merged cell's height to its text: set it.
+            ws.row_dimensions[r].height = 16 * max(1, math.ceil(len(note.text) / _CHARS_PER_LINE))
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToHeight = 0
+    wb.properties.title = plan.title
+    wb.custom_doc_props.append(StringProperty(name=_KEY_PROPERTY, value=plan.key))
+    wb.custom_doc_props.append(StringProperty(name=_YEAR_PROPERTY, value=str(plan.year)))
+    if plan.district:
+        wb.custom_doc_props.append(StringProperty(name=_DISTRICT_PROPERTY, value=plan.district))
+    with _atomic(path) as tmp:
+        wb.save(tmp)
+
+
+def _write_task_rows(ws: Any, plan: PlanSpec, row_of: dict[int, int], cites: dict[int, list[int]]) -> list[list[int]]:
+    """Write one row per task; return the row groups whose shared evidence cell is to be merged.
+
+    A shared list is written on its first task; the others' cells are merged into it when the rows
+    are adjacent, else they say "同第N项".
+    """
+    merged: list[list[int]] = []
+    for t in plan.tasks:
+        r = row_of[t.no]
+        group = sorted(n for n in {t.no, *t.evidence_shared_with} if n in row_of) if t.evidence else [t.no]
+        rows = [row_of[n] for n in group]
+        adjacent = rows == list(range(rows[0], rows[0] + len(rows)))
+        evidence: str | None
+        if t.no == group[0]:
+            evidence = format_evidence_list([e.title for e in t.evidence])
+            if len(group) > 1 and adjacent:
+                merged.append(rows)
+        else:
+            evidence = None if adjacent else f"同第{group[0]}项"
+        values: list[object] = [
+            t.lead, f"{t.no}.{t.text}", t.deadline_raw, "、".join(t.cooperating) or "/", evidence,
+            _RECURRENCE_LABELS.get(t.recurrence) if t.recurrence else None,
+            "\n".join(_target_line(x) for x in t.targets) or None,
+            f"见备注{'、'.join(str(n) for n in cites[t.no])}" if t.no in cites else None,
+        ]
+        for c, value in enumerate(values, start=1):
+            cell = ws.cell(row=r, column=c, value=value)
+            cell.alignment, cell.border = _WRAP_TOP, _BORDER
+            cell.number_format = "@"  # text: Excel would read 2023.10 as the number 2023.1
+    return merged
+
+
+def _merge_runs(ws: Any, plan: PlanSpec, row_of: dict[int, int]) -> None:
+    """Merge the 牵头单位 cells of consecutive tasks with the same lead, as the table does."""
+    start = 0
+    tasks = list(plan.tasks)
+    for i in range(1, len(tasks) + 1):
+        if i == len(tasks) or tasks[i].lead != tasks[start].lead:
+            if i - start > 1:
+                ws.merge_cells(start_row=row_of[tasks[start].no], start_column=1, end_row=row_of[tasks[i - 1].no],
+                               end_column=1)
+            start = i
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`, renamed onto it when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ---- the stored plan ----------------------------------------------------------------------------
+
+
+async def stored_plan_spec(store: Store, key: str | None = None) -> PlanSpec:
+    """Rebuild the PlanSpec of a stored plan (tasks, shared lists, notes) for writing it back out."""
+    plan = await store.plans.plan(key)
+    views = await store.plans.tasks(plan.id)
+    async with store.sessions() as s:
+        notes = (await s.exec(select(Note).where(Note.plan_id == plan.id).order_by(col(Note.no)))).all()
+    tasks = tuple(
+        TaskSpec(
+            no=t.no, lead=t.lead, text=t.text, deadline_raw=t.deadline_raw, deadline=t.deadline,
+            cooperating=t.cooperating, evidence=tuple(EvidenceItemSpec(no=i.no, title=i.title) for i in t.items),
+            evidence_shared_with=tuple(sorted(t.shared_with)), recurrence=t.recurrence, targets=t.targets,
+        )
+        for t in views
+    )
+    return PlanSpec(
+        key=plan.key, title=plan.title, attachment=plan.attachment, year=plan.year, tasks=tasks,
+        notes=tuple(NoteSpec(no=n.no, text=n.text, tasks=tuple(n.task_nos)) for n in notes), district=plan.district,
+    )
+

@@ -1,0 +1,178 @@
+"""Whole Telegram conversations through `duban run`'s startup path, against a fake Bot API server."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from fakes.telegram_api import FakeTelegram
+
+from bot.app import App
+from bot.core.clock import Clock
+from bot.core.messages import ChatKind, ChatRef, Push, Reply
+from bot.runner import Runtime
+
+LIAISON = 2001
+COORD = 1000  # configured coordinator (telegram:1000)
+GROUP = -100777
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
+JPEG = b"\xff\xd8\xff\xe0" + b"jpeg-body" * 300
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram(bot_username="duban_bot")
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def running(tmp_path: Path, db_url: str, clock: Clock, tg: FakeTelegram) -> AsyncIterator[tuple[App, Runtime]]:
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
+                             scheduler=False)
+    app = await App.create(settings, clock)
+    async with Runtime(app) as rt:
+        yield app, rt
+    await app.close()
+
+
+async def say(tg: FakeTelegram, user: int, text: str, **kw: object) -> list[dict[str, object]]:
+    tg.send_text(user, text, **kw)  # type: ignore[arg-type]
+    return await tg.wait_for()
+
+
+async def bind(app: App, tg: FakeTelegram, user: int, unit: str) -> None:
+    code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7)
+    [reply] = await say(tg, user, f"/bind {code}")
+    assert "绑定成功" in str(reply["text"])
+
+
+async def test_commands_registered_in_chinese_per_scope(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    private = {c["command"]: c["description"] for c in tg.commands["all_private_chats"]}
+    group = {c["command"] for c in tg.commands["all_group_chats"]}
+    assert "查看任务详情" in private["task"]
+    assert group == {"digest", "subscribe", "unsubscribe", "help"}
+
+
+async def test_bind_then_ask_my_tasks(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区教育局")
+    [reply] = await say(tg, LIAISON, "我单位有哪些任务")
+    assert "区教育局" in str(reply["text"]) and "任务40" in str(reply["text"])
+
+
+async def test_pdf_with_caption_is_stored_byte_identical(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区水务局")
+    tg.send_document(LIAISON, PDF, "再生水利用调研报告.pdf", "application/pdf", caption="12-3")
+    [reply] = await tg.wait_for()
+    assert "任务12 材料3" in str(reply["text"])
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 12)
+    assert f.sha256 == hashlib.sha256(PDF).hexdigest()
+    assert app.store.files.path_for(f.sha256).read_bytes() == PDF
+
+
+async def test_photo_without_caption_is_filed_through_buttons(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区教育局")
+    tg.send_photo(LIAISON, JPEG)
+    [question] = await tg.wait_for()
+    buttons = question["reply_markup"]["inline_keyboard"]  # type: ignore[index]
+    assert len(buttons) >= 2 and all(len(b[0]["callback_data"].encode()) <= 64 for b in buttons)
+    tg.press_button(LIAISON, question, buttons[0][0]["callback_data"])
+    [edited] = await tg.wait_for(method="editMessageText")
+    assert "已收到" in str(edited["text"])
+    plan = await app.store.plans.plan()
+    files = [f for no in (40, 41, 42) for f in await app.store.evidence.files(plan.id, no)]
+    assert files and app.store.files.path_for(files[0].sha256).read_bytes() == JPEG
+
+
+async def test_done_then_coordinator_approves_in_group(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区卫生健康局")  # leads task 43 (one evidence item)
+    tg.send_document(LIAISON, PDF, "合同.pdf", "application/pdf", caption="43-1")
+    await tg.wait_for()
+    [submitted] = await say(tg, LIAISON, "/done 43")
+    assert "待审核" in str(submitted["text"])
+    notices = await tg.wait_for(lambda sent: any(m["chat_id"] == COORD for m in sent))
+    assert any("待审核" in str(m["text"]) for m in notices if m["chat_id"] == COORD)
+    tg.send_text(COORD, "/approve@duban_bot 43", chat_id=GROUP, chat_type="supergroup", chat_title="节水办")
+    sent = await tg.wait_for(lambda s: any(m["chat_id"] == LIAISON for m in s) and any(m["chat_id"] == GROUP for m in s))
+    assert any("审核通过" in str(m["text"]) for m in sent if m["chat_id"] == GROUP)
+    assert any("已通过节水办审核" in str(m["text"]) for m in sent if m["chat_id"] == LIAISON)
+
+
+async def test_group_digest_and_other_bots_commands_ignored(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    tg.send_text(COORD, "/digest@other_bot", chat_id=GROUP, chat_type="supergroup", chat_title="节水办")
+    tg.send_text(COORD, "/digest@duban_bot", chat_id=GROUP, chat_type="supergroup", chat_title="节水办")
+    [reply] = await tg.wait_for()
+    assert reply["chat_id"] == GROUP and "进度简报" in str(reply["text"])
+    assert len(tg.sent_to(GROUP)) == 1
+
+
+async def test_liaison_cannot_subscribe_a_group(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区教育局")
+    [reply] = await say(tg, LIAISON, "/subscribe", chat_id=GROUP, chat_type="supergroup", chat_title="群")
+    assert "只有节水办" in str(reply["text"])
+    [ok] = await say(tg, COORD, "/subscribe", chat_id=GROUP, chat_type="supergroup", chat_title="群")
+    assert "已订阅" in str(ok["text"])
+    assert await app.store.chats.subscriptions() == [ChatRef("telegram", str(GROUP), ChatKind.GROUP)]
+
+
+async def test_push_after_429_is_retried_and_403_recorded(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区教育局")
+    await bind(app, tg, 2002, "区教育局")
+    tg.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=LIAISON)
+    tg.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=2002)
+    for user in (LIAISON, 2002):
+        await app.outbox.push(Push(ChatRef("telegram", str(user)), Reply("【提醒】任务40已逾期"), dedupe_key=f"t:{user}"))
+    await tg.wait_for(lambda s: any(m["chat_id"] == LIAISON and "逾期" in str(m["text"]) for m in s), timeout=15)
+    await app.outbox.drain()
+    rows = {r["dedupe_key"]: r for r in await app.store.outbox.rows()}
+    assert rows[f"t:{LIAISON}"]["status"] == "sent"
+    assert rows["t:2002"]["status"] == "unreachable"
+    assert [p.user_id for p in await app.store.people.unreachable()] == ["2002"]
+    assert any(e[1] == 429 for e in tg.errors)
+
+
+async def test_forged_and_foreign_buttons_change_nothing(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区卫生健康局")
+    [ask] = await say(tg, LIAISON, "/done 43")
+    button = ask["reply_markup"]["inline_keyboard"][0][0]["callback_data"]  # type: ignore[index]
+    tg.press_button(2099, ask, button)  # someone else presses it
+    [answer] = await tg.wait_for(method="answerCallbackQuery")
+    assert "其他人" in str(answer["text"])
+    forged = dict(ask)
+    forged["reply_markup"] = {"inline_keyboard": [[{"text": "x", "callback_data": "forged:yes"}]]}
+    tg.press_button(LIAISON, forged, "forged:yes")
+    [answer] = await tg.wait_for(method="answerCallbackQuery")
+    assert "失效" in str(answer["text"])
+    plan = await app.store.plans.plan()
+    assert (await app.store.plans.task(plan.id, 43)).status.label == "未开始"
+
+
+async def test_user_text_is_html_escaped(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区卫生健康局")
+    tg.send_document(LIAISON, PDF, "合同<b>&终稿.pdf", "application/pdf", caption="43-1")
+    [reply] = await tg.wait_for()
+    assert "合同<b>&终稿.pdf" in str(reply["text"])  # shown literally, not as bold markup
+    assert "&lt;b&gt;&amp;" in str(reply["raw_text"])
+
+
+async def test_too_big_document_gets_a_chinese_explanation(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区水务局")
+    tg.send_document(LIAISON, b"small", "大文件.zip", "application/zip", caption="12-1", declared_size=30 << 20)
+    [reply] = await tg.wait_for()
+    assert "超过了" in str(reply["text"]) and "上传页面" in str(reply["text"])
+    plan = await app.store.plans.plan()
+    assert await app.store.evidence.files(plan.id, 12) == []
