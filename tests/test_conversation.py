@@ -148,3 +148,50 @@ async def test_long_answers_are_paged_without_cutting_a_task(chat: Chat) -> None
     [second] = await chat.say("shui", "下一页")
     assert "第2/" in second.text
     assert second.text.count("【任务") > 0
+
+
+async def test_files_list_and_withdraw_keeps_audit(chat: Chat, app: App) -> None:
+    await chat.bind("li", "教育局")
+    await chat.say("li", "42-1", files=[("签约合同.pdf", b"contract")])
+    listing = await chat.text("li", "/files 42")
+    assert "签约合同.pdf" in listing and "#1" in listing
+    await chat.bind("shui", "水务局")
+    assert "只能撤回本单位" in await chat.text("shui", "/withdraw 1")
+    assert "已撤回" in await chat.text("li", "/withdraw 1")
+    assert "还没有收到任何文件" in await chat.text("li", "/files 42")
+    audit = await app.store.chats.audit(task_no=42)
+    assert [a["action"] for a in audit][:2] == ["evidence.withdraw", "evidence.add"]
+
+
+async def test_progress_toward_target_is_shown_in_detail_and_digest(chat: Chat) -> None:
+    await chat.bind("shui", "水务局")
+    assert "已登记任务20的进度：2" in await chat.text("shui", "/progress 20 2 世界水日、中国水周")
+    detail = await chat.text("shui", "任务20")
+    assert "当前进度 2" in detail and "4次" in detail
+    assert "进度：任务20 2" in await chat.text("admin", "/digest")
+    assert "只有牵头单位可以登记进度" in await chat.text("shui", "/progress 40 1")
+
+
+async def test_urge_pushes_to_unit_liaisons_and_is_audited(chat: Chat, app: App) -> None:
+    await chat.bind("li", "教育局")
+    reply = await chat.text("admin", "/urge 教育局")
+    assert "已向区教育局的1位联络员发送催办提醒" in reply
+    rows = await app.store.outbox.rows()
+    assert any(r["chat_id"] == "li" and "督办提醒" in r["payload"]["text"] for r in rows)
+    assert (await app.store.chats.audit())[0]["action"] == "urge"
+    assert "只有节水办" in await chat.text("li", "/urge 教育局")
+
+
+async def test_coordinator_lists_and_removes_liaisons(chat: Chat) -> None:
+    await chat.bind("li", "教育局")
+    listing = await chat.text("admin", "/liaisons 教育局")
+    assert "console:li" in listing
+    assert "已移除区教育局的联络员" in await chat.text("admin", "/remove console:li")
+    assert "/bind" in await chat.text("li", "我单位有哪些任务")
+
+
+async def test_relative_dates_next_month_and_this_week(chat: Chat) -> None:
+    await chat.bind("shui", "水务局")
+    nov = await chat.text("shui", "下个月到期的")
+    assert "11月" in nov and "任务1】" in nov and "任务11】" not in nov
+    assert "没有任务" in await chat.text("shui", "下周要交什么")  # 2023-10-23..29 has no deadline

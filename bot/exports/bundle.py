@@ -23,7 +23,7 @@ from openpyxl.utils import get_column_letter
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
-from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, atomic_path, header_row
+from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, atomic_path, cell_value, header_row
 from bot.store.store import Store
 
 Progress = Callable[[int, int], None]  # (bytes written so far, bytes in all)
@@ -286,7 +286,7 @@ def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI) -> bytes
             f.unit if f else None, f.uploaded_by if f else None, uploaded,
         )
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = ws.cell(row=r, column=c, value=cell_value(value))
             cell.border = BORDER
             cell.alignment = WRAP if c in (3, 5, 7, 8) else TOP
             if row.state in (MISSING, LOST):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
@@ -39,6 +40,13 @@ TOP = Alignment(vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
+
+
+def cell_value(value: object) -> object:
+    """Return a value openpyxl accepts: control characters in text (a file name can hold them) shown as \\xNN."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
 
 
 def overdue_days(task: TaskView, today: dt.date) -> int:
@@ -105,7 +113,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
             f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = ws.cell(row=r, column=c, value=cell_value(value))
             cell.alignment = WRAP if name in _WRAPPED else TOP
             cell.border = BORDER
             if late:
@@ -174,7 +182,7 @@ def _summary_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date) -> None:
 
 def _summary_row(ws: Any, r: int, values: tuple[object, ...], *, highlight: bool) -> None:
     for c, value in enumerate(values, start=1):
-        cell = ws.cell(row=r, column=c, value=value)
+        cell = ws.cell(row=r, column=c, value=cell_value(value))
         cell.border = BORDER
         cell.alignment = WRAP if c == 1 else CENTER
         if highlight and SUMMARY_HEADERS[c - 1] == "逾期":

@@ -117,7 +117,12 @@ async def ask_where(ctx: Context, blob: StoredBlob, task_no: int | None, caption
         query = f"{PurePath(blob.file_name).stem} {caption}".strip()
         scored = [(_score(query, i.title, i.files), t, i) for t in mine for i in t.items]
         scored.sort(key=lambda x: (-x[0], x[1].deadline, x[1].no, x[2].no))
-        candidates = [(t, i) for _, t, i in scored[:MAX_CHOICES]]
+        seen: set[int] = set()  # a shared list's item is one choice, offered under its earliest task
+        candidates = []
+        for _, t, i in scored:
+            if i.id not in seen and len(candidates) < MAX_CHOICES:
+                seen.add(i.id)
+                candidates.append((t, i))
     options = [[t.no, i.no] for t, i in candidates[:8]]
     token = await ctx.store.chats.ask(ctx.person.key, KIND, {"blob": blob.payload(), "options": options},
                                       now=ctx.now)

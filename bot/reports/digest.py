@@ -47,8 +47,9 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
     overdue = [t for t in scope if t.status.is_open and t.deadline < today]
     ahead = sorted((t for t in scope if t.status.is_open and today <= t.deadline <= today + dt.timedelta(horizon_days)),
                    key=lambda t: (t.deadline, t.no))
-    items = sum(len(t.items) for t in scope)
-    got = sum(t.evidence_done for t in scope)
+    unique = {i.id: i for t in scope for i in t.items}  # a shared list counts once
+    items = len(unique)
+    got = sum(1 for i in unique.values() if i.files)
     lines = [f"📋 {unit or title}进度简报（{today:%Y-%m-%d}）",
              f"任务{total}项：已完成{approved} · 待审核{len(submitted)} · 未完成{total - approved - len(submitted)}"
              f" · 逾期{len(overdue)}",

@@ -1,0 +1,60 @@
+"""/export: the 台账 spreadsheet, or the evidence bundle, sent to a coordinator in chat."""
+
+from __future__ import annotations
+
+from bot.core.errors import UserError
+from bot.core.messages import OutFile, Reply
+from bot.exports.bundle import export_bundle
+from bot.exports.ledger import export_ledger, overdue_days
+from bot.handlers.context import Context
+from bot.handlers.router import Replies
+
+BUNDLE_WORDS = ("材料", "材料包", "佐证材料", "bundle", "zip")
+# WeCom sends files up to 20 MB and the Telegram cloud Bot API up to 50 MB: the lower one decides.
+SEND_LIMIT = 20 * 1024 * 1024
+USAGE = "用法：「/export」导出台账；「/export 材料」导出佐证材料包；「/export 材料 住建局」只导出该单位牵头的任务。"
+
+
+async def export(ctx: Context, args: str) -> Replies:
+    """/export [材料 [单位]]：导出台账 Excel，或佐证材料包（节水办）"""
+    ctx.require_coordinator()
+    words = args.split()
+    if not words:
+        return await _ledger(ctx)
+    if words[0].lower() in BUNDLE_WORDS:
+        unit = ctx.resolve_unit(" ".join(words[1:])).name if len(words) > 1 else None
+        return await _bundle(ctx, unit)
+    raise UserError(USAGE)
+
+
+async def _ledger(ctx: Context) -> Replies:
+    """Write today's 台账 into the state directory and send it."""
+    today = ctx.today
+    path = ctx.services.settings.state_dir / "exports" / f"ledger-{ctx.plan.key}-{today:%Y%m%d}.xlsx"
+    await export_ledger(ctx.store, ctx.plan.key, path, today, ctx.services.settings.tz)
+    tasks = await ctx.tasks()
+    late = sum(1 for t in tasks if overdue_days(t, today))
+    text = f"{ctx.plan.title}台账（{today:%Y-%m-%d}）：任务{len(tasks)}项，逾期{late}项（表中红色标出）。"
+    return [Reply(text, file=OutFile(f"台账-{today:%Y%m%d}.xlsx", path))]
+
+
+async def _bundle(ctx: Context, unit: str | None) -> Replies:
+    """Build the evidence bundle; send it when small enough, else say where it is on the server."""
+    today = ctx.today
+    tag = f"-{unit}" if unit else ""
+    path = ctx.services.settings.state_dir / "exports" / f"bundle-{ctx.plan.key}{tag}-{today:%Y%m%d}.zip"
+    result = await export_bundle(ctx.store, ctx.plan.key, path, unit, generated_at=ctx.now,
+                                 tz=ctx.services.settings.tz)
+    summary = (f"佐证材料包{f'（{unit}）' if unit else ''}：任务{result.tasks}项，材料{result.items}项，"
+               f"缺{result.items_missing}项，文件{result.files}个，{result.zip_bytes / 1048576:.1f} MB。")
+    if result.lost:
+        summary += f"\n注意：有{len(result.lost)}个文件在存储中找不到，已在 index.xlsx 中标出。"
+    if result.zip_bytes <= SEND_LIMIT:
+        name = f"佐证材料{tag}-{today:%Y%m%d}.zip"
+        return [Reply(summary + "\n缺的材料在包内 index.xlsx 中以红色标出。", file=OutFile(name, path))]
+    unit_arg = f" --unit {unit}" if unit else ""
+    return [Reply(
+        f"{summary}\n超过聊天中可发送的{SEND_LIMIT // 1048576} MB，未能直接发送。材料包已生成在服务器上：\n{path}\n"
+        f"请管理员从该路径取走；如需重新生成，可在服务器上运行：\n"
+        f"duban --plan {ctx.plan.key} export bundle --out {path}{unit_arg}"
+    )]
