@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -159,9 +159,33 @@ async def cmd_run(app: App, a: argparse.Namespace) -> None:
 Command = Callable[[App, argparse.Namespace], Awaitable[None]]
 
 
+class ChineseParser(argparse.ArgumentParser):
+    """argparse with its own words in Chinese (headings, -h, usage and errors); subcommands inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "参数"
+        self._optionals.title = "选项"
+        self.add_argument("-h", "--help", action="help", help="显示帮助并退出")
+
+    def format_usage(self) -> str:
+        """Return the usage line in Chinese."""
+        return super().format_usage().replace("usage:", "用法：", 1)
+
+    def format_help(self) -> str:
+        """Return the help text in Chinese."""
+        return super().format_help().replace("usage:", "用法：", 1)
+
+    def error(self, message: str) -> NoReturn:
+        """Print a Chinese error with the usage, exit with status 2."""
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}：参数有误（{message}）。加 -h 查看用法。\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand, with Chinese help."""
-    p = argparse.ArgumentParser(prog="duban", description="督办助手：把年度任务分工表落到各单位、落到完成。")
+    p = ChineseParser(prog="duban", description="督办助手：把年度任务分工表落到各单位、落到完成。")
     p.add_argument("--plan", help="计划标识（默认：最近导入的计划）")
     sub = p.add_subparsers(dest="command", metavar="命令")
 
@@ -196,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("who", nargs="?", help="渠道:用户ID，如 telegram:12345")
     d = add("digest", cmd_digest, "打印进度简报")
     d.add_argument("--unit")
+    from bot.channels.wecom import cli as wecom_cli
+    from bot.exports import cli as export_cli
+    from bot.reminders import cli as remind_cli
+
+    remind_cli.register(sub, add)
+    export_cli.register(sub, add)
+    wecom_cli.register(sub, add)
     return p
 
 

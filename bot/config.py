@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = ""  # root of another Bot API server, e.g. http://127.0.0.1:8081
     telegram_webhook_url: str = ""
     telegram_webhook_secret: str = ""
+    telegram_rate_limit: bool = True  # keep within Telegram's flood limits (30 msg/s, 20/min per group)
     telegram_download_limit_mb: int = 20  # the cloud Bot API's getFile cap; raise with a local server
 
     # WeCom

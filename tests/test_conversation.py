@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.app import App
 from conftest import Chat
+
+from bot.app import App
 
 
 async def test_unbound_user_is_told_how_to_bind(chat: Chat) -> None:

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Add)
 async def cmd_export_ledger(app: App, a: argparse.Namespace) -> None:
     """Write the 台账."""
     out = await export_ledger(app.store, a.plan, a.out, app.clock.today(), app.settings.tz)
-    err.print(f"已导出台账：{out}", highlight=False)
+    err.print(f"已导出台账：{out}", highlight=False, soft_wrap=True)
 
 
 async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
@@ -72,7 +72,7 @@ async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
         result = await export_bundle(app.store, a.plan, a.out, unit, progress, generated_at=app.clock.now(),
                                      tz=app.settings.tz)
     err.print(f"已导出佐证材料包：{result.path}（任务{result.tasks}项，材料{result.items}项，缺{result.items_missing}项，"
-              f"文件{result.files}个，{result.zip_bytes / 1048576:.1f} MB）", highlight=False)
+              f"文件{result.files}个，{result.zip_bytes / 1048576:.1f} MB）", highlight=False, soft_wrap=True)
     if result.lost:
         err.print(f"[yellow]有{len(result.lost)}个文件在存储中找不到，已在 index.xlsx 中标出：[/yellow]")
         for line in result.lost[:20]:
@@ -83,4 +83,4 @@ async def cmd_export_plan(app: App, a: argparse.Namespace) -> None:
     """Write the stored plan as a task-division table."""
     spec = await stored_plan_spec(app.store, a.plan)
     await asyncio.to_thread(write_plan_sheet, spec, a.out)
-    err.print(f"已导出计划 {spec.key}（{len(spec.tasks)}项任务）：{a.out}", highlight=False)
+    err.print(f"已导出计划 {spec.key}（{len(spec.tasks)}项任务）：{a.out}", highlight=False, soft_wrap=True)

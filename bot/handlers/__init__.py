@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.handlers import completion, digest, due, evidence, people, task
+from bot.handlers import completion, digest, due, evidence, export, people, remind, robots, task
 from bot.handlers.chat import help_handler, on_page, on_text
 from bot.handlers.router import Router
 
@@ -28,9 +28,12 @@ def build_router() -> Router:
     r.command("urge", digest.urge, "/urge 单位 [任务号]：催办", who="coordinator")
     r.command("subscribe", digest.subscribe, "/subscribe：本群订阅每周简报（群聊）", who="coordinator")
     r.command("unsubscribe", digest.unsubscribe, "/unsubscribe：本群取消订阅简报", who="coordinator")
+    r.command("export", export.export, "/export [材料 [单位]]：导出台账或佐证材料包", who="coordinator")
+    r.command("robot", robots.robot, "/robot 名称 KEY：登记企业微信群机器人（接收简报）", who="coordinator")
     r.choice(evidence.KIND, evidence.on_choice)
     r.choice(completion.KIND, completion.on_confirm)
     r.choice(due.PAGE_KIND, on_page)  # type: ignore[arg-type]
+    r.choice(remind.KIND, remind.on_reminder_choice)
     r.on_text = on_text
     r.on_attachments = evidence.on_attachments
     return r

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.errors import NotAllowed, UserError
-from bot.core.messages import Choice, Push, Reply
+from bot.core.messages import ChatRef, Choice, Push, Reply
 from bot.core.views import PendingView, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
@@ -105,9 +105,14 @@ async def progress(ctx: Context, args: str) -> Replies:
 
 
 async def _notify_coordinators(ctx: Context, text: str, key: str) -> None:
-    for person in await ctx.store.people.coordinators():
-        if person.key != ctx.actor:
-            await ctx.services.push(Push(person.chat, Reply(text), dedupe_key=f"{key}:{person.key}"))
+    """Tell every coordinator: those known to the store and those configured who never wrote yet."""
+    chats = {p.key: p.chat for p in await ctx.store.people.coordinators()}
+    for who in ctx.services.settings.coordinator_keys:
+        channel, _, user_id = who.partition(":")
+        chats.setdefault(who, ChatRef(channel, user_id))
+    for who, chat in chats.items():
+        if who != ctx.actor:
+            await ctx.services.push(Push(chat, Reply(text), dedupe_key=f"{key}:{who}"))
 
 
 async def _notify_unit(ctx: Context, unit: str, text: str, key: str) -> None:

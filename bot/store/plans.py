@@ -206,13 +206,14 @@ class PlanRepo:
         engine = self._sessions.kw["bind"]
         async with engine.connect() as c:
             dyn = (await c.execute(
-                sa_select(Plan.imported_at, Task.no, Task.status, Task.progress, Task.status_note, Task.updated_at)
-                .join(Plan, col(Plan.id) == Task.plan_id).where(Task.plan_id == plan_id))).all()
+                sa_select(col(Plan.imported_at), col(Task.no), col(Task.status), col(Task.progress),
+                          col(Task.status_note), col(Task.updated_at))
+                .join(Plan, col(Plan.id) == Task.plan_id).where(col(Task.plan_id) == plan_id))).all()
             counts: dict[int, int] = dict((await c.execute(  # type: ignore[arg-type]
-                sa_select(EvidenceFile.item_id, func.count(col(EvidenceFile.id)))
+                sa_select(col(EvidenceFile.item_id), func.count(col(EvidenceFile.id)))
                 .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
                 .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
-                .where(EvidenceList.plan_id == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
+                .where(col(EvidenceList.plan_id) == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
                 .group_by(col(EvidenceFile.item_id)))).all())
         if not dyn:
             return []

@@ -57,6 +57,8 @@ _HEADER_ALIASES = {
     "佐证资料": EVIDENCE, "佐证材料清单": EVIDENCE, "编号": NUMBER, "重复周期": RECURRENCE, "量化指标": TARGETS,
 }
 _HEADER_SCAN_ROWS = 20
+_MAX_COLUMNS = 60  # a formatted sheet can claim 16384 columns; the table never has this many
+_EMPTY_ROWS_AT_END = 100  # … or a million rows: stop after this many empty ones
 _NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
 _TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
 _ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
@@ -185,7 +187,7 @@ def _find_header(sheet: _Sheet) -> tuple[int, dict[str, int]] | None:
     best: tuple[int, dict[str, int]] | None = None
     for r in range(1, min(sheet.ws.max_row, _HEADER_SCAN_ROWS) + 1):
         columns: dict[str, int] = {}
-        for c in range(1, sheet.ws.max_column + 1):
+        for c in range(1, min(sheet.ws.max_column, _MAX_COLUMNS) + 1):
             name = _heading(sheet.text(r, c, merged=False))
             if name is not None:
                 columns.setdefault(name, c)
@@ -240,8 +242,13 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
     task_rows: list[int] = []
     note_lines: list[str] = []
     in_notes = False
+    empty = 0
     for r in range(header_end + 1, sheet.ws.max_row + 1):
         written = [sheet.text(r, c, merged=False) for c in main]
+        extras = [sheet.text(r, columns[n], merged=False) for n in OPTIONAL_COLUMNS if n in columns]
+        empty = 0 if any(written) or any(extras) else empty + 1
+        if empty >= _EMPTY_ROWS_AT_END:
+            break
         if in_notes:
             note_lines.extend(t for t in written if t)
             continue
@@ -251,8 +258,7 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
             in_notes = True
             note_lines.extend(t for t in written if t)
             continue
-        extras = [sheet.text(r, columns[n], merged=False) for n in OPTIONAL_COLUMNS if n in columns]
-        if not any(written) and not any(extras):
+        if empty:
             continue
         if {_heading(t) for t in written} == heading_texts:
             continue  # the header repeated (a table printed over several pages)
@@ -284,7 +290,7 @@ def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str]:
     """Return (title, attachment) from the rows above the header row."""
     title = attachment = ""
     for r in range(1, header_row):
-        for c in range(1, sheet.ws.max_column + 1):
+        for c in range(1, min(sheet.ws.max_column, _MAX_COLUMNS) + 1):
             text = _one_line(sheet.text(r, c, merged=False))
             if not text:
                 continue

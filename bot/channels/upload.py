@@ -1,0 +1,311 @@
+"""The signed upload page: a link bound to one person and one task, for files chat cannot carry.
+
+A WeCom self-built app never receives file messages and Telegram's cloud API downloads at most 20 MB,
+so task replies carry a link to this page. The token in the link is
+
+    base64url(JSON [person key, task no, expiry unix time]) "." base64url(HMAC-SHA256[:16])
+
+signed with the instance secret (domain-separated), so it cannot be forged, stretched or moved to
+another person or task. The page streams the file to disk and files it through the same core code
+as a chat upload (an Incoming with the caption "任务-材料"): permissions, duplicates and audit stay
+the core's. The plan is the one chats work on; a token names no plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import html
+import json
+import logging
+import mimetypes
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
+
+from aiohttp import BodyPartReader, web
+
+from bot.app import App
+from bot.config import secret_for
+from bot.core.errors import UserError
+from bot.core.messages import Attachment, Incoming, Push, Reply
+from bot.core.views import PersonView, TaskView
+from bot.handlers.render import deadline_text
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/upload/{token}"
+SIG_BYTES = 16
+CHUNK = 256 * 1024
+FIELD_LIMIT = 64  # bytes of the "item" form field
+_DOMAIN = b"duban-upload-link\x00"
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+@dataclass(frozen=True)
+class LinkGrant:
+    """What a valid upload token allows: this person, this task, until then."""
+
+    person_key: str
+    task_no: int
+    expires: dt.datetime
+
+
+class UploadPage:
+    """Serve GET/POST /upload/{token} and make the signed links to it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._key = hmac.new(secret_for(app.settings), _DOMAIN, hashlib.sha256).digest()
+        self._tmp = app.settings.state_dir / "tmp"
+
+    def install(self, web_app: web.Application) -> None:
+        """Add the page's routes."""
+        web_app.router.add_get(ROUTE, self._get)
+        web_app.router.add_post(ROUTE, self._post)
+
+    # ---- tokens ------------------------------------------------------------------------------
+    def link(self, person: PersonView, task_no: int) -> str:
+        """Return the page URL for this person and task, valid for DUBAN_UPLOAD_LINK_HOURS."""
+        hours = self.app.settings.upload_link_hours
+        expires = int((self.app.clock.utcnow() + dt.timedelta(hours=hours)).timestamp())
+        payload = json.dumps([person.key, task_no, expires], separators=(",", ":"), ensure_ascii=False).encode()
+        token = f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
+
+    def verify(self, token: str) -> LinkGrant | None:
+        """Return the grant of a genuine, unexpired token, else None."""
+        body, _, sig = token.partition(".")
+        try:
+            payload, given = _unb64(body), _unb64(sig)
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(self._sign(payload), given):
+            return None
+        try:
+            key, task_no, expires = json.loads(payload)
+            grant = LinkGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
+        except (ValueError, TypeError):
+            return None
+        if self.app.clock.utcnow() >= grant.expires:
+            return None
+        return grant
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:SIG_BYTES]
+
+    # ---- routes ------------------------------------------------------------------------------
+    async def _get(self, request: web.Request) -> web.Response:
+        found = await self._resolve(request.match_info["token"])
+        if isinstance(found, web.Response):
+            return found
+        person, task = found
+        return _page("上传佐证材料", _form(person, task, self.app.settings.upload_max_mb, self.app.clock.today()))
+
+    async def _post(self, request: web.Request) -> web.Response:
+        found = await self._resolve(request.match_info["token"])
+        if isinstance(found, web.Response):
+            return found
+        person, task = found
+        limit = self.app.settings.upload_max_mb * 1024 * 1024
+        if request.content_type != "multipart/form-data":
+            return _page("上传失败", "<p>请在上传页面中选择文件后提交。</p>" + _back(request), status=400)
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            return _too_big(self.app.settings.upload_max_mb)
+        try:
+            received = await self._receive(request, limit)
+        except _TooBig:
+            return _too_big(self.app.settings.upload_max_mb)
+        except ValueError as e:
+            return _page("上传失败", f"<p>无法读取上传的内容：{html.escape(str(e))}</p>", status=400)
+        item, upload = received
+        if upload is None or upload.size == 0:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+            return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
+        try:
+            if not item.isdigit():
+                raise UserError("请选择这份文件对应的材料。")
+            text = await self._file(person, task.no, int(item), upload)
+        except UserError as e:
+            text = e.message
+        finally:
+            upload.path.unlink(missing_ok=True)
+        body = "".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n") if line.strip())
+        return _page("上传结果", f'<div class="result">{body}</div>' + _back(request, "继续上传"))
+
+    async def _resolve(self, token: str) -> tuple[PersonView, TaskView] | web.Response:
+        grant = self.verify(token)
+        if grant is None:
+            return _page("链接无效", "<p>这个上传链接无效或已过期。请在督办助手中重新发送「任务号」，"
+                         "点击新的「上传佐证材料」链接。</p>", status=403)
+        person = await self.app.store.people.get(grant.person_key)
+        if person is None:
+            return _page("链接无效", "<p>这个上传链接对应的用户已不存在。</p>", status=403)
+        try:
+            plan = await self.app.store.plans.plan(self.app.settings.plan or None)
+            task = await self.app.store.plans.task(plan.id, grant.task_no)
+        except UserError:
+            return _page("任务不存在", f"<p>当前计划中没有任务{grant.task_no}。</p>", status=404)
+        return person, task
+
+    async def _receive(self, request: web.Request, limit: int) -> tuple[str, _Upload | None]:
+        """Read the form, streaming the file part to a temporary file chunk by chunk."""
+        item = ""
+        upload: _Upload | None = None
+        reader = await request.multipart()
+        try:
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "item":
+                    raw = await part.read_chunk(FIELD_LIMIT)
+                    item = raw.decode("utf-8", "replace").strip()
+                    await part.release()
+                elif part.name == "file" and upload is None:
+                    upload = await self._stream(part, limit)
+                else:
+                    await part.release()
+        except BaseException:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+            raise
+        return item, upload
+
+    async def _stream(self, part: BodyPartReader, limit: int) -> _Upload:
+        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
+        path = Path(name)
+        handle: IO[bytes] = os.fdopen(fd, "wb")
+        size = 0
+        try:
+            while chunk := await part.read_chunk(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise _TooBig
+                await asyncio.to_thread(handle.write, chunk)
+        except BaseException:
+            handle.close()
+            path.unlink(missing_ok=True)
+            raise
+        await asyncio.to_thread(handle.close)
+        file_name = _plain_name(part.filename or "") or "未命名文件"
+        mime = part.headers.get("Content-Type") or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        return _Upload(file_name, path, mime, size)
+
+    async def _file(self, person: PersonView, task_no: int, item_no: int, upload: _Upload) -> str:
+        """Hand the file to the core as a chat upload captioned "任务-材料", and echo the answer to the chat."""
+        chat = person.chat
+        incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item_no}",
+                            attachments=(Attachment(upload.file_name, upload.path, upload.mime_type, upload.size),),
+                            user_name="")
+        replies = await self.app.conversation.handle(incoming)
+        text = "\n".join(r.text for r in replies if r.text)
+        stamp = self.app.clock.utcnow().isoformat()
+        await self.app.outbox.push(Push(chat, Reply(f"（网页上传）{text}"),
+                                        dedupe_key=f"upload:{person.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
+        return text
+
+
+@dataclass(frozen=True)
+class _Upload:
+    file_name: str
+    path: Path
+    mime_type: str
+    size: int
+
+
+class _TooBig(Exception):
+    """The file part grew past DUBAN_UPLOAD_MAX_MB."""
+
+
+def _plain_name(name: str) -> str:
+    """Undo the percent-encoding some clients (aiohttp, older libraries) apply to a multipart filename."""
+    if name.isascii() and _PERCENT.search(name):
+        try:
+            return unquote(name, errors="strict")
+        except UnicodeDecodeError:
+            return name
+    return name
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text or len(text) > 1024:
+        raise ValueError("bad token part")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _too_big(max_mb: int) -> web.Response:
+    return _page("文件太大", f"<p>文件超过了 {max_mb}MB 的上限，没有保存。请压缩或拆分后再上传。</p>", status=413)
+
+
+def _back(request: web.Request, label: str = "返回") -> str:
+    return f'<p><a class="button" href="{html.escape(request.path)}">{html.escape(label)}</a></p>'
+
+
+def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> str:
+    e = html.escape
+    text = task.text if len(task.text) <= 120 else task.text[:119] + "…"
+    rows = []
+    for i in task.items:
+        mark = "✅" if i.files else "⬜"
+        got = f"已收{i.files}个文件" if i.files else "未收"
+        rows.append(f'<li class="{"done" if i.files else "todo"}">{mark} {i.no}. {e(i.title)}'
+                    f' <span class="got">（{got}）</span></li>')
+    default = next((i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)
+    options = "".join(f'<option value="{i.no}"{" selected" if i.no == default else ""}>'
+                      f'{i.no}. {e(i.title)}</option>' for i in task.items)
+    overdue = "（已逾期）" if task.status.is_open and task.deadline < today else ""
+    head = (f"<h1>任务{task.no}</h1><p class=\"text\">{e(text)}</p>"
+            f"<p class=\"meta\">牵头单位：{e(task.lead)}<br>完成时间：{e(task.deadline_raw)}（{e(deadline_text(task))}）"
+            f"{overdue}<br>状态：{e(task.status.label)}<br>"
+            f"提交人：{e(person.display)}（{e(person.unit or ('节水办' if person.coordinator else '未绑定单位'))}）</p>")
+    if not task.items:
+        return head + "<p>本任务不要求提交佐证材料。</p>"
+    return (head + f"<h2>佐证材料（已收 {task.evidence_done}/{len(task.items)}）</h2><ul>{''.join(rows)}</ul>"
+            '<form method="post" enctype="multipart/form-data">'
+            '<label for="item">这份文件是哪一项材料</label>'
+            f'<select id="item" name="item">{options}</select>'
+            '<label for="file">选择文件（任意类型）</label>'
+            '<input id="file" name="file" type="file" required>'
+            f'<p class="hint">单个文件不超过 {max_mb}MB。提交后，督办助手也会在聊天中告诉您结果。</p>'
+            '<button type="submit">上传</button></form>')
+
+
+_CSS = ("body{font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-serif;margin:0;padding:16px;"
+        "background:#f5f6f7;color:#222;line-height:1.6;font-size:16px}"
+        "main{max-width:560px;margin:0 auto;background:#fff;border-radius:8px;padding:16px}"
+        "h1{font-size:20px;margin:0 0 8px}h2{font-size:17px;margin:16px 0 4px}"
+        ".meta,.hint,.got{color:#666;font-size:14px}ul{padding-left:0;list-style:none}li{margin:4px 0}"
+        "label{display:block;margin-top:12px;font-weight:600}"
+        "select,input[type=file]{display:block;width:100%;margin-top:4px;font-size:16px;box-sizing:border-box}"
+        "select{padding:8px}button,.button{display:block;width:100%;margin-top:16px;padding:12px;font-size:17px;"
+        "background:#07c160;color:#fff;border:0;border-radius:6px;text-align:center;text-decoration:none}"
+        ".result p{margin:6px 0}")
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    doc = ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+           f"<title>{html.escape(title)} · 督办助手</title><style>{_CSS}</style></head>"
+           f"<body><main>{body}</main></body></html>")
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",  # the token is in the URL
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                   "frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.Response(text=doc, content_type="text/html", charset="utf-8", status=status, headers=headers)

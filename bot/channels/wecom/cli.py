@@ -1,0 +1,45 @@
+"""`duban wecom robot add|list`: register WeCom group robots from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.app import App
+from bot.handlers.robots import ROBOT_CHANNEL, parse_robot_key, parse_robot_name
+
+Command = Callable[[App, argparse.Namespace], Awaitable[None]]
+
+
+def register(sub: argparse._SubParsersAction[Any], add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
+    """Add `duban wecom robot add NAME KEY` and `duban wecom robot list` to the CLI."""
+    wecom = sub.add_parser("wecom", help="企业微信设置", description="企业微信设置")
+    actions = wecom.add_subparsers(dest="wecom_command", metavar="操作")
+    robot = actions.add_parser("robot", help="群机器人：进度简报发到企业微信群",
+                               description="群机器人：进度简报发到企业微信群").add_subparsers(
+        dest="robot_command", metavar="操作")
+    ra = robot.add_parser("add", help="登记（或更换 KEY）群机器人，并为它订阅进度简报")
+    ra.add_argument("name", help="名称，如 节水工作群")
+    ra.add_argument("key", help="Webhook 地址中 key= 后面的部分，或整个 Webhook 地址")
+    ra.set_defaults(func=cmd_robot_add)
+    robot.add_parser("list", help="列出已订阅简报的群机器人").set_defaults(func=cmd_robot_list)
+
+
+async def cmd_robot_add(app: App, a: argparse.Namespace) -> None:
+    """Register a robot under a name and subscribe it to digests."""
+    name, key = parse_robot_name(a.name), parse_robot_key(a.key)
+    await app.store.chats.add_robot(name, key, by="cli:admin", now=app.clock.utcnow())
+    print(f"已登记群机器人「{name}」，并为它订阅了进度简报。")
+
+
+async def cmd_robot_list(app: App, a: argparse.Namespace) -> None:
+    """Print each subscribed robot with its key partly masked."""
+    names = [c.chat_id for c in await app.store.chats.subscriptions() if c.channel == ROBOT_CHANNEL]
+    if not names:
+        print("还没有登记群机器人。用 `duban wecom robot add 名称 KEY` 登记。")
+        return
+    for name in names:
+        key = await app.store.chats.robot_key(name) or ""
+        masked = key[:4] + "…" + key[-4:] if len(key) > 8 else "（无）"
+        print(f"{name}\t{masked}")

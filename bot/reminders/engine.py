@@ -1,0 +1,454 @@
+"""The sweep: what is due now, computed from the database, claimed in the ledger and handed to the outbox.
+
+Each sweep reads the plans, the open tasks, the liaisons, the snoozes and the subscriptions, computes
+every reminder whose send time has come within the catch-up window, and claims the ones the ledger
+does not know yet: one message per person per day listing all of them, inserted with its ledger rows
+in one transaction. Nothing is kept in the scheduler; a restarted or second process computes the
+same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
+missed and never sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.config import Settings
+from bot.core.chinese import days_phrase
+from bot.core.clock import Clock
+from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
+from bot.core.plan import Recurrence
+from bot.core.views import PersonView, PlanView, TaskView
+from bot.handlers.digest import render_chart
+from bot.handlers.remind import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
+from bot.reminders.workdays import first_workday_of_month, next_workday
+from bot.reports.digest import digest_text
+from bot.store.reminders import SKIPPED, LedgerEntry, Question, ReminderRepo, TaskSchedule
+from bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+ONE_DAY = dt.timedelta(days=1)
+MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
+MAX_LISTED = 15  # tasks listed in one message; the rest are counted
+MAX_VIEW_BUTTONS = 5
+ROLE_LABEL = {"lead": "牵头", "cooperating": "配合"}
+WEEKDAYS = "一二三四五六日"
+
+
+class AppParts(Protocol):
+    """What the engine needs of the application (bot.app.App has it)."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep did."""
+
+    claimed: int = 0  # reminders (task, period, stage, recipient) handed to the outbox
+    messages: int = 0  # reminder messages enqueued: at most one per person per day
+    digests: int = 0  # digests enqueued (text and chart), one per subscribed chat
+    missed: int = 0  # reminders newly recorded as missed: due before the catch-up window
+    lost: int = 0  # messages another process claimed first (it sends them)
+    deferred: int = 0  # reminders held to tomorrow: the person already had today's message
+    snoozed: int = 0  # reminders held by a 稍后提醒
+
+    def summary(self) -> str:
+        """Say in Chinese what the sweep did."""
+        return (f"新登记提醒{self.claimed}条（合并为{self.messages}条消息），简报{self.digests}份，"
+                f"记为错过{self.missed}条，稍后提醒暂缓{self.snoozed}条，当天已发过消息顺延{self.deferred}条，"
+                f"由其他进程发送{self.lost}条消息。")
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One reminder for one recipient (None in a preview of a unit nobody is bound to yet)."""
+
+    plan: PlanView
+    task: TaskSchedule
+    unit: str
+    role: Role
+    occurrence: Occurrence
+    recipient: PersonView | None
+    key: str
+
+    def entry(self) -> LedgerEntry:
+        """Return the ledger entry that claims this reminder."""
+        o = self.occurrence
+        return LedgerEntry(self.key, self.plan.id, self.task.no, o.period, o.stage, self.recipient_key, o.at)
+
+    @property
+    def recipient_key(self) -> str:
+        """Return the person key, or "" when the unit has no liaison."""
+        return self.recipient.key if self.recipient is not None else ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a sweep reads from the database, once (a few queries, whatever the number of plans)."""
+
+    plans: list[PlanView]
+    tasks: dict[int, list[TaskSchedule]]  # open tasks only
+    liaisons: dict[str, list[PersonView]]
+    snoozes: dict[tuple[str, int, int], dt.date]
+    subscriptions: list[ChatRef]
+    digest_plan: PlanView | None
+
+
+@dataclass
+class _Cache:
+    """Keys known to be in the ledger (they never leave it), forgotten when the day changes."""
+
+    day: dt.date | None = None
+    keys: set[str] = field(default_factory=set)
+
+
+def reminder_key(plan_id: int, task_no: int, period: str, stage: str, recipient: str) -> str:
+    """Return the ledger key of a reminder: unique per (plan, task, period, stage, recipient)."""
+    return f"remind:{plan_id}:{task_no}:{period}:{stage}:{recipient}"
+
+
+def message_key(recipient: str, day: dt.date) -> str:
+    """Return the outbox key of a person's reminder message of a day (there is at most one)."""
+    return f"remind:{recipient}:{day.isoformat()}"
+
+
+def digest_key(plan_id: int, day: dt.date, chat: ChatRef) -> str:
+    """Return the ledger (and outbox) key of a plan's digest to a chat on a day."""
+    return f"digest:{plan_id}:{day.isoformat()}:{chat.key()}"
+
+
+def policy_from(settings: Settings) -> ReminderPolicy:
+    """Build the reminder policy from the settings."""
+    return ReminderPolicy(offsets_days=settings.offsets(), cooperating_offsets_days=settings.offsets(True),
+                          send_time=settings.reminder_time, tz=settings.tz)
+
+
+class ReminderEngine:
+    """Compute what is due from the database, claim it in the ledger, and enqueue it."""
+
+    def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.policy = policy_from(settings)
+        self.tz = settings.tz
+        self.missed_days = missed_days
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.ledger = ReminderRepo(store.sessions, self.worker)
+        self._known = _Cache()
+        self._missed_checked: dt.date | None = None
+
+    @classmethod
+    def for_app(cls, app: AppParts) -> ReminderEngine:
+        """Build the engine from an application's parts."""
+        return cls(app.store, app.clock, app.settings)
+
+    # ---- the sweep ----------------------------------------------------------------------------
+    async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
+        """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
+        now = (now or self.clock.now()).astimezone(self.tz)
+        today, utcnow = now.date(), now.astimezone(dt.UTC)
+        if self._known.day != today:
+            self._known = _Cache(today)
+        catch_start = today - dt.timedelta(days=self.settings.catch_up_days)
+        snap = await self._snapshot(active_after=today)
+
+        missed = 0
+        if self._missed_checked != today:
+            old = self._due(snap, catch_start - dt.timedelta(days=self.missed_days), catch_start - ONE_DAY, now,
+                            skip=self._known.keys)
+            fresh = await self._unknown(d.key for d in old)
+            missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh], utcnow)
+            self._known.keys.update(fresh)
+            self._missed_checked = today
+
+        due = self._due(snap, catch_start, today, now, skip=self._known.keys)
+        held = [d for d in due if self._snoozed(snap, d, today)]
+        wanted = [d for d in due if not self._snoozed(snap, d, today)]
+        fresh = await self._unknown(d.key for d in wanted)
+        by_person: dict[str, list[Due]] = {}
+        for d in wanted:
+            if d.key in fresh and d.recipient is not None:
+                by_person.setdefault(d.recipient.key, []).append(d)
+        already = await self.ledger.existing_pushes(message_key(p, today) for p in by_person) if by_person else set()
+        deferred = sum(len(items) for p, items in by_person.items() if message_key(p, today) in already)
+        # at most one message a day: the deferred go out tomorrow, in the catch-up window
+        todo = {p: _by_task(items) for p, items in by_person.items() if message_key(p, today) not in already}
+        views = await self._views({ref[0] for tasks in todo.values() for ref in list(tasks)[:MAX_LISTED]})
+        claimed = messages = lost = 0
+        for person_key, tasks in todo.items():
+            items = by_person[person_key]
+            recipient = items[0].recipient
+            assert recipient is not None
+            won = await self._remind(recipient, items, tasks, views, today, utcnow)
+            if won is None:
+                continue  # every listed task was re-imported away meanwhile: look again next tick
+            if won:
+                claimed += len(items)
+                messages += 1
+            else:
+                lost += 1
+            self._known.keys.update(d.key for d in items)
+
+        digests = await self._digests(snap, now, catch_start, utcnow)
+        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
+        if claimed or digests or missed or lost:
+            log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
+        return result
+
+    async def _unknown(self, keys: Iterable[str]) -> set[str]:
+        """Return the keys the ledger does not have yet (asking the database only about uncached ones)."""
+        ask = {k for k in keys if k not in self._known.keys}
+        if not ask:
+            return set()
+        present = await self.ledger.known(ask)
+        self._known.keys.update(present)
+        return ask - present
+
+    async def _views(self, plan_ids: Iterable[int]) -> dict[tuple[int, int], TaskView]:
+        """Read the full tasks (text, evidence) of the plans a message or digest talks about."""
+        views: dict[tuple[int, int], TaskView] = {}
+        for plan_id in sorted(set(plan_ids)):
+            for t in await self.store.plans.tasks(plan_id):
+                views[(plan_id, t.no)] = t
+        return views
+
+    async def _remind(self, person: PersonView, items: Sequence[Due], listed: dict[tuple[int, int], Due],
+                      views: dict[tuple[int, int], TaskView], today: dt.date, utcnow: dt.datetime) -> bool | None:
+        """Claim a person's reminders of the day with the one message that lists them.
+
+        Return True when claimed, False when another process had claimed them, None when nothing is left to list.
+        """
+        shown = [(d, views[ref]) for ref, d in list(listed.items())[:MAX_LISTED] if ref in views]
+        if not shown:
+            return None
+        questions: list[Question] = []
+        choices: list[Choice] = []
+
+        def ask(label: str, action: str, payload: dict[str, Any]) -> None:
+            token = secrets.token_urlsafe(6)
+            questions.append(Question(token, person.key, KIND, {"action": action, **payload}))
+            choices.append(Choice(label, f"{token}:{action}"))
+
+        for d, _ in shown[:MAX_VIEW_BUTTONS]:
+            ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
+        if any(view.items for _, view in shown):  # the answer skips tasks that need no evidence
+            ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref in listed][:MAX_LISTED]})
+        ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
+        push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(choices)),
+                    dedupe_key=message_key(person.key, today), tags=("reminder",))
+        return await self.ledger.claim_and_enqueue([d.entry() for d in items], [push], utcnow, questions=questions)
+
+    # ---- digests ------------------------------------------------------------------------------
+    async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
+        """Enqueue the latest scheduled digest not yet sent to each subscribed chat; older ones are skipped."""
+        plan = snap.digest_plan
+        if plan is None or not snap.subscriptions:
+            return 0
+        tasks = snap.tasks.get(plan.id, [])
+        days = [(day, stage) for day in _days(catch_start, now.date())
+                if (stage := self.digest_stage(day, plan, tasks)) and self._send_at(day) <= now]
+        if not days:
+            return 0
+        (day, stage), older = days[-1], days[:-1]
+        entries = {chat: self._digest_entry(plan, day, stage, chat) for chat in snap.subscriptions}
+        superseded = [self._digest_entry(plan, d, s, chat) for d, s in older for chat in snap.subscriptions]
+        fresh = await self._unknown([e.key for e in entries.values()] + [e.key for e in superseded])
+        await self.ledger.record([e for e in superseded if e.key in fresh], SKIPPED, utcnow)
+        todo = [chat for chat, e in entries.items() if e.key in fresh]
+        if not todo:
+            return 0
+        today = now.date()
+        views = list((await self._views([plan.id])).values())
+        text = digest_text(plan.title, views, today)
+        chart = await render_chart(self.settings.state_dir, plan.title, views, today)
+        sent = 0
+        for chat in todo:
+            key = entries[chat].key
+            pushes = [Push(chat, Reply(text), dedupe_key=key, tags=("digest",)),
+                      Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
+                           dedupe_key=f"{key}:chart", tags=("digest",))]
+            if await self.ledger.claim_and_enqueue([entries[chat]], pushes, utcnow):
+                sent += 1
+            self._known.keys.add(key)
+        return sent
+
+    def digest_stage(self, day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> str:
+        """Name the digest due on `day` ("digest-monthly", "digest-weekly"), or "" when none is.
+
+        Weekly: on the configured weekday, moved to the next working day when that is off.
+        Monthly: on the first working day of a month in which an open task (or period) is due.
+        """
+        if day == first_workday_of_month(day.year, day.month) and _month_has_deadlines(day, plan, tasks):
+            return "digest-monthly"
+        nominal = day - dt.timedelta(days=day.weekday()) + dt.timedelta(days=self.settings.digest_weekday)
+        if day == next_workday(nominal):
+            return "digest-weekly"
+        return ""
+
+    def _digest_entry(self, plan: PlanView, day: dt.date, stage: str, chat: ChatRef) -> LedgerEntry:
+        return LedgerEntry(digest_key(plan.id, day, chat), plan.id, 0, day.isoformat(), stage, chat.key(),
+                           self._send_at(day))
+
+    def _send_at(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, self.policy.send_time.replace(tzinfo=None), tzinfo=self.tz)
+
+    # ---- preview ------------------------------------------------------------------------------
+    async def preview(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        """List what would be sent from `start` to `end`, day by day as if nothing had been sent; send nothing.
+
+        Task states and snoozes are today's; a unit with no liaison yet is listed with recipient "".
+        """
+        snap = await self._snapshot(active_after=None)
+        views = await self._views(p.id for p in snap.plans)
+        seen: set[str] = set()
+        rows: list[dict[str, Any]] = []
+        catch_up = dt.timedelta(days=self.settings.catch_up_days)
+        for day in _days(start, end):
+            end_of_day = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=self.tz)
+            for d in self._due(snap, max(start, day - catch_up), day, end_of_day, unbound=True):
+                if d.key in seen or self._snoozed(snap, d, day):
+                    continue
+                seen.add(d.key)
+                rows.append(self._preview_row(d, views.get((d.plan.id, d.task.no)), day))
+            plan = snap.digest_plan
+            if plan is not None and (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
+                for chat in snap.subscriptions:
+                    rows.append({"kind": "digest", "at": self._send_at(day).isoformat(), "plan": plan.key,
+                                 "task": None, "title": "进度简报", "stage": stage, "period": day.isoformat(),
+                                 "due": None, "unit": "", "role": "group", "recipient": chat.key(),
+                                 "recipient_name": ""})
+        return sorted(rows, key=lambda r: (r["at"], r["recipient"], r["plan"], r["task"] or 0, r["unit"]))
+
+    def _preview_row(self, d: Due, view: TaskView | None, day: dt.date) -> dict[str, Any]:
+        o = d.occurrence
+        at = o.at if o.at.date() == day else self._send_at(day)  # held by a snooze, caught up on `day`
+        return {"kind": "reminder", "at": at.isoformat(), "plan": d.plan.key, "task": d.task.no,
+                "title": view.short_title() if view else "", "stage": o.stage, "period": o.period, "due": o.due.isoformat(),
+                "unit": d.unit, "role": d.role, "recipient": d.recipient_key,
+                "recipient_name": d.recipient.display if d.recipient else ""}
+
+    # ---- computation --------------------------------------------------------------------------
+    async def _snapshot(self, active_after: dt.date | None) -> Snapshot:
+        """Read everything a sweep needs, once."""
+        plans = await self.store.plans.list_plans()  # newest import first
+        tasks: dict[int, list[TaskSchedule]] = {p.id: [] for p in plans}
+        for t in await self.ledger.open_tasks():
+            if t.plan_id in tasks:
+                tasks[t.plan_id].append(t)
+        liaisons: dict[str, list[PersonView]] = {}
+        for person in await self.store.people.liaisons():
+            if person.unit is not None:
+                liaisons.setdefault(person.unit, []).append(person)
+        # Digests are about the plan the chats work on: DUBAN_PLAN, or the newest import.
+        digest_plan = next((p for p in plans if p.key == self.settings.plan), None) if self.settings.plan else (
+            plans[0] if plans else None)
+        if self.settings.plan and digest_plan is None:
+            log.warning("DUBAN_PLAN=%s is not a plan: no scheduled digests", self.settings.plan)
+        return Snapshot(plans, tasks, liaisons, await self.ledger.snoozes(after=active_after),
+                        await self.store.chats.subscriptions(), digest_plan)
+
+    def _due(self, snap: Snapshot, start: dt.date, end: dt.date, now: dt.datetime, *,
+             unbound: bool = False, skip: set[str] | None = None) -> list[Due]:
+        """List every reminder of an open task sent on a day in [start, end] at or before `now`, per recipient.
+
+        Keys in `skip` (known to be in the ledger) are left out before anything is built for them.
+        """
+        skip = skip or set()
+        if end < start:
+            return []
+        cache: dict[tuple[Any, ...], list[Occurrence]] = {}
+        out: list[Due] = []
+        window = (start, end)
+        for plan in snap.plans:
+            year_start = dt.date(plan.year, 1, 1)
+            for task in snap.tasks.get(plan.id, []):
+                roles: list[tuple[str, Role]] = [(task.lead, "lead")]
+                roles += [(unit, "cooperating") for unit in task.cooperating]
+                for unit, role in roles:
+                    ck = (task.deadline, task.recurrence, role, year_start)
+                    found = cache.get(ck)
+                    if found is None:
+                        found = [o for o in occurrences(task.deadline, task.recurrence, role, self.policy, window,
+                                                        year_start) if o.at <= now]
+                        cache[ck] = found
+                    if not found:
+                        continue
+                    people: Sequence[PersonView | None] = snap.liaisons.get(unit, ())
+                    if not people and unbound:
+                        people = (None,)
+                    for o in found:
+                        for p in people:
+                            key = reminder_key(plan.id, task.no, o.period, o.stage, p.key if p is not None else "")
+                            if key not in skip:
+                                out.append(Due(plan, task, unit, role, o, p, key))
+        return out
+
+    @staticmethod
+    def _snoozed(snap: Snapshot, d: Due, day: dt.date) -> bool:
+        if d.recipient is None or not snap.snoozes:
+            return False
+        until = snap.snoozes.get((d.recipient.key, d.plan.id, d.task.no))
+        return until is not None and day < until
+
+
+def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, total: int | None = None) -> str:
+    """Write a person's reminder of the day: the tasks due for them, nearest deadline first, the rest counted."""
+    total = len(shown) if total is None else total
+    plans = {d.plan.id for d, _ in shown}
+    lines = [f"【督办提醒】{today.month}月{today.day}日（周{WEEKDAYS[today.weekday()]}），"
+             f"以下{total}项任务请您跟进："]
+    for n, (d, t) in enumerate(shown, 1):
+        o = d.occurrence
+        plan = f"《{d.plan.title}》" if len(plans) > 1 else ""
+        period = f"{_period_text(o.period, t.recurrence)}，" if o.period else ""
+        evidence = f" · 材料 {t.evidence_done}/{len(t.items)}" if t.items else ""
+        mark = "⚠️" if o.due < today else f"{n}."
+        lines.append(f"{mark} {plan}任务{t.no}（{ROLE_LABEL[d.role]}）{t.short_title(24)}")
+        lines.append(f"   {period}截止{o.due.month}月{o.due.day}日，{days_phrase(o.due, today)}{evidence}"
+                     f" · {t.status.label}")
+    if total > len(shown):
+        lines.append(f"……另有{total - len(shown)}项，发送 /due 查看全部。")
+    lines.append("点击下方按钮查看任务、上传材料；暂时不便可点「稍后提醒」。")
+    return "\n".join(lines)
+
+
+def _by_task(items: Sequence[Due]) -> dict[tuple[int, int], Due]:
+    """Order a person's reminders by deadline and keep each task once, with its latest stage."""
+    ordered = sorted(items, key=lambda d: (d.occurrence.due, d.plan.id, d.task.no, -d.occurrence.at.timestamp()))
+    listed: dict[tuple[int, int], Due] = {}
+    for d in ordered:
+        listed.setdefault((d.plan.id, d.task.no), d)
+    return listed
+
+
+def _period_text(period: str, recurrence: Recurrence | None) -> str:
+    if recurrence is Recurrence.QUARTERLY and "-Q" in period:
+        return f"第{period.rsplit('Q', 1)[1]}季度报送"
+    if "-" in period:
+        return f"{int(period.rsplit('-', 1)[1])}月份报送"
+    return period
+
+
+def _month_has_deadlines(day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> bool:
+    year_start = dt.date(plan.year, 1, 1)
+    for t in tasks:
+        if t.status.is_open and any((due.year, due.month) == (day.year, day.month)
+                                    for _, due in period_deadlines(t.deadline, t.recurrence, year_start)):
+            return True
+    return False
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
