@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -224,9 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.exports import cli as export_cli
     from bot.reminders import cli as remind_cli
 
-    remind_cli.register(sub, add)
-    export_cli.register(sub, add)
-    wecom_cli.register(sub, add)
+    for feature in (remind_cli, export_cli, wecom_cli):
+        feature.register(cast(Any, sub), add)
     return p
 
 

@@ -12,10 +12,12 @@ import datetime as dt
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Push, Reply
+from bot.store.outbox import OutboxItem
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Outbox:
         self.senders: dict[str, Sender] = {}
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
+        self._settled = asyncio.Condition()
 
     async def push(self, push: Push) -> None:
         """Store a push for sending; a repeated dedupe key is ignored."""
@@ -66,32 +69,51 @@ class Outbox:
             if not batch:
                 return sent
             for item in batch:
-                sender = self.senders.get(item.chat.channel)
-                now = self.clock.utcnow()
-                if sender is None:
-                    # This instance does not run that channel; leave it for one that does.
-                    await self.store.outbox.settle(item.id, "pending", now, retry_at=now + dt.timedelta(minutes=1))
-                    continue
                 try:
-                    await sender.send(item.chat, item.reply)
-                except Unreachable as e:
-                    await self.store.outbox.settle(item.id, "unreachable", now, error=str(e))
-                    await self.store.people.mark_unreachable(item.chat.channel, item.chat.chat_id, str(e), now)
-                    log.warning("unreachable %s: %s", item.chat.key(), e)
-                except Exception as e:
-                    retry = getattr(e, "retry_after", None)
-                    if item.attempts >= MAX_ATTEMPTS:
-                        await self.store.outbox.settle(item.id, "failed", now, error=repr(e))
-                        log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
-                        continue
-                    delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
-                    await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
-                                                   retry_at=now + dt.timedelta(seconds=delay))
-                    if not isinstance(e, TemporaryFailure):
-                        log.exception("send failed for %s", item.dedupe_key)
-                else:
-                    await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
-                    sent += 1
+                    sent += await self._send(item)
+                finally:
+                    await self._notify()
+
+    async def _send(self, item: OutboxItem) -> int:
+        """Send one claimed row and settle it; return 1 when it was delivered."""
+        sender = self.senders.get(item.chat.channel)
+        now = self.clock.utcnow()
+        if sender is None:
+            # This instance does not run that channel; leave it for one that does.
+            await self.store.outbox.settle(item.id, "pending", now, retry_at=now + dt.timedelta(minutes=1))
+            return 0
+        try:
+            await sender.send(item.chat, item.reply)
+        except Unreachable as e:
+            await self.store.outbox.settle(item.id, "unreachable", now, error=str(e))
+            await self.store.people.mark_unreachable(item.chat.channel, item.chat.chat_id, str(e), now)
+            log.warning("unreachable %s: %s", item.chat.key(), e)
+            return 0
+        except Exception as e:  # any other failure is retried, never dropped silently
+            if item.attempts >= MAX_ATTEMPTS:
+                await self.store.outbox.settle(item.id, "failed", now, error=repr(e))
+                log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
+                return 0
+            retry = getattr(e, "retry_after", None)
+            delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
+            await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
+                                           retry_at=now + dt.timedelta(seconds=delay))
+            if not isinstance(e, TemporaryFailure):
+                log.exception("send failed for %s", item.dedupe_key)
+            return 0
+        await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
+        return 1
+
+    async def until(self, predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+        """Wait until `predicate` holds, re-checking after each settled send (tests, shutdown)."""
+        async with asyncio.timeout(within):
+            while not await predicate():
+                async with self._settled:
+                    await self._settled.wait()
+
+    async def _notify(self) -> None:
+        async with self._settled:
+            self._settled.notify_all()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain whenever woken, and at least every few seconds for retries; until `stop` is set."""

@@ -25,6 +25,48 @@ def backends() -> list[object]:
     return ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not PG_URL, reason="no PostgreSQL"))]
 
 
+_PRIVATE_PG: dict[str, str] = {}
+
+
+async def private_postgres() -> str:
+    """Return the URL of a database of this test run's own, created on first use on the configured server.
+
+    Two runs against one server (two developers, CI beside a session) must not empty each other's tables.
+    """
+    if "url" not in _PRIVATE_PG:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        name = f"duban_test_{os.getpid()}"
+        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        _PRIVATE_PG["url"] = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        _PRIVATE_PG["name"] = name
+    return _PRIVATE_PG["url"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop this run's private PostgreSQL database."""
+    if "name" not in _PRIVATE_PG:
+        return
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def drop() -> None:
+        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{_PRIVATE_PG["name"]}" WITH (FORCE)'))
+        await admin.dispose()
+
+    asyncio.run(drop())
+
+
 async def reset_postgres(url: str) -> None:
     """Empty every table of the test database (schema kept) so each test starts clean."""
     from sqlalchemy import text
@@ -78,8 +120,9 @@ def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
 async def db_url(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database URL for this test, empty of progress, with the seed plan loaded on first use."""
     if backend == "postgres":
-        await reset_postgres(PG_URL)
-        return PG_URL
+        url = await private_postgres()
+        await reset_postgres(url)
+        return url
     return await sqlite_url(tmp_path, tmp_path_factory)
 
 

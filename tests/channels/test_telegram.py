@@ -135,8 +135,11 @@ async def test_push_after_429_is_retried_and_403_recorded(running: tuple[App, Ru
     tg.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=2002)
     for user in (LIAISON, 2002):
         await app.outbox.push(Push(ChatRef("telegram", str(user)), Reply("【提醒】任务40已逾期"), dedupe_key=f"t:{user}"))
-    await tg.wait_for(lambda s: any(m["chat_id"] == LIAISON and "逾期" in str(m["text"]) for m in s), timeout=15)
-    await app.outbox.drain()
+
+    async def settled() -> bool:
+        return not [r for r in await app.store.outbox.rows() if r["status"] in ("pending", "sending")]
+
+    await app.outbox.until(settled, within=15)
     rows = {r["dedupe_key"]: r for r in await app.store.outbox.rows()}
     assert rows[f"t:{LIAISON}"]["status"] == "sent"
     assert rows["t:2002"]["status"] == "unreachable"
