@@ -75,7 +75,7 @@ def parse_date_range(text: str, today: dt.date, plan_year: int) -> DateRange | N
         return DateRange(dt.date(y, m, 1), month_end(y, m), f"下个月（{m}月）")
     if "年底" in t or "全年" in t or "年内" in t:
         return DateRange(None, dt.date(plan_year, 12, 31), "年底前")
-    if "今天" in t:
+    if re.search(r"今天(?:到期|截止|要|必须|的任务)", t):
         return DateRange(today, today, "今天")
     if (w := _WITHIN.search(t)) is not None:
         n = cn_to_int(w.group(1))

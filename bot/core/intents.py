@@ -88,6 +88,7 @@ def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> 
 _EVIDENCE_REF = [
     re.compile(rf"(?:任务|第)?\s*{_NUM}\s*(?:号|项)?\s*(?:任务)?\s*[-－—.．、/_ ]\s*(?:材料|第)?\s*{_NUM}\s*(?:项|号)?"),
     re.compile(rf"(?:任务|第)\s*{_NUM}\s*(?:号|项)?\s*(?:任务)?\s*(?:的)?\s*(?:材料|第)\s*{_NUM}"),
+    re.compile(rf"{_NUM}\s*(?:号|项)\s*任务\s*(?:的)?\s*(?:材料|第)\s*{_NUM}"),
 ]
 
 

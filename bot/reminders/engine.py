@@ -17,7 +17,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bot.config import Settings
 from bot.core.chinese import days_phrase
@@ -70,9 +70,11 @@ class SweepResult:
                 f"由其他进程发送{self.lost}条消息。")
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """One reminder for one recipient (None in a preview of a unit nobody is bound to yet)."""
+class Due(NamedTuple):
+    """One reminder for one recipient (None in a preview of a unit nobody is bound to yet).
+
+    A named tuple rather than a frozen dataclass: a sweep over 100 plans builds tens of thousands.
+    """
 
     plan: PlanView
     task: TaskSchedule
@@ -369,6 +371,7 @@ class ReminderEngine:
         if end < start:
             return []
         cache: dict[tuple[Any, ...], list[Occurrence]] = {}
+        recipients: dict[str, list[tuple[str, PersonView | None]]] = {}
         out: list[Due] = []
         window = (start, end)
         for plan in snap.plans:
@@ -385,12 +388,16 @@ class ReminderEngine:
                         cache[ck] = found
                     if not found:
                         continue
-                    people: Sequence[PersonView | None] = snap.liaisons.get(unit, ())
-                    if not people and unbound:
-                        people = (None,)
+                    people = recipients.get(unit)
+                    if people is None:
+                        people = [(p.key, p) for p in snap.liaisons.get(unit, ())]
+                        if not people and unbound:
+                            people = [("", None)]
+                        recipients[unit] = people
                     for o in found:
-                        for p in people:
-                            key = reminder_key(plan.id, task.no, o.period, o.stage, p.key if p is not None else "")
+                        prefix = f"remind:{plan.id}:{task.no}:{o.period}:{o.stage}:"  # reminder_key, inlined: hot
+                        for person_key, p in people:
+                            key = prefix + person_key
                             if key not in skip:
                                 out.append(Due(plan, task, unit, role, o, p, key))
         return out

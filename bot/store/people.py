@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import cast
 
+from sqlalchemy import Table
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +19,7 @@ from bot.store.tables import Audit, BindFailure, Invite, Person
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on phones
 CODE_LENGTH = 8
+PERSON = cast(Table, Person.__table__)  # type: ignore[attr-defined]
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 
@@ -40,10 +44,14 @@ class PeopleRepo:
         `coordinator` is true when configuration names this person; it is stored so pushes find them.
         Runs on every message, so the common case (nothing changed) is one read and no write.
         """
-        async with self._sessions() as s:
-            row = await _person(s, channel, user_id)
-            if row is not None and not _stale(row, name, chat_id, coordinator):
-                return _view(row)
+        engine = self._sessions.kw["bind"]
+        async with engine.connect() as c:  # a Core read: this runs for every message
+            found = (await c.execute(sa_select(PERSON).where(
+                PERSON.c.channel == channel, PERSON.c.user_id == user_id))).first()
+        if found is not None:
+            current = Person.model_validate(dict(found._mapping))
+            if not _stale(current, name, chat_id, coordinator):
+                return _view(current)
         async with transaction(self._sessions) as s:
             row = await _person(s, channel, user_id)
             if row is None:

@@ -179,3 +179,29 @@ async def test_too_big_document_gets_a_chinese_explanation(running: tuple[App, R
     assert "超过了" in str(reply["text"]) and "上传页面" in str(reply["text"])
     plan = await app.store.plans.plan()
     assert await app.store.evidence.files(plan.id, 12) == []
+
+
+async def test_webhook_mode_checks_the_secret(tmp_path: Path, db_url: str, clock: Clock, tg: FakeTelegram) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hook = f"http://127.0.0.1:{port}/telegram/webhook"
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=port,
+                             telegram_webhook_url=hook, scheduler=False)
+    app = await App.create(settings, clock)
+    async with Runtime(app):
+        assert tg.webhook is not None and tg.webhook["url"] == hook and tg.webhook["secret_token"]
+        [reply] = await say(tg, COORD, "/digest")
+        assert "进度简报" in str(reply["text"])
+        update = {"update_id": 999, "message": {"message_id": 1, "date": 1700000000, "text": "/approve 1",
+                                                "chat": {"id": COORD, "type": "private"},
+                                                "from": {"id": COORD, "is_bot": False, "first_name": "x"}}}
+        async with aiohttp.ClientSession() as http:
+            forged = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+            missing = await http.post(hook, json=update)
+        assert (forged.status, missing.status) == (403, 403)
+    await app.close()
