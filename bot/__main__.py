@@ -18,6 +18,7 @@ from rich.table import Table
 from bot.app import App
 from bot.config import Settings
 from bot.core.errors import UserError
+from bot.core.units import require_unit
 from bot.core.views import TaskView
 
 err = Console(stderr=True)
@@ -71,12 +72,8 @@ async def cmd_tasks(app: App, a: argparse.Namespace) -> None:
     plan = await app.store.plans.plan(a.plan)
     tasks = await app.store.plans.tasks(plan.id)
     if a.unit:
-        match = app.units.resolve(a.unit)
-        if match.unit is None:
-            names = "、".join(u.name for u in match.candidates) or "无"
-            raise UserError(f"没有确定单位“{a.unit}”。相近的单位：{names}")
-        unit = match.unit.name
-        if not match.exact:
+        unit = require_unit(app.units, a.unit).name
+        if unit != a.unit:
             err.print(f"按单位“{unit}”查询（由“{a.unit}”匹配）。")
         tasks = [t for t in tasks if t.role_of(unit)]
     if a.due_before:
@@ -108,12 +105,10 @@ async def cmd_task(app: App, a: argparse.Namespace) -> None:
 
 
 async def cmd_invite(app: App, a: argparse.Namespace) -> None:
-    match = app.units.resolve(a.unit)
-    if match.unit is None:
-        raise UserError(f"没有确定单位“{a.unit}”。相近的单位：{'、'.join(u.name for u in match.candidates) or '无'}")
-    code = await app.store.people.create_invite(match.unit.name, by="cli:admin", now=app.clock.utcnow(),
+    unit = require_unit(app.units, a.unit)
+    code = await app.store.people.create_invite(unit.name, by="cli:admin", now=app.clock.utcnow(),
                                                 days=a.days or app.settings.invite_days)
-    err.print(f"{match.unit.name}的联络员邀请码（{a.days or app.settings.invite_days}天内有效，只能用一次）；"
+    err.print(f"{unit.name}的联络员邀请码（{a.days or app.settings.invite_days}天内有效，只能用一次）；"
               "请转告联络员在督办助手中发送 /bind 加邀请码：")
     print(code)
 
@@ -134,12 +129,7 @@ async def cmd_digest(app: App, a: argparse.Namespace) -> None:
     from bot.reports.digest import digest_text
 
     plan = await app.store.plans.plan(a.plan)
-    unit = None
-    if a.unit:
-        match = app.units.resolve(a.unit)
-        if match.unit is None:
-            raise UserError(f"没有确定单位“{a.unit}”。")
-        unit = match.unit.name
+    unit = require_unit(app.units, a.unit).name if a.unit else None
     tasks = await app.store.plans.tasks(plan.id)
     print(digest_text(plan.title, tasks, app.clock.today(), unit=unit))
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from bot.core.errors import UserError
+
 KIND_LEAD = "lead"
 KIND_COOPERATING = "cooperating"
 KIND_GROUP = "group"  # a collective such as 节水工作专项领导小组全体成员: every member unit
@@ -162,3 +164,14 @@ class UnitRegistry:
             if unit.name not in best or score > best[unit.name][1]:
                 best[unit.name] = (unit, float(score))
         return sorted(best.values(), key=lambda pair: pair[1], reverse=True)
+
+
+def require_unit(units: UnitRegistry, text: str) -> Unit:
+    """Resolve a unit name or abbreviation, or refuse in Chinese listing the closest candidates."""
+    match = units.resolve(text)
+    if match.unit is not None:
+        return match.unit
+    if match.candidates:
+        names = "、".join(u.name for u in match.candidates)
+        raise UserError(f"没有确定是哪个单位：“{text}”。您是指：{names}？请写得更完整一些。")
+    raise UserError(f"没有找到单位“{text}”。发送 /units（或运行 duban units）查看全部单位名称。")

@@ -26,7 +26,8 @@ from openpyxl.utils import get_column_letter
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
-from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, atomic_path, cell_value, header_row
+from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, cell_value, header_row
+from bot.store.files import atomic_path
 from bot.store.store import Store
 
 Progress = Callable[[int, int], None]  # (bytes written so far, bytes in all)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from bot.core.errors import UserError
+from bot.core.units import require_unit
 from bot.exports.bundle import export_bundle
 from bot.exports.ledger import export_ledger
 from bot.store.plansheet import stored_plan_spec, write_plan_sheet
@@ -54,13 +54,7 @@ async def cmd_export_ledger(app: App, a: argparse.Namespace) -> None:
 
 async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
     """Write the inspection bundle with a progress bar on the terminal."""
-    unit = None
-    if a.unit:
-        match = app.units.resolve(a.unit)
-        if match.unit is None:
-            names = "、".join(u.name for u in match.candidates) or "无"
-            raise UserError(f"没有确定单位“{a.unit}”。相近的单位：{names}")
-        unit = match.unit.name
+    unit = require_unit(app.units, a.unit).name if a.unit else None
     columns = (TextColumn("打包佐证材料"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("bundle", total=None)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from openpyxl.utils import get_column_letter
 
 from bot.core.clock import SHANGHAI
 from bot.core.views import PlanView, TaskStatus, TaskView
+from bot.store.files import atomic_path
 from bot.store.store import Store
 
 LEDGER_SHEET = "台账"
@@ -189,16 +187,3 @@ def _summary_row(ws: Any, r: int, values: tuple[object, ...], *, highlight: bool
             cell.fill, cell.font = OVERDUE_FILL, OVERDUE_FONT
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` when the block succeeds, else remove it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Incoming, Push
-from bot.core.units import Unit, UnitRegistry
+from bot.core.units import Unit, UnitRegistry, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
 
@@ -87,10 +87,4 @@ class Context:
 
     def resolve_unit(self, text: str) -> Unit:
         """Resolve a unit name or abbreviation, or refuse listing the closest candidates."""
-        match = self.services.units.resolve(text)
-        if match.unit is not None:
-            return match.unit
-        if match.candidates:
-            names = "、".join(u.name for u in match.candidates)
-            raise UserError(f"没有确定是哪个单位：“{text}”。您是指：{names}？请写得更完整一些。")
-        raise UserError(f"没有找到单位“{text}”。发送 /units 查看全部单位名称。")
+        return require_unit(self.services.units, text)

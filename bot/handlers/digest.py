@@ -15,6 +15,7 @@ from bot.handlers.render import task_line
 from bot.handlers.router import Replies
 from bot.reports.chart import UnitProgressRow, render_progress_chart
 from bot.reports.digest import digest_text, unit_stats
+from bot.store.files import atomic_path
 
 CHART_WORDS = ("图", "chart", "图表")
 
@@ -46,10 +47,8 @@ async def render_chart(state_dir: Path, title: str, tasks: list[TaskView], today
     rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
     data = await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）")
     out = state_dir / "charts" / f"progress-{today:%Y%m%d}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
     return out
 
 

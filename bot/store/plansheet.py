@@ -11,13 +11,10 @@ not: 周期 (how often the work repeats), 量化目标 (targets) and 备注 (whi
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from bot.core.plan import (
     deadline_from_raw,
 )
 from bot.core.units import UnitRegistry
+from bot.store.files import atomic_path
 from bot.store.store import Store
 from bot.store.tables import Note
 
@@ -646,7 +644,7 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
     wb.custom_doc_props.append(StringProperty(name=_YEAR_PROPERTY, value=str(plan.year)))
     if plan.district:
         wb.custom_doc_props.append(StringProperty(name=_DISTRICT_PROPERTY, value=plan.district))
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         wb.save(tmp)
 
 
@@ -694,19 +692,6 @@ def _merge_runs(ws: Any, plan: PlanSpec, row_of: dict[int, int]) -> None:
             start = i
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`, renamed onto it when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---- the stored plan ----------------------------------------------------------------------------

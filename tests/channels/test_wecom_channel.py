@@ -26,8 +26,6 @@ from bot.channels.wecom.cli import register
 from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Incoming, OutFile, Push, Reply
-from bot.handlers import build_router, robots
-from bot.handlers.router import Conversation
 from bot.reports.digest import digest_text
 from bot.runner import Runtime
 
@@ -429,13 +427,10 @@ async def test_robot_limiter_waits_instead_of_dropping() -> None:
 
 async def test_robot_registered_in_chat_by_a_coordinator(running: tuple[App, Runtime], fake: FakeWeCom) -> None:
     app, _ = running
-    router = build_router()
-    router.command("robot", robots.robot, "/robot 名称 KEY：登记群机器人", who="coordinator")
-    conv = Conversation(app.services, router)
 
     async def say_robot(user: str, text: str) -> str:
         msg = Incoming(channel="wecom", user_id=user, chat=ChatRef("wecom", user), text=text)
-        return "\n".join(r.text for r in await conv.handle(msg))
+        return "\n".join(r.text for r in await app.conversation.handle(msg))
 
     assert "只有节水办" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")
     url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7a1b-4bc4-97a0-0ec2a1fa5aaa"
