@@ -132,7 +132,7 @@ class UploadPage:
                 upload.path.unlink(missing_ok=True)
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
-            if not item.isdigit():
+            if not (item.isascii() and item.isdigit()):
                 raise UserError("请选择这份文件对应的材料。")
             text = await self._file(person, task.no, int(item), upload)
         except UserError as e:

@@ -166,14 +166,7 @@ class ReminderEngine:
         catch_start = today - dt.timedelta(days=self.settings.catch_up_days)
         snap = await self._snapshot(active_after=today)
 
-        missed = 0
-        if self._missed_checked != today:
-            old = self._due(snap, catch_start - dt.timedelta(days=self.missed_days), catch_start - ONE_DAY, now,
-                            skip=self._known.keys)
-            fresh = await self._unknown(d.key for d in old)
-            missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh], utcnow)
-            self._known.keys.update(fresh)
-            self._missed_checked = today
+        missed = await self._record_missed(snap, now, catch_start) if self._missed_checked != today else 0
 
         due = self._due(snap, catch_start, today, now, skip=self._known.keys)
         held = [d for d in due if self._snoozed(snap, d, today)]
@@ -208,6 +201,29 @@ class ReminderEngine:
         if claimed or digests or missed or lost:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
+
+    async def _record_missed(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date) -> int:
+        """Once a day, record as missed what fell due before the catch-up window while no sweep ran.
+
+        The ledger remembers the last day a sweep looked; everything since that day's catch-up window
+        started was possibly not sent. A database no sweep ever ran on has nothing missed (and the
+        look never goes back more than `missed_days`).
+        """
+        today = now.date()
+        last = await self.ledger.last_checked()
+        old: list[Due] = []
+        if last is not None and last < today:
+            start = max(last - dt.timedelta(days=self.settings.catch_up_days),
+                        catch_start - dt.timedelta(days=self.missed_days))
+            old = self._due(snap, start, catch_start - ONE_DAY, now, skip=self._known.keys)
+        missed = 0
+        if last != today:
+            fresh = await self._unknown(d.key for d in old)
+            missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh],
+                                                     now.astimezone(dt.UTC), checked=today)
+            self._known.keys.update(fresh)
+        self._missed_checked = today
+        return missed
 
     async def _unknown(self, keys: Iterable[str]) -> set[str]:
         """Return the keys the ledger does not have yet (asking the database only about uncached ones)."""

@@ -34,6 +34,7 @@ PENDING: Table = Pending.__table__  # type: ignore[attr-defined]
 SENT = "sent"  # handed to the outbox in the claim's transaction (the outbox row tracks delivery)
 MISSED = "missed"  # fell due while duban was down, older than the catch-up window: never sent
 SKIPPED = "skipped"  # superseded (an older digest when a newer one went out)
+CHECKED, CHECKED_END = "checked:", "checked;"  # marker rows: a day's look for missed reminders was done
 
 
 @dataclass(frozen=True)
@@ -159,21 +160,31 @@ class ReminderRepo:
 
     async def record(self, entries: Sequence[LedgerEntry], status: str, now: dt.datetime) -> int:
         """Insert entries with a final status (missed, skipped), leaving keys already present alone; return how many."""
-        if not entries:
-            return 0
-        added = 0
         async with transaction(self._sessions) as s:
-            # ON CONFLICT DO NOTHING: a key another process recorded meanwhile is left alone, and
-            # RETURNING counts only the rows really added.
-            stmt = _upsert(s, LEDGER).on_conflict_do_nothing(index_elements=["key"]).returning(LEDGER.c.key)
-            for i in range(0, len(entries), CHUNK):
-                rows = [_row(e, status, self.worker, now, "") for e in entries[i:i + CHUNK]]
-                added += len((await s.exec(stmt, params=rows)).all())
-        return added
+            return await _insert_new(s, [_row(e, status, self.worker, now, "") for e in entries])
 
-    async def record_missed(self, entries: Sequence[LedgerEntry], now: dt.datetime) -> int:
-        """Record reminders that fell due too long ago to send; return how many were new."""
-        return await self.record(entries, MISSED, now)
+    async def record_missed(self, entries: Sequence[LedgerEntry], now: dt.datetime, *,
+                            checked: dt.date | None = None) -> int:
+        """Record reminders that fell due too long ago to send; return how many were new.
+
+        With `checked`, also mark that day's look for missed reminders as done, in the same transaction.
+        """
+        async with transaction(self._sessions) as s:
+            added = await _insert_new(s, [_row(e, MISSED, self.worker, now, "") for e in entries])
+            if checked is not None:
+                await _insert_new(s, [{
+                    "key": f"{CHECKED}{checked.isoformat()}", "plan_id": 0, "task_no": 0, "period": checked.isoformat(),
+                    "stage": "missed-check", "recipient": "", "due_at": now, "status": "checked",
+                    "claimed_by": self.worker, "claimed_at": now, "outbox_key": ""}])
+            return added
+
+    async def last_checked(self) -> dt.date | None:
+        """Return the last day a sweep looked for missed reminders: duban was running then."""
+        async with self._sessions() as s:
+            key = (await s.exec(select(ReminderLedger.key).where(
+                col(ReminderLedger.key) >= CHECKED, col(ReminderLedger.key) < CHECKED_END)
+                .order_by(col(ReminderLedger.key).desc()).limit(1))).first()
+        return dt.date.fromisoformat(key.removeprefix(CHECKED)) if key else None
 
     async def entries(self, *, status: str | None = None, recipient: str | None = None,
                       plan_id: int | None = None, task_no: int | None = None) -> list[LedgerView]:
@@ -219,6 +230,17 @@ class ReminderRepo:
             if after is not None:
                 q = q.where(col(Snooze.until) > after)
             return {(r.person, r.plan_id, r.task_no): r.until for r in (await s.exec(q)).all()}
+
+
+async def _insert_new(s: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert ledger rows whose key is new; return how many were inserted."""
+    # ON CONFLICT DO NOTHING leaves a key another process recorded meanwhile alone, and RETURNING
+    # counts only the rows really added.
+    stmt = _upsert(s, LEDGER).on_conflict_do_nothing(index_elements=["key"]).returning(LEDGER.c.key)
+    added = 0
+    for i in range(0, len(rows), CHUNK):
+        added += len((await s.exec(stmt, params=rows[i:i + CHUNK])).all())
+    return added
 
 
 def _upsert(s: AsyncSession, table: Table | type[Any]) -> Any:
