@@ -5,11 +5,15 @@ seed plan imported under that many keys, with three liaisons bound for every uni
 and the clock at 2023-10-31 10:00 (a heavy day: 10-31 deadlines, 30 days before 11-30, overdue nudges).
 
 Figures per size:
-- baseline_read_tasks_s: reading every plan's tasks with progress (what any sweep must read at least);
-- first_sweep_s: a new process on an empty ledger: records the last 30 days as missed, claims and
-  enqueues the day's messages (a one-off after install or a long outage);
+- baseline_select_tasks_s: one raw SELECT of every task row (the least any sweep must read);
+- baseline_read_tasks_s: every plan's tasks with progress through the store (PlanRepo.tasks, first
+  read: what reading the plans the usual way costs; the sweep reads open tasks in two queries instead);
+- first_sweep_s: the first sweep on an empty ledger: claims and enqueues the day's messages (with the
+  reminders of the 3-day catch-up window), one per liaison;
 - restart_sweep_s: a new process after that, same instant: nothing new; every key checked in the DB;
-- tick_sweep_s: the same process ticking again (median of 5): nothing new; keys known in memory.
+- tick_sweep_s: the same process ticking again (median of 5): nothing new; keys known in memory;
+- after_outage_sweep_s: a new process ten days later (2023-11-10 10:00): records what fell due while
+  down as missed, and claims the catch-up window's reminders.
 """
 
 from __future__ import annotations
@@ -24,13 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlmodel import select
+
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.reminders.engine import ReminderEngine
 from bot.store.planfile import load_plan_file
+from bot.store.tables import Task
 
 NOW = dt.datetime(2023, 10, 31, 10, 0, tzinfo=SHANGHAI)
+AFTER_OUTAGE = NOW + dt.timedelta(days=10)
 LIAISONS_PER_UNIT = 3
 
 
@@ -61,6 +69,12 @@ async def measure(plans: int) -> dict[str, object]:
     app = await build(plans)
     try:
         t0 = time.perf_counter()
+        async with app.store.sessions() as s:
+            rows = (await s.exec(select(Task))).all()
+        raw = time.perf_counter() - t0
+        assert len(rows) == 63 * plans
+
+        t0 = time.perf_counter()
         all_plans = await app.store.plans.list_plans()
         tasks = 0
         for p in all_plans:
@@ -81,15 +95,21 @@ async def measure(plans: int) -> dict[str, object]:
             t0 = time.perf_counter()
             await engine.sweep(NOW)
             ticks.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        outage = await ReminderEngine.for_app(app).sweep(AFTER_OUTAGE)
+        outage_s = time.perf_counter() - t0
         liaisons = len(await app.store.people.liaisons())
         return {
             "plans": len(all_plans), "tasks": tasks, "liaisons": liaisons,
+            "baseline_select_tasks_s": round(raw, 4),
             "baseline_read_tasks_s": round(baseline, 4),
             "first_sweep_s": round(first_s, 4),
             "first_sweep": {"claimed": first.claimed, "messages": first.messages, "missed": first.missed},
             "restart_sweep_s": round(restart_s, 4),
             "restart_sweep_new": restart.claimed + restart.missed,
             "tick_sweep_s": round(statistics.median(ticks), 4),
+            "after_outage_sweep_s": round(outage_s, 4),
+            "after_outage_sweep": {"claimed": outage.claimed, "messages": outage.messages, "missed": outage.missed},
         }
     finally:
         await app.close()
@@ -100,7 +120,8 @@ async def main(sizes: list[int]) -> dict[str, object]:
     by_size = {r["plans"]: r for r in results}
     growth = {}
     if 1 in by_size and 100 in by_size:
-        for key in ("baseline_read_tasks_s", "restart_sweep_s", "tick_sweep_s", "first_sweep_s"):
+        for key in ("baseline_select_tasks_s", "baseline_read_tasks_s", "first_sweep_s", "restart_sweep_s", "tick_sweep_s",
+                    "after_outage_sweep_s"):
             one, hundred = by_size[1][key], by_size[100][key]
             assert isinstance(one, float) and isinstance(hundred, float)
             growth[key.removesuffix("_s") + "_100_over_1"] = round(hundred / one, 1) if one else None

@@ -61,6 +61,10 @@ class Outbox:
         await self.store.outbox.enqueue(push, self.clock.utcnow())
         self._wake.set()
 
+    def wake(self) -> None:
+        """Ask the dispatcher to look for due rows now (after a sweep wrote some)."""
+        self._wake.set()
+
     async def drain(self) -> int:
         """Send every due row whose channel has a sender here; return how many were sent."""
         sent = 0

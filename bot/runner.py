@@ -68,7 +68,7 @@ class Runtime:
         if s.scheduler:
             from bot.reminders.ticker import ReminderTicker
 
-            ticker = ReminderTicker(self.app)
+            ticker = ReminderTicker(self.app, on_swept=self.app.outbox.wake)
             ticker.start()
             self._ticker = ticker
 
@@ -125,7 +125,7 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     if app.settings.scheduler and sys.stdin.isatty():
         from bot.reminders.ticker import ReminderTicker
 
-        ticker = ReminderTicker(app)
+        ticker = ReminderTicker(app, on_swept=app.outbox.wake)
         ticker.start()
     try:
         if app.settings.today and sys.stdin.isatty():

@@ -6,8 +6,8 @@ a "second process" a second App on the same database.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -21,11 +21,10 @@ from bot.app import App
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef
 from bot.core.views import TaskStatus
-from bot.handlers.remind import KIND, on_reminder_choice
-from bot.reminders.cli import register
 from bot.reminders.engine import ReminderEngine
 from bot.reminders.ticker import ReminderTicker
 from bot.reminders.workdays import is_workday
+from bot.store.planfile import load_plan_file
 from bot.store.reminders import MISSED, SENT, SKIPPED, ReminderRepo
 
 D = dt.date
@@ -64,12 +63,6 @@ def button(row: dict[str, Any], label: str) -> str:
 def task_nos(entries: list[Any]) -> set[int]:
     """Return the task numbers of ledger entries."""
     return {e.task_no for e in entries}
-
-
-@pytest.fixture
-def reminder_buttons(app: App) -> None:
-    """Answer reminder buttons (until build_router registers the handler)."""
-    app.router.choices.setdefault(KIND, on_reminder_choice)
 
 
 @pytest.fixture
@@ -155,7 +148,7 @@ async def test_two_days_down_is_caught_up_once(app: App, chat: Chat, clock: Cloc
 async def test_ten_days_down_records_missed_and_sends_nothing_late(app: App, chat: Chat, clock: Clock) -> None:
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-10-05 10:00")  # National Day holiday; the process goes down after this sweep
-    await sweep(app)
+    assert (await sweep(app)).missed == 0  # a first run ever: nothing fell due "while down"
     at(clock, "2023-10-15 10:00")  # ten days later: the 10-07 overdue nudge is past the 3-day catch-up window
     result = await sweep(app)
     assert result.missed >= 1 and result.claimed == 0
@@ -247,7 +240,7 @@ async def test_no_reminder_on_the_national_day_holiday_but_on_the_makeup_saturda
 
 # ---- buttons ----------------------------------------------------------------------------------------
 async def test_snooze_button_holds_reminders_until_the_day_then_they_return(
-        app: App, chat: Chat, clock: Clock, plan_id: int, reminder_buttons: None) -> None:
+        app: App, chat: Chat, clock: Clock, plan_id: int) -> None:
     app.settings.snooze_workdays = 5
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-10-17 10:00")
@@ -272,8 +265,7 @@ async def test_snooze_button_holds_reminders_until_the_day_then_they_return(
     assert {(40, "overdue-3"), (41, "d7")} <= sent
 
 
-async def test_view_and_upload_buttons_answer_with_the_task(app: App, chat: Chat, clock: Clock,
-                                                            reminder_buttons: None) -> None:
+async def test_view_and_upload_buttons_answer_with_the_task(app: App, chat: Chat, clock: Clock) -> None:
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-10-20 10:00")
     await sweep(app)
@@ -286,8 +278,7 @@ async def test_view_and_upload_buttons_answer_with_the_task(app: App, chat: Chat
     assert "其他人" in refused  # buttons belong to their recipient
 
 
-async def test_upload_button_gives_the_upload_page_when_served(app: App, chat: Chat, clock: Clock,
-                                                               reminder_buttons: None) -> None:
+async def test_upload_button_gives_the_upload_page_when_served(app: App, chat: Chat, clock: Clock) -> None:
     app.services.upload_link = lambda person, no: f"https://duban.example/upload/{no}?p={person.user_id}"
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-10-20 10:00")
@@ -295,6 +286,24 @@ async def test_upload_button_gives_the_upload_page_when_served(app: App, chat: C
     [row] = await messages(app, JIAOYU)
     [reply] = await chat.say("jiaoyu", callback=button(row, "上传材料"))
     assert reply.link == ("上传任务41的材料", "https://duban.example/upload/41?p=jiaoyu")
+
+
+async def test_every_plan_is_reminded_and_each_button_opens_its_own_plan(app: App, chat: Chat, clock: Clock) -> None:
+    spec = load_plan_file(app.settings.plan_file, app.units)
+    await app.store.plans.import_plan(dataclasses.replace(spec, key="pingshan-2023-b", title="第二份计划"), "test",
+                                      clock.utcnow())
+    second = await app.store.plans.plan("pingshan-2023-b")
+    await app.store.plans.set_status(second.id, 41, TaskStatus.RETURNED, actor="console:admin", channel="console",
+                                     now=clock.utcnow(), note="缺照片")
+    await chat.bind("jiaoyu", "区教育局")
+    at(clock, "2023-10-20 10:00")
+    await sweep(app)
+    [row] = await messages(app, JIAOYU)
+    assert "《第二份计划》任务41" in row["payload"]["text"]
+    views = [data for label, data in row["payload"]["choices"] if label == "查看任务41"]
+    assert len(views) == 2
+    first, other = [await chat.text("jiaoyu", callback=data) for data in views]
+    assert "状态：未开始" in first and "状态：已退回（退回原因：缺照片）" in other
 
 
 # ---- digests ----------------------------------------------------------------------------------------
@@ -345,13 +354,9 @@ async def test_ticker_sweeps_right_away_on_start(app: App, chat: Chat, clock: Cl
     assert len(await messages(app, JIAOYU)) == 1
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-
-
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """The `duban` entry point on a fresh SQLite state directory, with `remind` registered."""
+    """The `duban` entry point on a fresh SQLite state directory."""
     import bot.__main__ as entry
 
     monkeypatch.chdir(tmp_path)
@@ -359,15 +364,6 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]]
     monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'var' / 'cli.db'}")
     monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
     monkeypatch.delenv("DUBAN_COORDINATORS", raising=False)
-    if "remind" not in _subcommands(entry.build_parser()).choices:  # until build_parser registers it
-        original = entry.build_parser
-
-        def with_remind() -> argparse.ArgumentParser:
-            parser = original()
-            register(_subcommands(parser))
-            return parser
-
-        monkeypatch.setattr(entry, "build_parser", with_remind)
     return entry.main
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from pathlib import Path
 
 from bot.core.errors import UserError
 from bot.core.intents import task_number
 from bot.core.messages import OutFile, Push, Reply
-from bot.core.views import TaskView
 from bot.handlers.context import Context
 from bot.handlers.render import task_line
 from bot.handlers.router import Replies
-from bot.reports.chart import UnitProgressRow, render_progress_chart
-from bot.reports.digest import digest_text, unit_stats
-from bot.store.files import atomic_path
+from bot.reports.digest import digest_text, write_progress_chart
 
 CHART_WORDS = ("图", "chart", "图表")
 
@@ -37,19 +32,9 @@ async def digest(ctx: Context, args: str) -> Replies:
     tasks = await ctx.tasks()
     replies = [Reply(digest_text(ctx.plan.title, tasks, ctx.today, unit=unit))]
     if want_chart and unit is None:
-        path = await render_chart(ctx.services.settings.state_dir, ctx.plan.title, tasks, ctx.today)
+        path = await write_progress_chart(ctx.services.settings.state_dir, ctx.plan.title, tasks, ctx.today)
         replies.append(Reply("各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
     return replies
-
-
-async def render_chart(state_dir: Path, title: str, tasks: list[TaskView], today: dt.date) -> Path:
-    """Render the per-unit chart to a PNG file in the state directory and return its path."""
-    rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
-    data = await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）")
-    out = state_dir / "charts" / f"progress-{today:%Y%m%d}.png"
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(data)
-    return out
 
 
 async def subscribe(ctx: Context, args: str) -> Replies:

@@ -10,13 +10,12 @@ from bot.core.views import PendingView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import task_reply
+from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.workdays import add_workdays
 from bot.store.reminders import ReminderRepo
 
-KIND = "remind"
-VIEW = "view"
-UPLOAD = "upload"
-SNOOZE = "snooze"
+__all__ = ["KIND", "on_reminder_choice"]  # KIND is re-exported for build_router
+
 WEEKDAYS = "一二三四五六日"
 MAX_UPLOADS = 5  # tasks answered per press of 上传材料
 

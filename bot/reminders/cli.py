@@ -96,7 +96,7 @@ async def cmd_run_once(app: RemindApp, a: argparse.Namespace) -> None:
     """Sweep once now, then send what this process has senders for."""
     result = await ReminderEngine.for_app(app).sweep()
     err = Console(stderr=True)
-    err.print(f"提醒检查完成：{result.summary()}", highlight=False)
+    err.print(f"提醒检查完成：{result.summary()}。", highlight=False)
     if app.outbox.senders:
         sent = await app.outbox.drain()
         err.print(f"本进程已发送{sent}条消息。", highlight=False)

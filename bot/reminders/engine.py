@@ -25,11 +25,10 @@ from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, TaskView
-from bot.handlers.digest import render_chart
-from bot.handlers.remind import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reminders.workdays import first_workday_of_month, next_workday
-from bot.reports.digest import digest_text
+from bot.reports.digest import digest_text, write_progress_chart
 from bot.store.reminders import SKIPPED, LedgerEntry, Question, ReminderRepo, TaskSchedule
 from bot.store.store import Store
 
@@ -64,10 +63,14 @@ class SweepResult:
     snoozed: int = 0  # reminders held by a 稍后提醒
 
     def summary(self) -> str:
-        """Say in Chinese what the sweep did."""
-        return (f"新登记提醒{self.claimed}条（合并为{self.messages}条消息），简报{self.digests}份，"
-                f"记为错过{self.missed}条，稍后提醒暂缓{self.snoozed}条，当天已发过消息顺延{self.deferred}条，"
-                f"由其他进程发送{self.lost}条消息。")
+        """Say in Chinese what the sweep did (only what happened)."""
+        parts = [f"新登记提醒{self.claimed}条（合并为{self.messages}条消息）" if self.claimed else "",
+                 f"简报{self.digests}份" if self.digests else "",
+                 f"记为错过{self.missed}条（停机期间到期、超过补发期限，不再发送）" if self.missed else "",
+                 f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
+                 f"今天已发过提醒、顺延到明天{self.deferred}条" if self.deferred else "",
+                 f"{self.lost}条消息已由另一个进程登记" if self.lost else ""]
+        return "；".join(p for p in parts if p) or "没有新到期的提醒或简报"
 
 
 class Due(NamedTuple):
@@ -193,6 +196,8 @@ class ReminderEngine:
                 claimed += len(items)
                 messages += 1
             else:
+                # Another process claimed these keys, or already sent this person today's message with
+                # other items: either way nothing more today (what it did not list is caught up tomorrow).
                 lost += 1
             self._known.keys.update(d.key for d in items)
 
@@ -290,7 +295,7 @@ class ReminderEngine:
         today = now.date()
         views = list((await self._views([plan.id])).values())
         text = digest_text(plan.title, views, today)
-        chart = await render_chart(self.settings.state_dir, plan.title, views, today)
+        chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
         sent = 0
         for chat in todo:
             key = entries[chat].key
@@ -353,8 +358,8 @@ class ReminderEngine:
         o = d.occurrence
         at = o.at if o.at.date() == day else self._send_at(day)  # held by a snooze, caught up on `day`
         return {"kind": "reminder", "at": at.isoformat(), "plan": d.plan.key, "task": d.task.no,
-                "title": view.short_title() if view else "", "stage": o.stage, "period": o.period, "due": o.due.isoformat(),
-                "unit": d.unit, "role": d.role, "recipient": d.recipient_key,
+                "title": view.short_title() if view else "", "stage": o.stage, "period": o.period,
+                "due": o.due.isoformat(), "unit": d.unit, "role": d.role, "recipient": d.recipient_key,
                 "recipient_name": d.recipient.display if d.recipient else ""}
 
     # ---- computation --------------------------------------------------------------------------

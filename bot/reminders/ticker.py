@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,8 +23,10 @@ JOB_ID = "reminder-sweep"
 class ReminderTicker:
     """Run the reminder sweep on a timer inside the running event loop."""
 
-    def __init__(self, app: AppParts, engine: ReminderEngine | None = None) -> None:
+    def __init__(self, app: AppParts, engine: ReminderEngine | None = None,
+                 on_swept: Callable[[], None] | None = None) -> None:
         self.app = app
+        self.on_swept = on_swept  # the outbox's wake(): send what the sweep queued without waiting for a poll
         self.engine = engine or ReminderEngine.for_app(app)
         self.scheduler: AsyncIOScheduler | None = None
         self.ticks = 0
@@ -45,6 +48,8 @@ class ReminderTicker:
         """Run one sweep; a failure is logged and the next tick tries again."""
         try:
             self.last = await self.engine.sweep()
+            if self.on_swept is not None:
+                self.on_swept()
             return self.last
         except Exception:
             log.exception("reminder sweep failed")

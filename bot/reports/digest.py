@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.core.chinese import days_phrase
 from bot.core.views import TaskStatus, TaskView
+from bot.reports.chart import UnitProgressRow, render_progress_chart
+from bot.store.files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,15 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
         if t.progress is not None and t.targets:
             lines.append(f"进度：任务{t.no} {t.progress:g}（目标{t.targets[0].phrase}）")
     return "\n".join(lines)
+
+
+async def write_progress_chart(state_dir: Path, title: str, tasks: Sequence[TaskView], today: dt.date) -> Path:
+    """Render the per-unit chart (off the event loop) to a PNG in the state directory and return its path."""
+    import asyncio
+
+    rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
+    data = await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）")
+    out = state_dir / "charts" / f"progress-{today:%Y%m%d}.png"
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(data)
+    return out

@@ -28,7 +28,8 @@ from bot.store.outbox import outbox_row
 from bot.store.tables import Outbox, Pending, ReminderLedger, Snooze, Task, TaskUnit
 
 CHUNK = 500  # keys per IN (...) query, well under SQLite's bound-parameter limit
-LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]  # Core inserts: no ORM objects per row
+# Core inserts on the tables: no ORM object per row (a first sweep over 100 plans inserts thousands).
+LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
 PENDING: Table = Pending.__table__  # type: ignore[attr-defined]
 
 SENT = "sent"  # handed to the outbox in the claim's transaction (the outbox row tracks delivery)
@@ -143,7 +144,8 @@ class ReminderRepo:
         The first push's dedupe key is recorded on every entry as the message that carried it.
         """
         outbox_key = pushes[0].dedupe_key if pushes else ""
-        rows = [_row(e, SENT, self.worker, now, outbox_key) for e in entries]
+        # Sorted, so two processes claiming overlapping keys lock them in the same order (no deadlock on PostgreSQL).
+        rows = [_row(e, SENT, self.worker, now, outbox_key) for e in sorted(entries, key=lambda e: e.key)]
         try:
             async with transaction(self._sessions) as s:
                 if rows:
