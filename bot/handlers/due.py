@@ -39,7 +39,7 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     coop = sorted((t for t in tasks if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
     what = _describe(intent)
     if not tasks:
-        return [Reply(f"{unit}{what}没有任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
+        return [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
     blocks: list[str] = []
     if lead:
         blocks.append(f"— 牵头任务 {len(lead)} 项 —")
@@ -48,7 +48,8 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
         blocks.append(f"— 配合任务 {len(coop)} 项 —")
         blocks += [task_line(t, ctx.today) for t in coop]
     overdue = sum(1 for t in tasks if t.status.is_open and t.deadline < ctx.today)
-    header = f"{unit}{what}的任务（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项" + (f"，逾期{overdue}项" if overdue else "")
+    header = (f"{unit}的任务{' · ' + what if what else ''}（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项"
+              + (f"，逾期{overdue}项" if overdue else ""))
     footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。"
     return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
 
@@ -56,11 +57,11 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
 async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
     """For a coordinator without a unit: the matching tasks of the whole plan, by unit."""
     tasks = sorted((t for t in await ctx.tasks() if _matches(t, intent, ctx)), key=lambda t: (t.deadline, t.no))
-    what = _describe(intent) or "全部"
+    what = _describe(intent)
     if not tasks:
-        return [Reply(f"全计划{what}没有任务。")]
+        return [Reply(f"全计划没有{what}的任务。")]
     blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" for t in tasks]
-    header = f"全计划{what}的任务：共{len(tasks)}项"
+    header = f"全计划的任务{' · ' + what if what else ''}：共{len(tasks)}项"
     footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。"
     return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
 
@@ -105,4 +106,4 @@ def _describe(intent: Intent) -> str:
         parts.append("逾期")
     if intent.missing:
         parts.append("还缺材料")
-    return "" if not parts else "（" + "、".join(parts) + "）"
+    return "、".join(parts)
