@@ -205,3 +205,26 @@ async def test_webhook_mode_checks_the_secret(tmp_path: Path, db_url: str, clock
             missing = await http.post(hook, json=update)
         assert (forged.status, missing.status) == (403, 403)
     await app.close()
+
+
+async def test_duban_run_process_answers_and_stops_cleanly(tmp_path: Path, tg: FakeTelegram) -> None:
+    """`duban run` itself, as deployed: a separate process, configured only through the environment."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TELEGRAM_TOKEN=tg.token,
+               DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0", DUBAN_COORDINATORS=f"telegram:{COORD}")
+    env.pop("DUBAN_DATABASE_URL", None)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
+                                                stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        tg.send_text(COORD, "/digest")
+        [reply] = await tg.wait_for(timeout=30)
+        assert "进度简报" in str(reply["text"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert "已启动" in err.decode() and "Traceback" not in err.decode()
