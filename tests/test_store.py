@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,16 @@ NOW = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
 
 def seed(app: App) -> PlanSpec:
     return load_plan_file(default_plan_path(), app.units)
+
+
+async def give_file(app: App, tmp_path: Path, task_no: int, item_no: int) -> None:
+    """File one piece of evidence for (task, item) as 区水务局's liaison would."""
+    plan = await app.store.plans.plan()
+    src = tmp_path / "f.pdf"
+    src.write_bytes(b"evidence")
+    sha, size = app.store.files.put(src)
+    await app.store.evidence.add(plan.id, task_no, item_no, sha256=sha, size=size, file_name="f.pdf", mime_type="",
+                                 unit="区水务局", by="console:x", channel="console", now=NOW)
 
 
 async def test_seed_plan_loaded_on_first_start(app: App) -> None:
@@ -36,13 +47,9 @@ async def test_reimport_is_idempotent_and_keeps_progress(app: App) -> None:
     assert (await app.store.plans.task(plan.id, 12)).status is TaskStatus.SUBMITTED
 
 
-async def test_corrected_text_updates_without_touching_evidence(app: App, tmp_path: object) -> None:
+async def test_corrected_text_updates_without_touching_evidence(app: App, tmp_path: Path) -> None:
     plan = await app.store.plans.plan()
-    src = tmp_path / "f.pdf"  # type: ignore[operator]
-    src.write_bytes(b"evidence")
-    sha, size = app.store.files.put(src)
-    await app.store.evidence.add(plan.id, 12, 1, sha256=sha, size=size, file_name="f.pdf", mime_type="",
-                                 unit="区水务局", by="console:x", channel="console", now=NOW)
+    await give_file(app, tmp_path, 12, 1)
     spec = seed(app)
     tasks = tuple(dataclasses.replace(t, text=t.text + "（更正）") if t.no == 12 else t for t in spec.tasks)
     result = await app.store.plans.import_plan(dataclasses.replace(spec, tasks=tasks), "cli", NOW)
@@ -51,13 +58,9 @@ async def test_corrected_text_updates_without_touching_evidence(app: App, tmp_pa
     assert t12.text.endswith("（更正）") and t12.items[0].files == 1
 
 
-async def test_removing_an_item_with_files_is_refused_and_nothing_changes(app: App, tmp_path: object) -> None:
+async def test_removing_an_item_with_files_is_refused_and_nothing_changes(app: App, tmp_path: Path) -> None:
     plan = await app.store.plans.plan()
-    src = tmp_path / "f.pdf"  # type: ignore[operator]
-    src.write_bytes(b"evidence")
-    sha, size = app.store.files.put(src)
-    await app.store.evidence.add(plan.id, 12, 4, sha256=sha, size=size, file_name="f.pdf", mime_type="",
-                                 unit="区水务局", by="console:x", channel="console", now=NOW)
+    await give_file(app, tmp_path, 12, 4)
     spec = seed(app)
     tasks = tuple(dataclasses.replace(t, evidence=t.evidence[:3], text="改") if t.no == 12 else t for t in spec.tasks)
     with pytest.raises(PlanFileError, match="佐证材料\\(4\\)"):

@@ -118,22 +118,20 @@ class ReminderRepo:
 
     async def known(self, keys: Iterable[str]) -> set[str]:
         """Return which of `keys` are already in the ledger (whatever their status)."""
+        return await self._present(col(ReminderLedger.key), keys)
+
+    async def existing_pushes(self, dedupe_keys: Iterable[str]) -> set[str]:
+        """Return which outbox dedupe keys exist (a person's reminder message of the day, say)."""
+        return await self._present(col(Outbox.dedupe_key), dedupe_keys)
+
+    async def _present(self, column: Any, keys: Iterable[str]) -> set[str]:
+        """Return the keys found in a unique text column, asking in chunks (SQL parameter limits)."""
         wanted = list(dict.fromkeys(keys))
         found: set[str] = set()
         async with self._sessions() as s:
             for i in range(0, len(wanted), CHUNK):
                 chunk = wanted[i:i + CHUNK]
-                found.update((await s.exec(select(ReminderLedger.key).where(col(ReminderLedger.key).in_(chunk)))).all())
-        return found
-
-    async def existing_pushes(self, dedupe_keys: Iterable[str]) -> set[str]:
-        """Return which outbox dedupe keys exist (a person's reminder message of the day, say)."""
-        wanted = list(dict.fromkeys(dedupe_keys))
-        found: set[str] = set()
-        async with self._sessions() as s:
-            for i in range(0, len(wanted), CHUNK):
-                chunk = wanted[i:i + CHUNK]
-                found.update((await s.exec(select(Outbox.dedupe_key).where(col(Outbox.dedupe_key).in_(chunk)))).all())
+                found.update((await s.exec(select(column).where(column.in_(chunk)))).all())
         return found
 
     async def claim_and_enqueue(self, entries: Sequence[LedgerEntry], pushes: Sequence[Push], now: dt.datetime, *,
