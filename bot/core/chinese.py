@@ -11,6 +11,12 @@ from dataclasses import dataclass
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100}
 CN_NUM = "零〇一二两三四五六七八九十百"
+ROLE_LABEL = {"lead": "牵头", "cooperating": "配合", "group": "群"}  # a unit's part in a task, as replies say it
+
+
+def weekday_name(day: dt.date) -> str:
+    """Say a date's weekday the way replies do: 周一 … 周日."""
+    return "周" + "一二三四五六日"[day.weekday()]
 
 
 def normalise(text: str) -> str:

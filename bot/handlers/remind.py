@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot.core.chinese import weekday_name
 from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.core.views import PendingView
@@ -16,7 +17,6 @@ from bot.store.reminders import ReminderRepo
 
 __all__ = ["KIND", "on_reminder_choice"]  # KIND is re-exported for build_router
 
-WEEKDAYS = "一二三四五六日"
 MAX_UPLOADS = 5  # tasks answered per press of 上传材料
 
 
@@ -75,7 +75,7 @@ async def _snooze(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
     for plan_id, no in refs:
         await repo.snooze(ctx.person.key, plan_id, no, until)
     names = "、".join(f"任务{no}" for _, no in refs[:10]) + (f"等{len(refs)}项" if len(refs) > 10 else "")
-    return [Reply(f"好的，{names}将在{until.month}月{until.day}日（周{WEEKDAYS[until.weekday()]}）再提醒您。"
+    return [Reply(f"好的，{names}将在{until.month}月{until.day}日（{weekday_name(until)}）再提醒您。"
                   "期间的提醒暂停，其余提醒照常。")]
 
 

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from bot.core.chinese import days_phrase
 from bot.core.views import FileView, TaskStatus, TaskView
 
-ROLE_LABEL = {"lead": "牵头", "cooperating": "配合"}
-
 
 def deadline_text(t: TaskView) -> str:
     """Say a deadline as the plan writes it: 2023.10 → 2023年10月底, 全年 → 全年（12月31日前）."""

@@ -12,12 +12,12 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.table import Table
 
+from bot.core.chinese import ROLE_LABEL
 from bot.core.errors import UserError
 from bot.outbox import Outbox
 from bot.reminders.engine import AppParts, ReminderEngine
 
 STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报"}
-ROLE_LABEL = {"lead": "牵头", "cooperating": "配合", "group": "群"}
 
 
 class RemindApp(AppParts, Protocol):

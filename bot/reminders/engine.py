@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from bot.config import Settings
-from bot.core.chinese import days_phrase
+from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
@@ -38,8 +38,6 @@ ONE_DAY = dt.timedelta(days=1)
 MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
-ROLE_LABEL = {"lead": "牵头", "cooperating": "配合"}
-WEEKDAYS = "一二三四五六日"
 
 
 class AppParts(Protocol):
@@ -435,7 +433,7 @@ def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, tota
     """Write a person's reminder of the day: the tasks due for them, nearest deadline first, the rest counted."""
     total = len(shown) if total is None else total
     plans = {d.plan.id for d, _ in shown}
-    lines = [f"【督办提醒】{today.month}月{today.day}日（周{WEEKDAYS[today.weekday()]}），"
+    lines = [f"【督办提醒】{today.month}月{today.day}日（{weekday_name(today)}），"
              f"以下{total}项任务请您跟进："]
     for n, (d, t) in enumerate(shown, 1):
         o = d.occurrence
