@@ -69,7 +69,7 @@ class Outbox:
         """Send every due row whose channel has a sender here; return how many were sent."""
         sent = 0
         while True:
-            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker)
+            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys())
             if not batch:
                 return sent
             for item in batch:
@@ -80,12 +80,8 @@ class Outbox:
 
     async def _send(self, item: OutboxItem) -> int:
         """Send one claimed row and settle it; return 1 when it was delivered."""
-        sender = self.senders.get(item.chat.channel)
+        sender = self.senders[item.chat.channel]  # claim() only returns rows of channels we have
         now = self.clock.utcnow()
-        if sender is None:
-            # This instance does not run that channel; leave it for one that does.
-            await self.store.outbox.settle(item.id, "pending", now, retry_at=now + dt.timedelta(minutes=1))
-            return 0
         try:
             await sender.send(item.chat, item.reply)
         except Unreachable as e:

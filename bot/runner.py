@@ -20,10 +20,15 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Start and stop everything `duban run` runs, in order; tests use it the same way."""
+    """Start and stop everything `duban run` runs, in order; tests use it the same way.
 
-    def __init__(self, app: App) -> None:
+    With receive=False only the channels' senders are set up (no HTTP server, no polling, no ticker),
+    so a one-off command can deliver what is in the outbox.
+    """
+
+    def __init__(self, app: App, *, receive: bool = True) -> None:
         self.app = app
+        self.receive = receive  # False: senders only, for `duban remind run-once` from cron
         self.channels: list[Channel] = []
         self.http_url = ""
         self._stop = asyncio.Event()
@@ -53,6 +58,8 @@ class Runtime:
         for ch in self.channels:
             ch.install(web_app)
             self.app.outbox.senders[ch.name] = ch
+        if not self.receive:
+            return
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http_host, s.http_port)

@@ -109,6 +109,7 @@ class TelegramChannel:
         self._album_tasks: dict[str, asyncio.Task[None]] = {}
         self._tmp = s.state_dir / "tmp"
         self.username = ""
+        self._ready = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def install(self, web_app: web.Application) -> None:
@@ -129,6 +130,7 @@ class TelegramChannel:
         """Initialise PTB (getMe), register commands, and start polling or set the webhook."""
         self._tmp.mkdir(parents=True, exist_ok=True)
         await self.ptb.initialize()
+        self._ready = True
         self.username = self.ptb.bot.username or ""
         await self._set_commands()
         await self.ptb.start()
@@ -321,6 +323,9 @@ class TelegramChannel:
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Deliver a push from the outbox, mapping Telegram errors to retry or unreachable."""
+        if not self._ready:  # sending without receiving (duban remind run-once): getMe first
+            await self.ptb.initialize()
+            self._ready = True
         try:
             await self._deliver(chat, reply)
         except RetryAfter as e:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +16,9 @@ from bot.core.chinese import ROLE_LABEL
 from bot.core.errors import UserError
 from bot.outbox import Outbox
 from bot.reminders.engine import AppParts, ReminderEngine
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报"}
 
@@ -92,14 +95,15 @@ def stage_label(stage: str) -> str:
     return stage
 
 
-async def cmd_run_once(app: RemindApp, a: argparse.Namespace) -> None:
+async def cmd_run_once(app: App, a: argparse.Namespace) -> None:
     """Sweep once now, then send what this process has senders for."""
+    from bot.runner import Runtime
+
     result = await ReminderEngine.for_app(app).sweep()
     err = Console(stderr=True)
     err.print(f"提醒检查完成：{result.summary()}。", highlight=False)
-    if app.outbox.senders:
+    async with Runtime(app, receive=False):  # the configured channels' senders, nothing that receives
         sent = await app.outbox.drain()
-        err.print(f"本进程已发送{sent}条消息。", highlight=False)
-    else:
-        # Draining without a sender would only push each row back and count a failed attempt.
-        err.print("本进程没有可用的发送渠道：消息已写入发件箱，由运行中的 duban run 发送。", highlight=False)
+    left = [r for r in await app.store.outbox.rows("pending")]
+    err.print(f"本次发送{sent}条消息" + (f"；另有{len(left)}条等待可用的渠道（如控制台）或稍后重试。" if left else "。"),
+              highlight=False)

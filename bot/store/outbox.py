@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,19 @@ class OutboxRepo:
             return False
         return True
 
-    async def claim(self, now: dt.datetime, worker: str, limit: int = 20) -> list[OutboxItem]:
-        """Claim due rows atomically (one winner per row across processes); stale claims are re-taken."""
+    async def claim(self, now: dt.datetime, worker: str, channels: Collection[str],
+                    limit: int = 20) -> list[OutboxItem]:
+        """Claim due rows of these channels atomically (one winner per row across processes).
+
+        Only channels the caller can send on: an instance without Telegram never touches Telegram rows.
+        Claims older than the lease (a crash between claim and settle) are taken again.
+        """
+        if not channels:
+            return []
         async with self._sessions() as s:
             candidates = (await s.exec(
                 select(Outbox.id).where(
+                    col(Outbox.channel).in_(list(channels)),
                     ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
                     | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
                 .order_by(col(Outbox.id)).limit(limit))).all()

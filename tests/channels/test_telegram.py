@@ -228,3 +228,32 @@ async def test_duban_run_process_answers_and_stops_cleanly(tmp_path: Path, tg: F
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert "已启动" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_remind_run_once_from_cron_delivers_through_telegram(tmp_path: Path, tg: FakeTelegram) -> None:
+    """A cron-style deployment: no `duban run`; `duban remind run-once` sweeps and sends itself."""
+    import asyncio
+    import datetime as dt
+    import os
+    import sys
+
+    from bot.config import Settings
+
+    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 23), _env_file=None)  # type: ignore[call-arg]
+    app = await App.create(settings)
+    code = await app.store.people.create_invite("区教育局", by="test", now=app.clock.utcnow(), days=7)
+    person = await app.store.people.identify("telegram", str(LIAISON), name="李", chat_id=str(LIAISON),
+                                             now=app.clock.utcnow())
+    await app.store.people.bind(person, code, now=app.clock.utcnow())
+    await app.close()
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-23", DUBAN_TELEGRAM_TOKEN=tg.token,
+               DUBAN_TELEGRAM_API_URL=tg.root)
+    env.pop("DUBAN_DATABASE_URL", None)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "remind", "run-once", env=env,
+                                                stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    [reminder] = tg.sent_to(LIAISON)
+    assert "【督办提醒】" in str(reminder["text"]) and "任务40" in str(reminder["text"])
+    assert "本次发送1条消息" in err.decode()
+    assert not [c for c in tg.calls if c[0] == "getUpdates"]  # it sends, it does not receive
