@@ -331,10 +331,10 @@ class TelegramChannel:
         except RetryAfter as e:
             raise TemporaryFailure(str(e), retry_after=_seconds(e.retry_after)) from e
         except Forbidden as e:
-            raise Unreachable(f"Telegram：{e.message}") from e
+            raise Unreachable(f"对方已屏蔽机器人或从未与机器人对话（Telegram：{e.message}）") from e
         except BadRequest as e:
             if "chat not found" in e.message.lower():
-                raise Unreachable(f"Telegram：{e.message}") from e
+                raise Unreachable(f"找不到这个聊天，对方可能从未与机器人对话（Telegram：{e.message}）") from e
             raise
         except NetworkError as e:
             raise TemporaryFailure(str(e)) from e

@@ -290,7 +290,7 @@ class WeComChannel:
             await self._deliver(chat.chat_id, reply)
         except WeComApiError as e:
             if e.is_unreachable:
-                raise Unreachable(f"企业微信：{e.errmsg}（{e.errcode}）") from e
+                raise Unreachable(f"企业微信无法送达：成员不存在或不在应用可见范围内（{e.errcode} {e.errmsg}）") from e
             if e.is_rate_limited or e.errcode == -1:
                 raise TemporaryFailure(str(e), retry_after=RETRY_AFTER) from e
             raise
