@@ -1,0 +1,84 @@
+"""Proactive sends survive crashes and failures: stored first, claimed once, retried, never dropped silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.app import App
+from bot.core.clock import Clock
+from bot.core.messages import ChatRef, Push, Reply
+from bot.outbox import Outbox, TemporaryFailure, Unreachable
+
+
+class RecordingChannel:
+    """A channel edge that records what it was asked to deliver, failing as told."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.delivered: list[tuple[ChatRef, str]] = []
+        self.failures = failures or []
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append((chat, reply.text))
+
+
+def push(user: str, key: str) -> Push:
+    return Push(ChatRef("console", user), Reply(f"提醒 {key}"), dedupe_key=key)
+
+
+async def test_same_key_is_stored_and_sent_once(app: App) -> None:
+    channel = RecordingChannel()
+    app.outbox.senders["console"] = channel
+    await app.outbox.push(push("li", "k1"))
+    await app.outbox.push(push("li", "k1"))
+    assert await app.outbox.drain() == 1
+    assert await app.outbox.drain() == 0
+    assert channel.delivered == [(ChatRef("console", "li"), "提醒 k1")]
+
+
+async def test_a_claim_left_by_a_crashed_process_is_sent_after_the_lease(app: App, clock: Clock) -> None:
+    await app.outbox.push(push("li", "k2"))
+    [claimed] = await app.store.outbox.claim(clock.utcnow(), "crashed-worker", {"console"})
+    assert claimed.dedupe_key == "k2"  # ... and that process died before sending
+    survivor = Outbox(app.store, clock)
+    channel = RecordingChannel()
+    survivor.senders["console"] = channel
+    assert await survivor.drain() == 0  # still leased to the dead worker
+    clock.advance(dt.timedelta(minutes=6))
+    assert await survivor.drain() == 1
+    assert [text for _, text in channel.delivered] == ["提醒 k2"]
+
+
+async def test_temporary_failures_are_retried_later(app: App, clock: Clock) -> None:
+    channel = RecordingChannel([TemporaryFailure("429", retry_after=30), ConnectionError("reset")])
+    app.outbox.senders["console"] = channel
+    await app.outbox.push(push("li", "k3"))
+    assert await app.outbox.drain() == 0
+    [row] = await app.store.outbox.rows()
+    assert row["status"] == "pending" and "429" in row["error"]
+    clock.advance(dt.timedelta(seconds=31))
+    assert await app.outbox.drain() == 0  # second failure: backs off again
+    clock.advance(dt.timedelta(minutes=1))
+    assert await app.outbox.drain() == 1
+    [row] = await app.store.outbox.rows()
+    assert row["status"] == "sent" and row["attempts"] == 3
+
+
+async def test_unreachable_recipient_is_recorded_for_coordinators(app: App, clock: Clock) -> None:
+    await app.store.people.identify("console", "gone", name="王", chat_id="gone", now=clock.utcnow())
+    app.outbox.senders["console"] = RecordingChannel([Unreachable("对方已屏蔽机器人")])
+    await app.outbox.push(push("gone", "k4"))
+    await app.outbox.drain()
+    [row] = await app.store.outbox.rows()
+    assert row["status"] == "unreachable"
+    [person] = await app.store.people.unreachable()
+    assert person.user_id == "gone" and "屏蔽" in person.unreachable_reason
+
+
+async def test_rows_of_channels_this_process_cannot_send_are_left_alone(app: App) -> None:
+    app.outbox.senders["console"] = RecordingChannel()
+    await app.outbox.push(Push(ChatRef("telegram", "42"), Reply("x"), dedupe_key="tg"))
+    assert await app.outbox.drain() == 0
+    [row] = await app.store.outbox.rows()
+    assert (row["status"], row["attempts"]) == ("pending", 0)
