@@ -233,3 +233,13 @@ class SeenMessage(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     at: dt.datetime
+
+
+class Inbound(SQLModel, table=True):
+    """A message a platform handed us and we acknowledged: kept until handled, so a crash loses none."""
+
+    key: str = Field(primary_key=True)  # the platform's message id: a retried delivery finds it here
+    channel: str = Field(index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: dt.datetime
+    handled_at: dt.datetime | None = Field(default=None, index=True)

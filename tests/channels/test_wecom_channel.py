@@ -452,3 +452,23 @@ async def test_cli_adds_and_lists_robots(running: tuple[App, Runtime], capsys: p
     await args.func(app, args)
     out = capsys.readouterr().out
     assert "已登记群机器人「节水工作群」" in out and "节水工作群\tabcd…5555" in out
+
+
+async def test_message_acknowledged_before_a_crash_is_handled_on_restart(tmp_path: Path, db_url: str, clock: Clock,
+                                                                         fake: FakeWeCom) -> None:
+    """WeCom never resends an acknowledged callback: one kept but not handled is answered on the next start."""
+    app = await App.create(make_settings(tmp_path, db_url, **wecom_settings(tmp_path, db_url, fake)), clock)
+    try:
+        # What the callback stored before answering 200, in a process that then died.
+        assert await app.store.chats.accept("wecom:99", "wecom", text_msg("zhaoliu", "/help", msg_id=99),
+                                            clock.utcnow())
+        async with Runtime(app):
+            texts = await sent_with(fake, "我是督办助手")
+            assert fake.sent[0]["touser"] == "zhaoliu" and len(texts) == 1
+
+            async def settled() -> bool:
+                return await app.store.chats.unhandled("wecom") == []
+
+            await eventually(settled)
+    finally:
+        await app.close()

@@ -68,6 +68,13 @@ class _OpenChoices:
     expires: float = 0.0
 
 
+def _message_key(msg: dict[str, str]) -> str:
+    """Identify a callback across WeCom's retries: MsgId, or sender + time + event for events."""
+    if msg.get("MsgId"):
+        return f"wecom:{msg['MsgId']}"
+    return f"wecom:{msg['FromUserName']}:{msg.get('CreateTime', '')}:{msg.get('Event', '')}"
+
+
 class WeComChannel:
     """Translate between a WeCom self-built application and the core."""
 
@@ -97,8 +104,11 @@ class WeComChannel:
         web_app.router.add_post(CALLBACK_PATH, self._callback)
 
     async def start(self) -> None:
-        """Prepare the directory for downloaded media; the callback is already being served."""
+        """Prepare the media directory and handle messages acknowledged before a crash but never handled."""
         self._tmp.mkdir(parents=True, exist_ok=True)
+        for key, msg in await self.app.store.chats.unhandled("wecom"):
+            log.warning("handling wecom message left over from before a restart: %s", key)
+            self._spawn({k: str(v) for k, v in msg.items()}, key)
 
     async def stop(self) -> None:
         """Refuse new callbacks (WeCom retries them) and finish the messages being handled."""
@@ -140,7 +150,13 @@ class WeComChannel:
             return web.Response(status=403)
         if not msg.get("FromUserName") or not msg.get("MsgType"):
             return web.Response(status=403)
-        self._spawn(msg)
+        key = _message_key(msg)
+        # Kept before the acknowledgement: WeCom never resends an acknowledged message, so a crash while
+        # handling it must not lose it (start() handles what is left). A retried delivery finds its key.
+        if await self.app.store.chats.accept(key, "wecom", msg, self.app.clock.utcnow()):
+            self._spawn(msg, key)
+        else:
+            log.info("wecom retry ignored: %s", key)
         return web.Response()
 
     def _fresh(self, timestamp: str) -> bool:
@@ -154,10 +170,10 @@ class WeComChannel:
             return False
         return abs(self.app.clock.utcnow().timestamp() - sent) <= window
 
-    def _spawn(self, msg: dict[str, str]) -> None:
+    def _spawn(self, msg: dict[str, str], key: str) -> None:
         user = msg["FromUserName"]
         previous = self._tails.get(user)
-        task = asyncio.create_task(self._handle(msg, previous), name=f"wecom:{user}")
+        task = asyncio.create_task(self._handle(msg, key, previous), name=f"wecom:{user}")
         self._tails[user] = task
         self._tasks.add(task)
 
@@ -169,24 +185,20 @@ class WeComChannel:
         task.add_done_callback(done)
 
     # ---- inbound -----------------------------------------------------------------------------
-    async def _handle(self, msg: dict[str, str], previous: asyncio.Task[None] | None) -> None:
+    async def _handle(self, msg: dict[str, str], key: str, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])  # one user's messages in the order they arrived
         try:
             await self._handle_one(msg)
         except Exception:
             log.exception("wecom message failed: %s from %s", msg.get("MsgType"), msg.get("FromUserName"))
+        # Marked even after a failure (the user got an apology): a message that crashes its handler
+        # must not be retried forever on every start.
+        await self.app.store.chats.handled(key, self.app.clock.utcnow())
 
     async def _handle_one(self, msg: dict[str, str]) -> None:
         user, kind = msg["FromUserName"], msg["MsgType"]
         now = self.app.clock.utcnow()
-        if msg.get("MsgId"):
-            seen_key = f"wecom:{msg['MsgId']}"
-        else:
-            seen_key = f"wecom:{user}:{msg.get('CreateTime', '')}:{msg.get('Event', '')}"
-        if not await self.app.store.chats.first_time(seen_key, now):
-            log.info("wecom retry ignored: %s", seen_key)
-            return
         chat = ChatRef("wecom", user, ChatKind.PRIVATE)
         base = Incoming(channel="wecom", user_id=user, chat=chat, message_id=msg.get("MsgId", ""),
                         reply_limit=REPLY_LIMIT)
