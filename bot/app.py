@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from bot.core.views import ImportResult
 from bot.handlers import build_router
 from bot.handlers.context import Services
 from bot.handlers.router import Conversation, Router
+from bot.intake import Intake
 from bot.outbox import Outbox
+from bot.store import housekeeping
 from bot.store.planfile import load_plan_file, load_units_file
 from bot.store.store import Store, open_store
 
@@ -34,6 +38,7 @@ class App:
     store: Store
     units: UnitRegistry
     outbox: Outbox
+    intake: Intake
     router: Router
     services: Services
     conversation: Conversation
@@ -48,7 +53,8 @@ class App:
         app_outbox = Outbox(store, clock)
         router = build_router()
         services = Services(store=store, clock=clock, settings=settings, units=units, push=app_outbox.push)
-        app = cls(settings, clock, store, units, app_outbox, router, services, Conversation(services, router))
+        app = cls(settings, clock, store, units, app_outbox, Intake(store, clock), router, services,
+                  Conversation(services, router))
         if not await store.plans.list_plans():
             result = await app.import_plan(settings.plan_file, actor="system")
             log.info("loaded the shipped plan %s (%d tasks)", result.plan_key, result.tasks_added)
@@ -63,6 +69,26 @@ class App:
         else:
             spec = load_plan_file(path, self.units)
         return await self.store.plans.import_plan(spec, actor, self.clock.utcnow())
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Return this process's directory for temporary files (downloads before they are filed)."""
+        return housekeeping.scratch_dir(self.settings.state_dir)
+
+    def scratch_file(self, prefix: str) -> Path:
+        """Create an empty temporary file in this process's scratch directory and return its path."""
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.scratch_dir, prefix=prefix)
+        os.close(fd)
+        return Path(name)
+
+    async def tidy(self) -> housekeeping.TidyReport:
+        """Remove what a killed process left (temporaries, partial copies) and report unreferenced evidence blobs."""
+        report = await housekeeping.tidy(self.settings.state_dir, self.store)
+        if report.orphans or report.removed_orphans:
+            log.warning("evidence store: %d file(s) no row refers to, %d removed after the grace period",
+                        report.orphans, report.removed_orphans)
+        return report
 
     async def close(self) -> None:
         """Release the database."""

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bot.core.clock import Clock
@@ -53,6 +53,7 @@ class Outbox:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._settled = asyncio.Condition()
+        self._settled_count = 0  # bumped on every settled send: a waiter sees one that came while it checked
 
     async def push(self, push: Push) -> None:
         """Store a push for sending; a repeated dedupe key is ignored."""
@@ -60,6 +61,27 @@ class Outbox:
             push = Push(push.to, push.reply, f"push:{self.clock.utcnow().isoformat()}:{push.to.key()}", push.tags)
         await self.store.outbox.enqueue(push, self.clock.utcnow())
         self._wake.set()
+
+    async def answer(self, sender: Sender, chat: ChatRef, replies: Sequence[Reply], key: str) -> None:
+        """Send a message's replies now; what cannot go now (rate limit, network) is left here, never dropped.
+
+        `key` is the inbound message's key, so a reply deferred twice (the message handled again after a
+        restart) is stored once.
+        """
+        for n, reply in enumerate(replies):
+            try:
+                await sender.send(chat, reply)
+            except TemporaryFailure as e:
+                log.warning("reply to %s deferred to the outbox: %s", chat.key(), e)
+                for m, rest in enumerate(replies[n:], n):
+                    await self.push(Push(chat, rest, dedupe_key=f"reply:{key}:{m}"))
+                return
+            except Unreachable as e:
+                log.warning("reply to %s undeliverable: %s", chat.key(), e)
+                await self.store.people.mark_unreachable(chat.channel, chat.chat_id, str(e), self.clock.utcnow())
+                return
+            except Exception:  # the platform refused this reply (a bug of ours): log it, send the others
+                log.exception("reply to %s failed", chat.key())
 
     def wake(self) -> None:
         """Ask the dispatcher to look for due rows now (after a sweep wrote some)."""
@@ -107,22 +129,26 @@ class Outbox:
     async def until(self, predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
         """Wait until `predicate` holds, re-checking after each settled send (tests, shutdown)."""
         async with asyncio.timeout(within):
-            while not await predicate():
+            while True:
+                seen = self._settled_count
+                if await predicate():
+                    return
                 async with self._settled:
-                    await self._settled.wait()
+                    await self._settled.wait_for(lambda seen=seen: self._settled_count != seen)  # type: ignore[misc]
 
     async def _notify(self) -> None:
         async with self._settled:
+            self._settled_count += 1
             self._settled.notify_all()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain whenever woken, and at least every few seconds for retries; until `stop` is set."""
         while not stop.is_set():
+            self._wake.clear()  # before draining: a push that lands during the drain wakes the next round
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox drain failed")
-            self._wake.clear()
             next_due = await self.store.outbox.next_due()
             wait = 5.0
             if next_due is not None:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.channels.base import Channel
+from bot.reminders.ticker import ReminderTicker
 from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._ticker: object | None = None
+        self._ticker: ReminderTicker | None = None
 
     async def start(self) -> None:
         """Build channels, start the HTTP server, then the channels, the outbox and the ticker."""
@@ -60,6 +61,7 @@ class Runtime:
             self.app.outbox.senders[ch.name] = ch
         if not self.receive:
             return
+        await self.app.tidy()
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http_host, s.http_port)
@@ -71,23 +73,34 @@ class Runtime:
         log.info("HTTP server on %s", self.http_url)
         for ch in self.channels:
             await ch.start()
+        await self.app.intake.start()  # what a crash left kept but unhandled
         self._tasks.append(asyncio.create_task(self.app.outbox.run(self._stop), name="outbox"))
         if s.scheduler:
-            from bot.reminders.ticker import ReminderTicker
-
             ticker = ReminderTicker(self.app, on_swept=self.app.outbox.wake)
             ticker.start()
             self._ticker = ticker
 
     async def stop(self) -> None:
-        """Stop in reverse order; pending pushes stay in the outbox for the next start."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.stop()  # type: ignore[attr-defined]
+        """Stop gracefully: take nothing new, finish what is in hand, leave the rest stored for the next start.
+
+        Messages kept but not yet handled stay in the intake, pushes not yet sent stay in the outbox; a sweep in
+        progress finishes. Nothing is cancelled mid-transaction.
+        """
         for ch in reversed(self.channels):
-            with contextlib.suppress(Exception):
-                await ch.stop()
+            try:
+                await ch.stop_receiving()
+            except Exception:
+                log.exception("stopping %s failed", ch.name)
+        await self.app.intake.stop()
+        if self._ticker is not None:
+            await self._ticker.stop()
+        self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for ch in reversed(self.channels):
+            try:
+                await ch.stop()
+            except Exception:
+                log.exception("stopping %s failed", ch.name)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -127,11 +140,10 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     console = ConsoleChannel(app.conversation, user, role_of=lambda u: "（节水办）" if
                              f"console:{u}" in app.settings.coordinator_keys else "")
     app.outbox.senders["console"] = console
+    await app.tidy()
     sender = asyncio.create_task(app.outbox.run(stop))
     ticker = None
     if app.settings.scheduler and sys.stdin.isatty():
-        from bot.reminders.ticker import ReminderTicker
-
         ticker = ReminderTicker(app, on_swept=app.outbox.wake)
         ticker.start()
     try:
@@ -144,7 +156,7 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
         stopper.cancel()
         await app.outbox.drain()
     finally:
-        stop.set()
         if ticker is not None:
-            ticker.stop()
+            await ticker.stop()
+        stop.set()
         await sender

@@ -82,3 +82,21 @@ async def test_rows_of_channels_this_process_cannot_send_are_left_alone(app: App
     assert await app.outbox.drain() == 0
     [row] = await app.store.outbox.rows()
     assert (row["status"], row["attempts"]) == ("pending", 0)
+
+
+async def test_a_send_settled_while_a_waiter_checks_is_not_missed(app: App) -> None:
+    """`until` checked, then waited: a send that settled during the check was never seen, and it timed out."""
+    app.outbox.senders["console"] = RecordingChannel()
+    checks = 0
+
+    async def delivered_on_second_look() -> bool:
+        nonlocal checks
+        checks += 1
+        if checks == 1:  # while the waiter is still checking, a push goes out
+            await app.outbox.push(push("li", "during-check"))
+            await app.outbox.drain()
+            return False
+        return True
+
+    await app.outbox.until(delivered_on_second_look, within=5)
+    assert checks == 2

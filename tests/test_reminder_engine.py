@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -349,8 +350,22 @@ async def test_ticker_sweeps_right_away_on_start(app: App, chat: Chat, clock: Cl
     try:
         await asyncio.wait_for(ticker.ticked.wait(), timeout=10)
     finally:
-        ticker.stop()
+        await ticker.stop()
     assert ticker.last is not None and ticker.last.messages == 1
+    assert len(await messages(app, JIAOYU)) == 1
+
+
+async def test_stopping_during_a_sweep_lets_it_finish_without_a_traceback(
+        app: App, chat: Chat, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """SIGTERM mid-sweep: APScheduler's shutdown cancelled the running job, which logged a CancelledError."""
+    await chat.bind("jiaoyu", "区教育局")
+    at(clock, "2023-10-20 10:00")
+    ticker = ReminderTicker(app)
+    ticker.start()
+    await ticker._fire()  # what the scheduler runs on each tick: the sweep starts and is running now
+    await ticker.stop()
+    assert ticker.last is not None and ticker.last.messages == 1  # the sweep finished
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert len(await messages(app, JIAOYU)) == 1
 
 

@@ -20,8 +20,11 @@ class Channel(Protocol):
     async def start(self) -> None:
         """Begin receiving (e.g. long polling); the HTTP server is already listening."""
 
+    async def stop_receiving(self) -> None:
+        """Take no more messages from the platform (what is kept is handled, or resumed on the next start)."""
+
     async def stop(self) -> None:
-        """Stop receiving and release connections."""
+        """Release connections (after the intake finished what it was handling)."""
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Deliver a proactive reply; raise bot.outbox.TemporaryFailure or Unreachable on failure."""

@@ -12,10 +12,6 @@ import hashlib
 import hmac
 import html
 import logging
-import tempfile
-import weakref
-from collections.abc import Awaitable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,62 +26,37 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    BaseUpdateProcessor,
-    ContextTypes,
-    TypeHandler,
-)
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.app import App
 from bot.config import secret_for
 from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
 from bot.outbox import TemporaryFailure, Unreachable
+from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
 
 REPLY_LIMIT = 3500  # Telegram allows 4096 characters; leave room for markup
 MEDIA_GROUP_WAIT = 1.0  # seconds to gather the photos of one album before filing them together
+POLL_TIMEOUT = 10  # seconds one long poll waits for updates
+ALLOWED_UPDATES = ["message", "callback_query"]
+MAX_BACKOFF = 30.0
 GROUP_COMMANDS = ("digest", "subscribe", "unsubscribe", "help")
+NOT_FETCHED = "没能从 Telegram 取到文件「{name}」（{why}），没有收到。请重新发送一次。"
 TOO_BIG = ("文件「{name}」有 {mb:.1f}MB，超过了 Telegram 机器人能下载的 {limit}MB 上限，没有收到。\n"
            "请改用上传页面提交：发送「任务{hint}」，点击其中的「上传佐证材料」按钮，在网页中上传（支持大文件）；"
            "或压缩后再发送。")
 
 
-class PerChatUpdates(BaseUpdateProcessor):
-    """Handle updates of different chats concurrently but each chat's in order.
-
-    A liaison's "/done 12" must not overtake the file sent just before it, while one slow upload
-    should not hold up everyone else (PTB's default is strictly one update at a time).
-    """
-
-    def __init__(self, max_concurrent_updates: int = 16) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the update's handlers once earlier updates of the same chat are done."""
-        chat = update.effective_chat if isinstance(update, Update) else None
-        key = chat.id if chat is not None else 0
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        async with lock:
-            await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 class TelegramChannel:
-    """Translate between Telegram and the core."""
+    """Translate between Telegram and the core.
+
+    Updates are received by duban's own getUpdates loop (or the webhook), not PTB's Updater: PTB confirms an
+    offset as soon as updates are queued in memory, so a kill lost them. Here a batch is committed to the durable
+    intake first and the offset advances only after that; the intake then handles each chat's updates in order.
+    PTB serves as the Bot API client (requests, rate limiter, types).
+    """
 
     name = "telegram"
 
@@ -93,23 +64,22 @@ class TelegramChannel:
         self.app = app
         s = app.settings
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-            ApplicationBuilder().token(s.telegram_token).concurrent_updates(PerChatUpdates()))
+            ApplicationBuilder().token(s.telegram_token).updater(None)
+            # a long poll holds one connection; the final confirming call on stop must not wait for it
+            .get_updates_connection_pool_size(2))
         if s.telegram_rate_limit:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
         if s.telegram_api_url:
             root = s.telegram_api_url.rstrip("/")
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
         self.webhook = bool(s.telegram_webhook_url)
-        if self.webhook:
-            builder = builder.updater(None)
         self.ptb: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.ptb.add_handler(TypeHandler(Update, self._on_update))
-        self.ptb.add_error_handler(self._on_error)
-        self._albums: dict[str, list[Update]] = {}
-        self._album_tasks: dict[str, asyncio.Task[None]] = {}
-        self._tmp = s.state_dir / "tmp"
+        self._tmp = app.scratch_dir
+        self._poller: asyncio.Task[None] | None = None
+        self._offset = 0
         self.username = ""
         self._ready = False
+        app.intake.register(self.name, self._handle_kept, group_of=_album_of, gather=MEDIA_GROUP_WAIT)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def install(self, web_app: web.Application) -> None:
@@ -128,29 +98,36 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Initialise PTB (getMe), register commands, and start polling or set the webhook."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
         await self.ptb.initialize()
         self._ready = True
         self.username = self.ptb.bot.username or ""
         await self._set_commands()
-        await self.ptb.start()
         if self.webhook:
             await self.ptb.bot.set_webhook(self.app.settings.telegram_webhook_url, secret_token=self.webhook_secret,
-                                           allowed_updates=["message", "callback_query"])
+                                           allowed_updates=ALLOWED_UPDATES)
         else:
-            assert self.ptb.updater is not None
-            await self.ptb.updater.start_polling(poll_interval=0, timeout=10,
-                                                 allowed_updates=["message", "callback_query"])
+            await self.ptb.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+
+    async def stop_receiving(self) -> None:
+        """Stop the long poll and confirm what was kept, so Telegram does not hand it over again."""
+        if self._poller is None:
+            return
+        self._poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._poller
+        self._poller = None
+        if self._offset:
+            with contextlib.suppress(TelegramError):
+                await self.ptb.bot.get_updates(offset=self._offset, timeout=0, limit=1,
+                                               allowed_updates=ALLOWED_UPDATES)
 
     async def stop(self) -> None:
-        """Stop polling and PTB; albums still being gathered are handled first."""
-        for task in list(self._album_tasks.values()):
-            task.cancel()
-        if self.ptb.updater is not None and self.ptb.updater.running:
-            await self.ptb.updater.stop()
-        if self.ptb.running:
-            await self.ptb.stop()
-        await self.ptb.shutdown()
+        """Release PTB's connections (the runtime stopped receiving and let the intake finish first)."""
+        await self.stop_receiving()
+        if self._ready:
+            await self.ptb.shutdown()
+            self._ready = False
 
     async def _set_commands(self) -> None:
         listed = self.app.router.listed()
@@ -166,46 +143,67 @@ class TelegramChannel:
         await self.ptb.bot.set_my_commands(commands(None), scope=BotCommandScopeAllPrivateChats())
         await self.ptb.bot.set_my_commands(commands(GROUP_COMMANDS), scope=BotCommandScopeAllGroupChats())
 
+    # ---- receiving: keep first, then confirm ---------------------------------------------------
+    async def _poll(self) -> None:
+        """Long-poll getUpdates; advance the offset (which confirms the batch) only after it is kept."""
+        backoff = 1.0
+        while True:
+            try:
+                updates = await self.ptb.bot.get_updates(offset=self._offset, timeout=POLL_TIMEOUT,
+                                                         allowed_updates=ALLOWED_UPDATES)
+                if updates:
+                    await self._keep(updates)
+                    self._offset = updates[-1].update_id + 1
+                backoff = 1.0
+                continue
+            except InvalidToken:
+                log.error("Telegram 拒绝了 DUBAN_TELEGRAM_TOKEN (invalid token); polling stopped")
+                return
+            except Conflict as e:
+                log.error("another process is polling with the same Telegram token: %s", e.message)
+            except (NetworkError, TelegramError) as e:  # TimedOut is a NetworkError
+                log.warning("getUpdates failed, retrying in %.0f s: %s", backoff, e)
+            except Exception:  # the store could not keep the batch: it is not confirmed, Telegram sends it again
+                log.exception("keeping Telegram updates failed, retrying in %.0f s", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _keep(self, updates: list[Update]) -> None:
+        await self.app.intake.keep(self.name, [
+            Arrival(f"telegram:{u.update_id}", f"telegram:{_chat_id(u)}", u.to_dict()) for u in updates])
+
     async def _webhook(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(token, self.webhook_secret):
             return web.Response(status=403)
         try:
-            data = await request.json()
-        except ValueError:
+            update = Update.de_json(await request.json(), self.ptb.bot)
+        except (ValueError, TypeError, KeyError):
             return web.Response(status=400)
-        update = Update.de_json(data, self.ptb.bot)
-        await self.ptb.update_queue.put(update)
+        if update is None:
+            return web.Response(status=400)
+        try:
+            await self._keep([update])
+        except Exception:
+            log.exception("keeping a Telegram webhook update failed; Telegram will deliver it again")
+            return web.Response(status=503)
         return web.Response()
 
-    # ---- inbound -----------------------------------------------------------------------------
-    async def _on_update(self, update: Update, _ctx: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            await self._on_callback(update)
+    # ---- handling a kept batch -----------------------------------------------------------------
+    async def _handle_kept(self, batch: list[Kept]) -> None:
+        updates = [u for u in (Update.de_json(m.payload, self.ptb.bot) for m in batch) if u is not None]
+        if not updates:
             return
-        msg = update.effective_message
-        if msg is None or update.effective_user is None or update.effective_user.is_bot:
+        first = updates[0]
+        if first.callback_query is not None:
+            await self._on_callback(first, batch[0].key)
             return
-        if msg.media_group_id:
-            self._gather_album(msg.media_group_id, update)
+        msg = first.effective_message
+        if msg is None or first.effective_user is None or first.effective_user.is_bot:
             return
-        await self._on_message([update])
+        await self._on_message(updates, batch[0].key)
 
-    def _gather_album(self, group_id: str, update: Update) -> None:
-        """Telegram delivers an album as separate updates; hand them to the core as one message."""
-        self._albums.setdefault(group_id, []).append(update)
-        old = self._album_tasks.pop(group_id, None)
-        if old is not None:
-            old.cancel()
-
-        async def flush() -> None:
-            await asyncio.sleep(MEDIA_GROUP_WAIT)
-            self._album_tasks.pop(group_id, None)
-            await self._on_message(self._albums.pop(group_id, []))
-
-        self._album_tasks[group_id] = asyncio.create_task(flush())
-
-    async def _on_message(self, updates: list[Update]) -> None:
+    async def _on_message(self, updates: list[Update], key: str) -> None:
         first = updates[0]
         msg, user = first.effective_message, first.effective_user
         assert msg is not None and user is not None
@@ -214,31 +212,29 @@ class TelegramChannel:
         is_group = msg.chat.type != "private"
         if is_group and not self._addressed_to_me(text):
             return
-        atts: list[Attachment] = []
-        refusals: list[str] = []
-        for u in updates:
-            m = u.effective_message
-            if m is None:
-                continue
-            got = await self._download(m, text)
-            if isinstance(got, str):
-                refusals.append(got)
-            elif got is not None:
-                atts.append(got)
         chat = ChatRef("telegram", str(msg.chat.id), ChatKind.GROUP if is_group else ChatKind.PRIVATE)
-        for refusal in refusals:
-            await self._deliver(chat, Reply(refusal))
-        if refusals and not atts:
-            return
-        incoming = Incoming(channel="telegram", user_id=str(user.id), chat=chat, text=text,
-                            user_name=user.full_name, attachments=tuple(atts), message_id=str(msg.message_id),
-                            reply_limit=REPLY_LIMIT)
+        atts: list[Attachment] = []
+        refusals: list[Reply] = []
         try:
-            for reply in await self.app.conversation.handle(incoming):
-                await self._deliver(chat, reply)
+            for u in updates:
+                m = u.effective_message
+                if m is None:
+                    continue
+                got = await self._download(m, text)
+                if isinstance(got, str):
+                    refusals.append(Reply(got))
+                elif got is not None:
+                    atts.append(got)
+            replies = refusals
+            if atts or not refusals:
+                incoming = Incoming(channel="telegram", user_id=str(user.id), chat=chat, text=text,
+                                    user_name=user.full_name, attachments=tuple(atts),
+                                    message_id=str(msg.message_id), reply_limit=REPLY_LIMIT)
+                replies = refusals + await self.app.conversation.handle(incoming)
         finally:
             for att in atts:
                 att.path.unlink(missing_ok=True)
+        await self.app.outbox.answer(self, chat, replies, key)
 
     def _addressed_to_me(self, text: str) -> bool:
         """In groups, answer only commands, and only those without @ or with our own @username."""
@@ -248,7 +244,7 @@ class TelegramChannel:
         return "@" not in word or word.split("@", 1)[1].lower() == self.username.lower()
 
     async def _download(self, m: Message, caption: str) -> Attachment | str | None:
-        """Fetch a document or the largest photo to a temporary file; explain when it is too big."""
+        """Fetch a document or the largest photo to a scratch file; explain when it is too big or fails."""
         limit_mb = self.app.settings.telegram_download_limit_mb
         if m.document is not None:
             file_id, size = m.document.file_id, m.document.file_size or 0
@@ -262,21 +258,23 @@ class TelegramChannel:
         hint = caption.split("-")[0].strip() if caption else "号"
         if size > limit_mb * 1024 * 1024:
             return TOO_BIG.format(name=name, mb=size / 1048576, limit=limit_mb, hint=hint)
+        path = self.app.scratch_file("tg-")
         try:
             tg_file = await m.get_bot().get_file(file_id)
+            await tg_file.download_to_drive(path)
         except BadRequest as e:
+            path.unlink(missing_ok=True)
             if "too big" in e.message.lower():
                 return TOO_BIG.format(name=name, mb=size / 1048576, limit=limit_mb, hint=hint)
-            raise
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="tg-")
-        import os
-
-        os.close(fd)
-        await tg_file.download_to_drive(tmp)
-        path = Path(tmp)
+            log.warning("telegram file %s not fetched: %s", file_id, e)
+            return NOT_FETCHED.format(name=name, why="文件可能已过期")
+        except (TelegramError, OSError, TimeoutError) as e:
+            path.unlink(missing_ok=True)
+            log.warning("telegram file %s not fetched: %r", file_id, e)
+            return NOT_FETCHED.format(name=name, why="网络错误")
         return Attachment(name, path, mime, path.stat().st_size)
 
-    async def _on_callback(self, update: Update) -> None:
+    async def _on_callback(self, update: Update, key: str) -> None:
         q = update.callback_query
         assert q is not None
         msg = q.message
@@ -292,17 +290,16 @@ class TelegramChannel:
             return
         with contextlib.suppress(TelegramError):
             await q.answer()
+        rest: list[Reply] = []
         for reply in replies:
             if reply.edit and isinstance(msg, Message):
                 try:
                     await msg.edit_text(_html(reply), parse_mode=ParseMode.HTML, reply_markup=_keyboard(reply))
                     continue
-                except BadRequest:
-                    pass  # too old or unchanged: send it instead
-            await self._deliver(chat, reply)
-
-    async def _on_error(self, update: object, ctx: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update failed: %r", ctx.error, exc_info=ctx.error)
+                except TelegramError:
+                    pass  # too old, unchanged or not reachable now: send it instead
+            rest.append(reply)
+        await self.app.outbox.answer(self, chat, rest, key)
 
     # ---- outbound ----------------------------------------------------------------------------
     async def _deliver(self, chat: ChatRef, reply: Reply) -> None:
@@ -338,6 +335,19 @@ class TelegramChannel:
             raise
         except NetworkError as e:
             raise TemporaryFailure(str(e)) from e
+
+
+def _chat_id(update: Update) -> int:
+    """Return the chat whose updates are handled in order (a button press belongs to the chat it was in)."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else 0
+
+
+def _album_of(payload: dict[str, Any]) -> str | None:
+    """Name the album an update's photo belongs to, so the intake hands the album over as one batch."""
+    message = payload.get("message")
+    return str(message["media_group_id"]) if isinstance(message, dict) and message.get("media_group_id") else None
 
 
 def _seconds(value: object) -> float:

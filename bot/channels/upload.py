@@ -23,9 +23,7 @@ import html
 import json
 import logging
 import mimetypes
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -65,7 +63,6 @@ class UploadPage:
     def __init__(self, app: App) -> None:
         self.app = app
         self._key = hmac.new(secret_for(app.settings), _DOMAIN, hashlib.sha256).digest()
-        self._tmp = app.settings.state_dir / "tmp"
 
     def install(self, web_app: web.Application) -> None:
         """Add the page's routes."""
@@ -181,10 +178,8 @@ class UploadPage:
         return item, upload
 
     async def _stream(self, part: BodyPartReader, limit: int) -> _Upload:
-        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
-        path = Path(name)
-        handle: IO[bytes] = os.fdopen(fd, "wb")
+        path = await asyncio.to_thread(self.app.scratch_file, "upload-")
+        handle: IO[bytes] = path.open("wb")
         size = 0
         try:
             while chunk := await part.read_chunk(CHUNK):

@@ -1,4 +1,4 @@
-"""Conversation state kept in the database: pending questions, group subscriptions, robots, seen messages."""
+"""Conversation state kept in the database: pending questions, group subscriptions, robots, seen keys."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import ChatKind, ChatRef
 from bot.core.views import PendingView
 from bot.store.db import transaction
-from bot.store.tables import Audit, Inbound, Pending, Robot, SeenMessage, Subscription
+from bot.store.tables import Audit, Pending, Robot, SeenMessage, Subscription
 
 
 class ChatRepo:
@@ -115,29 +115,6 @@ class ChatRepo:
         except IntegrityError:
             return False
         return True
-
-    async def accept(self, key: str, channel: str, payload: dict[str, Any], now: dt.datetime) -> bool:
-        """Keep an inbound message before acknowledging it; return False for a retried delivery already kept."""
-        try:
-            async with transaction(self._sessions) as s:
-                s.add(Inbound(key=key, channel=channel, payload=payload, received_at=now))
-        except IntegrityError:
-            return False
-        return True
-
-    async def handled(self, key: str, now: dt.datetime) -> None:
-        """Mark a kept inbound message as handled."""
-        async with transaction(self._sessions) as s:
-            row = await s.get(Inbound, key)
-            if row is not None:
-                row.handled_at = now
-
-    async def unhandled(self, channel: str) -> list[tuple[str, dict[str, Any]]]:
-        """Return inbound messages acknowledged but not handled (a crash came between), oldest first."""
-        async with self._sessions() as s:
-            rows = (await s.exec(select(Inbound).where(Inbound.channel == channel, col(Inbound.handled_at).is_(None))
-                                 .order_by(col(Inbound.received_at)))).all()
-            return [(r.key, dict(r.payload)) for r in rows]
 
     async def record(self, actor: str, channel: str, action: str, *, now: dt.datetime, plan_id: int | None = None,
                      task_no: int | None = None, detail: dict[str, Any] | None = None) -> None:

@@ -55,6 +55,11 @@ class EvidenceRepo:
                 q = q.where(Task.no == task_no)
             return [_view(f, no, i) for f, i, no in (await s.exec(q)).all()]
 
+    async def hashes(self) -> set[str]:
+        """Return the hash of every file any row refers to, withdrawn ones included (their bytes are kept)."""
+        async with self._sessions() as s:
+            return set((await s.exec(select(EvidenceFile.sha256).distinct())).all())
+
     async def file(self, file_id: int) -> tuple[int, FileView]:
         """Return (plan id, file) for a file id, whichever task of a shared list it is seen from."""
         async with self._sessions() as s:

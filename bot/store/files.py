@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 CHUNK = 1 << 20
+INCOMING = ".incoming-"  # prefix of a copy in progress: `.incoming-<pid>-…`, so a dead writer's leftovers are known
 
 
 class FileStore:
@@ -32,7 +33,7 @@ class FileStore:
         self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=f"{INCOMING}{os.getpid()}-")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
@@ -46,6 +47,7 @@ class FileStore:
             final = self.path_for(sha)
             if final.exists():
                 tmp.unlink()
+                os.utime(final)  # fresh again: housekeeping never takes a blob someone is filing right now
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp.replace(final)
@@ -54,6 +56,19 @@ class FileStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def blobs(self) -> Iterator[Path]:
+        """Yield every stored file (not the copies in progress)."""
+        if not self.root.is_dir():
+            return
+        for sub in self.root.iterdir():
+            if sub.is_dir() and len(sub.name) == 2:
+                yield from (p for p in sub.iterdir() if p.is_file() and len(p.name) == 64)
+
+    def partial_copies(self) -> Iterator[Path]:
+        """Yield the copies in progress (or left by a killed process) at the store's root."""
+        if self.root.is_dir():
+            yield from self.root.glob(f"{INCOMING}*")
 
     def copy_out(self, sha256: str, dest: Path) -> None:
         """Copy a stored file to `dest` (exports)."""

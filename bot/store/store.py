@@ -12,6 +12,7 @@ from bot.store.chats import ChatRepo
 from bot.store.db import make_engine, migrate, session_factory
 from bot.store.evidence import EvidenceRepo
 from bot.store.files import FileStore
+from bot.store.inbound import InboundRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
@@ -28,6 +29,7 @@ class Store:
     evidence: EvidenceRepo
     chats: ChatRepo
     outbox: OutboxRepo
+    inbound: InboundRepo
     files: FileStore
 
     async def close(self) -> None:
@@ -43,4 +45,4 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
-                 OutboxRepo(sessions), FileStore(state_dir / "evidence"))
+                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"))

@@ -236,10 +236,16 @@ class SeenMessage(SQLModel, table=True):
 
 
 class Inbound(SQLModel, table=True):
-    """A message a platform handed us and we acknowledged: kept until handled, so a crash loses none."""
+    """A message a platform handed us, kept before we acknowledged it and until it is handled: a crash loses none.
 
-    key: str = Field(primary_key=True)  # the platform's message id: a retried delivery finds it here
+    `id` orders a chat's messages (handled in arrival order, also when replayed after a restart); `key` is the
+    platform's id of the delivery (Telegram update_id, WeCom MsgId), so a redelivery is recognised and dropped.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
     channel: str = Field(index=True)
+    chat: str  # the ChatRef key whose messages are handled one at a time, in order
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     received_at: dt.datetime
     handled_at: dt.datetime | None = Field(default=None, index=True)

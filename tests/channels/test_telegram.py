@@ -257,3 +257,128 @@ async def test_remind_run_once_from_cron_delivers_through_telegram(tmp_path: Pat
     assert "【督办提醒】" in str(reminder["text"]) and "任务40" in str(reminder["text"])
     assert "本次发送1条消息" in err.decode()
     assert not [c for c in tg.calls if c[0] == "getUpdates"]  # it sends, it does not receive
+
+
+async def _bound_state(tmp_path: Path, unit: str) -> None:
+    """Prepare a state directory where LIAISON is already bound to `unit` (for `duban run` processes)."""
+    import datetime as dt
+
+    from bot.config import Settings
+
+    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 20), _env_file=None)  # type: ignore[call-arg]
+    app = await App.create(settings)
+    code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7)
+    person = await app.store.people.identify("telegram", str(LIAISON), name="李", chat_id=str(LIAISON),
+                                             now=app.clock.utcnow())
+    await app.store.people.bind(person, code, now=app.clock.utcnow())
+    await app.close()
+
+
+async def test_kill_9_during_uploads_loses_none_and_files_none_twice(tmp_path: Path, tg: FakeTelegram) -> None:
+    """Uploads fetched by a process that is then killed are handled by the next one, each once.
+
+    PTB's updater confirmed a fetched batch at once (the next getUpdates carried the new offset), so the queued
+    updates died with the process. The process is killed while it downloads the fifth file: nothing of that
+    message was filed or answered yet.
+    """
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    await _bound_state(tmp_path, "区水务局")
+    names = [f"节水报告{i:02d}.pdf" for i in range(12)]
+    for i, name in enumerate(names):
+        tg.send_document(LIAISON, PDF + bytes([i]), name, "application/pdf", caption="12-3")
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TELEGRAM_TOKEN=tg.token,
+               DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0", DUBAN_TELEGRAM_RATE_LIMIT="false")
+    env.pop("DUBAN_DATABASE_URL", None)
+
+    async def duban_run() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
+                                                    stdin=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+
+    first = await duban_run()
+    await tg.wait_for(method="getFile", count=5, timeout=60)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    second = await duban_run()
+    try:
+        await tg.wait_for(lambda sent: sum("已收到" in str(m.get("text")) for m in tg.sent_to(LIAISON))
+                          >= len(names), timeout=60)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    answers = [str(m["text"]) for m in tg.sent_to(LIAISON)]
+    assert sorted(n for n in names for a in answers if f"「{n}」" in a) == names  # each answered, once
+    app = await App.create(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/duban.db"))
+    try:
+        plan = await app.store.plans.plan()
+        filed = [f.file_name for f in await app.store.evidence.files(plan.id, 12)]
+        assert sorted(filed) == names  # each filed, once
+        assert await app.store.inbound.unhandled("telegram") == []
+    finally:
+        await app.close()
+
+
+async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, db_url: str, clock: Clock,
+                                                              tg: FakeTelegram) -> None:
+    """An update fetched and kept (its offset confirmed) by a process that died is handled by the next start."""
+    from bot.store.inbound import Arrival
+
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
+                             scheduler=False)
+    app = await App.create(settings, clock)
+    try:
+        update = {"update_id": 4242, "message": {
+            "message_id": 77, "date": 1700000000, "text": "/help", "chat": {"id": LIAISON, "type": "private"},
+            "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
+        await app.store.inbound.keep("telegram", [Arrival("telegram:4242", f"telegram:{LIAISON}", update)],
+                                     clock.utcnow())
+        async with Runtime(app):
+            [reply] = await tg.wait_for()
+            assert reply["chat_id"] == LIAISON and "/bind" in str(reply["text"])
+            await app.intake.idle()
+        assert await app.store.inbound.unhandled("telegram") == []
+    finally:
+        await app.close()
+
+
+async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str, clock: Clock,
+                                                     tg: FakeTelegram) -> None:
+    import aiohttp
+
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
+                             scheduler=False, telegram_webhook_url="https://duban.example/telegram/webhook")
+    app = await App.create(settings, clock)
+    try:
+        async with Runtime(app) as rt:
+            hook = f"{rt.http_url}/telegram/webhook"
+            secret = next(ch for ch in rt.channels if ch.name == "telegram").webhook_secret  # type: ignore[attr-defined]
+            update = {"update_id": 31337, "message": {
+                "message_id": 5, "date": 1700000000, "text": "/help", "chat": {"id": LIAISON, "type": "private"},
+                "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
+            await app.intake.stop()  # handling paused: what the 200 promises is only that the update is kept
+            async with aiohttp.ClientSession() as http:
+                first = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                again = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+            assert (first.status, again.status) == (200, 200)
+            [kept] = await app.store.inbound.unhandled("telegram")  # the redelivery was recognised
+            assert kept.key == "telegram:31337"
+            await app.intake.start()  # resumes what is kept
+            [reply] = await tg.wait_for()
+            assert "/bind" in str(reply["text"])
+    finally:
+        await app.close()
+
+
+async def test_failed_download_is_answered_in_chinese(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区水务局")
+    tg.fail_next("getFile", 400, "Bad Request: wrong file_id or the file is temporarily unavailable")
+    tg.send_document(LIAISON, PDF, "过期的文件.pdf", "application/pdf", caption="12-3")
+    [reply] = await tg.wait_for()
+    assert "没能从 Telegram 取到文件「过期的文件.pdf」" in str(reply["text"]) and "重新发送" in str(reply["text"])
+    plan = await app.store.plans.plan()
+    assert await app.store.evidence.files(plan.id, 12) == []

@@ -101,7 +101,7 @@ async def test_uploaded_file_lands_byte_identical_as_evidence(running: tuple[App
     [f] = await app.store.evidence.files(plan.id, 12)
     assert f.sha256 == hashlib.sha256(PDF).hexdigest() and f.size == len(PDF) and f.item_no == 3
     assert app.store.files.path_for(f.sha256).read_bytes() == PDF
-    assert list((app.settings.state_dir / "tmp").iterdir()) == []
+    assert list(app.scratch_dir.iterdir()) == []
     [echo] = await fake.wait_sent(1)  # the chat shows it too
     assert echo["touser"] == "lisi" and "归入任务12 材料3" in str(echo["text"]["content"])
     async with http.get(url) as resp:
@@ -182,7 +182,7 @@ async def test_oversize_upload_is_refused_with_413(running: tuple[App, Runtime],
         assert resp.status == 413 and "文件太大" in await resp.text()
     plan = await app.store.plans.plan()
     assert await app.store.evidence.files(plan.id, 12) == []
-    assert list((app.settings.state_dir / "tmp").iterdir()) == []
+    assert list(app.scratch_dir.iterdir()) == []
 
 
 async def test_empty_or_malformed_form_is_refused(running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:

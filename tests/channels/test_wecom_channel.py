@@ -28,6 +28,7 @@ from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Incoming, OutFile, Push, Reply
 from bot.reports.digest import digest_text
 from bot.runner import Runtime
+from bot.store.inbound import Arrival
 
 CORP = "wwduban0000000001"
 SECRET = "duban-app-secret"
@@ -249,7 +250,7 @@ async def test_image_becomes_evidence_after_choosing_a_number(running: tuple[App
     [f] = await app.store.evidence.files(plan.id, task_no)
     assert f.sha256 == hashlib.sha256(JPEG).hexdigest() and f.file_name == "计划用水通知单.jpg"
     assert app.store.files.path_for(f.sha256).read_bytes() == JPEG
-    assert list((app.settings.state_dir / "tmp").iterdir()) == []  # the download was cleaned up
+    assert list(app.scratch_dir.iterdir()) == []  # the download was cleaned up
     # once other text arrives, a bare number is a task number again
     await say(http, rt, fake, "lisi", "/bind")
     assert "任务1（牵头单位：区水务局）" in await say(http, rt, fake, "lisi", "1")
@@ -460,14 +461,14 @@ async def test_message_acknowledged_before_a_crash_is_handled_on_restart(tmp_pat
     app = await App.create(make_settings(tmp_path, db_url, **wecom_settings(tmp_path, db_url, fake)), clock)
     try:
         # What the callback stored before answering 200, in a process that then died.
-        assert await app.store.chats.accept("wecom:99", "wecom", text_msg("zhaoliu", "/help", msg_id=99),
-                                            clock.utcnow())
+        assert await app.store.inbound.keep("wecom", [Arrival("wecom:99", "wecom:zhaoliu",
+                                                              text_msg("zhaoliu", "/help", msg_id=99))], clock.utcnow())
         async with Runtime(app):
             texts = await sent_with(fake, "我是督办助手")
             assert fake.sent[0]["touser"] == "zhaoliu" and len(texts) == 1
 
             async def settled() -> bool:
-                return await app.store.chats.unhandled("wecom") == []
+                return await app.store.inbound.unhandled("wecom") == []
 
             await eventually(settled)
     finally:

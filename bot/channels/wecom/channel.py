@@ -22,13 +22,10 @@ import dataclasses
 import html
 import logging
 import mimetypes
-import os
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,8 +35,9 @@ from bot.app import App
 from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot, split_markdown
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
 from bot.core.errors import UserError
-from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Push, Reply
+from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Reply
 from bot.outbox import TemporaryFailure, Unreachable
+from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +87,11 @@ class WeComChannel:
         except WeComCryptoError as e:
             raise UserError(f"DUBAN_WECOM_AES_KEY 无效（应为企业微信后台生成的 43 位 EncodingAESKey）：{e}") from e
         self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url)
-        self._tmp = s.state_dir / "tmp"
         self._monotonic = monotonic
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tails: dict[str, asyncio.Task[None]] = {}  # each user's last message task: handled in order
         self._open: dict[str, _OpenChoices] = {}
         self._limiters: dict[str, _Limiter] = {}
         self._closing = False
+        app.intake.register(self.name, self._handle_kept)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def install(self, web_app: web.Application) -> None:
@@ -104,17 +100,16 @@ class WeComChannel:
         web_app.router.add_post(CALLBACK_PATH, self._callback)
 
     async def start(self) -> None:
-        """Prepare the media directory and handle messages acknowledged before a crash but never handled."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        for key, msg in await self.app.store.chats.unhandled("wecom"):
-            log.warning("handling wecom message left over from before a restart: %s", key)
-            self._spawn({k: str(v) for k, v in msg.items()}, key)
+        """Nothing to start: WeCom calls us (what a crash left unhandled is resumed by the intake)."""
+        self._closing = False
+
+    async def stop_receiving(self) -> None:
+        """Refuse new callbacks with 503: WeCom retries them, and the next process keeps them."""
+        self._closing = True
 
     async def stop(self) -> None:
-        """Refuse new callbacks (WeCom retries them) and finish the messages being handled."""
+        """Refuse new callbacks."""
         self._closing = True
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # ---- callback ----------------------------------------------------------------------------
     async def _verify_url(self, request: web.Request) -> web.Response:
@@ -150,13 +145,16 @@ class WeComChannel:
             return web.Response(status=403)
         if not msg.get("FromUserName") or not msg.get("MsgType"):
             return web.Response(status=403)
-        key = _message_key(msg)
         # Kept before the acknowledgement: WeCom never resends an acknowledged message, so a crash while
-        # handling it must not lose it (start() handles what is left). A retried delivery finds its key.
-        if await self.app.store.chats.accept(key, "wecom", msg, self.app.clock.utcnow()):
-            self._spawn(msg, key)
-        else:
-            log.info("wecom retry ignored: %s", key)
+        # handling it must not lose it (the intake resumes it on start). A retried delivery finds its key.
+        try:
+            kept = await self.app.intake.keep(self.name, [Arrival(_message_key(msg), f"wecom:{msg['FromUserName']}",
+                                                                  msg)])
+        except Exception:
+            log.exception("keeping a wecom callback failed; WeCom will retry it")
+            return web.Response(status=503)
+        if not kept:
+            log.info("wecom retry ignored: %s", _message_key(msg))
         return web.Response()
 
     def _fresh(self, timestamp: str) -> bool:
@@ -170,38 +168,17 @@ class WeComChannel:
             return False
         return abs(self.app.clock.utcnow().timestamp() - sent) <= window
 
-    def _spawn(self, msg: dict[str, str], key: str) -> None:
-        user = msg["FromUserName"]
-        previous = self._tails.get(user)
-        task = asyncio.create_task(self._handle(msg, key, previous), name=f"wecom:{user}")
-        self._tails[user] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._tails.get(user) is t:
-                del self._tails[user]
-
-        task.add_done_callback(done)
-
     # ---- inbound -----------------------------------------------------------------------------
-    async def _handle(self, msg: dict[str, str], key: str, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])  # one user's messages in the order they arrived
-        try:
-            await self._handle_one(msg)
-        except Exception:
-            log.exception("wecom message failed: %s from %s", msg.get("MsgType"), msg.get("FromUserName"))
-        # Marked even after a failure (the user got an apology): a message that crashes its handler
-        # must not be retried forever on every start.
-        await self.app.store.chats.handled(key, self.app.clock.utcnow())
+    async def _handle_kept(self, batch: list[Kept]) -> None:
+        for kept in batch:
+            await self._handle_one({k: str(v) for k, v in kept.payload.items()}, kept.key)
 
-    async def _handle_one(self, msg: dict[str, str]) -> None:
+    async def _handle_one(self, msg: dict[str, str], key: str) -> None:
         user, kind = msg["FromUserName"], msg["MsgType"]
         now = self.app.clock.utcnow()
         chat = ChatRef("wecom", user, ChatKind.PRIVATE)
-        base = Incoming(channel="wecom", user_id=user, chat=chat, message_id=msg.get("MsgId", ""),
-                        reply_limit=REPLY_LIMIT)
+        # message_id carries the intake key: replies deferred to the outbox are keyed by it
+        base = Incoming(channel="wecom", user_id=user, chat=chat, message_id=key, reply_limit=REPLY_LIMIT)
         if kind == "text":
             await self._on_text(base, msg.get("Content", ""))
         elif kind in MEDIA_TYPES:
@@ -227,9 +204,7 @@ class WeComChannel:
 
     async def _on_media(self, base: Incoming, kind: str, msg: dict[str, str]) -> None:
         label, suffix, mime = MEDIA_TYPES[kind]
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="wecom-")
-        os.close(fd)
-        path = Path(name)
+        path = self.app.scratch_file("wecom-")
         try:
             try:
                 file_name, size = await self.api.download_media(msg.get("MediaId", ""), path)
@@ -278,22 +253,9 @@ class WeComChannel:
                 att.path.unlink(missing_ok=True)
         await self._reply(incoming.chat, replies, incoming.message_id)
 
-    async def _reply(self, chat: ChatRef, replies: list[Reply], message_id: str) -> None:
-        """Answer now; if WeCom is busy or unreachable over the network, leave the rest to the outbox."""
-        for n, reply in enumerate(replies):
-            try:
-                await self.send(chat, reply)
-            except TemporaryFailure as e:
-                log.warning("wecom reply to %s deferred to the outbox: %s", chat.chat_id, e)
-                stamp = message_id or self.app.clock.utcnow().isoformat()
-                for m, rest in enumerate(replies[n:], n):
-                    await self.app.outbox.push(Push(chat, rest, dedupe_key=f"wecom-reply:{chat.chat_id}:{stamp}:{m}"))
-                return
-            except Unreachable as e:
-                log.warning("wecom reply to %s undeliverable: %s", chat.chat_id, e)
-                await self.app.store.people.mark_unreachable(chat.channel, chat.chat_id, str(e),
-                                                             self.app.clock.utcnow())
-                return
+    async def _reply(self, chat: ChatRef, replies: list[Reply], key: str) -> None:
+        """Answer now; what WeCom cannot take now is left to the outbox."""
+        await self.app.outbox.answer(self, chat, replies, key)
 
     # ---- outbound ----------------------------------------------------------------------------
     async def send(self, chat: ChatRef, reply: Reply) -> None:
@@ -354,6 +316,9 @@ class WeComRobotChannel:
 
     async def start(self) -> None:
         """Nothing to start."""
+
+    async def stop_receiving(self) -> None:
+        """Nothing to stop: a robot receives nothing."""
 
     async def stop(self) -> None:
         """Nothing to stop."""

@@ -1,0 +1,145 @@
+"""The durable intake shared by every receiving channel: keep first, acknowledge, then handle — per chat, in order.
+
+A platform considers a message delivered once we acknowledge it (Telegram: the next getUpdates offset or the
+webhook's 200; WeCom: the callback's 200; the long connection: the frame read). So a channel hands each batch to
+`keep()` and acknowledges only after it returns: the rows are committed, keyed by the platform's delivery id
+(a redelivery is recognised and dropped). Handling then runs in the background, one message at a time per chat
+(a liaison's "/done 12" never overtakes the file sent just before it) and different chats concurrently. A message
+is marked handled after its handler returned; what a crash or a stop left unhandled is handled on the next start
+(`resume`), in the order it arrived.
+
+A message whose handler raised is marked handled too: the user got an apology, and a message that crashes its
+handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
+handled once more after the restart; the effects are idempotent (evidence is stored by content hash and filed once),
+the reply may repeat — at-least-once is the honest promise for a platform without idempotent sends.
+
+Several messages can be handled together: a Telegram album arrives as one update per photo, and the channel's
+`group_of` names the album so its photos are gathered (waiting `gather` seconds for the rest) into one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.clock import Clock
+from bot.store.inbound import Arrival, Kept
+from bot.store.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[Kept]], Awaitable[None]]
+KEEP_HANDLED = dt.timedelta(days=7)  # handled rows are only needed to recognise redeliveries, which come within hours
+
+
+@dataclass(frozen=True)
+class _Route:
+    handler: Handler
+    group_of: Callable[[dict[str, Any]], str | None] | None
+    gather: float
+
+
+class Intake:
+    """Keep, then handle per chat in order; resume what a crash left."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._routes: dict[str, _Route] = {}
+        self._queues: dict[str, deque[Kept]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def register(self, channel: str, handler: Handler, *,
+                 group_of: Callable[[dict[str, Any]], str | None] | None = None, gather: float = 0.0) -> None:
+        """Say how a channel's kept messages are handled (and, optionally, which of them belong together)."""
+        self._routes[channel] = _Route(handler, group_of, gather)
+
+    async def keep(self, channel: str, arrivals: Sequence[Arrival]) -> list[Kept]:
+        """Commit a batch, queue the new messages for handling, and return them; acknowledge after this returns."""
+        kept = await self.store.inbound.keep(channel, arrivals, self.clock.utcnow())
+        for msg in kept:
+            self._enqueue(msg)
+        return kept
+
+    async def start(self) -> None:
+        """Accept work again and handle what every registered channel left unhandled before a crash or a stop."""
+        self._closing = False
+        await self.store.inbound.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
+        for channel in self._routes:
+            await self.resume(channel)
+
+    async def resume(self, channel: str) -> int:
+        """Queue the messages of a channel that were kept but never handled (before a crash); return how many."""
+        left = await self.store.inbound.unhandled(channel)
+        queued = {m.id for q in self._queues.values() for m in q}
+        for msg in left:
+            if msg.id not in queued:
+                log.warning("handling %s message left from before a restart: %s", channel, msg.key)
+                self._enqueue(msg)
+        return len(left)
+
+    async def idle(self) -> None:
+        """Wait until nothing is queued or being handled (tests, a graceful stop)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        """Finish the messages being handled now; leave the queued ones kept for the next start."""
+        self._closing = True
+        workers = list(self._workers.values())
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
+        self._queues.clear()
+
+    def _enqueue(self, msg: Kept) -> None:
+        if msg.channel not in self._routes:
+            raise RuntimeError(f"no intake handler registered for channel {msg.channel!r}")
+        if self._closing:
+            return  # kept: the next start resumes it
+        self._queues.setdefault(msg.chat, deque()).append(msg)
+        if msg.chat not in self._workers:
+            self._idle.clear()
+            self._workers[msg.chat] = asyncio.create_task(self._work(msg.chat), name=f"intake:{msg.chat}")
+
+    async def _work(self, chat: str) -> None:
+        """Handle one chat's queue until it is empty (or the process is stopping)."""
+        queue = self._queues[chat]
+        try:
+            while queue and not self._closing:
+                batch = await self._next_batch(queue)
+                route = self._routes[batch[0].channel]
+                try:
+                    await route.handler(batch)
+                except Exception:
+                    log.exception("handling %s failed", ", ".join(m.key for m in batch))
+                await self.store.inbound.handled([m.id for m in batch], self.clock.utcnow())
+        except Exception:
+            # The store failed (marking handled): the messages stay kept and are handled on the next start.
+            log.exception("intake for %s stopped; its messages stay kept for the next start", chat)
+        finally:
+            del self._workers[chat]
+            if not queue or self._closing:
+                self._queues.pop(chat, None)
+            if not self._workers:
+                self._idle.set()
+
+    async def _next_batch(self, queue: deque[Kept]) -> list[Kept]:
+        """Take the next message, with the rest of its group (an album) when the channel groups messages."""
+        first = queue.popleft()
+        route = self._routes[first.channel]
+        group = route.group_of(first.payload) if route.group_of is not None else None
+        if group is None:
+            return [first]
+        await asyncio.sleep(route.gather)  # the album's other photos arrive as separate deliveries
+        assert route.group_of is not None
+        batch = [first] + [m for m in queue if m.channel == first.channel and route.group_of(m.payload) == group]
+        for m in batch[1:]:
+            queue.remove(m)
+        return batch
