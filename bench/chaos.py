@@ -59,12 +59,6 @@ def answers(tg: FakeTelegram) -> list[str]:
     return [str(m.get("text", "")) for m in tg.sent_to(LIAISON)]
 
 
-async def wait_answers(tg: FakeTelegram, at_least: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while len(answers(tg)) < at_least and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
-
-
 async def run(uploads: int, kills: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     state = Path(tempfile.mkdtemp(prefix="duban-chaos-"))
@@ -86,7 +80,8 @@ async def run(uploads: int, kills: int, seed: int) -> dict[str, Any]:
         killed_at: list[int] = []
         for k in range(kills):
             proc = await start()
-            await wait_answers(tg, (k + 1) * uploads // (kills + 1), timeout=120)
+            share = (k + 1) * uploads // (kills + 1)
+            await tg.wait_for(lambda _sent, share=share: len(answers(tg)) >= share, timeout=120)  # type: ignore[misc]
             await asyncio.sleep(rng.uniform(0, 0.05))  # somewhere inside the handling of a later upload
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
