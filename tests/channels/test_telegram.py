@@ -322,6 +322,13 @@ async def test_kill_9_during_uploads_loses_none_and_files_none_twice(tmp_path: P
         await app.close()
 
 
+def _help_update(update_id: int) -> dict[str, object]:
+    """Return a raw Telegram update: LIAISON sends /help in the private chat."""
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1700000000, "text": "/help", "chat": {"id": LIAISON, "type": "private"},
+        "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
+
+
 async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, db_url: str, clock: Clock,
                                                               tg: FakeTelegram) -> None:
     """An update fetched and kept (its offset confirmed) by a process that died is handled by the next start."""
@@ -331,10 +338,7 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
                              scheduler=False)
     app = await App.create(settings, clock)
     try:
-        update = {"update_id": 4242, "message": {
-            "message_id": 77, "date": 1700000000, "text": "/help", "chat": {"id": LIAISON, "type": "private"},
-            "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
-        await app.store.inbound.keep("telegram", [Arrival("telegram:4242", f"telegram:{LIAISON}", update)],
+        await app.store.inbound.keep("telegram", [Arrival("telegram:4242", f"telegram:{LIAISON}", _help_update(4242))],
                                      clock.utcnow())
         async with Runtime(app):
             [reply] = await tg.wait_for()
@@ -356,9 +360,7 @@ async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str
         async with Runtime(app) as rt:
             hook = f"{rt.http_url}/telegram/webhook"
             secret = next(ch for ch in rt.channels if ch.name == "telegram").webhook_secret  # type: ignore[attr-defined]
-            update = {"update_id": 31337, "message": {
-                "message_id": 5, "date": 1700000000, "text": "/help", "chat": {"id": LIAISON, "type": "private"},
-                "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
+            update = _help_update(31337)
             await app.intake.stop()  # handling paused: what the 200 promises is only that the update is kept
             async with aiohttp.ClientSession() as http:
                 first = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
