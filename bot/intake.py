@@ -5,8 +5,8 @@ webhook's 200; WeCom: the callback's 200; the long connection: the frame read). 
 `keep()` and acknowledges only after it returns: the rows are committed, keyed by the platform's delivery id
 (a redelivery is recognised and dropped). Handling then runs in the background, one message at a time per chat
 (a liaison's "/done 12" never overtakes the file sent just before it) and different chats concurrently. A message
-is marked handled after its handler returned; what a crash or a stop left unhandled is handled on the next start
-(`resume`), in the order it arrived.
+is marked handled after its handler returned; what a crash or a stop left unhandled is loaded on the next start
+before anything new is received (`load`), and handled first, in the order it arrived.
 
 A message whose handler raised is marked handled too: the user got an apology, and a message that crashes its
 handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
@@ -52,8 +52,10 @@ class Intake:
         self.clock = clock
         self._routes: dict[str, _Route] = {}
         self._queues: dict[str, deque[Kept]] = {}
+        self._known: set[int] = set()  # ids queued or being handled here: loading leftovers must not queue them twice
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._closing = False
+        self._paused = True  # until open(): messages queue up, leftovers first, but nothing is handled yet
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -70,21 +72,30 @@ class Intake:
         return kept
 
     async def start(self) -> None:
-        """Accept work again and handle what every registered channel left unhandled before a crash or a stop."""
-        self._closing = False
+        """Load what was left (`load`) and start handling (`open`): for a process whose channels are ready."""
+        await self.load()
+        self.open()
+
+    async def load(self) -> None:
+        """Before receiving starts: queue what a crash or a stop left kept but unhandled, in arrival order.
+
+        Loaded first, leftovers stay ahead of anything received after the restart, and a redelivery of one of
+        them is recognised by its key and not queued twice. Nothing is handled until `open()`.
+        """
+        self._closing, self._paused = False, True
         await self.store.inbound.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
         for channel in self._routes:
-            await self.resume(channel)
+            for msg in await self.store.inbound.unhandled(channel):
+                if msg.id not in self._known:
+                    log.warning("handling %s message left from before a restart: %s", channel, msg.key)
+                    self._enqueue(msg)
 
-    async def resume(self, channel: str) -> int:
-        """Queue the messages of a channel that were kept but never handled (before a crash); return how many."""
-        left = await self.store.inbound.unhandled(channel)
-        queued = {m.id for q in self._queues.values() for m in q}
-        for msg in left:
-            if msg.id not in queued:
-                log.warning("handling %s message left from before a restart: %s", channel, msg.key)
-                self._enqueue(msg)
-        return len(left)
+    def open(self) -> None:
+        """Start handling the queued messages (the channels can send replies now)."""
+        self._paused = False
+        for chat, queue in self._queues.items():
+            if queue and chat not in self._workers:
+                self._spawn(chat)
 
     async def idle(self) -> None:
         """Wait until nothing is queued or being handled (tests, a graceful stop)."""
@@ -97,6 +108,7 @@ class Intake:
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
         self._queues.clear()
+        self._known.clear()
 
     def _enqueue(self, msg: Kept) -> None:
         if msg.channel not in self._routes:
@@ -104,9 +116,13 @@ class Intake:
         if self._closing:
             return  # kept: the next start resumes it
         self._queues.setdefault(msg.chat, deque()).append(msg)
-        if msg.chat not in self._workers:
-            self._idle.clear()
-            self._workers[msg.chat] = asyncio.create_task(self._work(msg.chat), name=f"intake:{msg.chat}")
+        self._known.add(msg.id)
+        if msg.chat not in self._workers and not self._paused:
+            self._spawn(msg.chat)
+
+    def _spawn(self, chat: str) -> None:
+        self._idle.clear()
+        self._workers[chat] = asyncio.create_task(self._work(chat), name=f"intake:{chat}")
 
     async def _work(self, chat: str) -> None:
         """Handle one chat's queue until it is empty (or the process is stopping)."""
@@ -120,6 +136,7 @@ class Intake:
                 except Exception:
                     log.exception("handling %s failed", ", ".join(m.key for m in batch))
                 await self.store.inbound.handled([m.id for m in batch], self.clock.utcnow())
+                self._known.difference_update(m.id for m in batch)
         except Exception:
             # The store failed (marking handled): the messages stay kept and are handled on the next start.
             log.exception("intake for %s stopped; its messages stay kept for the next start", chat)

@@ -62,6 +62,7 @@ class Runtime:
         if not self.receive:
             return
         await self.app.tidy()
+        await self.app.intake.load()  # leftovers first: before the server or a poll can receive anything new
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http_host, s.http_port)
@@ -73,7 +74,7 @@ class Runtime:
         log.info("HTTP server on %s", self.http_url)
         for ch in self.channels:
             await ch.start()
-        await self.app.intake.start()  # what a crash left kept but unhandled
+        self.app.intake.open()
         self._tasks.append(asyncio.create_task(self.app.outbox.run(self._stop), name="outbox"))
         if s.scheduler:
             ticker = ReminderTicker(self.app, on_swept=self.app.outbox.wake)

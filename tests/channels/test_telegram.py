@@ -349,6 +349,29 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
         await app.close()
 
 
+async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path: Path, db_url: str, clock: Clock,
+                                                                        tg: FakeTelegram) -> None:
+    """A dead process kept an update but never confirmed it: Telegram hands it over again with a newer one."""
+    from bot.store.inbound import Arrival
+
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
+                             scheduler=False)
+    app = await App.create(settings, clock)
+    try:
+        first = tg.send_text(LIAISON, "/help")
+        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{first}", f"telegram:{LIAISON}",
+                                                          tg.update(first))], clock.utcnow())
+        tg.send_text(LIAISON, "/units")
+        async with Runtime(app):
+            await tg.wait_for(count=2)
+            await app.intake.idle()
+        texts = [str(m["text"]) for m in tg.sent_to(LIAISON)]
+        assert len(texts) == 2, texts
+        assert "/bind" in texts[0] and "单位名称" in texts[1]
+    finally:
+        await app.close()
+
+
 async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str, clock: Clock,
                                                      tg: FakeTelegram) -> None:
     import aiohttp
