@@ -120,6 +120,8 @@ async def run(uploads: int, kills: int, seed: int) -> dict[str, Any]:
         "answered_twice": sum(1 for n in names if per_name[n] > 1),
         "not_filed": sum(1 for n in names if filed[n] == 0),
         "filed_twice": sum(1 for n in names if filed[n] > 1),
+        "answers_of_those_answered_twice": {n: [a for a in replies if f"「{n}」" in a] for n in names
+                                            if per_name[n] > 1},
         "orphaned_blobs": sum(1 for b in blobs if b.name not in referenced),
         "leftover_temporaries": leftovers,
         "partial_copies": partial,
