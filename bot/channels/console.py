@@ -28,6 +28,35 @@ GUIDE = """督办助手 · 控制台（输入消息后回车；Ctrl-D 退出）
   /digest 图 · /help"""
 
 
+def upload_args(rest: str) -> tuple[Path | None, str]:
+    """Split `/upload`'s arguments into the file and the caption, as terminals write a dropped file.
+
+    The path may be quoted ('…' or "…"), have its spaces escaped (my\\ file.pdf), or be typed with bare
+    spaces: then the longest run of words naming an existing file is the path.
+    """
+    rest = rest.strip()
+    if not rest:
+        return None, ""
+    if rest[0] in "'\"" and (end := rest.find(rest[0], 1)) > 0:
+        return Path(rest[1:end]).expanduser(), rest[end + 1:].strip()
+    chars: list[str] = []
+    i = 0
+    while i < len(rest) and not rest[i].isspace():
+        if rest[i] == "\\" and i + 1 < len(rest):
+            i += 1
+        chars.append(rest[i])
+        i += 1
+    path, caption = Path("".join(chars)).expanduser(), rest[i:].strip()
+    if path.is_file() or "\\" in rest[:i]:
+        return path, caption
+    words = rest.split(" ")
+    for n in range(len(words), 1, -1):
+        candidate = Path(" ".join(words[:n])).expanduser()
+        if candidate.is_file():
+            return candidate, " ".join(words[n:]).strip()
+    return path, caption
+
+
 class ConsoleChannel:
     """Read lines, hand them to the conversation, print replies; also the console's push sender."""
 
@@ -64,15 +93,14 @@ class ConsoleChannel:
             msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
                            callback=self._choices[n - 1].data)
         elif line.startswith("/upload"):
-            parts = line.split(maxsplit=2)
-            path = Path(parts[1]).expanduser() if len(parts) > 1 else None
+            path, caption = upload_args(line.removeprefix("/upload"))
             if path is None or not path.is_file():
-                self.out.write("用法：/upload 文件路径 [说明，如 12-3]（文件不存在）\n")
+                self.out.write("用法：/upload 文件路径 [说明，如 12-3]（文件不存在；路径有空格时加引号）\n")
                 return
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             att = Attachment(path.name, path, mime, path.stat().st_size)
             msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
-                           text=parts[2] if len(parts) > 2 else "", attachments=(att,))
+                           text=caption, attachments=(att,))
         for reply in await self.conversation.handle(msg):
             self._print("", reply)
 

@@ -11,7 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.chats import ChatRepo
 from bot.store.db import make_engine, migrate, session_factory
 from bot.store.evidence import EvidenceRepo
+from bot.store.extensions import ExtensionRepo
 from bot.store.files import FileStore
+from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
@@ -29,6 +31,8 @@ class Store:
     chats: ChatRepo
     outbox: OutboxRepo
     files: FileStore
+    extensions: ExtensionRepo
+    notes: NoteRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -43,4 +47,5 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
-                 OutboxRepo(sessions), FileStore(state_dir / "evidence"))
+                 OutboxRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
+                 NoteRepo(sessions, plans))
