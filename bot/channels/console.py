@@ -73,8 +73,8 @@ class ConsoleChannel:
         return GUIDE.format(user=self.user, role=self.role_of(self.user))
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Print a push addressed to a console user (reminders, notices) in this terminal."""
-        self._print(f"📣 推送给 {chat.chat_id}：", reply)
+        """Print a push addressed to a console user (reminders, notices) in this terminal; its buttons answer as #N."""
+        self._print(f"📣 推送给 {chat.chat_id}：", reply, own=chat.chat_id == self.user)
 
     async def handle_line(self, line: str) -> None:
         """Translate one typed line into an Incoming (or a console action) and print the replies."""
@@ -104,14 +104,14 @@ class ConsoleChannel:
         for reply in await self.conversation.handle(msg):
             self._print("", reply)
 
-    def _print(self, prefix: str, reply: Reply) -> None:
+    def _print(self, prefix: str, reply: Reply, *, own: bool = True) -> None:
         lines = [prefix + reply.text] if prefix else [reply.text]
         if reply.link:
             lines.append(f"🔗 {reply.link[0]}：{reply.link[1]}")
         if reply.file:
             lines.append(f"📎 文件：{reply.file.path}")
         if reply.choices:
-            if not prefix:
+            if own:
                 self._choices = list(reply.choices)
             lines += [f"  [#{n}] {c.label}" for n, c in enumerate(reply.choices, 1)]
         self.out.write("\n".join(lines) + "\n\n")

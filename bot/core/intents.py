@@ -88,7 +88,7 @@ def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> 
     missing = any(w in t for w in _MISSING_WORDS)
     no = task_number(t)
     if no is not None:
-        return _about_task(normalise(text), t, no, missing, plan_year)
+        return _about_task(text, t, no, missing, plan_year)
     if any(w in t for w in _WHICH_UNITS):
         if any(w in t for w in _NOT_BOUND_WORDS):
             return Intent(Kind.UNBOUND_UNITS)
@@ -109,16 +109,19 @@ def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> 
     return Intent(Kind.UNKNOWN)
 
 
-def _about_task(text: str, t: str, no: int, missing: bool, plan_year: int) -> Intent:
+def _about_task(raw: str, t: str, no: int, missing: bool, plan_year: int) -> Intent:
     """Read a message naming a task: a 延期 request, a progress note, who answers for it, its files or its detail."""
+    text = normalise(raw)
+    # A reason or a note is kept as the user wrote it (full-width commas and all) when folding moved no character.
+    words = raw.strip() if len(raw.strip()) == len(text) else text
     if (delay := _DELAY.search(text)) is not None:
-        after = text[delay.end():]
-        found = find_day(after, plan_year)
-        reason_at = _REASON.search(after)
-        reason = after[reason_at.end():] if reason_at else (after[found[2]:] if found else "")
-        return Intent(Kind.DELAY, task_no=no, day=found[0] if found else None, text=reason.strip(" ，,。.；;:："))
+        start = delay.end()
+        found = find_day(text[start:], plan_year)
+        reason_at = _REASON.search(text, start)
+        cut = reason_at.end() if reason_at else (start + found[2] if found else len(text))
+        return Intent(Kind.DELAY, task_no=no, day=found[0] if found else None, text=words[cut:].strip(" ，,。.；;:："))
     if (note := _NOTE.match(text)) is not None:
-        return Intent(Kind.NOTE, task_no=no, text=note.group(2).strip())
+        return Intent(Kind.NOTE, task_no=no, text=words[note.start(2):].strip())
     if any(w in t for w in _WHO_WORDS):
         return Intent(Kind.WHO, task_no=no)
     if any(w in t for w in _FILES_WORDS) and "材料" not in t:
