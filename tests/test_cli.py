@@ -133,3 +133,4 @@ def test_console_upload_takes_paths_with_spaces(state: Path, monkeypatch: pytest
     for n in (1, 2, 3, 4):
         assert f"已收到「学校 创建 材料{n}.pdf」，归入任务40 材料{n}" in out
     assert "文件不存在" not in out
+

@@ -67,20 +67,25 @@ class ConsoleChannel:
         self.out = out or sys.stdout
         self.role_of = role_of or (lambda _u: "")
         self._choices: list[Choice] = []
+        self._pushed: dict[str, list[Choice]] = {}  # buttons pushed to another identity, offered when /as switches
 
     def guide(self) -> str:
         """Return the short Chinese guide shown at start."""
         return GUIDE.format(user=self.user, role=self.role_of(self.user))
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Print a push addressed to a console user (reminders, notices) in this terminal; its buttons answer as #N."""
-        self._print(f"📣 推送给 {chat.chat_id}：", reply, own=chat.chat_id == self.user)
+        """Print a push addressed to a console user (reminders, notices); its buttons answer as #N once that user speaks."""
+        own = chat.chat_id == self.user
+        if reply.choices and not own:
+            self._pushed[chat.chat_id] = list(reply.choices)
+        self._print(f"📣 推送给 {chat.chat_id}：", reply, own=own)
 
     async def handle_line(self, line: str) -> None:
         """Translate one typed line into an Incoming (or a console action) and print the replies."""
         line = line.strip()
         if line.startswith("/as "):
             self.user = line[4:].strip() or self.user
+            self._choices = self._pushed.pop(self.user, [])
             self.out.write(f"（已切换身份：{self.user}{self.role_of(self.user)}）\n")
             return
         chat = ChatRef("console", self.user, ChatKind.PRIVATE)
