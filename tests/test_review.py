@@ -26,6 +26,7 @@ async def test_queue_lists_submitted_tasks_oldest_first_with_unit_and_evidence(c
     await submit(chat, "wei", 43)
     clock.advance(dt.timedelta(days=2))
     await submit(chat, "li", 42)
+    await chat.say("wei", "/note 43 合同原件已寄出")  # later work on 43 does not move it back in the queue
     queue = await chat.text("admin", "/review")
     assert "待审核的任务（2项" in queue
     assert "任务43（区卫生健康局）" in queue and "材料 1/1" in queue and "已等2天" in queue

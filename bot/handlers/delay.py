@@ -42,6 +42,8 @@ async def delay(ctx: Context, args: str) -> Replies:
 async def request(ctx: Context, no: int, day: dt.date | None, reason: str) -> Replies:
     """Record a lead unit's request and put it before the coordinators with 批准 / 不批准 buttons."""
     t = await ctx.task(no)
+    if ctx.person.unit is None and ctx.person.coordinator:
+        raise UserError("延期由牵头单位的联络员申请；节水办发送「/delay」查看待批复的申请。")
     unit = ctx.require_unit()
     if t.lead != unit:
         raise NotAllowed(f"任务{no}由{t.lead}牵头，只有牵头单位的联络员可以申请延期。")

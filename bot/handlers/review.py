@@ -51,15 +51,16 @@ async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
 
 async def _queue(ctx: Context) -> Replies:
     """List the tasks waiting for review, the longest-waiting first."""
+    submitted = await ctx.store.plans.submitted_at(ctx.plan.id)
     waiting = sorted((t for t in await ctx.tasks() if t.status is TaskStatus.SUBMITTED),
-                     key=lambda t: (t.updated_at is None, t.updated_at, t.no))
+                     key=lambda t: (submitted.get(t.no) is None, submitted.get(t.no), t.no))
     if not waiting:
         return [Reply("目前没有待审核的任务。")]
     lines = [f"待审核的任务（{len(waiting)}项，先提交的在前）："]
     for t in waiting:
         since = ""
-        if t.updated_at is not None:
-            day = t.updated_at.astimezone(SHANGHAI).date()
+        if (at := submitted.get(t.no)) is not None:
+            day = at.astimezone(SHANGHAI).date()
             since = f" · {day_text(day)}提交，已等{(ctx.today - day).days}天"
         evidence = f"材料 {t.evidence_done}/{len(t.items)}" if t.items else "无需材料"
         lines.append(f"· 任务{t.no}（{t.lead}）{t.short_title(20)} · {evidence}{since}")

@@ -240,6 +240,14 @@ class PlanRepo:
                                deadline_original=base.deadline if extended else None, latest_note=notes.get(no)))
         return out
 
+    async def submitted_at(self, plan_id: int) -> dict[int, dt.datetime]:
+        """Return when each task was last reported done (from the audit log: later uploads do not move it)."""
+        async with self._sessions() as s:
+            rows = (await s.exec(select(Audit.task_no, func.max(Audit.at)).where(
+                Audit.plan_id == plan_id, Audit.action == f"task.{TaskStatus.SUBMITTED.value}")
+                .group_by(col(Audit.task_no)))).all()
+            return {no: _aware(at) for no, at in rows if no is not None}
+
     async def task(self, plan_id: int, no: int) -> TaskView:
         """Return one task, or refuse in Chinese when the number does not exist."""
         for t in await self.tasks(plan_id):
