@@ -99,6 +99,7 @@ async def test_requests_are_refused_when_they_cannot_stand(chat: Chat, app: App)
     assert "由牵头单位的联络员申请" in await chat.text("admin", "任务40申请延期到11月15日，因为统筹安排")
     assert "待批复的延期申请（1项）" in await chat.text("admin", "/delay")
     assert "待批复" in await chat.text("li", "/delay 41")
+    assert "延期申请：区教育局申请延至2023年11月30日，待节水办批复" in await chat.text("admin", "任务41")
     plan = await app.store.plans.plan()
     assert len(await app.store.extensions.of_task(plan.id, 41)) == 1
     assert await app.store.extensions.of_task(plan.id, 40) == []

@@ -58,12 +58,13 @@ class ExtensionRepo:
                                                  "to": row.deadline_to.isoformat(), "note": note}))
             return _view(row)
 
-    async def pending(self, plan_id: int) -> list[ExtensionView]:
-        """Return the requests waiting for a decision, oldest first."""
+    async def pending(self, plan_id: int, task_no: int | None = None) -> list[ExtensionView]:
+        """Return the requests waiting for a decision (of the plan, or of one task), oldest first."""
         async with self._sessions() as s:
-            rows = (await s.exec(select(Extension).where(Extension.plan_id == plan_id, Extension.status == PENDING)
-                                 .order_by(col(Extension.id)))).all()
-            return [_view(r) for r in rows]
+            q = select(Extension).where(Extension.plan_id == plan_id, Extension.status == PENDING)
+            if task_no is not None:
+                q = q.where(Extension.task_no == task_no)
+            return [_view(r) for r in (await s.exec(q.order_by(col(Extension.id)))).all()]
 
     async def of_task(self, plan_id: int, task_no: int) -> list[ExtensionView]:
         """Return a task's requests, newest first."""
