@@ -29,6 +29,7 @@ def task_json(t: TaskView) -> dict[str, Any]:
     """Return the JSON form of a task for scripts (`tasks --json`, `task --json`)."""
     return {
         "no": t.no, "lead": t.lead, "text": t.text, "deadline_raw": t.deadline_raw, "deadline": t.deadline.isoformat(),
+        "deadline_original": t.deadline_original.isoformat() if t.deadline_original else None,
         "cooperating": list(t.cooperating), "evidence": [i.title for i in t.items],
         "evidence_received": [i.files for i in t.items], "evidence_shared_with": list(t.shared_with),
         "notes": list(t.notes), "status": t.status.value, "status_label": t.status.label,
@@ -85,9 +86,11 @@ async def cmd_tasks(app: App, a: argparse.Namespace) -> None:
     if a.json:
         _print_json([task_json(t) for t in tasks])
         return
+    from bot.handlers.render import deadline_short
+
     table = Table("序号", "牵头单位", "工作任务", "完成时间", "状态", "材料")
     for t in tasks:
-        table.add_row(str(t.no), t.lead, t.short_title(40), t.deadline_raw, t.status.label,
+        table.add_row(str(t.no), t.lead, t.short_title(40), deadline_short(t), t.status.label,
                       f"{t.evidence_done}/{len(t.items)}")
     out.print(table)
     err.print(f"共{len(tasks)}项。")

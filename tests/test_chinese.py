@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.core.chinese import cn_to_int, days_phrase, parse_date_range
+from bot.core.chinese import cn_to_int, days_phrase, find_day, parse_date_range
 from bot.core.intents import Kind, evidence_ref, parse, task_number
 from bot.store.planfile import default_units_path, load_units_file
 
@@ -35,6 +35,10 @@ def test_chinese_numerals(text: str, value: int | None) -> None:
     ("两周内", dt.date(2023, 10, 20), dt.date(2023, 11, 3)),
     ("10天内到期", dt.date(2023, 10, 20), dt.date(2023, 10, 30)),
     ("年底前", None, dt.date(2023, 12, 31)),
+    ("国庆前要交的", None, dt.date(2023, 9, 30)),
+    ("国庆之前", None, dt.date(2023, 9, 30)),
+    ("五一前", None, dt.date(2023, 4, 30)),
+    ("月底前要交的", dt.date(2023, 10, 1), dt.date(2023, 10, 31)),
 ])
 def test_relative_dates(text: str, start: dt.date | None, end: dt.date) -> None:
     window = parse_date_range(text, TODAY, 2023)
@@ -94,3 +98,42 @@ def test_evidence_caption(caption: str, ref: tuple[int | None, int | None]) -> N
 
 def test_task_number_ignores_plain_text() -> None:
     assert task_number("我单位有哪些任务") is None
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("2023-11-15", dt.date(2023, 11, 15)), ("2023年11月15日", dt.date(2023, 11, 15)), ("11月15号", dt.date(2023, 11, 15)),
+    ("十一月十五日", dt.date(2023, 11, 15)), ("11.15", dt.date(2023, 11, 15)), ("11月底", dt.date(2023, 11, 30)),
+    ("2024/1/5", dt.date(2024, 1, 5)), ("2月30日", None), ("下个月吧", None),
+])
+def test_find_day(text: str, day: dt.date | None) -> None:
+    found = find_day(text, 2023)
+    assert (found[0] if found else None) == day
+
+
+@pytest.mark.parametrize(("text", "kind", "no", "role", "yearlong", "day", "words"), [
+    ("任务40申请延期到10月15日，因为学校放假", Kind.DELAY, 40, None, False, dt.date(2023, 10, 15), "学校放假"),
+    ("40号任务延期至2023-11-30 原因：验收推迟", Kind.DELAY, 40, None, False, dt.date(2023, 11, 30), "验收推迟"),
+    ("任务41进展：已完成2所学校的节水型单位申报", Kind.NOTE, 41, None, False, None, "已完成2所学校的节水型单位申报"),
+    ("41号任务阶段性进展: 已上报", Kind.NOTE, 41, None, False, None, "已上报"),
+    ("任务41进展怎么样", Kind.TASK, 41, None, False, None, ""),
+    ("任务12谁负责", Kind.WHO, 12, None, False, None, ""),
+    ("12号任务找谁", Kind.WHO, 12, None, False, None, ""),
+    ("各单位进度怎么样", Kind.DIGEST, None, None, False, None, ""),
+    ("整体情况", Kind.DIGEST, None, None, False, None, ""),
+    ("哪些单位还没交材料", Kind.MISSING_UNITS, None, None, False, None, ""),
+    ("哪些单位还没有绑定联络员", Kind.UNBOUND_UNITS, None, None, False, None, ""),
+    ("我们牵头的任务", Kind.TASKS, None, "lead", False, None, ""),
+    ("配合的任务", Kind.TASKS, None, "cooperating", False, None, ""),
+    ("全年任务", Kind.TASKS, None, None, True, None, ""),
+    ("延期的任务", Kind.TASKS, None, None, False, None, ""),  # still the overdue ones, not a request
+])
+def test_coordination_intents(text: str, kind: Kind, no: int | None, role: str | None, yearlong: bool,
+                              day: dt.date | None, words: str) -> None:
+    intent = parse(text, today=TODAY, plan_year=2023, units=UNITS)
+    assert (intent.kind, intent.task_no, intent.role, intent.yearlong, intent.day, intent.text) == (
+        kind, no, role, yearlong, day, words)
+
+
+def test_full_year_question_is_not_a_year_end_window() -> None:
+    intent = parse("全年任务", today=TODAY, plan_year=2023, units=UNITS)
+    assert intent.window is None and intent.yearlong

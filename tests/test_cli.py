@@ -82,3 +82,55 @@ def test_python_dash_m_works(state: Path) -> None:
                           check=True, cwd=state)
     names = {u["name"] for u in json.loads(done.stdout)}
     assert {"区教育局", "区财政局", "各街道办事处"} <= names
+
+
+def console(user: str, lines: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `duban console --user USER` over scripted lines and return what it printed."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["console", "--user", user]) == 0
+    return capsys.readouterr().out
+
+
+def preview_of(no: int, capsys: pytest.CaptureFixture[str]) -> list[tuple[str, str, str]]:
+    """Return (send day, stage, deadline) of one task's reminders over 2023-10-20..2023-11-30."""
+    assert main(["remind", "preview", "--from", "2023-10-20", "--to", "2023-11-30", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    return [(r["at"][:10], r["stage"], r["due"]) for r in rows if r["task"] == no and r["recipient"] == "console:li"]
+
+
+def test_remind_preview_before_and_after_an_approved_extension(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DUBAN_COORDINATORS", "console:admin")
+    assert main(["invite", "区教育局"]) == 0
+    code = capsys.readouterr().out.strip().splitlines()[-1]
+    asked = console("li", [f"/bind {code}", "/delay 40 2023-11-15 学校暑期停课，需顺延"], monkeypatch, capsys)
+    assert "已提交任务40的延期申请" in asked
+    before = preview_of(40, capsys)
+    assert before and {due for _, _, due in before} == {"2023-09-30"}  # weekly 逾期 nudges for 9月30日
+    assert "已批准任务40延期" in console("admin", ["/delay approve 40"], monkeypatch, capsys)
+    after = preview_of(40, capsys)
+    assert after == [("2023-11-01", "d14", "2023-11-15"), ("2023-11-08", "d7", "2023-11-15"),
+                     ("2023-11-10", "d3", "2023-11-15"), ("2023-11-14", "d1", "2023-11-15"),
+                     ("2023-11-15", "d0", "2023-11-15"), ("2023-11-22", "overdue-1", "2023-11-15"),
+                     ("2023-11-29", "overdue-2", "2023-11-15")]
+    assert main(["task", "40", "--json"]) == 0
+    task = json.loads(capsys.readouterr().out)
+    assert (task["deadline"], task["deadline_original"], task["deadline_raw"]) == ("2023-11-15", "2023-09-30", "2023.9")
+
+
+def test_console_upload_takes_paths_with_spaces(state: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["invite", "区教育局"]) == 0
+    code = capsys.readouterr().out.strip().splitlines()[-1]
+    folder = state / "我的 材料"
+    folder.mkdir()
+    files = [folder / f"学校 创建 材料{n}.pdf" for n in (1, 2, 3, 4)]
+    for n, f in enumerate(files):
+        f.write_bytes(f"%PDF {n}".encode())
+    escaped = str(files[1]).replace(" ", "\\ ")
+    out = console("li", [f"/bind {code}", f"/upload '{files[0]}' 40-1", f"/upload {escaped} 40-2",
+                         f'/upload "{files[2]}" 40-3', f"/upload {files[3]} 40-4"], monkeypatch, capsys)
+    for n in (1, 2, 3, 4):
+        assert f"已收到「学校 创建 材料{n}.pdf」，归入任务40 材料{n}" in out
+    assert "文件不存在" not in out
+

@@ -119,7 +119,7 @@ async def test_liaison_cannot_approve_or_digest_plan(chat: Chat) -> None:
 
 async def test_coordinator_digest_ranks_overdue_units(chat: Chat) -> None:
     reply = await chat.text("admin", "/digest")
-    assert "逾期任务（按单位）" in reply and "区教育局：逾期1项" in reply
+    assert "各单位（牵头任务，落后的在前）" in reply and "区教育局：完成0/3 · 材料0% · 逾期1项" in reply
 
 
 async def test_invite_code_single_use_and_guessing_throttled(chat: Chat) -> None:

@@ -28,6 +28,35 @@ GUIDE = """督办助手 · 控制台（输入消息后回车；Ctrl-D 退出）
   /digest 图 · /help"""
 
 
+def upload_args(rest: str) -> tuple[Path | None, str]:
+    """Split `/upload`'s arguments into the file and the caption, as terminals write a dropped file.
+
+    The path may be quoted ('…' or "…"), have its spaces escaped (my\\ file.pdf), or be typed with bare
+    spaces: then the longest run of words naming an existing file is the path.
+    """
+    rest = rest.strip()
+    if not rest:
+        return None, ""
+    if rest[0] in "'\"" and (end := rest.find(rest[0], 1)) > 0:
+        return Path(rest[1:end]).expanduser(), rest[end + 1:].strip()
+    chars: list[str] = []
+    i = 0
+    while i < len(rest) and not rest[i].isspace():
+        if rest[i] == "\\" and i + 1 < len(rest):
+            i += 1
+        chars.append(rest[i])
+        i += 1
+    path, caption = Path("".join(chars)).expanduser(), rest[i:].strip()
+    if path.is_file() or "\\" in rest[:i]:
+        return path, caption
+    words = rest.split(" ")
+    for n in range(len(words), 1, -1):
+        candidate = Path(" ".join(words[:n])).expanduser()
+        if candidate.is_file():
+            return candidate, " ".join(words[n:]).strip()
+    return path, caption
+
+
 class ConsoleChannel:
     """Read lines, hand them to the conversation, print replies; also the console's push sender."""
 
@@ -38,20 +67,25 @@ class ConsoleChannel:
         self.out = out or sys.stdout
         self.role_of = role_of or (lambda _u: "")
         self._choices: list[Choice] = []
+        self._pushed: dict[str, list[Choice]] = {}  # buttons pushed to another identity, offered when /as switches
 
     def guide(self) -> str:
         """Return the short Chinese guide shown at start."""
         return GUIDE.format(user=self.user, role=self.role_of(self.user))
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Print a push addressed to a console user (reminders, notices) in this terminal."""
-        self._print(f"📣 推送给 {chat.chat_id}：", reply)
+        """Print a push addressed to a console user (reminders, notices); its buttons answer as #N once that user speaks."""
+        own = chat.chat_id == self.user
+        if reply.choices and not own:
+            self._pushed[chat.chat_id] = list(reply.choices)
+        self._print(f"📣 推送给 {chat.chat_id}：", reply, own=own)
 
     async def handle_line(self, line: str) -> None:
         """Translate one typed line into an Incoming (or a console action) and print the replies."""
         line = line.strip()
         if line.startswith("/as "):
             self.user = line[4:].strip() or self.user
+            self._choices = self._pushed.pop(self.user, [])
             self.out.write(f"（已切换身份：{self.user}{self.role_of(self.user)}）\n")
             return
         chat = ChatRef("console", self.user, ChatKind.PRIVATE)
@@ -64,26 +98,25 @@ class ConsoleChannel:
             msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
                            callback=self._choices[n - 1].data)
         elif line.startswith("/upload"):
-            parts = line.split(maxsplit=2)
-            path = Path(parts[1]).expanduser() if len(parts) > 1 else None
+            path, caption = upload_args(line.removeprefix("/upload"))
             if path is None or not path.is_file():
-                self.out.write("用法：/upload 文件路径 [说明，如 12-3]（文件不存在）\n")
+                self.out.write("用法：/upload 文件路径 [说明，如 12-3]（文件不存在；路径有空格时加引号）\n")
                 return
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             att = Attachment(path.name, path, mime, path.stat().st_size)
             msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
-                           text=parts[2] if len(parts) > 2 else "", attachments=(att,))
+                           text=caption, attachments=(att,))
         for reply in await self.conversation.handle(msg):
             self._print("", reply)
 
-    def _print(self, prefix: str, reply: Reply) -> None:
+    def _print(self, prefix: str, reply: Reply, *, own: bool = True) -> None:
         lines = [prefix + reply.text] if prefix else [reply.text]
         if reply.link:
             lines.append(f"🔗 {reply.link[0]}：{reply.link[1]}")
         if reply.file:
             lines.append(f"📎 文件：{reply.file.path}")
         if reply.choices:
-            if not prefix:
+            if own:
                 self._choices = list(reply.choices)
             lines += [f"  [#{n}] {c.label}" for n, c in enumerate(reply.choices, 1)]
         self.out.write("\n".join(lines) + "\n\n")

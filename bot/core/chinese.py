@@ -62,6 +62,31 @@ _MONTH = re.compile(rf"(?:(\d{{4}})\s*年\s*)?([0-9]{{1,2}}|[{CN_NUM}]{{1,3}})\s
 _WITHIN = re.compile(rf"([0-9]{{1,3}}|[{CN_NUM}]{{1,3}})\s*(天|日|周|个?星期|个?礼拜)(?:之内|以内|内)")
 
 
+_HOLIDAYS = {"国庆": (10, 1), "五一": (5, 1), "七一": (7, 1), "年中": (7, 1), "上半年": (7, 1)}  # "X前": before this day
+_DAY = re.compile(rf"(?:(\d{{4}})\s*[年./-]\s*)?([0-9]{{1,2}}|[{CN_NUM}]{{1,3}})\s*(?:月\s*(?:([0-9]{{1,2}}|[{CN_NUM}]{{1,3}})\s*[日号]?|底)|[./-]\s*([0-9]{{1,2}}))")
+
+
+def find_day(text: str, plan_year: int) -> tuple[dt.date, int, int] | None:
+    """Find a calendar day: 2023-11-15, 2023年11月15日, 11月15号, 十一月十五日, 11.15, 11月底; with where it was written.
+
+    A day without a year is in the plan's year. Returns (day, start, end) of the first one, None if none is valid.
+    """
+    for m in _DAY.finditer(text):
+        year = int(m.group(1)) if m.group(1) else plan_year
+        month = cn_to_int(m.group(2))
+        raw_day = m.group(3) or m.group(4)
+        if not month or not 1 <= month <= 12:
+            continue
+        if raw_day is None:
+            if "底" not in m.group(0):
+                continue
+            return month_end(year, month), m.start(), m.end()
+        day = cn_to_int(raw_day)
+        if day and 1 <= day <= calendar.monthrange(year, month)[1]:
+            return dt.date(year, month, day), m.start(), m.end()
+    return None
+
+
 def parse_date_range(text: str, today: dt.date, plan_year: int) -> DateRange | None:
     """Find the deadline window a message asks about: 本月, 下个月, 十月份, 下周, 两周内, 年底 ...
 
@@ -79,6 +104,10 @@ def parse_date_range(text: str, today: dt.date, plan_year: int) -> DateRange | N
     if "下个月" in t or "下月" in t:
         y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
         return DateRange(dt.date(y, m, 1), month_end(y, m), f"下个月（{m}月）")
+    for word, (on_month, on_day) in _HOLIDAYS.items():
+        if f"{word}前" in t or f"{word}之前" in t or f"{word}以前" in t:
+            end = dt.date(plan_year, on_month, on_day) - dt.timedelta(days=1)
+            return DateRange(None, end, f"{word}前（{end.month}月{end.day}日前）")
     if "年底" in t or "全年" in t or "年内" in t:
         return DateRange(None, dt.date(plan_year, 12, 31), "年底前")
     if re.search(r"今天(?:到期|截止|要|必须|的任务)", t):
@@ -94,6 +123,11 @@ def parse_date_range(text: str, today: dt.date, plan_year: int) -> DateRange | N
             year = int(mm.group(1)) if mm.group(1) else plan_year
             return DateRange(dt.date(year, month, 1), month_end(year, month), f"{year}年{month}月")
     return None
+
+
+def day_text(day: dt.date) -> str:
+    """Say a date the way replies do: 2023年11月15日."""
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def days_phrase(deadline: dt.date, today: dt.date) -> str:

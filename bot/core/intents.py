@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.core.chinese import CN_NUM, DateRange, cn_to_int, normalise, parse_date_range
+from bot.core.chinese import CN_NUM, DateRange, cn_to_int, find_day, normalise, parse_date_range
 from bot.core.units import Unit, UnitRegistry
 
 
@@ -18,6 +18,11 @@ class Kind(StrEnum):
     TASK = "task"  # one task's detail
     FILES = "files"
     DIGEST = "digest"
+    DELAY = "delay"  # 任务40申请延期到10月15日，因为…
+    NOTE = "note"  # 任务41进展：…
+    WHO = "who"  # 任务12谁负责
+    MISSING_UNITS = "missing_units"  # 哪些单位还没交材料
+    UNBOUND_UNITS = "unbound_units"  # 哪些单位还没有绑定联络员
     HELP = "help"
     NEXT_PAGE = "next_page"
     UNKNOWN = "unknown"
@@ -33,6 +38,10 @@ class Intent:
     window: DateRange | None = None
     overdue: bool = False
     missing: bool = False
+    role: str | None = None  # "lead" or "cooperating": only the tasks the unit leads, or only those it helps with
+    yearlong: bool = False  # only the tasks whose deadline is 全年
+    day: dt.date | None = None  # the new deadline a 延期 asks for
+    text: str = ""  # a 延期's reason, a note's words
 
 
 _NUM = rf"([0-9]{{1,3}}|[{CN_NUM}]{{1,4}})"
@@ -45,7 +54,16 @@ _TASKS_WORDS = ("任务", "要交", "要完成", "到期", "截止", "要做", "
 _MISSING_WORDS = ("还差", "缺", "没交", "未交", "未提交", "没提交", "材料")
 _OVERDUE_WORDS = ("逾期", "超期", "过期", "延期", "已经过了", "没完成")
 _HELP_WORDS = ("帮助", "怎么用", "能做什么", "会做什么", "使用说明", "你好", "您好", "菜单", "help")
-_DIGEST_WORDS = ("汇总", "简报", "总体进度", "整体进度", "进度情况", "排名")
+_DIGEST_WORDS = ("汇总", "简报", "总体进度", "整体进度", "进度情况", "排名", "整体情况", "总体情况", "各单位进度",
+                 "各单位的进度", "各单位情况")
+_WHO_WORDS = ("谁负责", "谁牵头", "哪个单位负责", "哪个单位牵头", "谁在管", "谁管", "找谁", "负责人", "联络员是谁")
+_WHICH_UNITS = ("哪些单位", "哪个单位", "哪几个单位", "什么单位", "各单位")
+_NOT_BOUND_WORDS = ("没有绑定", "没绑定", "未绑定", "还没绑", "没有联络员", "没联络员", "无联络员")
+_NOT_GIVEN_WORDS = ("没交", "未交", "没有交", "没提交", "未提交", "没有提交", "没上传", "未上传", "还差", "缺")
+_DELAY = re.compile(r"(?:申请|要求|需要|想)\s*延期|延期\s*(?:到|至)|延迟\s*(?:到|至)|推迟\s*(?:到|至)")
+_REASON = re.compile(r"(?:因为|由于|原因是?|理由是?)\s*[:：,，]?\s*")
+_NOTE = re.compile(rf"^\s*(?:任务|第)?\s*{_NUM}\s*(?:号|项)?\s*(?:任务)?\s*(?:的)?\s*(?:阶段性)?(?:工作)?进展\s*[:：]\s*(.+)$",
+                   re.S)
 _FILES_WORDS = ("文件", "附件", "上传了")
 
 
@@ -70,19 +88,53 @@ def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> 
     missing = any(w in t for w in _MISSING_WORDS)
     no = task_number(t)
     if no is not None:
-        if any(w in t for w in _FILES_WORDS) and "材料" not in t:
-            return Intent(Kind.FILES, task_no=no)
-        return Intent(Kind.TASK, task_no=no, missing=missing)
+        return _about_task(text, t, no, missing, plan_year)
+    if any(w in t for w in _WHICH_UNITS):
+        if any(w in t for w in _NOT_BOUND_WORDS):
+            return Intent(Kind.UNBOUND_UNITS)
+        if "材料" in t and any(w in t for w in _NOT_GIVEN_WORDS):
+            return Intent(Kind.MISSING_UNITS)
     unit = units.find_in_text(t)
-    window = parse_date_range(t, today, plan_year)
+    yearlong = "全年" in t
+    window = None if yearlong else parse_date_range(t, today, plan_year)
     overdue = any(w in t for w in _OVERDUE_WORDS)
-    if any(w in t for w in _DIGEST_WORDS):
+    if any(w in t for w in _DIGEST_WORDS) or (re.search(r"进度|进展|情况", t) and "怎么样" in t):
         return Intent(Kind.DIGEST, unit=unit)
-    if unit or window or overdue or missing or any(w in t for w in _TASKS_WORDS):
-        return Intent(Kind.TASKS, unit=unit, window=window, overdue=overdue, missing=missing)
+    role = _role(t)
+    if unit or window or overdue or missing or role or yearlong or any(w in t for w in _TASKS_WORDS):
+        return Intent(Kind.TASKS, unit=unit, window=window, overdue=overdue, missing=missing, role=role,
+                      yearlong=yearlong)
     if any(w in t for w in _HELP_WORDS):
         return Intent(Kind.HELP)
     return Intent(Kind.UNKNOWN)
+
+
+def _about_task(raw: str, t: str, no: int, missing: bool, plan_year: int) -> Intent:
+    """Read a message naming a task: a 延期 request, a progress note, who answers for it, its files or its detail."""
+    text = normalise(raw)
+    # A reason or a note is kept as the user wrote it (full-width commas and all) when folding moved no character.
+    words = raw.strip() if len(raw.strip()) == len(text) else text
+    if (delay := _DELAY.search(text)) is not None:
+        start = delay.end()
+        found = find_day(text[start:], plan_year)
+        reason_at = _REASON.search(text, start)
+        cut = reason_at.end() if reason_at else (start + found[2] if found else len(text))
+        return Intent(Kind.DELAY, task_no=no, day=found[0] if found else None, text=words[cut:].strip(" ，,。.；;:："))
+    if (note := _NOTE.match(text)) is not None:
+        return Intent(Kind.NOTE, task_no=no, text=words[note.start(2):].strip())
+    if any(w in t for w in _WHO_WORDS):
+        return Intent(Kind.WHO, task_no=no)
+    if any(w in t for w in _FILES_WORDS) and "材料" not in t:
+        return Intent(Kind.FILES, task_no=no)
+    return Intent(Kind.TASK, task_no=no, missing=missing)
+
+
+def _role(t: str) -> str | None:
+    """Tell whether only led (牵头) or only cooperating (配合) tasks are asked for."""
+    lead, coop = "牵头" in t, "配合" in t or "协助" in t or "参与" in t
+    if lead == coop:
+        return None
+    return "lead" if lead else "cooperating"
 
 
 _EVIDENCE_REF = [

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.clock import SHANGHAI
 from bot.core.messages import ChatKind, ChatRef
 from bot.core.plan import Recurrence, Target
 
@@ -67,6 +68,47 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class ProgressNoteView:
+    """A 阶段性进展 as shown in the task detail, the unit's digest and the 台账."""
+
+    id: int
+    task_no: int
+    unit: str
+    author: str
+    author_name: str
+    text: str
+    at: dt.datetime
+
+    def line(self, tz: dt.tzinfo = SHANGHAI) -> str:
+        """Say the note with when and who: 10月20日 区教育局 李老师：已完成……"""
+        at = self.at.astimezone(tz)
+        return f"{at.month}月{at.day}日 {self.unit} {self.author_name}".rstrip() + f"：{self.text}"
+
+
+@dataclass(frozen=True)
+class ExtensionView:
+    """A 延期申请 and what became of it."""
+
+    id: int
+    plan_id: int
+    task_no: int
+    unit: str
+    requested_by: str
+    requested_at: dt.datetime
+    deadline_from: dt.date
+    deadline_to: dt.date
+    reason: str
+    status: str  # pending | approved | rejected
+    decided_by: str | None = None
+    decision_note: str = ""
+
+    @property
+    def status_label(self) -> str:
+        """Return the Chinese word for where the request stands."""
+        return {"pending": "待批复", "approved": "已批准", "rejected": "未批准"}[self.status]
+
+
+@dataclass(frozen=True)
 class TaskView:
     """A task with its structure and current progress."""
 
@@ -86,6 +128,8 @@ class TaskView:
     progress: float | None = None
     status_note: str = ""
     updated_at: dt.datetime | None = None
+    deadline_original: dt.date | None = None  # the plan's deadline once an extension moved `deadline`
+    latest_note: ProgressNoteView | None = None
 
     @property
     def evidence_done(self) -> int:

@@ -22,9 +22,10 @@ from bot.store.store import Store
 
 LEDGER_SHEET = "台账"
 SUMMARY_SHEET = "汇总"
-HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数")
-_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8)
-_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位"})
+HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数",
+           "延期至", "最新进展")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 40)
+_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "最新进展"})
 SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
 
 THIN = Side(style="thin", color="A6A6A6")
@@ -109,6 +110,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
         values: tuple[object, ...] = (
             t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
             f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
+            t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
             cell = ws.cell(row=r, column=c, value=cell_value(value))
@@ -118,6 +120,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
                 cell.fill = OVERDUE_FILL
                 cell.font = OVERDUE_FONT
         ws.cell(row=r, column=8).number_format = "yyyy-mm-dd hh:mm"
+        ws.cell(row=r, column=10).number_format = "yyyy-mm-dd"
     if tasks:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(tasks) + 1}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.handlers import completion, digest, due, evidence, export, people, remind, robots, task
+from bot.handlers import completion, delay, digest, due, evidence, export, notes, people, remind, review, robots, task
 from bot.handlers.chat import help_handler, on_page, on_text
 from bot.handlers.router import Router
 
@@ -18,10 +18,13 @@ def build_router() -> Router:
     r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who="liaison")
     r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
     r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
+    r.command("note", notes.note, "/note 41 进展内容：记录阶段性进展", who="liaison")
+    r.command("delay", delay.delay, "/delay 40 2023-11-15 原因：申请延期", who="liaison")
     r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
     r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")
     r.command("return", completion.return_task, "/return 12 原因：退回任务", who="coordinator")
+    r.command("review", review.review, "/review [任务号]：待审核的任务，查看材料并审核", who="coordinator")
     r.command("invite", people.invite, "/invite 单位：生成联络员邀请码", who="coordinator")
     r.command("liaisons", people.liaisons, "/liaisons [单位]：查看联络员", who="coordinator")
     r.command("remove", people.remove, "/remove 渠道:用户ID：移除联络员", who="coordinator")
@@ -32,6 +35,8 @@ def build_router() -> Router:
     r.command("robot", robots.robot, "/robot 名称 KEY：登记企业微信群机器人（接收简报）", who="coordinator")
     r.choice(evidence.KIND, evidence.on_choice)
     r.choice(completion.KIND, completion.on_confirm)
+    r.choice(delay.KIND, delay.on_choice)
+    r.choice(review.KIND, review.on_choice)
     r.choice(due.PAGE_KIND, on_page)  # type: ignore[arg-type]
     r.choice(remind.KIND, remind.on_reminder_choice)
     r.on_text = on_text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core import intents
 from bot.core.intents import Kind
 from bot.core.messages import Reply
+from bot.handlers import delay, notes, questions
 from bot.handlers.context import Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.router import Replies, Router
@@ -27,10 +28,11 @@ def help_handler(router: Router) -> object:
         if not p.coordinator and not p.unit:
             lines += ["请先向节水办索取邀请码，然后发送「/bind 邀请码」绑定您的单位。", ""]
         lines.append("可以直接用中文问我，例如：")
-        lines += ["· 我单位有哪些任务", "· 本月到期的 / 下个月 / 十月份要完成什么", "· 逾期的任务",
-                  "· 任务12还差哪些材料"]
+        lines += ["· 我单位有哪些任务 / 我们牵头的任务 / 配合的任务", "· 本月到期的 / 下个月 / 国庆前要交的 / 全年任务",
+                  "· 逾期的任务", "· 任务12还差哪些材料 / 任务12谁负责", "· 任务41进展：已完成2所学校的申报",
+                  "· 任务40申请延期到11月15日，因为……"]
         if p.coordinator:
-            lines += ["· 教育局的任务", "· 汇总"]
+            lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员"]
         lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
         for cmd in router.listed():
             if cmd.who == "all" or (cmd.who == "coordinator" and p.coordinator) or (
@@ -51,6 +53,16 @@ async def on_text(ctx: Context) -> Replies:
         pages = pending.payload["pages"]
         assert isinstance(pages, list)
         return await next_page(ctx, [str(p) for p in pages])
+    if intent.kind is Kind.DELAY and intent.task_no is not None:
+        return await delay.request(ctx, intent.task_no, intent.day, intent.text)
+    if intent.kind is Kind.NOTE and intent.task_no is not None:
+        return await notes.add_note(ctx, intent.task_no, intent.text)
+    if intent.kind is Kind.WHO and intent.task_no is not None:
+        return await questions.who(ctx, intent.task_no)
+    if intent.kind is Kind.MISSING_UNITS:
+        return await questions.missing_units(ctx)
+    if intent.kind is Kind.UNBOUND_UNITS:
+        return await questions.unbound_units(ctx)
     if intent.kind is Kind.TASK and intent.task_no is not None:
         return await task_reply(ctx, intent.task_no)
     if intent.kind is Kind.FILES and intent.task_no is not None:

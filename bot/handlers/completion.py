@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bot.core.errors import NotAllowed, UserError
-from bot.core.messages import ChatRef, Choice, Push, Reply
+from bot.core.messages import Choice, Reply
 from bot.core.views import PendingView, TaskStatus, TaskView
 from bot.handlers.context import Context
+from bot.handlers.notify import notify_coordinators as _notify_coordinators
+from bot.handlers.notify import notify_unit as _notify_unit
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
 
@@ -102,19 +104,3 @@ async def progress(ctx: Context, args: str) -> Replies:
     target = f"（目标：{t.targets[0].phrase}）" if t.targets else ""
     shown = int(value) if value.is_integer() else value
     return [Reply(f"已登记任务{no}的进度：{shown}{target}" + (f"，备注：{remark}" if remark else "") + "。")]
-
-
-async def _notify_coordinators(ctx: Context, text: str, key: str) -> None:
-    """Tell every coordinator: those known to the store and those configured who never wrote yet."""
-    chats = {p.key: p.chat for p in await ctx.store.people.coordinators()}
-    for who in ctx.services.settings.coordinator_keys:
-        channel, _, user_id = who.partition(":")
-        chats.setdefault(who, ChatRef(channel, user_id))
-    for who, chat in chats.items():
-        if who != ctx.actor:
-            await ctx.services.push(Push(chat, Reply(text), dedupe_key=f"{key}:{who}"))
-
-
-async def _notify_unit(ctx: Context, unit: str, text: str, key: str) -> None:
-    for person in await ctx.store.people.liaisons(unit):
-        await ctx.services.push(Push(person.chat, Reply(text), dedupe_key=f"{key}:{person.key}"))

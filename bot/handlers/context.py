@@ -85,6 +85,11 @@ class Context:
             raise NotAllowed(UNBOUND)
         return self.person.unit
 
+    def require_involved(self, t: TaskView) -> None:
+        """Refuse unless the sender is a coordinator or speaks for a unit that leads or cooperates on the task."""
+        if not self.person.coordinator and t.role_of(self.require_unit()) is None:
+            raise NotAllowed(f"任务{t.no}由{t.lead}牵头，不是贵单位牵头或配合的任务。")
+
     def resolve_unit(self, text: str) -> Unit:
         """Resolve a unit name or abbreviation, or refuse listing the closest candidates."""
         return require_unit(self.services.units, text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core import intents
-from bot.core.chinese import DateRange
+from bot.core.chinese import ROLE_LABEL, DateRange
 from bot.core.errors import UserError
 from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
@@ -34,7 +34,8 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
         if ctx.person.unit is None and ctx.person.coordinator:
             return await _plan_overview(ctx, intent)
         unit = ctx.require_unit()
-    tasks = [t for t in await ctx.tasks() if t.role_of(unit) and _matches(t, intent, ctx)]
+    tasks = [t for t in await ctx.tasks()
+             if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)]
     lead = sorted((t for t in tasks if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
     coop = sorted((t for t in tasks if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
     what = _describe(intent)
@@ -87,6 +88,8 @@ def _matches(t: TaskView, intent: Intent, ctx: Context) -> bool:
         return False
     if intent.missing and (not t.missing or t.status is TaskStatus.APPROVED):
         return False
+    if intent.yearlong and t.deadline_raw != "全年":
+        return False
     return _in_window(t, intent.window)
 
 
@@ -99,7 +102,9 @@ def _in_window(t: TaskView, window: DateRange | None) -> bool:
 
 
 def _describe(intent: Intent) -> str:
-    parts = []
+    parts = [ROLE_LABEL[intent.role]] if intent.role else []
+    if intent.yearlong:
+        parts.append("全年")
     if intent.window:
         parts.append(f"{intent.window.label}到期")
     if intent.overdue:

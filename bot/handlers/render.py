@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from bot.core.chinese import days_phrase
-from bot.core.views import FileView, TaskStatus, TaskView
+from bot.core.chinese import day_text, days_phrase
+from bot.core.views import FileView, ProgressNoteView, TaskStatus, TaskView
 
 
 def deadline_text(t: TaskView) -> str:
-    """Say a deadline as the plan writes it: 2023.10 → 2023年10月底, 全年 → 全年（12月31日前）."""
+    """Say a deadline as the plan writes it: 2023.10 → 2023年10月底, 全年 → 全年（12月31日前）; an extension's day."""
+    if t.deadline_original is not None:
+        return f"{day_text(t.deadline)}，已批准延期，原定{t.deadline_raw}"
     if t.deadline_raw == "全年":
         return f"全年（{t.deadline.year}年12月31日前）"
     return f"{t.deadline.year}年{t.deadline.month}月底"
@@ -22,14 +24,22 @@ def task_line(t: TaskView, today: dt.date) -> str:
     evidence = f" · 材料 {t.evidence_done}/{len(t.items)}" if t.items else " · 无需材料"
     mark = "⚠️" if t.status.is_open and t.deadline < today else "•"
     return (f"{mark}【任务{t.no}】{t.short_title(30)}\n"
-            f"   截止 {t.deadline_raw}{urgency} · {t.status.label}{evidence}")
+            f"   截止 {deadline_short(t)}{urgency} · {t.status.label}{evidence}")
 
 
-def task_detail(t: TaskView, today: dt.date) -> str:
-    """Render a task's full detail: text, deadline, units, checklist, notes, targets and progress."""
+def deadline_short(t: TaskView) -> str:
+    """Say a deadline in a list: the plan's 2023.10, or an extension's 2023.11.15（延期）."""
+    return f"{t.deadline:%Y.%m.%d}（延期）" if t.deadline_original is not None else t.deadline_raw
+
+
+def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNoteView] = ()) -> str:
+    """Render a task's full detail: text, deadline, units, checklist, notes, targets, progress and latest notes."""
     lines = [f"任务{t.no}（牵头单位：{t.lead}）", t.text, ""]
     urgency = "" if t.status is TaskStatus.APPROVED else f"，{days_phrase(t.deadline, today)}"
-    lines.append(f"完成时间：{t.deadline_raw}（{deadline_text(t)}{urgency}）")
+    if t.deadline_original is not None:
+        lines.append(f"完成时间：{day_text(t.deadline)}（已批准延期，原定{t.deadline_raw}{urgency}）")
+    else:
+        lines.append(f"完成时间：{t.deadline_raw}（{deadline_text(t)}{urgency}）")
     lines.append(f"配合单位：{'、'.join(t.cooperating) if t.cooperating else '无'}")
     status = t.status.label + (f"（退回原因：{t.status_note}）" if t.status is TaskStatus.RETURNED and t.status_note else "")
     lines.append(f"状态：{status}")
@@ -51,6 +61,9 @@ def task_detail(t: TaskView, today: dt.date) -> str:
         lines.append("佐证材料：本任务不要求提交佐证材料。")
     for note in t.notes:
         lines += ["", f"备注：{note}"]
+    if progress_notes:
+        lines += ["", f"阶段性进展（最近{len(progress_notes)}条）："]
+        lines += [f"· {n.line()}" for n in progress_notes]
     return "\n".join(lines)
 
 

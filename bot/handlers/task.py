@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.chinese import day_text
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
@@ -29,7 +30,9 @@ async def task_reply(ctx: Context, no: int) -> Replies:
     t = await ctx.task(no)
     choices: list[Choice] = []
     role = t.role_of(ctx.person.unit) if ctx.person.unit else None
-    text = task_detail(t, ctx.today)
+    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else ())
+    for asked in await ctx.store.extensions.pending(ctx.plan.id, no):
+        text += f"\n\n延期申请：{asked.unit}申请延至{day_text(asked.deadline_to)}，待节水办批复。"
     if role is not None and t.items:
         text += f"\n\n提交材料：直接发送文件，说明里写「{t.no}-材料序号」，例如「{t.no}-{(t.missing or t.items)[0].no}」。"
     if role == "lead" and t.status.is_open:

@@ -414,7 +414,7 @@ class ReminderEngine:
                             people = [("", None)]
                         recipients[unit] = people
                     for o in found:
-                        prefix = f"remind:{plan.id}:{task.no}:{o.period}:{o.stage}:"  # reminder_key, inlined: hot
+                        prefix = f"remind:{plan.id}:{task.key_part}:{o.period}:{o.stage}:"  # reminder_key, inlined
                         for person_key, p in people:
                             key = prefix + person_key
                             if key not in skip:

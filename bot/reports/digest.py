@@ -22,22 +22,33 @@ class UnitStats:
     approved: int
     submitted: int
     overdue: int
+    items: int = 0  # evidence items of its tasks (a shared list counts once)
+    received: int = 0  # of those, items with at least one file
 
     @property
     def open(self) -> int:
         """Count tasks neither approved nor waiting for review."""
         return self.total - self.approved - self.submitted
 
+    @property
+    def evidence_percent(self) -> int:
+        """Return the share of evidence items received, in whole percent (100 when none are required)."""
+        return self.received * 100 // self.items if self.items else 100
+
 
 def unit_stats(tasks: Sequence[TaskView], today: dt.date) -> list[UnitStats]:
-    """Count each lead unit's tasks, most overdue first (the ranking coordinators look at)."""
+    """Count each lead unit's tasks, lagging units first: most overdue, then least done, then least evidence."""
     units: dict[str, list[TaskView]] = {}
     for t in tasks:
         units.setdefault(t.lead, []).append(t)
-    stats = [UnitStats(u, len(ts), sum(t.status is TaskStatus.APPROVED for t in ts),
-                       sum(t.status is TaskStatus.SUBMITTED for t in ts),
-                       sum(t.status.is_open and t.deadline < today for t in ts)) for u, ts in units.items()]
-    return sorted(stats, key=lambda s: (-s.overdue, -(s.open), s.unit))
+    stats = []
+    for u, ts in units.items():
+        items = {i.id: i.files for t in ts for i in t.items}
+        stats.append(UnitStats(u, len(ts), sum(t.status is TaskStatus.APPROVED for t in ts),
+                               sum(t.status is TaskStatus.SUBMITTED for t in ts),
+                               sum(t.status.is_open and t.deadline < today for t in ts),
+                               len(items), sum(1 for n in items.values() if n)))
+    return sorted(stats, key=lambda s: (-s.overdue, s.approved / s.total, s.evidence_percent, -s.open, s.unit))
 
 
 def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: str | None = None,
@@ -58,12 +69,10 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
              f" · 逾期{len(overdue)}",
              f"佐证材料：已收 {got}/{items} 项（{(got * 100 // items) if items else 100}%）"]
     if unit is None:
-        ranking = [s for s in unit_stats(scope, today) if s.overdue]
-        if ranking:
-            lines.append("")
-            lines.append("逾期任务（按单位）：")
-            lines += [f"{n}. {s.unit}：逾期{s.overdue}项（共{s.total}项，已完成{s.approved}项）"
-                      for n, s in enumerate(ranking, 1)]
+        lines.append("")
+        lines.append("各单位（牵头任务，落后的在前）：")
+        lines += [f"{n}. {s.unit}：完成{s.approved}/{s.total} · 材料{s.evidence_percent}%"
+                  + (f" · 逾期{s.overdue}项" if s.overdue else "") for n, s in enumerate(unit_stats(scope, today), 1)]
     elif overdue:
         lines.append("")
         lines.append("逾期任务：")
@@ -81,6 +90,15 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
     for t in scope:
         if t.progress is not None and t.targets:
             lines.append(f"进度：任务{t.no} {t.progress:g}（目标{t.targets[0].phrase}）")
+    noted = [t for t in scope if t.latest_note is not None] if unit is not None else []
+    if noted:
+        lines.append("")
+        lines.append("最新进展：")
+        lines += [f"· 任务{t.no} {t.latest_note.line()}" for t in noted if t.latest_note is not None]
+    extended = [t for t in scope if t.deadline_original is not None and t.status is not TaskStatus.APPROVED]
+    if extended:
+        lines.append("已批准延期：" + "、".join(f"任务{t.no}（原{t.deadline_raw}，延至{t.deadline:%m月%d日}）"
+                                               for t in extended))
     return "\n".join(lines)
 
 

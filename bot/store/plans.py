@@ -17,6 +17,7 @@ from bot.core.errors import NotFound, PlanFileError, UserError
 from bot.core.plan import PlanSpec, Recurrence, Target, TaskSpec
 from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
 from bot.store.db import transaction
+from bot.store.notes import latest_notes
 from bot.store.tables import (
     Audit,
     EvidenceFile,
@@ -207,8 +208,9 @@ class PlanRepo:
         async with engine.connect() as c:
             dyn = (await c.execute(
                 sa_select(col(Plan.imported_at), col(Task.no), col(Task.status), col(Task.progress),
-                          col(Task.status_note), col(Task.updated_at))
+                          col(Task.status_note), col(Task.updated_at), col(Task.deadline_extended))
                 .join(Plan, col(Plan.id) == Task.plan_id).where(col(Task.plan_id) == plan_id))).all()
+            notes = await latest_notes(c, plan_id)
             counts: dict[int, int] = dict((await c.execute(  # type: ignore[arg-type]
                 sa_select(col(EvidenceFile.item_id), func.count(col(EvidenceFile.id)))
                 .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
@@ -223,17 +225,28 @@ class PlanRepo:
             async with self._sessions() as s:
                 cached = await self._structure(s, plan_id)
         out = []
-        for _, no, status, progress, note, updated in sorted(dyn, key=lambda r: r[1]):
+        for _, no, status, progress, note, updated, extended in sorted(dyn, key=lambda r: r[1]):
             base = cached.tasks[no]
             items = base.items
             if counts and any(i.id in counts for i in items):
                 items = tuple(replace(i, files=counts[i.id]) if i.id in counts else i for i in items)
-            if items is base.items and status == "not_started" and progress is None and not note and updated is None:
+            if (items is base.items and status == "not_started" and progress is None and not note and updated is None
+                    and extended is None and no not in notes):
                 out.append(base)
                 continue
             out.append(replace(base, items=items, status=TaskStatus(status), progress=progress,
-                               status_note=note or "", updated_at=_aware(updated) if updated else None))
+                               status_note=note or "", updated_at=_aware(updated) if updated else None,
+                               deadline=extended or base.deadline,
+                               deadline_original=base.deadline if extended else None, latest_note=notes.get(no)))
         return out
+
+    async def submitted_at(self, plan_id: int) -> dict[int, dt.datetime]:
+        """Return when each task was last reported done (from the audit log: later uploads do not move it)."""
+        async with self._sessions() as s:
+            rows = (await s.exec(select(Audit.task_no, func.max(Audit.at)).where(
+                Audit.plan_id == plan_id, Audit.action == f"task.{TaskStatus.SUBMITTED.value}")
+                .group_by(col(Audit.task_no)))).all()
+            return {no: _aware(at) for no, at in rows if no is not None}
 
     async def task(self, plan_id: int, no: int) -> TaskView:
         """Return one task, or refuse in Chinese when the number does not exist."""

@@ -59,9 +59,15 @@ class TaskSchedule:
     no: int
     lead: str
     cooperating: tuple[str, ...]
-    deadline: dt.date
+    deadline: dt.date  # in force: an approved extension's date
     recurrence: Recurrence | None
     status: TaskStatus
+    deadline_original: dt.date | None = None  # the plan's deadline, once extended
+
+    @property
+    def key_part(self) -> str:
+        """Return the task's part of a reminder key: an extended deadline makes new keys, so its stages go out anew."""
+        return f"{self.no}@{self.deadline:%Y%m%d}" if self.deadline_original is not None else str(self.no)
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class ReminderRepo:
         closed = [TaskStatus.SUBMITTED.value, TaskStatus.APPROVED.value]
         async with self._sessions() as s:
             query = (sa_select(col(Task.id), col(Task.plan_id), col(Task.no), col(Task.lead), col(Task.deadline),
-                               col(Task.recurrence), col(Task.status))
+                               col(Task.recurrence), col(Task.status), col(Task.deadline_extended))
                      .where(col(Task.status).not_in(closed)).order_by(col(Task.plan_id), col(Task.no)))
             rows = (await s.exec(query)).all()  # type: ignore[call-overload]
             units = (await s.exec(select(TaskUnit.task_id, TaskUnit.unit).join(Task, col(Task.id) == TaskUnit.task_id)
@@ -112,9 +118,10 @@ class ReminderRepo:
         cooperating: dict[int, list[str]] = {}
         for task_id, unit in units:
             cooperating.setdefault(task_id, []).append(unit)
-        return [TaskSchedule(plan_id, no, lead, tuple(cooperating.get(task_id or 0, ())), deadline,
-                             Recurrence(recurrence) if recurrence else None, TaskStatus(status))
-                for task_id, plan_id, no, lead, deadline, recurrence, status in rows]
+        return [TaskSchedule(plan_id, no, lead, tuple(cooperating.get(task_id or 0, ())), extended or deadline,
+                             Recurrence(recurrence) if recurrence else None, TaskStatus(status),
+                             deadline if extended else None)
+                for task_id, plan_id, no, lead, deadline, recurrence, status, extended in rows]
 
     async def known(self, keys: Iterable[str]) -> set[str]:
         """Return which of `keys` are already in the ledger (whatever their status)."""

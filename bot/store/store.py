@@ -11,8 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.chats import ChatRepo
 from bot.store.db import make_engine, migrate, session_factory
 from bot.store.evidence import EvidenceRepo
+from bot.store.extensions import ExtensionRepo
 from bot.store.files import FileStore
 from bot.store.inbound import InboundRepo
+from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
@@ -31,6 +33,8 @@ class Store:
     outbox: OutboxRepo
     inbound: InboundRepo
     files: FileStore
+    extensions: ExtensionRepo
+    notes: NoteRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -45,4 +49,5 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
-                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"))
+                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
+                 NoteRepo(sessions, plans))

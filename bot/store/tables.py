@@ -61,6 +61,40 @@ class Task(SQLModel, table=True):
     progress: float | None = None  # count toward the first numeric target
     status_note: str = ""  # reason given on return
     updated_at: dt.datetime | None = None
+    deadline_extended: dt.date | None = None  # the approved 延期 in force; `deadline` stays the plan's
+
+
+class Extension(SQLModel, table=True):
+    """A 延期申请: a lead unit asks to move a task's deadline; a coordinator approves or rejects it."""
+
+    __table_args__ = (Index("ix_extension_task", "plan_id", "task_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    task_no: int
+    unit: str
+    requested_by: str  # person key
+    requested_at: dt.datetime
+    deadline_from: dt.date  # the deadline in force when asked
+    deadline_to: dt.date
+    reason: str
+    status: str = "pending"  # pending | approved | rejected
+    decided_by: str | None = None
+    decided_at: dt.datetime | None = None
+    decision_note: str = ""
+
+
+class ProgressNote(SQLModel, table=True):
+    """A 阶段性进展: what a unit reports it has done on a task so far, in its own words."""
+
+    __table_args__ = (Index("ix_progressnote_task", "plan_id", "task_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    task_no: int
+    unit: str
+    author: str  # person key
+    author_name: str = ""
+    text: str
+    at: dt.datetime
 
 
 class TaskUnit(SQLModel, table=True):

@@ -407,3 +407,57 @@ async def test_failed_download_is_answered_in_chinese(running: tuple[App, Runtim
     assert "没能从 Telegram 取到文件「过期的文件.pdf」" in str(reply["text"]) and "重新发送" in str(reply["text"])
     plan = await app.store.plans.plan()
     assert await app.store.evidence.files(plan.id, 12) == []
+
+
+async def test_extension_request_answered_with_the_coordinators_button(running: tuple[App, Runtime],
+                                                                       tg: FakeTelegram) -> None:
+    import datetime as dt
+
+    app, _ = running
+    await bind(app, tg, LIAISON, "区卫生健康局")  # leads task 43, due 2023.11
+    tg.send_text(LIAISON, "任务43申请延期到12月15日，因为合同尚未签订，预计12月初签约")
+    sent = await tg.wait_for(lambda s: {m["chat_id"] for m in s} >= {LIAISON, COORD})
+    [asked] = [m for m in sent if m["chat_id"] == LIAISON]
+    assert "已提交任务43的延期申请" in str(asked["text"])
+    [notice] = [m for m in sent if m["chat_id"] == COORD]
+    assert "【延期申请】区卫生健康局" in str(notice["text"]) and "合同尚未签订，预计12月初签约" in str(notice["text"])
+    approve = next(b[0]["callback_data"] for b in notice["reply_markup"]["inline_keyboard"]  # type: ignore[index]
+                   if b[0]["text"] == "批准")
+    tg.press_button(COORD, notice, approve)
+    [edited] = await tg.wait_for(method="editMessageText")
+    assert "已批准任务43延期" in str(edited["text"])
+    [told] = await tg.wait_for(lambda sent: any(m["chat_id"] == LIAISON for m in sent))
+    assert "截止日期由2023年11月30日改为2023年12月15日" in str(told["text"])
+    plan = await app.store.plans.plan()
+    task = await app.store.plans.task(plan.id, 43)
+    assert (task.deadline, task.deadline_original) == (dt.date(2023, 12, 15), dt.date(2023, 11, 30))
+    [ext] = await app.store.extensions.of_task(plan.id, 43)
+    assert (ext.status, ext.requested_by, ext.decided_by) == ("approved", f"telegram:{LIAISON}", f"telegram:{COORD}")
+    assert [a["action"] for a in await app.store.chats.audit(task_no=43)][:2] == ["extension.approved",
+                                                                                 "extension.request"]
+
+
+async def test_review_sends_the_tasks_documents_to_the_coordinator(running: tuple[App, Runtime],
+                                                                   tg: FakeTelegram) -> None:
+    app, _ = running
+    await bind(app, tg, LIAISON, "区卫生健康局")
+    tg.send_document(LIAISON, PDF, "节水改造合同.pdf", "application/pdf", caption="43-1")
+    await tg.wait_for()
+    [note] = await say(tg, LIAISON, "/note 43 合同已签订，改造下月开工")
+    assert "已记录任务43的阶段性进展" in str(note["text"])
+    tg.send_text(LIAISON, "/done 43")
+    await tg.wait_for(lambda s: {m["chat_id"] for m in s} >= {LIAISON, COORD})
+    [queue] = await say(tg, COORD, "/review")
+    assert "任务43（区卫生健康局）" in str(queue["text"]) and "材料 1/1" in str(queue["text"])
+    tg.send_text(COORD, "/review 43")
+    [document] = await tg.wait_for(method="sendDocument")
+    assert document["file_bytes"] == PDF and document["document"]["file_name"] == "节水改造合同.pdf"  # type: ignore[index]
+    last = await tg.wait_for(lambda sent: any(m.get("reply_markup") for m in sent))
+    buttons = last[-1]["reply_markup"]["inline_keyboard"]  # type: ignore[index]
+    tg.press_button(COORD, last[-1], buttons[0][0]["callback_data"])
+    [edited] = await tg.wait_for(method="editMessageText")
+    assert "已审核通过" in str(edited["text"])
+    plan = await app.store.plans.plan()
+    assert (await app.store.plans.task(plan.id, 43)).status.label == "已完成"
+    [n] = await app.store.notes.latest(plan.id, 43)
+    assert (n.text, n.author) == ("合同已签订，改造下月开工", f"telegram:{LIAISON}")

@@ -473,3 +473,29 @@ async def test_message_acknowledged_before_a_crash_is_handled_on_restart(tmp_pat
             await eventually(settled)
     finally:
         await app.close()
+
+
+async def test_review_sends_the_tasks_files_to_the_coordinator(running: tuple[App, Runtime], fake: FakeWeCom,
+                                                               http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    from conftest import Chat
+
+    app, rt = running
+    liaison = Chat(app, tmp_path)  # the unit works in the console; the coordinator reviews on WeCom
+    await liaison.bind("wei", "区卫生健康局")
+    pdf = b"%PDF-1.4 contract " * 50
+    await liaison.say("wei", "43-1", files=[("节水改造合同.pdf", pdf)])
+    assert "待审核" in await liaison.text("wei", "/done 43")
+    assert await post(http, rt, *encrypted(text_msg("jieshuiban", "/review 43"))) == 200
+
+    async def file_sent() -> bool:
+        return any(m["msgtype"] == "file" for m in fake.sent)
+
+    await eventually(file_sent)
+    [file] = [m for m in fake.sent if m["msgtype"] == "file"]
+    assert file["touser"] == "jieshuiban"
+    assert fake.uploaded[str(file["file"]["media_id"])] == ("节水改造合同.pdf", pdf)  # type: ignore[index]
+    texts = await sent_with(fake, "请回复序号选择")
+    assert "1. 审核通过" in texts[-1]
+    assert "已审核通过" in await say(http, rt, fake, "jieshuiban", "1")
+    plan = await app.store.plans.plan()
+    assert (await app.store.plans.task(plan.id, 43)).status.label == "已完成"

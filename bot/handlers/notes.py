@@ -1,0 +1,39 @@
+"""Progress notes (阶段性进展): a unit says in words what it has done on a task so far."""
+
+from __future__ import annotations
+
+from bot.core.errors import UserError
+from bot.core.messages import Reply
+from bot.handlers.context import Context
+from bot.handlers.router import Replies
+from bot.handlers.task import require_task_no
+
+SHOWN = 10  # notes listed by "/note 41"
+
+
+async def note(ctx: Context, args: str) -> Replies:
+    """/note 41 进展内容：记录阶段性进展（/note 41 查看最近的进展）"""
+    no = require_task_no(args, "/note 41 已完成2所学校的节水型单位申报")
+    text = args.strip().partition(" ")[2].strip()
+    if not text:
+        return await _list(ctx, no)
+    return await add_note(ctx, no, text)
+
+
+async def add_note(ctx: Context, no: int, text: str) -> Replies:
+    """Keep a note for a task the sender's unit leads or cooperates on (coordinators: any task)."""
+    ctx.require_involved(await ctx.task(no))
+    if not text.strip():
+        raise UserError(f"请写上进展内容，例如「/note {no} 已完成2所学校的节水型单位申报」。")
+    n = await ctx.store.notes.add(ctx.plan.id, no, text.strip(), unit=ctx.person.unit or "节水办", author=ctx.actor,
+                                  author_name=ctx.person.name, channel=ctx.msg.channel, now=ctx.now)
+    return [Reply(f"已记录任务{no}的阶段性进展（{n.line()}）。节水办在任务详情、简报和台账中可以看到。")]
+
+
+async def _list(ctx: Context, no: int) -> Replies:
+    ctx.require_involved(await ctx.task(no))
+    notes = await ctx.store.notes.latest(ctx.plan.id, no, SHOWN)
+    if not notes:
+        return [Reply(f"任务{no}还没有记录阶段性进展。记录：/note {no} 进展内容")]
+    return [Reply("\n".join([f"任务{no}的阶段性进展（最近{len(notes)}条）：", *(f"· {n.line()}" for n in notes)]))]
+

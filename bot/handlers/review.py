@@ -1,0 +1,68 @@
+"""The review queue: tasks waiting for a coordinator's review, and a task's files sent back in chat."""
+
+from __future__ import annotations
+
+from bot.core.chinese import day_text
+from bot.core.clock import SHANGHAI
+from bot.core.messages import Choice, OutFile, Reply
+from bot.core.views import PendingView, TaskStatus
+from bot.handlers.completion import approve
+from bot.handlers.context import Context
+from bot.handlers.render import files_list
+from bot.handlers.router import Replies
+from bot.handlers.task import require_task_no
+
+KIND = "review"
+MAX_FILES = 5  # files sent per /review: a chat is not a download manager; the rest are in /export 材料
+
+
+async def review(ctx: Context, args: str) -> Replies:
+    """/review [任务号]：待审核的任务；/review 42 查看并接收该任务的文件，审核（节水办）"""
+    ctx.require_coordinator()
+    if not args.strip():
+        return await _queue(ctx)
+    no = require_task_no(args, "/review 42")
+    t = await ctx.task(no)
+    files = await ctx.store.evidence.files(ctx.plan.id, no)
+    head = [f"任务{no}（牵头：{t.lead}）状态：{t.status.label} · 材料 {t.evidence_done}/{len(t.items)}"]
+    if t.missing:
+        head.append("未收到：" + "；".join(f"{i.no}. {i.title}" for i in t.missing))
+    replies = [Reply("\n".join([*head, files_list(t, files)]))]
+    for f in files[:MAX_FILES]:
+        path = ctx.store.files.path_for(f.sha256)
+        replies.append(Reply(f"#{f.id} 材料{f.item_no} · {f.file_name}（{f.unit}）", file=OutFile(f.file_name, path)))
+    tail = [f"另有{len(files) - MAX_FILES}个文件未发送，可发送「/export 材料 {t.lead}」导出全部材料。"
+            ] if len(files) > MAX_FILES else []
+    if t.status is not TaskStatus.SUBMITTED:
+        return [*replies, *([Reply(tail[0])] if tail else [])]
+    token = await ctx.store.chats.ask(ctx.person.key, KIND, {"task": no}, now=ctx.now)
+    tail.append(f"审核任务{no}：通过，或退回并说明原因。")
+    return [*replies, Reply("\n".join(tail), choices=(Choice("审核通过", f"{token}:approve"),
+                                                       Choice("退回", f"{token}:return")))]
+
+
+async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
+    """Approve from the button; 退回 asks for the reason the liaison will read."""
+    no = int(str(pending.payload["task"]))
+    if answer == "approve":
+        return [Reply(r.text, edit=True) for r in await approve(ctx, str(no))]
+    return [Reply(f"请发送「/return {no} 原因」退回任务{no}，原因会转告联络员。", edit=True)]
+
+
+async def _queue(ctx: Context) -> Replies:
+    """List the tasks waiting for review, the longest-waiting first."""
+    submitted = await ctx.store.plans.submitted_at(ctx.plan.id)
+    waiting = sorted((t for t in await ctx.tasks() if t.status is TaskStatus.SUBMITTED),
+                     key=lambda t: (submitted.get(t.no) is None, submitted.get(t.no), t.no))
+    if not waiting:
+        return [Reply("目前没有待审核的任务。")]
+    lines = [f"待审核的任务（{len(waiting)}项，先提交的在前）："]
+    for t in waiting:
+        since = ""
+        if (at := submitted.get(t.no)) is not None:
+            day = at.astimezone(SHANGHAI).date()
+            since = f" · {day_text(day)}提交，已等{(ctx.today - day).days}天"
+        evidence = f"材料 {t.evidence_done}/{len(t.items)}" if t.items else "无需材料"
+        lines.append(f"· 任务{t.no}（{t.lead}）{t.short_title(20)} · {evidence}{since}")
+    lines.append(f"发送「/review {waiting[0].no}」查看材料并审核。")
+    return [Reply("\n".join(lines))]
