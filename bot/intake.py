@@ -53,6 +53,7 @@ class Intake:
         self._routes: dict[str, _Route] = {}
         self._queues: dict[str, deque[Kept]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._handling: set[int] = set()  # ids being handled now: a resume while they are must not queue them again
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -79,7 +80,7 @@ class Intake:
     async def resume(self, channel: str) -> int:
         """Queue the messages of a channel that were kept but never handled (before a crash); return how many."""
         left = await self.store.inbound.unhandled(channel)
-        queued = {m.id for q in self._queues.values() for m in q}
+        queued = {m.id for q in self._queues.values() for m in q} | self._handling
         for msg in left:
             if msg.id not in queued:
                 log.warning("handling %s message left from before a restart: %s", channel, msg.key)
@@ -115,11 +116,16 @@ class Intake:
             while queue and not self._closing:
                 batch = await self._next_batch(queue)
                 route = self._routes[batch[0].channel]
+                ids = [m.id for m in batch]
+                self._handling.update(ids)
                 try:
                     await route.handler(batch)
                 except Exception:
                     log.exception("handling %s failed", ", ".join(m.key for m in batch))
-                await self.store.inbound.handled([m.id for m in batch], self.clock.utcnow())
+                try:
+                    await self.store.inbound.handled(ids, self.clock.utcnow())
+                finally:
+                    self._handling.difference_update(ids)
         except Exception:
             # The store failed (marking handled): the messages stay kept and are handled on the next start.
             log.exception("intake for %s stopped; its messages stay kept for the next start", chat)

@@ -13,6 +13,7 @@ from bot.store.db import make_engine, migrate, session_factory
 from bot.store.evidence import EvidenceRepo
 from bot.store.files import FileStore
 from bot.store.inbound import InboundRepo
+from bot.store.leases import LeaseRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
@@ -31,6 +32,7 @@ class Store:
     outbox: OutboxRepo
     inbound: InboundRepo
     files: FileStore
+    leases: LeaseRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -45,4 +47,4 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
-                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"))
+                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), LeaseRepo(sessions))
