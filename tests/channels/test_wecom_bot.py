@@ -150,7 +150,6 @@ async def test_group_subscribe_stores_the_chatid(running: tuple[App, Runtime], w
 
 
 async def test_redelivered_msgid_is_handled_once(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
-    app, _ = running
     frame = ws.send_text(LIAISON, "/help")
     [first] = await ws.wait_for()
     assert "我是督办助手" in first.text

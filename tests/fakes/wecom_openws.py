@@ -83,6 +83,7 @@ class FakeOpenWs:
         self._uploads: dict[str, dict[str, Any]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
         self._pending: list[tuple[str, Frame]] = []  # callbacks waiting for a connection
+        self._answers: dict[str, asyncio.Future[Delivery]] = {}  # callback req_id -> its first reply
         self._mark = 0
         self._cond = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -150,6 +151,15 @@ class FakeOpenWs:
         else:
             asyncio.get_running_loop().create_task(conn.ws.send_str(json.dumps(frame, ensure_ascii=False)))
         return frame
+
+    async def answered(self, frame: Frame, timeout: float = 30.0) -> Delivery:  # noqa: ASYNC109
+        """Wait for the first reply on a pushed frame's req_id (benchmarks: one message in flight per user)."""
+        req_id = frame["headers"]["req_id"]
+        fut = self._answers.setdefault(req_id, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._answers.pop(req_id, None)
 
     async def drop(self, bot: str = BOT_ID) -> None:
         """Close the bot's connection from the server's side (a network loss as the bot sees it)."""
@@ -292,6 +302,9 @@ class FakeOpenWs:
         elif kind in ("file", "image"):
             d.data, d.file_name = self._media[body[kind]["media_id"]]
         self.deliveries.append(d)
+        fut = self._answers.get(req_id)
+        if fut is not None and not fut.done():
+            fut.set_result(d)
 
     def _flush(self, bot: str) -> None:
         waiting = [f for b, f in self._pending if b == bot]
