@@ -213,6 +213,21 @@ async def test_frame_kept_before_a_restart_is_answered_by_push(tmp_path: Path, d
         await app.close()
 
 
+async def test_a_message_being_handled_is_not_queued_again_when_the_lease_changes_hands(
+        running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    """Taking the lease back resumes what is kept but unhandled; the message in hand now is not among them."""
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    ws.hold_downloads = asyncio.Event()
+    ws.send_file(LIAISON, PDF, "创建材料.pdf")
+    await ws.until(lambda: len(ws.downloads) == 1)
+    assert await app.intake.resume("wecom-bot") == 1  # kept, unhandled, but in hand
+    ws.hold_downloads.set()
+    await ws.wait_for(count=2)
+    await app.intake.idle()
+    assert len(ws.downloads) == 1 and len(ws.deliveries) == 3  # bind, question and card: handled once
+
+
 async def test_lease_is_renewed_by_its_holder_and_taken_over_once_expired(app: App, clock: Clock) -> None:
     import datetime as dt
 

@@ -134,7 +134,9 @@ class WeComBotChannel:
                 await self._supervisor
             self._supervisor = None
         if self._keeper is not None:
-            await self._arrivals.join()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):  # what arrived is kept unless the database is away
+                    await self._arrivals.join()
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
@@ -148,7 +150,12 @@ class WeComBotChannel:
         backoff, displaced_wait = BACKOFF_MIN, DISPLACED_WAIT
         standby_logged = False
         while True:
-            if not await self._take_lease():
+            try:
+                holding = await self._take_lease()
+            except Exception:  # the database is away: no lease can be proven, so no connection
+                log.exception("taking the wecom bot lease failed")
+                holding = False
+            if not holding:
                 if not standby_logged:
                     log.info("另一个督办助手进程持有智能机器人的长连接，本进程待命 — "
                              "another instance holds the WeCom bot connection; standing by")
