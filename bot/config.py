@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
     wecom_replay_window_s: int = 300  # callbacks older than this are refused; 0 disables (tests replay old vectors)
 
+    # WeCom 智能机器人 over the long connection (no public address needed)
+    wecom_bot_id: str = ""
+    wecom_bot_secret: str = ""
+    wecom_bot_ws_url: str = "wss://openws.work.weixin.qq.com"
+    wecom_bot_lease_s: int = 20  # one process holds the connection; another takes over this long after it died
+
     # HTTP server (WeCom callback, Telegram webhook, upload page, /healthz)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -102,6 +108,12 @@ class Settings(BaseSettings):
         return all(
             (self.wecom_corp_id, self.wecom_agent_id, self.wecom_secret, self.wecom_token, self.wecom_aes_key)
         )
+
+
+    @property
+    def wecom_bot_enabled(self) -> bool:
+        """Tell whether the WeCom 智能机器人 (long connection) is configured."""
+        return bool(self.wecom_bot_id and self.wecom_bot_secret)
 
 
 def secret_for(settings: Settings) -> bytes:

@@ -85,10 +85,7 @@ class Intake:
         self._closing, self._paused = False, True
         await self.store.inbound.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
         for channel in self._routes:
-            for msg in await self.store.inbound.unhandled(channel):
-                if msg.id not in self._known:
-                    log.warning("handling %s message left from before a restart: %s", channel, msg.key)
-                    self._enqueue(msg)
+            await self.resume(channel)
 
     def open(self) -> None:
         """Start handling the queued messages (the channels can send replies now)."""
@@ -96,6 +93,18 @@ class Intake:
         for chat, queue in self._queues.items():
             if queue and chat not in self._workers:
                 self._spawn(chat)
+
+    async def resume(self, channel: str) -> int:
+        """Queue what a channel left kept but unhandled, for a channel that starts receiving later.
+
+        The WeCom bot's long connection is held by one process at a time: the one that takes it over handles
+        what the previous holder left. Messages queued or being handled here are not queued again.
+        """
+        left = [m for m in await self.store.inbound.unhandled(channel) if m.id not in self._known]
+        for msg in left:
+            log.warning("handling %s message left from before a restart: %s", channel, msg.key)
+            self._enqueue(msg)
+        return len(left)
 
     async def idle(self) -> None:
         """Wait until nothing is queued or being handled (tests, a graceful stop)."""
@@ -131,12 +140,15 @@ class Intake:
             while queue and not self._closing:
                 batch = await self._next_batch(queue)
                 route = self._routes[batch[0].channel]
+                ids = [m.id for m in batch]
                 try:
                     await route.handler(batch)
                 except Exception:
                     log.exception("handling %s failed", ", ".join(m.key for m in batch))
-                await self.store.inbound.handled([m.id for m in batch], self.clock.utcnow())
-                self._known.difference_update(m.id for m in batch)
+                try:
+                    await self.store.inbound.handled(ids, self.clock.utcnow())
+                finally:
+                    self._known.difference_update(ids)
         except Exception:
             # The store failed (marking handled): the messages stay kept and are handled on the next start.
             log.exception("intake for %s stopped; its messages stay kept for the next start", chat)

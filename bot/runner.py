@@ -56,6 +56,12 @@ class Runtime:
             from bot.channels.telegram import TelegramChannel
 
             self.channels.append(TelegramChannel(self.app))
+        if s.wecom_bot_enabled and self.receive:
+            # Only the process holding the long connection can push over it; a cron run-once leaves its
+            # pushes in the outbox for `duban run`.
+            from bot.channels.wecom.aibot import WeComBotChannel
+
+            self.channels.append(WeComBotChannel(self.app))
         for ch in self.channels:
             ch.install(web_app)
             self.app.outbox.senders[ch.name] = ch
@@ -123,7 +129,7 @@ async def run_channels(app: App, *, console_user: str = "admin") -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    if s.telegram_enabled or s.wecom_enabled:
+    if s.telegram_enabled or s.wecom_enabled or s.wecom_bot_enabled:
         async with Runtime(app) as rt:
             print(f"督办助手已启动：{rt.http_url}（Ctrl-C 停止）", file=sys.stderr)
             await stop.wait()

@@ -8,6 +8,7 @@ from bot.core.messages import Reply
 from bot.handlers import delay, notes, questions
 from bot.handlers.context import Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
+from bot.handlers.evidence import expect_file
 from bot.handlers.router import Replies, Router
 from bot.handlers.task import show_files, task_reply
 from bot.reports.digest import digest_text
@@ -45,6 +46,9 @@ def help_handler(router: Router) -> object:
 
 async def on_text(ctx: Context) -> Replies:
     """Answer a free-text message by the intent it expresses."""
+    task_no, item_no = intents.evidence_ref(ctx.msg.text)
+    if task_no is not None and item_no is not None and len(ctx.msg.text.strip()) <= 12:
+        return await expect_file(ctx, task_no, item_no)  # 「40-3」 alone: the next file goes there
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
     if intent.kind is Kind.NEXT_PAGE:
         pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -11,11 +12,13 @@ from rapidfuzz import fuzz
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Attachment, Choice, Reply
-from bot.core.views import PendingView, TaskStatus, TaskView
+from bot.core.views import ItemView, PendingView, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
 KIND = "evidence"
+NEXT_KIND = "evidence-next"  # 「40-3」 said before a file: where the next file goes
+NEXT_TTL = dt.timedelta(hours=1)
 MAX_CHOICES = 4
 
 
@@ -39,6 +42,10 @@ async def on_attachments(ctx: Context) -> Replies:
         raise NotAllowed("您还没有绑定单位，不能提交材料。请先发送「/bind 邀请码」。")
     replies: Replies = []
     task_no, item_no = evidence_ref(ctx.msg.text)
+    if item_no is None:  # no caption (WeCom files carry none): the place the sender named just before, if any
+        said = await ctx.store.chats.take_latest(ctx.person.key, NEXT_KIND, now=ctx.now)
+        if said is not None:
+            task_no, item_no = int(str(said.payload["task"])), int(str(said.payload["item"]))
     for att in ctx.msg.attachments:
         blob = await store_blob(ctx, att)
         try:
@@ -78,12 +85,7 @@ def check_can_upload(ctx: Context, t: TaskView) -> None:
 async def file_blob(ctx: Context, blob: StoredBlob, task_no: int, item_no: int) -> Reply:
     """File a stored blob against (task, item) and say what is still missing."""
     t = await ctx.task(task_no)
-    check_can_upload(ctx, t)
-    if not t.items:
-        raise UserError(f"任务{task_no}不要求提交佐证材料。")
-    item = next((i for i in t.items if i.no == item_no), None)
-    if item is None:
-        raise UserError(f"任务{task_no}没有第{item_no}项材料（共{len(t.items)}项）。发送「任务{task_no}」查看清单。")
+    item = _item(ctx, t, item_no)
     unit = ctx.person.unit or "节水办"
     f, duplicate = await ctx.store.evidence.add(
         ctx.plan.id, task_no, item_no, sha256=blob.sha256, size=blob.size, file_name=blob.file_name,
@@ -98,6 +100,27 @@ async def file_blob(ctx: Context, blob: StoredBlob, task_no: int, item_no: int) 
         "材料已齐全" + (f"，可以发送「/done {task_no}」提交审核。" if t.role_of(unit) == "lead" else "。"))
     return Reply(f"已收到「{f.file_name}」，归入任务{task_no} 材料{item_no}《{_bare(item.title)}》{shared}，"
                  f"文件编号 #{f.id}。\n任务{task_no}材料 {updated.evidence_done}/{len(updated.items)}。{tail}")
+
+
+async def expect_file(ctx: Context, task_no: int, item_no: int) -> Replies:
+    """Remember where the sender's next file goes: they said 「40-3」 before sending it."""
+    if ctx.person.unit is None and not ctx.person.coordinator:
+        raise NotAllowed("您还没有绑定单位，不能提交材料。请先发送「/bind 邀请码」。")
+    item = _item(ctx, await ctx.task(task_no), item_no)
+    await ctx.store.chats.ask(ctx.person.key, NEXT_KIND, {"task": task_no, "item": item_no}, now=ctx.now,
+                              ttl=NEXT_TTL)
+    return [Reply(f"好的，请发送文件：下一个文件将归入任务{task_no} 材料{item_no}《{_bare(item.title)}》。")]
+
+
+def _item(ctx: Context, t: TaskView, item_no: int) -> ItemView:
+    """Return a task's evidence item, refusing when the sender may not file for it or it does not exist."""
+    check_can_upload(ctx, t)
+    if not t.items:
+        raise UserError(f"任务{t.no}不要求提交佐证材料。")
+    item = next((i for i in t.items if i.no == item_no), None)
+    if item is None:
+        raise UserError(f"任务{t.no}没有第{item_no}项材料（共{len(t.items)}项）。发送「任务{t.no}」查看清单。")
+    return item
 
 
 async def ask_where(ctx: Context, blob: StoredBlob, task_no: int | None, caption: str) -> Reply:

@@ -14,6 +14,7 @@ from bot.store.evidence import EvidenceRepo
 from bot.store.extensions import ExtensionRepo
 from bot.store.files import FileStore
 from bot.store.inbound import InboundRepo
+from bot.store.leases import LeaseRepo
 from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
@@ -35,6 +36,7 @@ class Store:
     files: FileStore
     extensions: ExtensionRepo
     notes: NoteRepo
+    leases: LeaseRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -50,4 +52,4 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
                  OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
-                 NoteRepo(sessions, plans))
+                 NoteRepo(sessions, plans), LeaseRepo(sessions))

@@ -283,3 +283,14 @@ class Inbound(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     received_at: dt.datetime
     handled_at: dt.datetime | None = Field(default=None, index=True)
+
+
+class Lease(SQLModel, table=True):
+    """Who may hold a resource only one process may use at a time (the WeCom bot's long connection).
+
+    The holder renews `expires_at` while it lives; another process takes the row over once it has expired.
+    """
+
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: dt.datetime

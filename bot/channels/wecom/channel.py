@@ -23,9 +23,7 @@ import html
 import logging
 import mimetypes
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -33,9 +31,10 @@ from aiohttp import web
 
 from bot.app import App
 from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot, split_markdown
+from bot.channels.wecom.choices import NumberedChoices
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
 from bot.core.errors import UserError
-from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Reply
+from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
 from bot.outbox import TemporaryFailure, Unreachable
 from bot.store.inbound import Arrival, Kept
 
@@ -47,7 +46,6 @@ TEXT_LIMIT = 2048  # bytes of one message/send text
 ROBOT_LIMIT = 4096  # bytes of one robot markdown
 ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 MAX_CALLBACK_BODY = 256 * 1024  # a callback envelope is a few KB
-CHOICE_TTL = 24 * 3600.0  # seconds a numbered choice stays answerable
 RETRY_AFTER = 60.0
 PER_MEMBER_PER_MINUTE = 30  # WeCom drops, silently, an app's messages to one member beyond this
 GREETING_EVENTS = frozenset({"subscribe", "enter_agent"})
@@ -56,14 +54,6 @@ MEDIA_TYPES = {"image": ("图片", ".jpg", "image/jpeg"), "video": ("视频", ".
                "file": ("文件", "", "application/octet-stream")}
 UNSUPPORTED = ("暂时只能处理文字、图片和视频。其他文件（PDF、Word、Excel 等）请用上传页面提交："
                "发送「任务号」，例如「任务12」，点开其中的「上传佐证材料」。")
-
-
-@dataclass
-class _OpenChoices:
-    """Choices shown to one user as numbered lines, answerable until `expires`."""
-
-    choices: list[Choice] = field(default_factory=list)
-    expires: float = 0.0
 
 
 def _message_key(msg: dict[str, str]) -> str:
@@ -88,7 +78,7 @@ class WeComChannel:
             raise UserError(f"DUBAN_WECOM_AES_KEY 无效（应为企业微信后台生成的 43 位 EncodingAESKey）：{e}") from e
         self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url)
         self._monotonic = monotonic
-        self._open: dict[str, _OpenChoices] = {}
+        self._choices = NumberedChoices(monotonic)
         self._limiters: dict[str, _Limiter] = {}
         self._closing = False
         app.intake.register(self.name, self._handle_kept)
@@ -196,7 +186,7 @@ class WeComChannel:
             await self._reply(chat, [Reply(UNSUPPORTED)], base.message_id)
 
     async def _on_text(self, base: Incoming, text: str) -> None:
-        picked = self._pick(base.user_id, text)
+        picked = self._choices.pick(base.user_id, text)
         if picked is not None:
             await self._converse(dataclasses.replace(base, callback=picked.data))
             return
@@ -219,31 +209,6 @@ class WeComChannel:
             await self._converse(dataclasses.replace(base, attachments=(att,)))
         finally:
             path.unlink(missing_ok=True)
-
-    def _pick(self, user: str, text: str) -> Choice | None:
-        """Return the open choice a bare number (or an exact label) answers; otherwise close them all."""
-        open_ = self._open.pop(user, None)
-        if open_ is None or open_.expires < self._monotonic():
-            return None
-        raw = unicodedata.normalize("NFKC", text).strip().rstrip(".。、")
-        picked: Choice | None = None
-        if raw.isdigit() and 1 <= int(raw) <= len(open_.choices):
-            picked = open_.choices[int(raw) - 1]
-        else:
-            picked = next((c for c in open_.choices if c.label == text.strip()), None)
-        if picked is not None:
-            self._open[user] = open_  # the other questions stay answerable
-        return picked
-
-    def _number(self, user: str, choices: tuple[Choice, ...]) -> list[str]:
-        """Remember choices for a user and return their numbered lines."""
-        open_ = self._open.get(user)
-        if open_ is None or open_.expires < self._monotonic():
-            open_ = self._open[user] = _OpenChoices()
-        start = len(open_.choices)
-        open_.choices.extend(choices)
-        open_.expires = self._monotonic() + CHOICE_TTL
-        return [f"{start + i}. {c.label}" for i, c in enumerate(choices, 1)]
 
     async def _converse(self, incoming: Incoming) -> None:
         try:
@@ -275,7 +240,7 @@ class WeComChannel:
         limiter = self._limiters.setdefault(user, _Limiter(PER_MEMBER_PER_MINUTE, 60.0, self._monotonic))
         text = reply.text
         if reply.choices:
-            text = "\n".join([text, "", "请回复序号选择：", *self._number(user, reply.choices)]).strip()
+            text = "\n".join([text, "", "请回复序号选择：", *self._choices.number(user, reply.choices)]).strip()
         for part in split_markdown(text, TEXT_LIMIT) if text.strip() else []:
             await limiter.wait()
             _check_delivered(await self.api.send_text(user, part), user)

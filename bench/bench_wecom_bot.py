@@ -1,0 +1,118 @@
+"""WeCom 智能机器人 throughput over the long connection: duban beside the official SDK's bare echo, as JSON.
+
+Issue target: duban answers "我单位有哪些任务" at >= 0.8x the messages per second of the SDK's echo bot
+(bench/wecom_echo_bot.py: same fake openws server, same concurrency, a reply of the same size, no work), and
+p50/p99 from a callback frame pushed to its reply arriving on the frame's req_id.
+
+Both bots run as their own processes (`duban run` as deployed, with its durable intake on SQLite; the echo
+bot); the fake server and the driver run here. USERS liaisons each keep one message in flight (a closed loop).
+Rounds are interleaved (duban, echo, duban, echo, …) so drift on a shared machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.wecom_openws import BOT_ID, SECRET, FakeOpenWs  # noqa: E402
+
+from bot.app import App  # noqa: E402
+from bot.config import Settings  # noqa: E402
+
+ECHO_ID, ECHO_SECRET = "aibECHO0001", "echo-secret"
+USERS = 20
+TEXT = "我单位有哪些任务"
+
+
+async def prepare(state: Path) -> None:
+    """Bind USERS liaisons of 区教育局, so each question gets the real task list."""
+    import datetime as dt
+
+    app = await App.create(Settings(state_dir=state, today=dt.date(2023, 10, 20), _env_file=None))  # type: ignore[call-arg]
+    for i in range(USERS):
+        code = await app.store.people.create_invite("区教育局", by="bench", now=app.clock.utcnow(), days=7)
+        person = await app.store.people.identify("wecom-bot", f"u{i}", name=f"u{i}", chat_id=f"u{i}",
+                                                 now=app.clock.utcnow())
+        await app.store.people.bind(person, code, now=app.clock.utcnow())
+    await app.close()
+
+
+async def round_(ws: FakeOpenWs, bot: str, n: int) -> dict[str, Any]:
+    """Send n questions from USERS users, one in flight each; return messages/s and latency percentiles."""
+    lat: list[float] = []
+    sizes: list[int] = []
+    per_user = n // USERS
+
+    async def user(i: int) -> None:
+        for _ in range(per_user):
+            frame = ws.send_text(f"u{i}", TEXT, bot=bot)
+            t = time.perf_counter()
+            reply = await ws.answered(frame)
+            lat.append(time.perf_counter() - t)
+            sizes.append(len(reply.text.encode()))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(USERS)))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {"messages_per_s": round(len(lat) / elapsed, 1), "p50_ms": round(lat[len(lat) // 2] * 1e3, 2),
+            "p99_ms": round(lat[max(0, int(len(lat) * 0.99) - 1)] * 1e3, 2),
+            "reply_bytes": int(statistics.median(sizes))}
+
+
+async def main(n: int, repeats: int = 3) -> dict[str, Any]:
+    ws = FakeOpenWs({BOT_ID: SECRET, ECHO_ID: ECHO_SECRET})
+    await ws.start()
+    procs: list[asyncio.subprocess.Process] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        await prepare(state)
+        env = dict(os.environ, DUBAN_STATE_DIR=str(state), DUBAN_TODAY="2023-10-20", DUBAN_WECOM_BOT_ID=BOT_ID,
+                   DUBAN_WECOM_BOT_SECRET=SECRET, DUBAN_WECOM_BOT_WS_URL=ws.ws_url, DUBAN_HTTP_PORT="0",
+                   DUBAN_SCHEDULER="false")
+        env.pop("DUBAN_DATABASE_URL", None)
+        try:
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", env=env, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL))
+            await ws.until(lambda: BOT_ID in ws.conns, timeout=120)
+            warm = await round_(ws, BOT_ID, USERS)  # imports, caches, the first queries
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, str(ROOT / "bench" / "wecom_echo_bot.py"), ws.ws_url, ECHO_ID, ECHO_SECRET,
+                str(warm["reply_bytes"]), stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+            await ws.until(lambda: ECHO_ID in ws.conns, timeout=60)
+            await round_(ws, ECHO_ID, USERS)
+            duban, echo = [], []
+            for _ in range(repeats):
+                duban.append(await round_(ws, BOT_ID, n))
+                echo.append(await round_(ws, ECHO_ID, n))
+        finally:
+            for p in procs:
+                if p.returncode is None:
+                    p.terminate()
+                    await p.wait()
+            await ws.close()
+    med = statistics.median
+    d_rate, e_rate = med(r["messages_per_s"] for r in duban), med(r["messages_per_s"] for r in echo)
+    return {"bench": "wecom_bot_long_connection", "messages_per_round": n, "concurrent_users": USERS,
+            "repeats": repeats, "text": TEXT,
+            "duban": {"median_messages_per_s": d_rate, "median_p50_ms": med(r["p50_ms"] for r in duban),
+                      "median_p99_ms": med(r["p99_ms"] for r in duban), "rounds": duban},
+            "sdk_echo": {"median_messages_per_s": e_rate, "median_p50_ms": med(r["p50_ms"] for r in echo),
+                         "median_p99_ms": med(r["p99_ms"] for r in echo), "rounds": echo},
+            "ratio_duban_to_echo": round(d_rate / e_rate, 3) if e_rate else None, "target_ratio": 0.8}
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)), ensure_ascii=False,
+                     indent=2))
