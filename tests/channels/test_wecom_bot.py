@@ -221,7 +221,7 @@ async def test_a_message_being_handled_is_not_queued_again_when_the_lease_change
     ws.hold_downloads = asyncio.Event()
     ws.send_file(LIAISON, PDF, "创建材料.pdf")
     await ws.until(lambda: len(ws.downloads) == 1)
-    assert await app.intake.resume("wecom-bot") == 1  # kept, unhandled, but in hand
+    assert await app.intake.resume("wecom-bot") == 0  # kept and unhandled, but in hand: not queued again
     ws.hold_downloads.set()
     await ws.wait_for(count=2)
     await app.intake.idle()
