@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.handlers import completion, digest, due, evidence, export, people, remind, robots, task
+from bot.handlers import completion, desk, digest, due, evidence, export, people, remind, robots, task
 from bot.handlers.chat import help_handler, on_page, on_text
 from bot.handlers.router import Router
 
@@ -19,6 +19,7 @@ def build_router() -> Router:
     r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
     r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
     r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
+    r.command("desk", desk.desk, "/desk：获取督办台（网页）登录链接，在网页上查看任务和材料", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
     r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")
     r.command("return", completion.return_task, "/return 12 原因：退回任务", who="coordinator")

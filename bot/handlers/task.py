@@ -6,6 +6,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
 from bot.core.views import TaskStatus
+from bot.handlers.access import require_task_files
 from bot.handlers.context import Context
 from bot.handlers.render import files_list, task_detail
 from bot.handlers.router import Replies
@@ -43,8 +44,7 @@ async def show_files(ctx: Context, args: str) -> Replies:
     """/files 12：查看任务已收到的文件"""
     no = require_task_no(args, "/files 12")
     t = await ctx.task(no)
-    if not ctx.person.coordinator and (ctx.person.unit is None or not t.role_of(ctx.person.unit)):
-        raise NotAllowed(f"任务{no}不是贵单位牵头或配合的任务，不能查看它的文件。")
+    require_task_files(ctx.person, t)
     return [Reply(files_list(t, await ctx.store.evidence.files(ctx.plan.id, no)))]
 
 
