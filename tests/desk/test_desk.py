@@ -341,3 +341,17 @@ async def test_large_bundle_in_chat_links_to_the_desk(running: tuple[App, Runtim
     assert resp.headers["Location"] == "/desk/downloads?unit=" + quote("区教育局")
     status, page = await get(http, f"{rt.http_url}{resp.headers['Location']}")
     assert status == 200 and '<option value="区教育局" selected>' in page
+
+
+async def test_session_cookie_is_secure_behind_https(tmp_path: Path, db_url: str, clock: Clock,
+                                                     http: aiohttp.ClientSession) -> None:
+    public = "https://duban.example.gov.cn"
+    app = await App.create(make_settings(tmp_path, db_url, http_port=0, scheduler=False, public_url=public), clock)
+    try:
+        async with Runtime(app) as rt:
+            link = await desk_link(app, COORD)
+            assert link.startswith(f"{public}/desk/login/")
+            resp = await sign_in(http, link.replace(public, rt.http_url))  # as the reverse proxy would pass it on
+            assert resp.status == 303 and "Secure" in resp.headers["Set-Cookie"]
+    finally:
+        await app.close()
