@@ -27,8 +27,8 @@ class UnitRow:
 
     @property
     def percent(self) -> int:
-        """Return the share of evidence items received, in whole percent (100 when none are required)."""
-        return self.received * 100 // self.required if self.required else 100
+        """Return the share of evidence items received, in whole percent."""
+        return percent(self.received, self.required)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,12 @@ class Totals:
     @property
     def percent(self) -> int:
         """Return the share of evidence items received, in whole percent."""
-        return self.received * 100 // self.required if self.required else 100
+        return percent(self.received, self.required)
+
+
+def percent(received: int, required: int) -> int:
+    """Return received/required in whole percent; 100 when nothing is required."""
+    return received * 100 // required if required else 100
 
 
 def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> list[UnitRow]:
