@@ -235,11 +235,11 @@ class Desk:
         for f in files:
             by_item.setdefault(f.item_no, []).append(f)
         history = await self.app.store.chats.audit(task_no=task.no, plan_id=plan.id, limit=50) if allowed else []
-        names = await self._names()
+        names = await self._names() if allowed else {}
         today = self.app.clock.today()
         return self._render(request, "task.html", {
             "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
-            "previewable": PREVIEWABLE, "late": overdue_days(task, today),
+            "previewable": PREVIEWABLE, "late": overdue_days(task, today), "names": names,
             "history": [_history_line(h, names, self.app.settings.tz) for h in history],
             "can_approve": may_review(person) and task.status is TaskStatus.SUBMITTED,
             "can_return": may_review(person) and task.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED),
