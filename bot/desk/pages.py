@@ -189,7 +189,7 @@ class Desk:
         liaisons = Counter(p.unit for p in await self.app.store.people.liaisons() if p.unit)
         return self._render(request, "overview.html", {
             "viewer": viewer, "plan": plan, "today": today, "filters": filters, "rows": unit_rows(shown, liaisons, today),
-            "totals": totals(shown, today), "months": month_options(tasks), "statuses": status_options(),
+            "totals": totals(shown, liaisons, today), "months": month_options(tasks), "statuses": status_options(),
             "units": _units(tasks), "query": urlencode(request.query), "nav": "overview"})
 
     async def _chart_png(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:

@@ -14,7 +14,7 @@ OVERDUE = "overdue"  # a status filter value beside the TaskStatus values
 
 @dataclass(frozen=True)
 class UnitRow:
-    """One lead unit on the overview."""
+    """One lead unit on the overview (or the plan's totals, as unit "合计")."""
 
     unit: str
     tasks: int
@@ -27,30 +27,8 @@ class UnitRow:
 
     @property
     def percent(self) -> int:
-        """Return the share of evidence items received, in whole percent."""
-        return percent(self.received, self.required)
-
-
-@dataclass(frozen=True)
-class Totals:
-    """The plan (or the filtered part of it) in numbers."""
-
-    tasks: int
-    done: int
-    submitted: int
-    overdue: int
-    received: int
-    required: int
-
-    @property
-    def percent(self) -> int:
-        """Return the share of evidence items received, in whole percent."""
-        return percent(self.received, self.required)
-
-
-def percent(received: int, required: int) -> int:
-    """Return received/required in whole percent; 100 when nothing is required."""
-    return received * 100 // required if required else 100
+        """Return the share of evidence items received, in whole percent; 100 when none are required."""
+        return self.received * 100 // self.required if self.required else 100
 
 
 def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> list[UnitRow]:
@@ -60,13 +38,12 @@ def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.
     return sorted(rows, key=lambda r: (-r.overdue, r.percent, -(r.tasks - r.done), r.unit))
 
 
-def totals(tasks: Sequence[TaskView], today: dt.date) -> Totals:
-    """Count tasks by state and evidence items received; a shared list counts once."""
+def totals(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> UnitRow:
+    """Count the tasks by state and the evidence items received, a shared list once, as the row "合计"."""
     items = {i.id: i.files for t in tasks for i in t.items}
-    return Totals(len(tasks), sum(t.status is TaskStatus.APPROVED for t in tasks),
-                  sum(t.status is TaskStatus.SUBMITTED for t in tasks),
-                  sum(overdue_days(t, today) > 0 for t in tasks),
-                  sum(1 for n in items.values() if n), len(items))
+    return UnitRow("合计", len(tasks), sum(t.status is TaskStatus.APPROVED for t in tasks),
+                   sum(t.status is TaskStatus.SUBMITTED for t in tasks), sum(overdue_days(t, today) > 0 for t in tasks),
+                   sum(1 for n in items.values() if n), len(items), sum(liaisons.values()))
 
 
 @dataclass(frozen=True)

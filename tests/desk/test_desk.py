@@ -4,6 +4,7 @@ pages in headless Chromium where it is installed."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import re
@@ -18,6 +19,7 @@ import pytest
 from conftest import make_settings
 from fakes.telegram_api import FakeTelegram
 from openpyxl import load_workbook
+from playwright.async_api import Browser, Page
 
 from bot.app import App
 from bot.core.clock import Clock
@@ -38,10 +40,8 @@ PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     """A fake Telegram Bot API server."""
-    fake = FakeTelegram(bot_username="duban_bot")
-    await fake.start()
-    yield fake
-    await fake.close()
+    async with FakeTelegram(bot_username="duban_bot") as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -367,14 +367,33 @@ async def test_session_cookie_is_secure_behind_https(tmp_path: Path, db_url: str
 # --- in headless Chromium (Debian's, which CI installs) -----------------------------------------------
 
 
-@browser
-async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App, Runtime], tg: FakeTelegram,
-                                                              tmp_path: Path, backend: str) -> None:
+@contextlib.asynccontextmanager
+async def chromium(backend: str) -> AsyncIterator[Browser]:
+    """Launch headless Chromium (once per test, on SQLite only: the browser path does not depend on the database)."""
     from playwright.async_api import async_playwright
 
     if backend != "sqlite":
         pytest.skip("the browser path does not depend on the database; once on SQLite is enough")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
+
+async def enter(browser: Browser, link: str, width: int, height: int) -> Page:
+    """Open a sign-in link in a new browser context and press the button, as a user does."""
+    page = await (await browser.new_context(viewport={"width": width, "height": height})).new_page()
+    await page.goto(link)
+    async with page.expect_navigation():
+        await page.click("#enter")
+    return page
+
+
+@browser
+async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App, Runtime], tg: FakeTelegram,
+                                                              tmp_path: Path, backend: str) -> None:
     app, rt = running
     await bind(app, BUILD, "区住房和城乡建设局")
     await bind(app, EDU, "区教育局")
@@ -384,41 +403,34 @@ async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App
     plan = await app.store.plans.plan()
     leads = {t.lead for t in await app.store.plans.tasks(plan.id)}
     link = await desk_link(app, COORD)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-            await page.goto(link)
-            async with page.expect_navigation():
-                await page.click("#enter")
-            assert page.url == f"{rt.http_url}/desk/"
-            table = await page.inner_text("table.units")
-            assert all(unit in table for unit in leads)
+    async with chromium(backend) as browser:
+        page = await enter(browser, link, 1280, 900)  # an office PC
+        assert page.url == f"{rt.http_url}/desk/"
+        table = await page.inner_text("table.units")
+        assert all(unit in table for unit in leads)
 
-            await page.goto(f"{rt.http_url}/desk/tasks/44")
-            async with page.expect_download() as info:
-                await page.click("a.file")
-            download = await info.value
-            assert download.suggested_filename == "创建工作通知.pdf"
-            assert Path(await download.path()).read_bytes() == PDF
+        await page.goto(f"{rt.http_url}/desk/tasks/44")
+        async with page.expect_download() as info:
+            await page.click("a.file")
+        download = await info.value
+        assert download.suggested_filename == "创建工作通知.pdf"
+        assert Path(await download.path()).read_bytes() == PDF
 
-            await page.goto(f"{rt.http_url}/desk/review")
-            async with page.expect_navigation():
-                await page.click("a[href='/desk/tasks/42']")
-            await page.fill("#reason", "合同缺少盖章页")
-            async with page.expect_navigation():
-                await page.click("#return")
-            assert "任务42已退回区教育局，原因：合同缺少盖章页" in await page.inner_text(".flash")
+        await page.goto(f"{rt.http_url}/desk/review")
+        async with page.expect_navigation():
+            await page.click("a[href='/desk/tasks/42']")
+        await page.fill("#reason", "合同缺少盖章页")
+        async with page.expect_navigation():
+            await page.click("#return")
+        assert "任务42已退回区教育局，原因：合同缺少盖章页" in await page.inner_text(".flash")
 
-            # the used link, in a fresh browser: refused, and no session
-            stranger = await (await browser.new_context()).new_page()
-            await stranger.goto(link)
-            assert "已经用过" in await stranger.inner_text("main")
-            response = await stranger.goto(f"{rt.http_url}/desk/tasks/44")
-            assert response is not None and response.status == 401
-            assert "创建工作通知" not in await stranger.content()
-        finally:
-            await browser.close()
+        # the used link, in a fresh browser: refused, and no session
+        stranger = await (await browser.new_context()).new_page()
+        await stranger.goto(link)
+        assert "已经用过" in await stranger.inner_text("main")
+        response = await stranger.goto(f"{rt.http_url}/desk/tasks/44")
+        assert response is not None and response.status == 401
+        assert "创建工作通知" not in await stranger.content()
     task = await app.store.plans.task(plan.id, 42)
     assert task.status is TaskStatus.RETURNED
     sent = await tg.wait_for(lambda sent: any(m["chat_id"] == int(EDU) and "退回" in str(m["text"]) for m in sent))
@@ -428,11 +440,6 @@ async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App
 @browser
 async def test_liaison_on_a_phone_uploads_and_cannot_open_another_units_file(
         running: tuple[App, Runtime], tmp_path: Path, backend: str) -> None:
-    from playwright.async_api import async_playwright
-
-    if backend != "sqlite":
-        pytest.skip("the browser path does not depend on the database; once on SQLite is enough")
-
     app, rt = running
     await bind(app, BUILD, "区住房和城乡建设局")
     await bind(app, EDU, "区教育局")
@@ -442,27 +449,20 @@ async def test_liaison_on_a_phone_uploads_and_cannot_open_another_units_file(
     doc = tmp_path / "学校合同.pdf"
     doc.write_bytes(PDF + b"school")
     link = await desk_link(app, EDU)
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()  # a phone
-            await page.goto(link)
-            async with page.expect_navigation():
-                await page.click("#enter")
-            assert page.url == f"{rt.http_url}/desk/tasks"
-            async with page.expect_navigation():
-                await page.click("a[href='/desk/tasks/42']")
-            await page.select_option("#item", "1")
-            await page.set_input_files("#file", str(doc))
-            async with page.expect_navigation():
-                await page.click("#upload")
-            assert "已收到「学校合同.pdf」，归入任务42 材料1" in await page.inner_text(".flash")
-            assert "学校合同.pdf" in await page.inner_text("ol.items")
+    async with chromium(backend) as browser:
+        page = await enter(browser, link, 390, 844)  # a phone
+        assert page.url == f"{rt.http_url}/desk/tasks"
+        async with page.expect_navigation():
+            await page.click("a[href='/desk/tasks/42']")
+        await page.select_option("#item", "1")
+        await page.set_input_files("#file", str(doc))
+        async with page.expect_navigation():
+            await page.click("#upload")
+        assert "已收到「学校合同.pdf」，归入任务42 材料1" in await page.inner_text(".flash")
+        assert "学校合同.pdf" in await page.inner_text("ol.items")
 
-            response = await page.goto(f"{rt.http_url}/desk/files/{other.id}")
-            assert response is not None and response.status == 404
-            assert "没有这个文件" in await page.inner_text("main")
-        finally:
-            await browser.close()
+        response = await page.goto(f"{rt.http_url}/desk/files/{other.id}")
+        assert response is not None and response.status == 404
+        assert "没有这个文件" in await page.inner_text("main")
     [mine] = await app.store.evidence.files(plan.id, 42)
     assert mine.uploaded_by == f"telegram:{EDU}" and mine.file_name == "学校合同.pdf"
