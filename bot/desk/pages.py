@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -42,7 +42,7 @@ FLASH = "duban_desk_flash"
 PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
 HTML_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # sign-in links carry their token in the URL
+    "Referrer-Policy": "same-origin",  # sign-in links carry their token in the URL: never sent to another site
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -123,6 +123,9 @@ class Desk:
         return self._render(request, "login.html", {"person": person, "role": _role(person), "viewer": None})
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
+        if not self._same_origin(request):
+            # another site posting someone's link would sign this browser in as that person (login CSRF)
+            return self._message(request, "不能登录", f"请直接点击督办助手发给您的链接登录。{SIGN_IN}", 403)
         found = await self._grant(request)
         if isinstance(found, web.StreamResponse):
             return found
@@ -145,6 +148,16 @@ class Desk:
         if person is None or not may_use_desk(current_role(person, self.app.settings.coordinator_keys)):
             return self._message(request, "不能登录", "这个链接对应的用户不是节水办人员，也没有绑定单位。", 403)
         return current_role(person, self.app.settings.coordinator_keys), grant
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """Tell whether a browser's POST comes from the desk's own pages (clients that send neither header pass)."""
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("Origin")
+        if origin is None or origin == "null":  # "null": a page whose referrer policy hides its origin
+            return True
+        public = urlsplit(self.app.settings.public_url)
+        return origin in (f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}")
 
     def _used(self, request: web.Request) -> web.StreamResponse:
         return self._message(request, "链接已用过", f"这个登录链接已经用过了，每个链接只能用一次。{SIGN_IN}", 403)

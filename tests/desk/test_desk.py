@@ -152,9 +152,15 @@ async def test_expired_or_forged_link_gives_no_session(running: tuple[App, Runti
         async with http.post(f"{rt.http_url}/desk/login/{bad}", allow_redirects=False) as resp:
             assert resp.status == 403 and "Set-Cookie" not in resp.headers
             assert "无效或已过期" in await resp.text()
+    for elsewhere in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"}):
+        async with http.post(link, allow_redirects=False, headers=elsewhere) as resp:
+            assert resp.status == 403 and "Set-Cookie" not in resp.headers  # another site cannot post the link
+    async with http.post(link, allow_redirects=False, headers={"Origin": rt.http_url}) as resp:
+        assert resp.status == 303 and "Set-Cookie" in resp.headers  # and did not spend it
     clock.advance(dt.timedelta(minutes=11))
     async with http.post(link, allow_redirects=False) as resp:
         assert resp.status == 403 and "Set-Cookie" not in resp.headers and "无效或已过期" in await resp.text()
+    http.cookie_jar.clear()
     assert (await get(http, f"{rt.http_url}/desk/"))[0] == 401
 
 
