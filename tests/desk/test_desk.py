@@ -24,7 +24,7 @@ from playwright.async_api import Browser, Page
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Incoming, Reply
-from bot.core.views import TaskStatus
+from bot.core.views import FileView, TaskStatus
 from bot.handlers import export as export_handler
 from bot.runner import Runtime
 
@@ -82,6 +82,16 @@ async def bind(app: App, user: str, unit: str) -> None:
     code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7)
     [reply] = await say(app, user, f"/bind {code}")
     assert "绑定成功" in reply.text
+
+
+async def two_units_and_a_file_of_44(app: App, name: str, tmp: Path) -> FileView:
+    """Bind a liaison of 区住房和城乡建设局 (lead of task 44) and one of 区教育局; the former files 44-1."""
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await bind(app, EDU, "区教育局")
+    await say(app, BUILD, "44-1", files=((name, PDF),), tmp=tmp)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 44)
+    return f
 
 
 async def desk_link(app: App, user: str) -> str:
@@ -218,11 +228,7 @@ async def test_return_without_csrf_is_refused_and_with_it_tells_the_liaison(
 async def test_liaison_sees_only_their_units_files(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                                    tmp_path: Path) -> None:
     app, rt = running
-    await bind(app, BUILD, "区住房和城乡建设局")
-    await bind(app, EDU, "区教育局")
-    await say(app, BUILD, "44-1", files=(("住建局创建通知.pdf", PDF),), tmp=tmp_path)
-    plan = await app.store.plans.plan()
-    [f] = await app.store.evidence.files(plan.id, 44)
+    f = await two_units_and_a_file_of_44(app, "住建局创建通知.pdf", tmp_path)
     await signed_in(app, http, EDU)
     status, page = await get(http, f"{rt.http_url}/desk/files/{f.id}")
     assert status == 404 and "%PDF" not in page
@@ -447,11 +453,8 @@ async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App
 async def test_liaison_on_a_phone_uploads_and_cannot_open_another_units_file(
         running: tuple[App, Runtime], tmp_path: Path, backend: str) -> None:
     app, rt = running
-    await bind(app, BUILD, "区住房和城乡建设局")
-    await bind(app, EDU, "区教育局")
-    await say(app, BUILD, "44-1", files=(("住建局通知.pdf", PDF),), tmp=tmp_path)
+    other = await two_units_and_a_file_of_44(app, "住建局通知.pdf", tmp_path)
     plan = await app.store.plans.plan()
-    [other] = await app.store.evidence.files(plan.id, 44)
     doc = tmp_path / "学校合同.pdf"
     doc.write_bytes(PDF + b"school")
     link = await desk_link(app, EDU)
