@@ -28,7 +28,7 @@ from bot.channels.upload import TooBig, file_upload, receive_form
 from bot.core.errors import UserError
 from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
-from bot.desk.auth import COOKIE, DeskAuth
+from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.bundle import export_bundle, safe_name
 from bot.exports.ledger import export_ledger, overdue_days
@@ -138,7 +138,7 @@ class Desk:
                             secure=self.auth.secure_cookie)
         return response
 
-    async def _grant(self, request: web.Request) -> tuple[PersonView, Any] | web.StreamResponse:
+    async def _grant(self, request: web.Request) -> tuple[PersonView, LinkGrant] | web.StreamResponse:
         grant = self.auth.read_link(request.match_info["token"])
         if grant is None:
             return self._message(request, "链接无效", f"这个登录链接无效或已过期（10分钟内有效）。{SIGN_IN}", 403)
