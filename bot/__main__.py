@@ -214,10 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("digest", cmd_digest, "打印进度简报")
     d.add_argument("--unit")
     from bot.channels.wecom import cli as wecom_cli
+    from bot.desk import cli as desk_cli
     from bot.exports import cli as export_cli
     from bot.reminders import cli as remind_cli
 
-    for feature in (remind_cli, export_cli, wecom_cli):
+    for feature in (remind_cli, export_cli, wecom_cli, desk_cli):
         feature.register(cast(Any, sub), add)
     return p
 

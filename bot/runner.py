@@ -49,6 +49,11 @@ class Runtime:
         page = UploadPage(self.app)
         page.install(web_app)
         self.app.services.upload_link = page.link
+        from bot.desk.pages import Desk
+
+        desk = Desk(self.app)
+        desk.install(web_app)
+        self.app.services.desk_link = desk.link
         self.channels.append(WeComRobotChannel(self.app, self._session))
         if s.wecom_enabled:
             self.channels.append(WeComChannel(self.app, self._session))

@@ -14,16 +14,12 @@ the core's. The plan is the one chats work on; a token names no plan.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-import hashlib
-import hmac
 import html
-import json
 import logging
 import mimetypes
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -37,13 +33,13 @@ from bot.core.errors import UserError
 from bot.core.messages import Attachment, Incoming, Push, Reply
 from bot.core.views import PersonView, TaskView
 from bot.handlers.render import deadline_text
+from bot.signing import Signer
 
 log = logging.getLogger(__name__)
 
 ROUTE = "/upload/{token}"
-SIG_BYTES = 16
 CHUNK = 256 * 1024
-FIELD_LIMIT = 64  # bytes of the "item" form field
+FIELD_LIMIT = 64  # bytes of a small form field ("item", "csrf")
 _DOMAIN = b"duban-upload-link\x00"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -62,7 +58,7 @@ class UploadPage:
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self._key = hmac.new(secret_for(app.settings), _DOMAIN, hashlib.sha256).digest()
+        self._signer = Signer(secret_for(app.settings), _DOMAIN)
 
     def install(self, web_app: web.Application) -> None:
         """Add the page's routes."""
@@ -74,30 +70,22 @@ class UploadPage:
         """Return the page URL for this person and task, valid for DUBAN_UPLOAD_LINK_HOURS."""
         hours = self.app.settings.upload_link_hours
         expires = int((self.app.clock.utcnow() + dt.timedelta(hours=hours)).timestamp())
-        payload = json.dumps([person.key, task_no, expires], separators=(",", ":"), ensure_ascii=False).encode()
-        token = f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        token = self._signer.sign([person.key, task_no, expires])
         return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
 
     def verify(self, token: str) -> LinkGrant | None:
         """Return the grant of a genuine, unexpired token, else None."""
-        body, _, sig = token.partition(".")
-        try:
-            payload, given = _unb64(body), _unb64(sig)
-        except (binascii.Error, ValueError):
-            return None
-        if not hmac.compare_digest(self._sign(payload), given):
+        values = self._signer.verify(token)
+        if values is None:
             return None
         try:
-            key, task_no, expires = json.loads(payload)
+            key, task_no, expires = values
             grant = LinkGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
         except (ValueError, TypeError):
             return None
         if self.app.clock.utcnow() >= grant.expires:
             return None
         return grant
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:SIG_BYTES]
 
     # ---- routes ------------------------------------------------------------------------------
     async def _get(self, request: web.Request) -> web.Response:
@@ -113,27 +101,16 @@ class UploadPage:
             return found
         person, task = found
         limit = self.app.settings.upload_max_mb * 1024 * 1024
-        if request.content_type != "multipart/form-data":
-            return _page("上传失败", "<p>请在上传页面中选择文件后提交。</p>" + _back(request), status=400)
-        if request.content_length is not None and request.content_length > limit + 64 * 1024:
-            return _too_big(self.app.settings.upload_max_mb)
         try:
-            received = await self._receive(request, limit)
-        except _TooBig:
+            fields, upload = await receive_form(request, limit, self.app.scratch_file)
+        except TooBig:
             return _too_big(self.app.settings.upload_max_mb)
         except ValueError as e:
-            return _page("上传失败", f"<p>无法读取上传的内容：{html.escape(str(e))}</p>", status=400)
-        item, upload = received
-        if upload is None or upload.size == 0:
-            if upload is not None:
-                upload.path.unlink(missing_ok=True)
+            return _page("上传失败", f"<p>无法读取上传的内容：{html.escape(str(e))}</p>" + _back(request), status=400)
+        if upload is None:
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
-            if not (item.isascii() and item.isdigit()):
-                raise UserError("请选择这份文件对应的材料。")
-            text = await self._file(person, task.no, int(item), upload)
-        except UserError as e:
-            text = e.message
+            text = await file_upload(self.app, person, task.no, fields.get("item", ""), upload)
         finally:
             upload.path.unlink(missing_ok=True)
         body = "".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n") if line.strip())
@@ -154,71 +131,91 @@ class UploadPage:
             return _page("任务不存在", f"<p>当前计划中没有任务{grant.task_no}。</p>", status=404)
         return person, task
 
-    async def _receive(self, request: web.Request, limit: int) -> tuple[str, _Upload | None]:
-        """Read the form, streaming the file part to a temporary file chunk by chunk."""
-        item = ""
-        upload: _Upload | None = None
-        reader = await request.multipart()
-        try:
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader):
-                    continue
-                if part.name == "item":
-                    raw = await part.read_chunk(FIELD_LIMIT)
-                    item = raw.decode("utf-8", "replace").strip()
-                    await part.release()
-                elif part.name == "file" and upload is None:
-                    upload = await self._stream(part, limit)
-                else:
-                    await part.release()
-        except BaseException:
-            if upload is not None:
-                upload.path.unlink(missing_ok=True)
-            raise
-        return item, upload
 
-    async def _stream(self, part: BodyPartReader, limit: int) -> _Upload:
-        path = await asyncio.to_thread(self.app.scratch_file, "upload-")
-        handle: IO[bytes] = path.open("wb")
-        size = 0
-        try:
-            while chunk := await part.read_chunk(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise _TooBig
-                await asyncio.to_thread(handle.write, chunk)
-        except BaseException:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
-        await asyncio.to_thread(handle.close)
-        file_name = _plain_name(part.filename or "") or "未命名文件"
-        mime = part.headers.get("Content-Type") or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
-        return _Upload(file_name, path, mime, size)
+async def receive_form(request: web.Request, limit: int,
+                       new_file: Callable[[str], Path]) -> tuple[dict[str, str], Upload | None]:
+    """Read a multipart form: small fields as text, the "file" part streamed to a temporary file chunk by chunk.
 
-    async def _file(self, person: PersonView, task_no: int, item_no: int, upload: _Upload) -> str:
-        """Hand the file to the core as a chat upload captioned "任务-材料", and echo the answer to the chat."""
-        chat = person.chat
-        incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item_no}",
-                            attachments=(Attachment(upload.file_name, upload.path, upload.mime_type, upload.size),),
-                            user_name="")
-        replies = await self.app.conversation.handle(incoming)
-        text = "\n".join(r.text for r in replies if r.text)
-        stamp = self.app.clock.utcnow().isoformat()
-        await self.app.outbox.push(Push(chat, Reply(f"（网页上传）{text}"),
-                                        dedupe_key=f"upload:{person.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
-        return text
+    `new_file(prefix)` makes the temporary file (`App.scratch_file`: per process, so a restart can clean up).
+    Raises TooBig past `limit` (declared or streamed) and ValueError for anything but a multipart form.
+    An empty file counts as none (and leaves nothing behind); the caller deletes the temporary file.
+    """
+    if request.content_type != "multipart/form-data":
+        raise ValueError("请在页面中选择文件后提交。")
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise TooBig
+    fields: dict[str, str] = {}
+    upload: Upload | None = None
+    reader = await request.multipart()
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and upload is None:
+                upload = await _stream(part, limit, new_file)
+            elif part.name and part.name not in fields:
+                raw = await part.read_chunk(FIELD_LIMIT)
+                fields[part.name] = raw.decode("utf-8", "replace").strip()
+                await part.release()
+            else:
+                await part.release()
+    except BaseException:
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)
+        raise
+    if upload is not None and upload.size == 0:
+        upload.path.unlink(missing_ok=True)
+        upload = None
+    return fields, upload
+
+
+async def _stream(part: BodyPartReader, limit: int, new_file: Callable[[str], Path]) -> Upload:
+    path = await asyncio.to_thread(new_file, "upload-")
+    handle: IO[bytes] = path.open("wb")
+    size = 0
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise TooBig
+            await asyncio.to_thread(handle.write, chunk)
+    except BaseException:
+        handle.close()
+        path.unlink(missing_ok=True)
+        raise
+    await asyncio.to_thread(handle.close)
+    file_name = _plain_name(part.filename or "") or "未命名文件"
+    mime = part.headers.get("Content-Type") or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    return Upload(file_name, path, mime, size)
+
+
+async def file_upload(app: App, person: PersonView, task_no: int, item: str, upload: Upload) -> str:
+    """Hand the file to the core as a chat upload captioned "任务-材料", echo the answer to the chat, return it."""
+    if not (item.isascii() and item.isdigit()):
+        return "请选择这份文件对应的材料。"
+    chat = person.chat
+    incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item}",
+                        attachments=(Attachment(upload.file_name, upload.path, upload.mime_type, upload.size),),
+                        user_name="")
+    replies = await app.conversation.handle(incoming)
+    text = "\n".join(r.text for r in replies if r.text)
+    stamp = app.clock.utcnow().isoformat()
+    await app.outbox.push(Push(chat, Reply(f"（网页上传）{text}"),
+                               dedupe_key=f"upload:{person.key}:{task_no}-{item}:{upload.path.name}:{stamp}"))
+    return text
 
 
 @dataclass(frozen=True)
-class _Upload:
+class Upload:
+    """A file received from a form, in a temporary file until filed."""
+
     file_name: str
     path: Path
     mime_type: str
     size: int
 
 
-class _TooBig(Exception):
+class TooBig(Exception):
     """The file part grew past DUBAN_UPLOAD_MAX_MB."""
 
 
@@ -230,16 +227,6 @@ def _plain_name(name: str) -> str:
         except UnicodeDecodeError:
             return name
     return name
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    if not text or len(text) > 1024:
-        raise ValueError("bad token part")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _too_big(max_mb: int) -> web.Response:

@@ -28,6 +28,7 @@ class Services:
     units: UnitRegistry
     push: Callable[[Push], Awaitable[None]]  # the outbox: durable, de-duplicated proactive sends
     upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
+    desk_link: Callable[[PersonView, str], str] | None = None  # one-time desk sign-in link to a page, when served
 
 
 @dataclass

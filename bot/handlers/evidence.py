@@ -13,6 +13,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Attachment, Choice, Reply
 from bot.core.views import ItemView, PendingView, TaskStatus, TaskView
+from bot.handlers.access import may_see_task, may_upload
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
@@ -73,13 +74,12 @@ def safe_name(name: str) -> str:
 
 def check_can_upload(ctx: Context, t: TaskView) -> None:
     """Refuse a file for a task the sender's unit neither leads nor cooperates on."""
-    if ctx.person.coordinator:
+    if may_upload(ctx.person, t):
         return
     unit = ctx.require_unit()
-    if not t.role_of(unit):
+    if not may_see_task(ctx.person, t):
         raise NotAllowed(f"任务{t.no}由{t.lead}牵头，{unit}不是牵头或配合单位，不能为它提交材料。")
-    if t.status is TaskStatus.APPROVED:
-        raise UserError(f"任务{t.no}已审核完成，不能再提交材料。如需补充请联系节水办。")
+    raise UserError(f"任务{t.no}已审核完成，不能再提交材料。如需补充请联系节水办。")
 
 
 async def file_blob(ctx: Context, blob: StoredBlob, task_no: int, item_no: int) -> Reply:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from urllib.parse import urlencode
+
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
 from bot.exports.bundle import export_bundle
 from bot.exports.ledger import export_ledger, overdue_days
 from bot.handlers.context import Context
+from bot.handlers.desk import link_terms
 from bot.handlers.router import Replies
 
 BUNDLE_WORDS = ("材料", "材料包", "佐证材料", "bundle", "zip")
@@ -30,19 +35,18 @@ async def export(ctx: Context, args: str) -> Replies:
 async def _ledger(ctx: Context) -> Replies:
     """Write today's 台账 into the state directory and send it."""
     today = ctx.today
-    path = ctx.services.settings.state_dir / "exports" / f"ledger-{ctx.plan.key}-{today:%Y%m%d}.xlsx"
+    path = ledger_path(ctx.services.settings.state_dir, ctx.plan.key, today)
     await export_ledger(ctx.store, ctx.plan.key, path, today, ctx.services.settings.tz)
     tasks = await ctx.tasks()
     late = sum(1 for t in tasks if overdue_days(t, today))
     text = f"{ctx.plan.title}台账（{today:%Y-%m-%d}）：任务{len(tasks)}项，逾期{late}项（表中红色标出）。"
-    return [Reply(text, file=OutFile(f"台账-{today:%Y%m%d}.xlsx", path))]
+    return [Reply(text, file=OutFile(ledger_name(today), path))]
 
 
 async def _bundle(ctx: Context, unit: str | None) -> Replies:
-    """Build the evidence bundle; send it when small enough, else say where it is on the server."""
+    """Build the evidence bundle; send it when small enough, else link to the desk (or say where it is on the server)."""
     today = ctx.today
-    tag = f"-{unit}" if unit else ""
-    path = ctx.services.settings.state_dir / "exports" / f"bundle-{ctx.plan.key}{tag}-{today:%Y%m%d}.zip"
+    path = bundle_path(ctx.services.settings.state_dir, ctx.plan.key, unit, today)
     result = await export_bundle(ctx.store, ctx.plan.key, path, unit, generated_at=ctx.now,
                                  tz=ctx.services.settings.tz)
     summary = (f"佐证材料包{f'（{unit}）' if unit else ''}：任务{result.tasks}项，材料{result.items}项，"
@@ -50,11 +54,36 @@ async def _bundle(ctx: Context, unit: str | None) -> Replies:
     if result.lost:
         summary += f"\n注意：有{len(result.lost)}个文件在存储中找不到，已在 index.xlsx 中标出。"
     if result.zip_bytes <= SEND_LIMIT:
-        name = f"佐证材料{tag}-{today:%Y%m%d}.zip"
-        return [Reply(summary + "\n缺的材料在包内 index.xlsx 中以红色标出。", file=OutFile(name, path))]
+        return [Reply(summary + "\n缺的材料在包内 index.xlsx 中以红色标出。", file=OutFile(bundle_name(unit, today), path))]
+    too_big = f"{summary}\n超过聊天中可发送的{SEND_LIMIT // 1048576} MB，未能直接发送。"
+    if ctx.services.desk_link is not None:
+        where = "/desk/downloads" + (f"?{urlencode({'unit': unit})}" if unit else "")
+        return [Reply(f"{too_big}请在督办台下载（{link_terms()}）。",
+                      link=("在督办台下载材料包", ctx.services.desk_link(ctx.person, where)))]
     unit_arg = f" --unit {unit}" if unit else ""
     return [Reply(
-        f"{summary}\n超过聊天中可发送的{SEND_LIMIT // 1048576} MB，未能直接发送。材料包已生成在服务器上：\n{path}\n"
+        f"{too_big}材料包已生成在服务器上：\n{path}\n"
         f"请管理员从该路径取走；如需重新生成，可在服务器上运行：\n"
         f"duban --plan {ctx.plan.key} export bundle --out {path}{unit_arg}"
     )]
+
+
+def ledger_path(state_dir: Path, plan_key: str, today: dt.date) -> Path:
+    """Return where today's 台账 of a plan is written."""
+    return state_dir / "exports" / f"ledger-{plan_key}-{today:%Y%m%d}.xlsx"
+
+
+def ledger_name(today: dt.date) -> str:
+    """Return the 台账's file name as the user receives it."""
+    return f"台账-{today:%Y%m%d}.xlsx"
+
+
+def bundle_path(state_dir: Path, plan_key: str, unit: str | None, today: dt.date) -> Path:
+    """Return where today's evidence bundle (of the plan, or of one lead unit) is written."""
+    tag = f"-{unit}" if unit else ""
+    return state_dir / "exports" / f"bundle-{plan_key}{tag}-{today:%Y%m%d}.zip"
+
+
+def bundle_name(unit: str | None, today: dt.date) -> str:
+    """Return the bundle's file name as the user receives it."""
+    return f"佐证材料{f'-{unit}' if unit else ''}-{today:%Y%m%d}.zip"

@@ -73,7 +73,7 @@ def files_list(task: TaskView, files: Sequence[FileView]) -> str:
         return f"任务{task.no}还没有收到任何文件。"
     lines = [f"任务{task.no}已收到的文件："]
     for f in files:
-        lines.append(f"#{f.id} 材料{f.item_no} · {f.file_name}（{_size(f.size)}，{f.unit}，"
+        lines.append(f"#{f.id} 材料{f.item_no} · {f.file_name}（{file_size(f.size)}，{f.unit}，"
                      f"{f.uploaded_at.astimezone(_tz()).strftime('%m-%d %H:%M')}）")
     lines.append("发错了可以发送「/withdraw 文件编号」撤回，例如 /withdraw " + str(files[0].id))
     return "\n".join(lines)
@@ -103,7 +103,8 @@ def _num(v: float | None) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def _size(n: int) -> str:
+def file_size(n: int) -> str:
+    """Say a file size the way people read it: 12KB, 3.4MB."""
     if n >= 1 << 20:
         return f"{n / (1 << 20):.1f}MB"
     if n >= 1 << 10:

@@ -7,6 +7,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
 from bot.core.views import TaskStatus
+from bot.handlers.access import may_see_task, require_task_files
 from bot.handlers.context import Context
 from bot.handlers.render import files_list, task_detail
 from bot.handlers.router import Replies
@@ -37,7 +38,7 @@ async def task_reply(ctx: Context, no: int) -> Replies:
         text += f"\n\n提交材料：直接发送文件，说明里写「{t.no}-材料序号」，例如「{t.no}-{(t.missing or t.items)[0].no}」。"
     if role == "lead" and t.status.is_open:
         text += f"\n全部材料齐全后发送「/done {t.no}」提交审核。"
-    if ctx.services.upload_link is not None and (role or ctx.person.coordinator) and t.items:
+    if ctx.services.upload_link is not None and may_see_task(ctx.person, t) and t.items:
         return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, t.no)), choices=tuple(choices))]
     return [Reply(text, choices=tuple(choices))]
 
@@ -46,8 +47,7 @@ async def show_files(ctx: Context, args: str) -> Replies:
     """/files 12：查看任务已收到的文件"""
     no = require_task_no(args, "/files 12")
     t = await ctx.task(no)
-    if not ctx.person.coordinator and (ctx.person.unit is None or not t.role_of(ctx.person.unit)):
-        raise NotAllowed(f"任务{no}不是贵单位牵头或配合的任务，不能查看它的文件。")
+    require_task_files(ctx.person, t)
     return [Reply(files_list(t, await ctx.store.evidence.files(ctx.plan.id, no)))]
 
 

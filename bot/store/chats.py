@@ -116,6 +116,11 @@ class ChatRepo:
             return False
         return True
 
+    async def seen(self, key: str) -> bool:
+        """Tell whether `first_time` already recorded this key."""
+        async with self._sessions() as s:
+            return await s.get(SeenMessage, key) is not None
+
     async def record(self, actor: str, channel: str, action: str, *, now: dt.datetime, plan_id: int | None = None,
                      task_no: int | None = None, detail: dict[str, Any] | None = None) -> None:
         """Write an audit entry for an action that changes no other row (a 催办, a sent digest)."""
@@ -123,11 +128,14 @@ class ChatRepo:
             s.add(Audit(at=now, actor=actor, channel=channel, action=action, plan_id=plan_id, task_no=task_no,
                         detail=detail or {}))
 
-    async def audit(self, *, task_no: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Return recent audit entries, newest first."""
+    async def audit(self, *, task_no: int | None = None, plan_id: int | None = None,
+                    limit: int = 50) -> list[dict[str, Any]]:
+        """Return recent audit entries (of one plan, one task), newest first."""
         async with self._sessions() as s:
             q = select(Audit).order_by(col(Audit.id).desc()).limit(limit)
             if task_no is not None:
                 q = q.where(Audit.task_no == task_no)
+            if plan_id is not None:
+                q = q.where(Audit.plan_id == plan_id)
             return [{"at": a.at, "actor": a.actor, "channel": a.channel, "action": a.action, "task": a.task_no,
                      "detail": a.detail} for a in (await s.exec(q)).all()]

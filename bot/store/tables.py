@@ -56,7 +56,7 @@ class Task(SQLModel, table=True):
     deadline: dt.date
     recurrence: str | None = None
     targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
-    evidence_list_id: int | None = Field(default=None, foreign_key="evidencelist.id")
+    evidence_list_id: int | None = Field(default=None, foreign_key="evidencelist.id", index=True)
     status: str = "not_started"  # not_started | in_progress | submitted | approved | returned
     progress: float | None = None  # count toward the first numeric target
     status_note: str = ""  # reason given on return
@@ -172,6 +172,7 @@ class EvidenceFile(SQLModel, table=True):
 class Audit(SQLModel, table=True):
     """Every change: who, when, what, from which channel."""
 
+    __table_args__ = (Index("ix_audit_plan_task", "plan_id", "task_no"),)  # a task's history on the desk
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(index=True)
     actor: str

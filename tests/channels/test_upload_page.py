@@ -20,6 +20,7 @@ from bot.channels.upload import UploadPage
 from bot.core.clock import Clock
 from bot.core.views import PersonView
 from bot.runner import Runtime
+from bot.signing import Signer
 
 CORP, SECRET = "wwduban0000000001", "duban-app-secret"
 PDF = b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n"
@@ -116,7 +117,7 @@ async def test_forged_or_altered_token_is_refused(running: tuple[App, Runtime], 
     token = url.rsplit("/", 1)[1]
     payload, sig = token.split(".")
     forged = UploadPage.__new__(UploadPage)
-    forged.app, forged._key = app, b"\x00" * 32  # right format, wrong secret
+    forged.app, forged._signer = app, Signer(b"\x00" * 32, b"duban-upload-link\x00")  # right format, wrong secret
     other_person = PersonView(id=99, channel="wecom", user_id="lisi", unit="区水务局")
     for bad in (f"{payload}.{sig[:-2]}AA", f"{payload[:-2]}Qx.{sig}", "garbage", "a.b",
                 forged.link(other_person, 12).rsplit("/", 1)[1]):

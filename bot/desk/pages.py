@@ -1,0 +1,431 @@
+"""The desk's pages on duban's own HTTP server: overview, task list and page, review queue, downloads.
+
+Every page and download resolves the signed-in person from the store and asks `bot.handlers.access`
+what they may see, the same rules chat uses. Review and uploads go through the conversation core as
+`/approve`, `/return` and a captioned file would, so permissions, audit and the chat notices stay
+the core's. Pages are server-rendered Jinja2 (autoescaped), no scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import unicodedata
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.app import App
+from bot.channels.upload import TooBig, file_upload, receive_form
+from bot.core.errors import UserError
+from bot.core.messages import Incoming
+from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
+from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
+from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
+from bot.exports.bundle import export_bundle, safe_name
+from bot.exports.ledger import export_ledger, overdue_days
+from bot.handlers.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
+from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
+from bot.handlers.render import deadline_text, file_size
+from bot.reports.digest import progress_chart_png
+
+TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
+FLASH = "duban_desk_flash"
+PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+HTML_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",  # sign-in links carry their token in the URL: never sent to another site
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+ACTIONS = {
+    "task.submitted": "报告完成，提交审核", "task.approved": "审核通过", "task.returned": "退回",
+    "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
+    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
+}
+SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
+
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person as of this request, with their session's CSRF token and the posted form."""
+
+    person: PersonView
+    session: str
+    csrf: str
+    form: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str:
+        """Say who they are, as the page header shows it."""
+        return "节水办" if self.person.coordinator else (self.person.unit or "")
+
+
+Handler = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
+
+
+class Desk:
+    """Serve /desk/… and make the one-time sign-in links to it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.auth = DeskAuth(app.settings, app.clock)
+        self._chart: tuple[object, bytes] | None = None
+
+    def link(self, person: PersonView, next_path: str = "/desk/") -> str:
+        """Return a one-time sign-in link for this person, landing on `next_path`."""
+        return self.auth.link(person, next_path)
+
+    def install(self, web_app: web.Application) -> None:
+        """Add the desk's routes, templates and stylesheet."""
+        env = aiohttp_jinja2.setup(web_app, app_key=TEMPLATES, autoescape=True, default_helpers=False,
+                                   loader=jinja2.PackageLoader("bot.desk", "templates"))
+        env.filters.update(size=file_size, local=self._local, deadline=deadline_text)
+        r = web_app.router
+        r.add_get("/desk", self._to_home)
+        r.add_get("/desk/login/{token}", self._login_page)
+        r.add_post("/desk/login/{token}", self._login)
+        r.add_post("/desk/logout", self._signed_in(self._logout, post=True))
+        r.add_get("/desk/", self._signed_in(self._overview))
+        r.add_get("/desk/chart.png", self._signed_in(self._chart_png, coordinator=True))
+        r.add_get("/desk/tasks", self._signed_in(self._tasks))
+        r.add_get("/desk/tasks/{no:\\d+}", self._signed_in(self._task))
+        r.add_post("/desk/tasks/{no:\\d+}/review", self._signed_in(self._review, coordinator=True, post=True))
+        r.add_post("/desk/tasks/{no:\\d+}/upload", self._signed_in(self._upload))
+        r.add_get("/desk/review", self._signed_in(self._queue, coordinator=True))
+        r.add_get("/desk/files/{id:\\d+}", self._signed_in(self._file))
+        r.add_get("/desk/downloads", self._signed_in(self._downloads))
+        r.add_get("/desk/export/ledger", self._signed_in(self._ledger, coordinator=True))
+        r.add_get("/desk/export/bundle", self._signed_in(self._bundle))
+        r.add_static("/desk/static/", Path(__file__).parent / "static")
+
+    # ---- signing in -----------------------------------------------------------------------------
+    async def _to_home(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/desk/")
+
+    async def _login_page(self, request: web.Request) -> web.StreamResponse:
+        found = await self._grant(request)
+        if isinstance(found, web.StreamResponse):
+            return found
+        person, _ = found
+        return self._render(request, "login.html", {"person": person, "role": _role(person), "viewer": None})
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        if not self._same_origin(request):
+            # another site posting someone's link would sign this browser in as that person (login CSRF)
+            return self._message(request, "不能登录", f"请直接点击督办助手发给您的链接登录。{SIGN_IN}", 403)
+        found = await self._grant(request)
+        if isinstance(found, web.StreamResponse):
+            return found
+        _, grant = found
+        if not await self.auth.spend(grant, self.app.store.chats):
+            return self._used(request)
+        value, seconds = self.auth.session(grant.person_key)
+        response = _see_other(grant.next_path)
+        response.set_cookie(COOKIE, value, max_age=seconds, path="/desk", httponly=True, samesite="Strict",
+                            secure=self.auth.secure_cookie)
+        return response
+
+    async def _grant(self, request: web.Request) -> tuple[PersonView, LinkGrant] | web.StreamResponse:
+        grant = self.auth.read_link(request.match_info["token"])
+        if grant is None:
+            return self._message(request, "链接无效", f"这个登录链接无效或已过期（10分钟内有效）。{SIGN_IN}", 403)
+        if await self.app.store.chats.seen(grant.seen_key):
+            return self._used(request)
+        person = await self.app.store.people.get(grant.person_key)
+        if person is None or not may_use_desk(current_role(person, self.app.settings.coordinator_keys)):
+            return self._message(request, "不能登录", "这个链接对应的用户不是节水办人员，也没有绑定单位。", 403)
+        return current_role(person, self.app.settings.coordinator_keys), grant
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """Tell whether a browser's POST comes from the desk's own pages (clients that send neither header pass)."""
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("Origin")
+        if origin is None or origin == "null":  # "null": a page whose referrer policy hides its origin
+            return True
+        public = urlsplit(self.app.settings.public_url)
+        return origin in (f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}")
+
+    def _used(self, request: web.Request) -> web.StreamResponse:
+        return self._message(request, "链接已用过", f"这个登录链接已经用过了，每个链接只能用一次。{SIGN_IN}", 403)
+
+    async def _logout(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        response = self._message(request, "已退出", "您已退出督办台。再次使用时，请在督办助手中发送 /desk。")
+        response.del_cookie(COOKIE, path="/desk")
+        return response
+
+    def _signed_in(self, handler: Handler, *, coordinator: bool = False, post: bool = False) -> Route:
+        """Wrap a handler: resolve the session to a person with standing, check role and CSRF, then call it."""
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            value = request.cookies.get(COOKIE, "")
+            key = self.auth.read_session(value) if value else None
+            person = await self.app.store.people.get(key) if key else None
+            if person is None:
+                return self._message(request, "请先登录", f"督办台需要登录。{SIGN_IN}", 401)
+            person = current_role(person, self.app.settings.coordinator_keys)
+            if not may_use_desk(person):
+                return self._message(request, "不能使用督办台", "您现在不是节水办人员，也没有绑定单位。", 403)
+            viewer = Viewer(person, value, self.auth.csrf(value))
+            if coordinator and not may_review(person):
+                return self._message(request, "没有权限", "这一页只有节水办统筹人员可以使用。", 403, viewer)
+            if post:
+                form = await request.post()
+                if not self.auth.csrf_ok(value, str(form.get("csrf", ""))):
+                    return self._message(request, "表单已失效", "页面已过期，请返回刷新后再操作。没有做任何修改。", 403, viewer)
+                viewer = Viewer(person, value, viewer.csrf, {k: v for k, v in form.items() if isinstance(v, str)})
+            return await handler(request, viewer)
+
+        return route
+
+    # ---- pages ----------------------------------------------------------------------------------
+    async def _overview(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        if not viewer.person.coordinator:
+            raise web.HTTPFound("/desk/tasks")
+        plan, tasks = await self._plan_tasks()
+        today = self.app.clock.today()
+        filters = Filters.from_query(request.query)
+        shown = filters.apply(tasks, today)
+        liaisons = Counter(p.unit for p in await self.app.store.people.liaisons() if p.unit)
+        return self._render(request, "overview.html", {
+            "viewer": viewer, "plan": plan, "today": today, "filters": filters, "rows": unit_rows(shown, liaisons, today),
+            "totals": totals(shown, liaisons, today), "months": month_options(tasks), "statuses": status_options(),
+            "units": _units(tasks), "query": urlencode(request.query), "nav": "overview"})
+
+    async def _chart_png(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan, tasks = await self._plan_tasks()
+        today = self.app.clock.today()
+        key = (plan.id, today, tuple((t.no, t.status, t.deadline) for t in tasks))
+        if self._chart is None or self._chart[0] != key:
+            self._chart = (key, await progress_chart_png(plan.title, tasks, today))
+        return web.Response(body=self._chart[1], content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def _tasks(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan, tasks = await self._plan_tasks()
+        today = self.app.clock.today()
+        mine = visible_tasks(viewer.person, tasks)
+        filters = Filters.from_query(request.query)
+        shown = filters.apply(mine, today)
+        return self._render(request, "tasks.html", {
+            "viewer": viewer, "plan": plan, "today": today, "filters": filters, "tasks": shown,
+            "late": {t.no: overdue_days(t, today) for t in shown}, "months": month_options(mine),
+            "statuses": status_options(), "units": _units(mine) if viewer.person.coordinator else [],
+            "title": "任务列表", "nav": "tasks"})
+
+    async def _queue(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan, tasks = await self._plan_tasks()
+        today = self.app.clock.today()
+        waiting = sorted((t for t in tasks if t.status is TaskStatus.SUBMITTED),
+                         key=lambda t: (t.updated_at or dt.datetime.min.replace(tzinfo=dt.UTC), t.no))
+        return self._render(request, "tasks.html", {
+            "viewer": viewer, "plan": plan, "today": today, "filters": Filters(), "tasks": waiting,
+            "late": {t.no: overdue_days(t, today) for t in waiting}, "months": [], "statuses": [], "units": [],
+            "title": f"待审核（{len(waiting)}项）", "nav": "review"})
+
+    async def _task(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan = await self._plan()
+        try:
+            task = await self.app.store.plans.task(plan.id, int(request.match_info["no"]))
+        except UserError as e:
+            return self._message(request, "没有这项任务", e.message, 404, viewer)
+        person = viewer.person
+        allowed = may_see_task(person, task)
+        files = await self.app.store.evidence.files(plan.id, task.no) if allowed else []
+        by_item: dict[int, list[FileView]] = {}
+        for f in files:
+            by_item.setdefault(f.item_no, []).append(f)
+        history = await self.app.store.chats.audit(task_no=task.no, plan_id=plan.id, limit=50) if allowed else []
+        names = await self._names() if allowed else {}
+        today = self.app.clock.today()
+        return self._render(request, "task.html", {
+            "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
+            "previewable": PREVIEWABLE, "late": overdue_days(task, today), "names": names,
+            "history": [_history_line(h, names, self.app.settings.tz) for h in history],
+            "can_approve": may_review(person) and task.status is TaskStatus.SUBMITTED,
+            "can_return": may_review(person) and task.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED),
+            "can_upload": bool(task.items) and may_upload(person, task),
+            "max_mb": self.app.settings.upload_max_mb, "nav": "tasks"})
+
+    # ---- actions --------------------------------------------------------------------------------
+    async def _review(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        no = int(request.match_info["no"])
+        action, reason = viewer.form.get("action", ""), " ".join(viewer.form.get("reason", "").split())
+        if action not in ("approve", "return"):
+            return self._message(request, "操作无效", "请在任务页面上选择“审核通过”或“退回”。", 400, viewer)
+        text = f"/approve {no}" if action == "approve" else f"/return {no} {reason}".rstrip()
+        return self._after(f"/desk/tasks/{no}", await self._say(viewer.person, text))
+
+    async def _upload(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        no = int(request.match_info["no"])
+        limit = self.app.settings.upload_max_mb * 1024 * 1024
+        try:
+            fields, upload = await receive_form(request, limit, self.app.scratch_file)
+        except TooBig:
+            return self._message(request, "文件太大", f"文件超过了 {self.app.settings.upload_max_mb}MB 的上限，没有保存。"
+                                 "请压缩或拆分后再上传。", 413, viewer)
+        except ValueError as e:
+            return self._message(request, "上传失败", f"无法读取上传的内容：{e}", 400, viewer)
+        try:
+            if not self.auth.csrf_ok(viewer.session, fields.get("csrf", "")):
+                return self._message(request, "表单已失效", "页面已过期，请返回刷新后再上传。没有做任何修改。", 403, viewer)
+            if upload is None:
+                text = "没有选择文件：请选择要上传的文件后再提交。"
+            else:
+                text = await file_upload(self.app, viewer.person, no, fields.get("item", ""), upload)
+        finally:
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+        return self._after(f"/desk/tasks/{no}", text)
+
+    async def _say(self, person: PersonView, text: str) -> str:
+        """Run a command through the conversation core as this person, as if typed in their private chat."""
+        incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=person.chat, text=text)
+        return "\n".join(r.text for r in await self.app.conversation.handle(incoming) if r.text)
+
+    # ---- downloads ------------------------------------------------------------------------------
+    async def _file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        try:
+            plan_id, f = await self.app.store.evidence.file(int(request.match_info["id"]))
+            task = await self.app.store.plans.task(plan_id, f.task_no)
+            sharers = [task, *[await self.app.store.plans.task(plan_id, n) for n in task.shared_with]]
+        except UserError:
+            sharers = []
+        if not any(may_see_task(viewer.person, t) for t in sharers):
+            # the same answer for "no such file" and "not yours": a liaison learns nothing by trying numbers
+            return self._message(request, "没有这个文件", "没有这个文件，或它不属于贵单位的任务。", 404, viewer)
+        path = self.app.store.files.path_for(f.sha256)
+        if not path.is_file():
+            return self._message(request, "文件缺失", "这个文件在存储中找不到，请联系管理员。", 404, viewer)
+        inline = request.query.get("inline") == "1" and f.mime_type in PREVIEWABLE
+        mime = f.mime_type if inline else "application/octet-stream"
+        return _download(path, f.file_name, mime, inline=inline)
+
+    async def _downloads(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan, tasks = await self._plan_tasks()
+        leads = list(dict.fromkeys(t.lead for t in tasks))
+        chosen = request.query.get("unit", "")
+        return self._render(request, "downloads.html", {
+            "viewer": viewer, "plan": plan, "units": leads, "chosen": chosen if chosen in leads else "",
+            "nav": "downloads"})
+
+    async def _ledger(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan = await self._plan()
+        today = self.app.clock.today()
+        path = await export_ledger(self.app.store, plan.key, ledger_path(self.app.settings.state_dir, plan.key, today),
+                                   today, self.app.settings.tz)
+        return _download(path, ledger_name(today),
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    async def _bundle(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan = await self._plan()
+        today = self.app.clock.today()
+        unit = request.query.get("unit") or None
+        if not viewer.person.coordinator:
+            unit = viewer.person.unit  # a liaison's bundle is their unit's, whatever the URL says
+        out = bundle_path(self.app.settings.state_dir, plan.key, unit, today)
+        try:
+            result = await export_bundle(self.app.store, plan.key, out, unit, generated_at=self.app.clock.utcnow(),
+                                         tz=self.app.settings.tz)
+        except UserError as e:
+            return self._message(request, "无法导出", e.message, 404, viewer)
+        return _download(result.path, bundle_name(unit, today), "application/zip")
+
+    # ---- helpers --------------------------------------------------------------------------------
+    async def _plan(self) -> PlanView:
+        return await self.app.store.plans.plan(self.app.settings.plan or None)
+
+    async def _plan_tasks(self) -> tuple[PlanView, list[TaskView]]:
+        plan = await self._plan()
+        return plan, await self.app.store.plans.tasks(plan.id)
+
+    async def _names(self) -> dict[str, str]:
+        people = [*await self.app.store.people.liaisons(), *await self.app.store.people.coordinators()]
+        return {p.key: f"{p.display}（{_role(p)}）" for p in people}
+
+    def _local(self, at: dt.datetime) -> str:
+        return at.astimezone(self.app.settings.tz).strftime("%Y-%m-%d %H:%M")
+
+    def _render(self, request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+        flash = _read_flash(request.cookies.get(FLASH, ""))
+        response = aiohttp_jinja2.render_template(template, request, {**context, "flash": flash}, app_key=TEMPLATES,
+                                                  status=status)
+        response.headers.update(HTML_HEADERS)
+        if flash:
+            response.del_cookie(FLASH, path="/desk")
+        return response
+
+    def _message(self, request: web.Request, title: str, text: str, status: int = 200,
+                 viewer: Viewer | None = None) -> web.Response:
+        return self._render(request, "message.html", {"title": title, "text": text, "viewer": viewer}, status)
+
+    @staticmethod
+    def _after(location: str, text: str) -> web.StreamResponse:
+        """Redirect after a POST, carrying the core's answer to the next page (so a refresh does not repeat it)."""
+        response = _see_other(location)
+        value = base64.urlsafe_b64encode(text.encode()[:3000]).decode().rstrip("=")
+        response.set_cookie(FLASH, value, max_age=120,
+                            path="/desk", httponly=True, samesite="Strict")
+        return response
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _read_flash(value: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("utf-8", "replace") if value else ""
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def _role(person: PersonView) -> str:
+    return "节水办" if person.coordinator else (person.unit or "未绑定单位")
+
+
+def _units(tasks: list[TaskView]) -> list[str]:
+    """Return every unit taking part in the tasks, leads first in plan order."""
+    return list(dict.fromkeys([*(t.lead for t in tasks), *(u for t in tasks for u in t.cooperating)]))
+
+
+def _history_line(entry: dict[str, Any], names: Mapping[str, str], tz: dt.tzinfo) -> dict[str, str]:
+    detail: dict[str, Any] = entry["detail"] or {}
+    action = str(entry["action"])
+    extra = ""
+    if action == "evidence.add" or action == "evidence.withdraw":
+        extra = f"材料{detail.get('item')}「{detail.get('file')}」"
+    elif detail.get("note"):
+        extra = f"原因：{detail['note']}"
+    elif action == "task.progress":
+        extra = f"{detail.get('to')}" + (f"，{detail['remark']}" if detail.get("remark") else "")
+    return {"at": entry["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"), "who": names.get(entry["actor"], entry["actor"]),
+            "what": ACTIONS.get(action, action), "extra": extra, "channel": str(entry["channel"])}
+
+
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """Name a download safely: an ASCII fallback for old clients and the original name as RFC 5987 UTF-8."""
+    clean = safe_name(name)
+    ascii_name = unicodedata.normalize("NFKD", clean).encode("ascii", "ignore").decode()
+    ascii_name = "".join(ch if ch.isalnum() or ch in "._-() " else "_" for ch in ascii_name).strip(" ._")
+    _, dot, ext = clean.rpartition(".")
+    if not ascii_name or ascii_name == ext:
+        ascii_name = f"file.{ext}" if dot and ext.isascii() and ext.isalnum() else "file"
+    return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
+
+
+def _download(path: Path, name: str, mime: str, *, inline: bool = False) -> web.FileResponse:
+    return web.FileResponse(path, headers={
+        "Content-Type": mime, "Content-Disposition": content_disposition(name, inline=inline),
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})

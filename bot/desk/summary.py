@@ -1,0 +1,93 @@
+"""What the desk's overview and lists show: per-unit rows, plan totals, and the filters over tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.core.views import TaskStatus, TaskView
+from bot.exports.ledger import overdue_days, unit_counts
+
+OVERDUE = "overdue"  # a status filter value beside the TaskStatus values
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One lead unit on the overview (or the plan's totals, as unit "合计")."""
+
+    unit: str
+    tasks: int
+    done: int
+    submitted: int
+    overdue: int
+    received: int
+    required: int
+    liaisons: int
+
+    @property
+    def percent(self) -> int:
+        """Return the share of evidence items received, in whole percent; 100 when none are required."""
+        return self.received * 100 // self.required if self.required else 100
+
+
+def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> list[UnitRow]:
+    """Return a row per lead unit, the unit that lags most first (overdue, then least evidence, then open tasks)."""
+    rows = [UnitRow(c.unit, c.total, c.approved, c.submitted, c.overdue, c.received, c.required,
+                    liaisons.get(c.unit, 0)) for c in unit_counts(tasks, today)]
+    return sorted(rows, key=lambda r: (-r.overdue, r.percent, -(r.tasks - r.done), r.unit))
+
+
+def totals(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> UnitRow:
+    """Count the tasks by state and the evidence items received, a shared list once, as the row "合计"."""
+    items = {i.id: i.files for t in tasks for i in t.items}
+    return UnitRow("合计", len(tasks), sum(t.status is TaskStatus.APPROVED for t in tasks),
+                   sum(t.status is TaskStatus.SUBMITTED for t in tasks), sum(overdue_days(t, today) > 0 for t in tasks),
+                   sum(1 for n in items.values() if n), len(items), sum(liaisons.values()))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The overview's and task list's filters: deadline month ("2023-10"), status, unit (lead or cooperating)."""
+
+    month: str = ""
+    status: str = ""
+    unit: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> Filters:
+        """Read the filters from a query string, ignoring values that mean nothing."""
+        status = query.get("status", "")
+        valid = {s.value for s in TaskStatus} | {OVERDUE}
+        return cls(query.get("month", "")[:7], status if status in valid else "", query.get("unit", "")[:60])
+
+    def apply(self, tasks: Sequence[TaskView], today: dt.date) -> list[TaskView]:
+        """Return the tasks that pass every filter set."""
+        out = []
+        for t in tasks:
+            if self.month and f"{t.deadline:%Y-%m}" != self.month:
+                continue
+            if self.status == OVERDUE and not overdue_days(t, today):
+                continue
+            if self.status and self.status != OVERDUE and t.status.value != self.status:
+                continue
+            if self.unit and t.role_of(self.unit) is None:
+                continue
+            out.append(t)
+        return out
+
+    @property
+    def active(self) -> bool:
+        """Tell whether any filter is set."""
+        return bool(self.month or self.status or self.unit)
+
+
+def month_options(tasks: Sequence[TaskView]) -> list[tuple[str, str]]:
+    """Return the deadline months present, as (value, 2023年10月) pairs in order."""
+    months = sorted({(t.deadline.year, t.deadline.month) for t in tasks})
+    return [(f"{y}-{m:02d}", f"{y}年{m}月") for y, m in months]
+
+
+def status_options() -> list[tuple[str, str]]:
+    """Return the status filter's choices in Chinese."""
+    return [*((s.value, s.label) for s in TaskStatus), (OVERDUE, "逾期")]
