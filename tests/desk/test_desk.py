@@ -299,7 +299,7 @@ async def test_liaison_uploads_into_an_item_from_the_desk(running: tuple[App, Ru
         assert resp.status == 200 and "已收到「小区名单.pdf」，归入任务44 材料2" in await resp.text()
     [f] = await app.store.evidence.files(plan.id, 44)
     assert f.item_no == 2 and f.uploaded_by == f"telegram:{BUILD}" and f.sha256
-    assert list((app.settings.state_dir / "tmp").iterdir()) == []
+    assert list(app.scratch_dir.iterdir()) == []
     [echo] = await tg.wait_for(lambda sent: any("网页上传" in str(m.get("text")) for m in sent))
     assert echo["chat_id"] == int(BUILD)
 
