@@ -35,6 +35,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.app import App
 from bot.config import secret_for
+from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Attachment, Incoming, Push, Reply
 from bot.core.views import PersonView, TaskView
@@ -46,6 +47,7 @@ ROUTE = "/upload/{token}"
 SIG_BYTES = 16
 CHUNK = 256 * 1024
 FIELD_LIMIT = 64  # bytes of the "item" form field
+MAX_ITEM = 999  # item numbers of one checklist; the caption "任务-材料" reads at most three digits
 _DOMAIN = b"duban-upload-link\x00"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -76,7 +78,7 @@ class UploadPage:
     def link(self, person: PersonView, task_no: int) -> str:
         """Return the page URL for this person and task, valid for DUBAN_UPLOAD_LINK_HOURS."""
         hours = self.app.settings.upload_link_hours
-        expires = int((self.app.clock.utcnow() + dt.timedelta(hours=hours)).timestamp())
+        expires = int((self.app.clock.real_utcnow() + dt.timedelta(hours=hours)).timestamp())
         payload = json.dumps([person.key, task_no, expires], separators=(",", ":"), ensure_ascii=False).encode()
         token = f"{_b64(payload)}.{_b64(self._sign(payload))}"
         return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
@@ -95,7 +97,7 @@ class UploadPage:
             grant = LinkGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
         except (ValueError, TypeError):
             return None
-        if self.app.clock.utcnow() >= grant.expires:
+        if self.app.clock.real_utcnow() >= grant.expires:
             return None
         return grant
 
@@ -127,14 +129,14 @@ class UploadPage:
         except ValueError as e:
             return _page("上传失败", f"<p>无法读取上传的内容：{html.escape(str(e))}</p>", status=400)
         item, upload = received
-        if upload is None or upload.size == 0:
+        if upload is None or not upload.file_name:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
-            if not (item.isascii() and item.isdigit()):
+            if (item_no := whole_number(item, limit=MAX_ITEM)) is None:
                 raise UserError("请选择这份文件对应的材料。")
-            text = await self._file(person, task.no, int(item), upload)
+            text = await self._file(person, task.no, item_no, upload)
         except UserError as e:
             text = e.message
         finally:
@@ -197,7 +199,7 @@ class UploadPage:
             path.unlink(missing_ok=True)
             raise
         await asyncio.to_thread(handle.close)
-        file_name = _plain_name(part.filename or "") or "未命名文件"
+        file_name = _plain_name(part.filename or "")  # empty: no file was chosen
         mime = part.headers.get("Content-Type") or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
         return _Upload(file_name, path, mime, size)
 

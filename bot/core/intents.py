@@ -35,7 +35,7 @@ class Intent:
     missing: bool = False
 
 
-_NUM = rf"([0-9]{{1,3}}|[{CN_NUM}]{{1,4}})"
+_NUM = rf"(?<![0-9])([0-9]{{1,3}}(?![0-9])|[{CN_NUM}]{{1,4}})"  # 任务99999 names no task, not task 999
 _TASK_NO = [
     re.compile(rf"(?:任务|第)\s*{_NUM}\s*(?:项|号|条)?"),
     re.compile(rf"{_NUM}\s*(?:号|项)\s*(?:任务)?"),

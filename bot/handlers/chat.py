@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.core import intents
 from bot.core.intents import Kind
 from bot.core.messages import Reply
-from bot.handlers.context import Context
+from bot.core.views import PendingView
+from bot.handlers.context import LIAISON, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.router import Replies, Router
 from bot.handlers.task import show_files, task_reply
@@ -32,10 +33,7 @@ def help_handler(router: Router) -> object:
         if p.coordinator:
             lines += ["· 教育局的任务", "· 汇总"]
         lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
-        for cmd in router.listed():
-            if cmd.who == "all" or (cmd.who == "coordinator" and p.coordinator) or (
-                    cmd.who == "liaison" and (p.unit or p.coordinator)):
-                lines.append(cmd.help)
+        lines += [cmd.help for cmd in router.listed() if ctx.allows(cmd.who)]
         return [Reply("\n".join(lines))]
 
     return help_
@@ -44,13 +42,13 @@ def help_handler(router: Router) -> object:
 async def on_text(ctx: Context) -> Replies:
     """Answer a free-text message by the intent it expresses."""
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
+    if intent.kind not in (Kind.HELP, Kind.UNKNOWN):
+        ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:
         pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)
         if pending is None:
             return [Reply("没有更多内容了。")]
-        pages = pending.payload["pages"]
-        assert isinstance(pages, list)
-        return await next_page(ctx, [str(p) for p in pages])
+        return await next_page(ctx, pending)
     if intent.kind is Kind.TASK and intent.task_no is not None:
         return await task_reply(ctx, intent.task_no)
     if intent.kind is Kind.FILES and intent.task_no is not None:
@@ -69,11 +67,6 @@ async def on_text(ctx: Context) -> Replies:
     return [Reply(NOT_UNDERSTOOD)]
 
 
-async def on_page(ctx: Context, pending: object, answer: str) -> Replies:
+async def on_page(ctx: Context, pending: PendingView, answer: str) -> Replies:
     """Show the next page when the 下一页 button is pressed."""
-    from bot.core.views import PendingView
-
-    assert isinstance(pending, PendingView)
-    pages = pending.payload["pages"]
-    assert isinstance(pages, list)
-    return await next_page(ctx, [str(p) for p in pages])
+    return await next_page(ctx, pending)

@@ -89,7 +89,8 @@ async def write_progress_chart(state_dir: Path, title: str, tasks: Sequence[Task
     import asyncio
 
     rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
-    data = await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）")
+    data = await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）",
+                                   state_dir / "cache" / "matplotlib")
     out = state_dir / "charts" / f"progress-{today:%Y%m%d}.png"
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)

@@ -196,12 +196,24 @@ async def test_stale_timestamp_is_refused_when_replay_window_is_set(running: tup
                                                                     http: aiohttp.ClientSession) -> None:
     app, rt = running
     app.settings.wecom_replay_window_s = 300
-    now = int(app.clock.utcnow().timestamp())
+    now = int(time.time())
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts=str(now - 3600))) == 403
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts="not-a-number")) == 403
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts=str(now - 10))) == 200
     [answer] = await fake.wait_sent(1)
     assert answer["touser"] == "late"
+
+
+async def test_pinned_demo_date_does_not_make_current_callbacks_stale(running: tuple[App, Runtime], fake: FakeWeCom,
+                                                                       http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    app.settings.wecom_replay_window_s = 300
+    assert app.clock.today().year == 2023  # DUBAN_TODAY pins the demo's date ...
+    assert await post(http, rt, *encrypted(text_msg("now", "/help"), ts=str(int(time.time())))) == 200
+    [answer] = await fake.wait_sent(1)  # ... but a callback signed just now is fresh
+    assert answer["touser"] == "now"
+    pinned = str(int(app.clock.utcnow().timestamp()))
+    assert await post(http, rt, *encrypted(text_msg("now", "/help"), ts=pinned)) == 403
 
 
 # ---- messages in and out ------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from aiohttp import web
 from bot.app import App
 from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot, split_markdown
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
+from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Push, Reply
 from bot.outbox import TemporaryFailure, Unreachable
@@ -168,7 +169,7 @@ class WeComChannel:
             sent = int(timestamp)
         except ValueError:
             return False
-        return abs(self.app.clock.utcnow().timestamp() - sent) <= window
+        return abs(self.app.clock.real_utcnow().timestamp() - sent) <= window
 
     def _spawn(self, msg: dict[str, str], key: str) -> None:
         user = msg["FromUserName"]
@@ -252,8 +253,8 @@ class WeComChannel:
             return None
         raw = unicodedata.normalize("NFKC", text).strip().rstrip(".。、")
         picked: Choice | None = None
-        if raw.isdigit() and 1 <= int(raw) <= len(open_.choices):
-            picked = open_.choices[int(raw) - 1]
+        if (n := whole_number(raw)) is not None and 1 <= n <= len(open_.choices):
+            picked = open_.choices[n - 1]
         else:
             picked = next((c for c in open_.choices if c.label == text.strip()), None)
         if picked is not None:
