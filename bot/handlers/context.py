@@ -15,7 +15,7 @@ from bot.core.units import Unit, UnitRegistry, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
 
-ANYONE, LIAISON, COORDINATOR = "all", "liaison", "coordinator"  # who may use a command, button or question
+ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
 UNBOUND = ("您还没有绑定单位。请向节水办索取邀请码，然后发送「/bind 邀请码」，例如 /bind ABCD2345。")
 
 

@@ -270,9 +270,11 @@ async def test_image_becomes_evidence_after_choosing_a_number(running: tuple[App
 async def test_number_outside_open_choices_still_means_a_task(running: tuple[App, Runtime], fake: FakeWeCom,
                                                               http: aiohttp.ClientSession) -> None:
     app, rt = running
+    await bind(app, http, rt, fake, "lisi", "区水务局")
+    sent = len(fake.sent)
     await app.outbox.push(Push(ChatRef("wecom", "lisi"), Reply("请选择", choices=(Choice("甲", "t:0"),)),
                                dedupe_key="choice-2"))
-    await fake.wait_sent(1)
+    await fake.wait_sent(sent + 1)
     assert "任务40（牵头单位：区教育局）" in await say(http, rt, fake, "lisi", "40")
 
 
@@ -444,7 +446,7 @@ async def test_robot_registered_in_chat_by_a_coordinator(running: tuple[App, Run
         msg = Incoming(channel="wecom", user_id=user, chat=ChatRef("wecom", user), text=text)
         return "\n".join(r.text for r in await app.conversation.handle(msg))
 
-    assert "只有节水办" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")
+    assert "/bind" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")  # a stranger hears how to bind
     url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7a1b-4bc4-97a0-0ec2a1fa5aaa"
     assert "已登记群机器人「节水群」" in await say_robot("jieshuiban", f"/robot 节水群 {url}")
     assert await app.store.chats.robot_key("节水群") == "693a91f6-7a1b-4bc4-97a0-0ec2a1fa5aaa"
