@@ -112,3 +112,13 @@ async def test_one_over_long_line_is_cut_to_the_limit(chat: Chat) -> None:
     replies = await chat.say("li", "/progress 40 2 " + "很长的备注" * 380, limit=600)
     assert len(replies) > 1 and all(len(r.text) <= 600 for r in replies)
     assert "".join(r.text for r in replies).count("很长的备注") == 380
+
+
+async def test_control_characters_are_dropped_before_anything_is_stored(chat: Chat, app: App) -> None:
+    await chat.bind("li", "教育局")
+    [ask] = await chat.say("li", "/done 42")
+    await chat.say("li", callback=ask.choices[0].data)
+    reply = await chat.text("admin", "/return 42 缺少\x00签约\x07合同")
+    assert "原因：缺少签约合同" in reply
+    plan = await app.store.plans.plan()
+    assert (await app.store.plans.task(plan.id, 42)).status_note == "缺少签约合同"

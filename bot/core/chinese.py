@@ -51,6 +51,11 @@ def decimal_number(text: str, limit: float) -> float | None:
     return value if value <= limit else None
 
 
+def without_controls(text: str) -> str:
+    """Drop control characters but line breaks and tabs: a NUL cannot even be stored in PostgreSQL text."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 def cn_to_int(text: str) -> int | None:
     """Read a number written in Arabic digits or Chinese numerals (十一, 二十三, 一百零五); None if not one."""
     text = text.strip()

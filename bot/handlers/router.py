@@ -11,10 +11,12 @@ sender's current role (`who`) before its handler runs, and every answer is split
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.core.chinese import without_controls
 from bot.core.errors import UserError
 from bot.core.messages import Incoming, Reply
 from bot.core.views import PendingView
@@ -87,6 +89,7 @@ class Conversation:
 
     async def handle(self, msg: Incoming) -> Replies:
         """Identify the sender, route the message, and turn refusals into Chinese answers."""
+        msg = dataclasses.replace(msg, text=without_controls(msg.text), user_name=without_controls(msg.user_name))
         try:
             ctx = await self._context(msg)
             replies = await self._route(ctx)
