@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import struct
+import subprocess
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +28,7 @@ ROWS = [
 ]
 TITLE = "坪山区节水工作任务进度（截至2023年10月9日）"
 # every string the chart itself draws, besides the units and the title
+CACHE = Path(tempfile.gettempdir())  # unused here: this module imported matplotlib already
 CHART_WORDS = "已完成待审核未完成逾期任务数暂无数据0123456789/"
 
 
@@ -58,8 +64,21 @@ def glyph_warnings(action: Callable[[], object], caplog: pytest.LogCaptureFixtur
     return [message for message in found if "missing from font" in message]
 
 
+def test_first_chart_writes_nothing_to_home(tmp_path: Path) -> None:
+    home, state = tmp_path / "home", tmp_path / "state"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL", "DUBAN_"))}
+    env.update(HOME=str(home), DUBAN_STATE_DIR=str(state), DUBAN_TODAY="2023-10-20",
+               DUBAN_COORDINATORS="console:admin")
+    done = subprocess.run([sys.executable, "-m", "bot", "console", "--user", "admin"], input="/digest 图\n", env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)
+    assert "进度图.png" in done.stdout or "progress-" in done.stdout, done.stdout[-500:]
+    assert list(home.iterdir()) == []
+    assert any((state / "cache" / "matplotlib").iterdir())  # the font cache lives with the rest of the state
+
+
 def test_chart_is_a_phone_sized_png() -> None:
-    png = render_progress_chart(ROWS, TITLE)
+    png = render_progress_chart(ROWS, TITLE, CACHE)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert 10_000 < len(png) < 1_000_000
     width, height = png_size(png)
@@ -69,23 +88,23 @@ def test_chart_is_a_phone_sized_png() -> None:
 
 def test_chart_grows_with_the_number_of_units() -> None:
     many = [UnitProgressRow(f"第{i}街道办事处", done=i, submitted=1, open=2, overdue=i % 3) for i in range(20)]
-    _, few_height = png_size(render_progress_chart(ROWS, TITLE))
-    _, many_height = png_size(render_progress_chart(many, TITLE))
+    _, few_height = png_size(render_progress_chart(ROWS, TITLE, CACHE))
+    _, many_height = png_size(render_progress_chart(many, TITLE, CACHE))
     assert many_height > few_height * 2
 
 
 def test_chart_without_rows_still_renders() -> None:
-    assert render_progress_chart([], TITLE).startswith(b"\x89PNG")
+    assert render_progress_chart([], TITLE, CACHE).startswith(b"\x89PNG")
 
 
 def test_rendering_the_chart_reports_no_missing_glyph(caplog: pytest.LogCaptureFixture) -> None:
-    assert glyph_warnings(lambda: render_progress_chart(ROWS, TITLE), caplog) == []
-    assert glyph_warnings(lambda: render_progress_chart([], TITLE), caplog) == []
+    assert glyph_warnings(lambda: render_progress_chart(ROWS, TITLE, CACHE), caplog) == []
+    assert glyph_warnings(lambda: render_progress_chart([], TITLE, CACHE), caplog) == []
 
 
 def test_missing_glyph_check_does_catch_a_character_outside_the_font(caplog: pytest.LogCaptureFixture) -> None:
     rows = [UnitProgressRow("区水务局🙂", done=1, submitted=0, open=0, overdue=0)]
-    assert glyph_warnings(lambda: render_progress_chart(rows, TITLE), caplog)
+    assert glyph_warnings(lambda: render_progress_chart(rows, TITLE, CACHE), caplog)
 
 
 def test_shipped_font_maps_every_character_the_chart_draws() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from bot.core.chinese import whole_number
 from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Reply
 from bot.handlers.router import Conversation
 
@@ -90,8 +91,7 @@ class ConsoleChannel:
             return
         chat = ChatRef("console", self.user, ChatKind.PRIVATE)
         msg = Incoming(channel="console", user_id=self.user, chat=chat, text=line, user_name=self.user)
-        if line.startswith("#") and line[1:].isdigit():
-            n = int(line[1:])
+        if line.startswith("#") and (n := whole_number(line[1:])) is not None:
             if not 1 <= n <= len(self._choices):
                 self.out.write("没有这个选项。\n")
                 return

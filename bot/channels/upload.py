@@ -29,6 +29,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.app import App
 from bot.config import secret_for
+from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Attachment, Incoming, Push, Reply
 from bot.core.views import PersonView, TaskView
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 ROUTE = "/upload/{token}"
 CHUNK = 256 * 1024
 FIELD_LIMIT = 64  # bytes of a small form field ("item", "csrf")
+MAX_ITEM = 999  # item numbers of one checklist; the caption "任务-材料" reads at most three digits
 _DOMAIN = b"duban-upload-link\x00"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -69,7 +71,7 @@ class UploadPage:
     def link(self, person: PersonView, task_no: int) -> str:
         """Return the page URL for this person and task, valid for DUBAN_UPLOAD_LINK_HOURS."""
         hours = self.app.settings.upload_link_hours
-        expires = int((self.app.clock.utcnow() + dt.timedelta(hours=hours)).timestamp())
+        expires = int((self.app.clock.real_utcnow() + dt.timedelta(hours=hours)).timestamp())
         token = self._signer.sign([person.key, task_no, expires])
         return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
 
@@ -83,7 +85,7 @@ class UploadPage:
             grant = LinkGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
         except (ValueError, TypeError):
             return None
-        if self.app.clock.utcnow() >= grant.expires:
+        if self.app.clock.real_utcnow() >= grant.expires:
             return None
         return grant
 
@@ -138,7 +140,8 @@ async def receive_form(request: web.Request, limit: int,
 
     `new_file(prefix)` makes the temporary file (`App.scratch_file`: per process, so a restart can clean up).
     Raises TooBig past `limit` (declared or streamed) and ValueError for anything but a multipart form.
-    An empty file counts as none (and leaves nothing behind); the caller deletes the temporary file.
+    A file part without a name (nothing was chosen) counts as none and leaves nothing behind; a chosen file
+    that is empty is returned, for the core to refuse in words. The caller deletes the temporary file.
     """
     if request.content_type != "multipart/form-data":
         raise ValueError("请在页面中选择文件后提交。")
@@ -163,7 +166,7 @@ async def receive_form(request: web.Request, limit: int,
         if upload is not None:
             upload.path.unlink(missing_ok=True)
         raise
-    if upload is not None and upload.size == 0:
+    if upload is not None and not upload.file_name:
         upload.path.unlink(missing_ok=True)
         upload = None
     return fields, upload
@@ -184,24 +187,25 @@ async def _stream(part: BodyPartReader, limit: int, new_file: Callable[[str], Pa
         path.unlink(missing_ok=True)
         raise
     await asyncio.to_thread(handle.close)
-    file_name = _plain_name(part.filename or "") or "未命名文件"
+    # No filename: the form's file field was left empty. A name that cleans to nothing still names a file.
+    file_name = (_plain_name(part.filename) or "未命名文件") if part.filename else ""
     mime = part.headers.get("Content-Type") or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
     return Upload(file_name, path, mime, size)
 
 
 async def file_upload(app: App, person: PersonView, task_no: int, item: str, upload: Upload) -> str:
     """Hand the file to the core as a chat upload captioned "任务-材料", echo the answer to the chat, return it."""
-    if not (item.isascii() and item.isdigit()):
+    if (item_no := whole_number(item, limit=MAX_ITEM)) is None:
         return "请选择这份文件对应的材料。"
     chat = person.chat
-    incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item}",
+    incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item_no}",
                         attachments=(Attachment(upload.file_name, upload.path, upload.mime_type, upload.size),),
                         user_name="")
     replies = await app.conversation.handle(incoming)
     text = "\n".join(r.text for r in replies if r.text)
     stamp = app.clock.utcnow().isoformat()
     await app.outbox.push(Push(chat, Reply(f"（网页上传）{text}"),
-                               dedupe_key=f"upload:{person.key}:{task_no}-{item}:{upload.path.name}:{stamp}"))
+                               dedupe_key=f"upload:{person.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
     return text
 
 

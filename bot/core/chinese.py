@@ -11,6 +11,10 @@ from dataclasses import dataclass
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100}
 CN_NUM = "零〇一二两三四五六七八九十百"
+MAX_WHOLE = 2_147_483_647  # the database's integer: a larger id or number cannot name anything stored
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_WHOLE = re.compile(r"[0-9]{1,10}")
+_DECIMAL = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
 ROLE_LABEL = {"lead": "牵头", "cooperating": "配合", "group": "群"}  # a unit's part in a task, as replies say it
 
 
@@ -25,13 +29,40 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
 
 
+def whole_number(text: str, limit: int = MAX_WHOLE) -> int | None:
+    """Read a whole number typed in ASCII or full-width digits, at most `limit`; None for anything else.
+
+    The one way user input becomes a number: `str.isdigit` also accepts ² and ①, which `int` refuses,
+    and an unbounded number overflows the database.
+    """
+    digits = text.strip().translate(_FULL_WIDTH_DIGITS)
+    if not _WHOLE.fullmatch(digits):
+        return None
+    value = int(digits)
+    return value if value <= limit else None
+
+
+def decimal_number(text: str, limit: float) -> float | None:
+    """Read a plain non-negative decimal (2, 2.5, full-width digits) up to `limit`; None for NaN, inf, 1e9, -1."""
+    digits = text.strip().translate(_FULL_WIDTH_DIGITS).replace("．", ".")
+    if not _DECIMAL.fullmatch(digits):
+        return None
+    value = float(digits)
+    return value if value <= limit else None
+
+
+def without_controls(text: str) -> str:
+    """Drop control characters but line breaks and tabs: a NUL cannot even be stored in PostgreSQL text."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 def cn_to_int(text: str) -> int | None:
     """Read a number written in Arabic digits or Chinese numerals (十一, 二十三, 一百零五); None if not one."""
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
-        return int(text)
+    if (n := whole_number(text)) is not None:
+        return n
     if any(ch not in _DIGITS and ch not in _UNITS for ch in text):
         return None
     total, current = 0, 0

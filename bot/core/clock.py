@@ -37,6 +37,13 @@ class Clock:
         """Return now as aware UTC, the form stored in the database."""
         return self.now().astimezone(dt.UTC)
 
+    def real_utcnow(self) -> dt.datetime:
+        """Return now as aware UTC ignoring DUBAN_TODAY: signature and token windows must follow the real clock.
+
+        `offset` still applies, so tests can expire a token without sleeping.
+        """
+        return dt.datetime.now(dt.UTC) + self.offset
+
     def advance(self, delta: dt.timedelta) -> None:
         """Move time forward (tests and demos only)."""
         self.offset += delta

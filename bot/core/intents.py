@@ -44,7 +44,7 @@ class Intent:
     text: str = ""  # a 延期's reason, a note's words
 
 
-_NUM = rf"([0-9]{{1,3}}|[{CN_NUM}]{{1,4}})"
+_NUM = rf"(?<![0-9])([0-9]{{1,3}}(?![0-9])|[{CN_NUM}]{{1,4}})"  # 任务99999 names no task, not task 999
 _TASK_NO = [
     re.compile(rf"(?:任务|第)\s*{_NUM}\s*(?:项|号|条)?"),
     re.compile(rf"{_NUM}\s*(?:号|项)\s*(?:任务)?"),

@@ -56,7 +56,7 @@ class DeskAuth:
     # ---- one-time links -------------------------------------------------------------------------
     def link(self, person: PersonView, next_path: str = HOME) -> str:
         """Return a sign-in link for this person, valid for LINK_MINUTES and usable once."""
-        expires = int((self.clock.utcnow() + dt.timedelta(minutes=LINK_MINUTES)).timestamp())
+        expires = int((self.clock.real_utcnow() + dt.timedelta(minutes=LINK_MINUTES)).timestamp())
         token = self._links.sign([person.key, secrets.token_urlsafe(12), expires, safe_next(next_path)])
         return f"{self.settings.public_url.rstrip('/')}/desk/login/{token}"
 
@@ -71,7 +71,7 @@ class DeskAuth:
                               safe_next(str(next_path)))
         except (ValueError, TypeError):
             return None
-        return grant if self.clock.utcnow() < grant.expires else None
+        return grant if self.clock.real_utcnow() < grant.expires else None
 
     async def spend(self, grant: LinkGrant, chats: ChatRepo) -> bool:
         """Record the link as used; return False when it already was."""
@@ -81,7 +81,7 @@ class DeskAuth:
     def session(self, person_key: str) -> tuple[str, int]:
         """Return a session cookie value for the person and its lifetime in seconds."""
         seconds = SESSION_HOURS * 3600
-        expires = int(self.clock.utcnow().timestamp()) + seconds
+        expires = int(self.clock.real_utcnow().timestamp()) + seconds
         return self._sessions.sign([person_key, expires, secrets.token_urlsafe(9)]), seconds
 
     def read_session(self, value: str) -> str | None:
@@ -91,7 +91,7 @@ class DeskAuth:
             return None
         try:
             key, expires, _ = values
-            if self.clock.utcnow().timestamp() >= int(expires):
+            if self.clock.real_utcnow().timestamp() >= int(expires):
                 return None
         except (ValueError, TypeError):
             return None

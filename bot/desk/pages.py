@@ -209,7 +209,8 @@ class Desk:
         today = self.app.clock.today()
         key = (plan.id, today, tuple((t.no, t.status, t.deadline) for t in tasks))
         if self._chart is None or self._chart[0] != key:
-            self._chart = (key, await progress_chart_png(plan.title, tasks, today))
+            self._chart = (key, await progress_chart_png(plan.title, tasks, today,
+                                                         self.app.settings.state_dir / "cache" / "matplotlib"))
         return web.Response(body=self._chart[1], content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def _tasks(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:

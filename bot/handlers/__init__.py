@@ -27,7 +27,7 @@ def build_router() -> Router:
     r.command("help", help_handler(r), "/help：查看可以使用的功能", aliases=("start", "帮助"))  # type: ignore[arg-type]
     r.command("bind", people.bind, "/bind 邀请码：绑定您的单位")
     r.command("due", due.due, "/due [本月|下个月|十月|逾期]：查看本单位的任务", who="liaison", aliases=("mytasks", "tasks"))
-    r.command("task", task.show_task, "/task 12：查看任务详情和材料清单")
+    r.command("task", task.show_task, "/task 12：查看任务详情和材料清单", who="liaison")
     r.command("files", task.show_files, "/files 12：查看任务已收到的文件", who="liaison")
     r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who="liaison")
     r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
@@ -50,9 +50,9 @@ def build_router() -> Router:
     r.command("robot", robots.robot, "/robot 名称 KEY：登记企业微信群机器人（接收简报）", who="coordinator")
     r.choice(evidence.KIND, evidence.on_choice)
     r.choice(completion.KIND, completion.on_confirm)
-    r.choice(delay.KIND, delay.on_choice)
-    r.choice(review.KIND, review.on_choice)
-    r.choice(due.PAGE_KIND, on_page)  # type: ignore[arg-type]
+    r.choice(delay.KIND, delay.on_choice, who="coordinator")
+    r.choice(review.KIND, review.on_choice, who="coordinator")
+    r.choice(due.PAGE_KIND, on_page)
     r.choice(remind.KIND, remind.on_reminder_choice)
     r.on_text = on_text
     r.on_attachments = evidence.on_attachments

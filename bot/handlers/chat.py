@@ -5,8 +5,9 @@ from __future__ import annotations
 from bot.core import intents
 from bot.core.intents import Kind
 from bot.core.messages import Reply
+from bot.core.views import PendingView
 from bot.handlers import delay, notes, questions
-from bot.handlers.context import Context
+from bot.handlers.context import LIAISON, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.evidence import expect_file
 from bot.handlers.router import Replies, Router
@@ -35,10 +36,7 @@ def help_handler(router: Router) -> object:
         if p.coordinator:
             lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员"]
         lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
-        for cmd in router.listed():
-            if cmd.who == "all" or (cmd.who == "coordinator" and p.coordinator) or (
-                    cmd.who == "liaison" and (p.unit or p.coordinator)):
-                lines.append(cmd.help)
+        lines += [cmd.help for cmd in router.listed() if ctx.allows(cmd.who)]
         return [Reply("\n".join(lines))]
 
     return help_
@@ -50,13 +48,13 @@ async def on_text(ctx: Context) -> Replies:
     if task_no is not None and item_no is not None and len(ctx.msg.text.strip()) <= 12:
         return await expect_file(ctx, task_no, item_no)  # 「40-3」 alone: the next file goes there
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
+    if intent.kind not in (Kind.HELP, Kind.UNKNOWN):
+        ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:
         pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)
         if pending is None:
             return [Reply("没有更多内容了。")]
-        pages = pending.payload["pages"]
-        assert isinstance(pages, list)
-        return await next_page(ctx, [str(p) for p in pages])
+        return await next_page(ctx, pending)
     if intent.kind is Kind.DELAY and intent.task_no is not None:
         return await delay.request(ctx, intent.task_no, intent.day, intent.text)
     if intent.kind is Kind.NOTE and intent.task_no is not None:
@@ -85,11 +83,6 @@ async def on_text(ctx: Context) -> Replies:
     return [Reply(NOT_UNDERSTOOD)]
 
 
-async def on_page(ctx: Context, pending: object, answer: str) -> Replies:
+async def on_page(ctx: Context, pending: PendingView, answer: str) -> Replies:
     """Show the next page when the 下一页 button is pressed."""
-    from bot.core.views import PendingView
-
-    assert isinstance(pending, PendingView)
-    pages = pending.payload["pages"]
-    assert isinstance(pages, list)
-    return await next_page(ctx, [str(p) for p in pages])
+    return await next_page(ctx, pending)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.chinese import decimal_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Choice, Reply
 from bot.core.views import PendingView, TaskStatus, TaskView
@@ -12,15 +13,13 @@ from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
 
 KIND = "done"
+MAX_PROGRESS = 1_000_000
 
 
 async def done(ctx: Context, args: str) -> Replies:
     """/done 12：报告任务完成，提交节水办审核"""
-    no = require_task_no(args, "/done 12")
-    t = await ctx.task(no)
-    unit = ctx.require_unit()
-    if t.lead != unit:
-        raise NotAllowed(f"任务{no}由{t.lead}牵头，只有牵头单位的联络员可以报告完成。")
+    t = await _own_task(ctx, require_task_no(args, "/done 12"))
+    no = t.no
     if t.status is TaskStatus.SUBMITTED:
         return [Reply(f"任务{no}已提交，正在等待节水办审核。")]
     if t.status is TaskStatus.APPROVED:
@@ -40,7 +39,16 @@ async def on_confirm(ctx: Context, pending: PendingView, answer: str) -> Replies
     no = int(str(pending.payload["task"]))
     if answer != "yes":
         return [Reply(f"好的，任务{no}暂不提交。材料补齐后再发送「/done {no}」。", edit=True)]
-    return await _submit(ctx, await ctx.task(no))
+    return await _submit(ctx, await _own_task(ctx, no))
+
+
+async def _own_task(ctx: Context, no: int) -> TaskView:
+    """Return a task the sender's unit leads now (a button may outlive a /remove or a change of unit)."""
+    t = await ctx.task(no)
+    unit = ctx.require_unit()
+    if t.lead != unit:
+        raise NotAllowed(f"任务{no}由{t.lead}牵头，只有牵头单位的联络员可以报告完成。")
+    return t
 
 
 async def _submit(ctx: Context, t: TaskView) -> Replies:
@@ -56,7 +64,6 @@ async def _submit(ctx: Context, t: TaskView) -> Replies:
 
 async def approve(ctx: Context, args: str) -> Replies:
     """/approve 12：审核通过（节水办）"""
-    ctx.require_coordinator()
     no = require_task_no(args, "/approve 12")
     t = await ctx.task(no)
     await ctx.store.plans.set_status(ctx.plan.id, no, TaskStatus.APPROVED, actor=ctx.actor, channel=ctx.msg.channel,
@@ -68,7 +75,6 @@ async def approve(ctx: Context, args: str) -> Replies:
 
 async def return_task(ctx: Context, args: str) -> Replies:
     """/return 12 原因：退回任务并说明原因（节水办）"""
-    ctx.require_coordinator()
     no = require_task_no(args, "/return 12 原因")
     reason = args.split(" ", 1)[1].strip() if " " in args.strip() else ""
     if not reason:
@@ -87,12 +93,10 @@ async def progress(ctx: Context, args: str) -> Replies:
     no = require_task_no(args, "/progress 20 2 已开展两次宣传")
     if len(parts) < 2:
         raise UserError(f"请写上进度数字，例如「/progress {no} 2 已开展两次宣传」。")
-    try:
-        value = float(parts[1].rstrip("%％次家个"))
-    except ValueError:
-        raise UserError(f"进度“{parts[1]}”不是数字，例如「/progress {no} 2」。") from None
-    if value < 0 or value > 1_000_000:
-        raise UserError("进度数字不合理，请检查。")
+    value = decimal_number(parts[1].rstrip("%％次家个"), MAX_PROGRESS)
+    if value is None:
+        raise UserError(f"进度“{parts[1][:20]}”不是合理的数字：请写 0 到 {MAX_PROGRESS:,} 之间的数，"
+                        f"例如「/progress {no} 2」或「/progress {no} 2.5」。")
     t = await ctx.task(no)
     if not ctx.person.coordinator:
         unit = ctx.require_unit()

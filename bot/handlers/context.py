@@ -15,6 +15,7 @@ from bot.core.units import Unit, UnitRegistry, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
 
+ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
 UNBOUND = ("您还没有绑定单位。请向节水办索取邀请码，然后发送「/bind 邀请码」，例如 /bind ABCD2345。")
 
 
@@ -74,6 +75,19 @@ class Context:
                 return t
         tasks = await self.tasks()
         raise UserError(f"没有第{no}项任务。本计划的任务编号是 1–{max((t.no for t in tasks), default=0)}。")
+
+    def allows(self, who: str) -> bool:
+        """Tell whether the sender's current role reaches `who`: all, liaison (bound or coordinator) or coordinator."""
+        p = self.person
+        return who == ANYONE or p.coordinator or (who == LIAISON and p.unit is not None)
+
+    def permit(self, who: str) -> None:
+        """Refuse unless the sender's current role reaches `who`; a stranger only ever hears how to bind."""
+        if self.allows(who):
+            return
+        if self.person.unit is None:
+            raise NotAllowed(UNBOUND)
+        self.require_coordinator()
 
     def require_coordinator(self) -> None:
         """Refuse unless the sender is a coordinator."""

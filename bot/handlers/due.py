@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.core import intents
 from bot.core.chinese import ROLE_LABEL, DateRange
-from bot.core.errors import UserError
+from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
-from bot.core.views import TaskStatus, TaskView
+from bot.core.views import PendingView, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.render import paginate, task_line
 from bot.handlers.router import Replies
@@ -52,7 +52,7 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     header = (f"{unit}的任务{' · ' + what if what else ''}（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项"
               + (f"，逾期{overdue}项" if overdue else ""))
     footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。"
-    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
+    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), unit)
 
 
 async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
@@ -64,22 +64,28 @@ async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
     blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" for t in tasks]
     header = f"全计划的任务{' · ' + what if what else ''}：共{len(tasks)}项"
     footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。"
-    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer))
+    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), None)
 
 
-async def _paged(ctx: Context, pages: list[str]) -> Replies:
+async def _paged(ctx: Context, pages: list[str], unit: str | None) -> Replies:
+    """Send the first page and keep the rest, with the unit they show (None: the whole plan)."""
     if len(pages) == 1:
         return [Reply(pages[0])]
-    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": pages[1:]}, now=ctx.now)
+    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": pages[1:], "unit": unit}, now=ctx.now)
     return [Reply(pages[0], choices=(Choice(f"下一页（2/{len(pages)}）", f"{token}:next"),))]
 
 
-async def next_page(ctx: Context, pending_pages: list[str]) -> Replies:
-    """Show the next stored page and offer the one after it."""
-    page, rest = pending_pages[0], pending_pages[1:]
+async def next_page(ctx: Context, pending: PendingView) -> Replies:
+    """Show the next stored page, if the sender may still see that unit, and offer the one after it."""
+    unit = pending.payload.get("unit")
+    if not ctx.person.coordinator and (unit is None or unit != ctx.person.unit):
+        raise NotAllowed(f"您现在是{ctx.require_unit()}的联络员，不能再查看这份清单。请重新查询本单位的任务。")
+    pages = pending.payload["pages"]
+    assert isinstance(pages, list)
+    page, rest = str(pages[0]), pages[1:]
     if not rest:
         return [Reply(page)]
-    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": rest}, now=ctx.now)
+    token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": rest, "unit": unit}, now=ctx.now)
     return [Reply(page, choices=(Choice("下一页", f"{token}:next"),))]
 
 

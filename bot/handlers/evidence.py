@@ -9,6 +9,7 @@ from pathlib import PurePath
 
 from rapidfuzz import fuzz
 
+from bot.core.chinese import whole_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Attachment, Choice, Reply
@@ -21,6 +22,7 @@ KIND = "evidence"
 NEXT_KIND = "evidence-next"  # 「40-3」 said before a file: where the next file goes
 NEXT_TTL = dt.timedelta(hours=1)
 MAX_CHOICES = 4
+EMPTY_FILE = "文件是空的（0字节），没有保存，也不计入材料。请检查文件后重新发送。"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,6 @@ class StoredBlob:
 
 async def on_attachments(ctx: Context) -> Replies:
     """Store every attached file, then file it by its caption or ask where it belongs."""
-    if ctx.person.unit is None and not ctx.person.coordinator:
-        raise NotAllowed("您还没有绑定单位，不能提交材料。请先发送「/bind 邀请码」。")
     replies: Replies = []
     task_no, item_no = evidence_ref(ctx.msg.text)
     if item_no is None:  # no caption (WeCom files carry none): the place the sender named just before, if any
@@ -48,19 +48,24 @@ async def on_attachments(ctx: Context) -> Replies:
         if said is not None:
             task_no, item_no = int(str(said.payload["task"])), int(str(said.payload["item"]))
     for att in ctx.msg.attachments:
-        blob = await store_blob(ctx, att)
         try:
+            blob = await store_blob(ctx, att)
             if task_no is not None and item_no is not None:
                 replies.append(await file_blob(ctx, blob, task_no, item_no))
             else:
                 replies.append(await ask_where(ctx, blob, task_no, ctx.msg.text))
         except UserError as e:
-            replies.append(Reply(f"「{blob.file_name}」未归档：{e.message}"))
+            replies.append(Reply(f"「{safe_name(att.file_name)}」未归档：{e.message}"))
     return replies
 
 
 async def store_blob(ctx: Context, att: Attachment) -> StoredBlob:
-    """Copy an attachment into the content-addressed store (off the event loop: files can be large)."""
+    """Copy an attachment into the content-addressed store (off the event loop: files can be large).
+
+    An empty file proves nothing, so it is refused before it is stored or counted toward 材料 x/y.
+    """
+    if (await asyncio.to_thread(att.path.stat)).st_size == 0:
+        raise UserError(EMPTY_FILE)
     sha, size = await asyncio.to_thread(ctx.store.files.put, att.path)
     return StoredBlob(sha, size, safe_name(att.file_name), att.mime_type)
 
@@ -164,9 +169,10 @@ async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
     blob = StoredBlob(str(raw["sha256"]), int(raw["size"]), str(raw["file_name"]), str(raw["mime_type"]))
     if answer == "x":
         return [Reply(f"好的，「{blob.file_name}」没有归档。需要时请重新发送并写上「任务号-材料序号」。", edit=True)]
-    if not answer.isdigit() or int(answer) >= len(options):
+    n = whole_number(answer)
+    if n is None or n >= len(options):
         raise UserError("这个按钮无效，请重新发送文件。")
-    task_no, item_no = options[int(answer)]
+    task_no, item_no = options[n]
     reply = await file_blob(ctx, blob, int(task_no), int(item_no))
     return [Reply(reply.text, edit=True)]
 

@@ -22,7 +22,6 @@ USAGE = "用法：「/export」导出台账；「/export 材料」导出佐证�
 
 async def export(ctx: Context, args: str) -> Replies:
     """/export [材料 [单位]]：导出台账 Excel，或佐证材料包（节水办）"""
-    ctx.require_coordinator()
     words = args.split()
     if not words:
         return await _ledger(ctx)

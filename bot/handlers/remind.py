@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.core.chinese import weekday_name
+from bot.core.chinese import weekday_name, whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.core.views import PendingView
@@ -55,8 +55,8 @@ async def _upload(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
             break
         here = await _on_plan(ctx, plan_id)
         t = await here.task(no)
-        if not t.items:
-            continue
+        if not t.items or not (ctx.person.coordinator or t.role_of(ctx.person.unit or "")):
+            continue  # no checklist, or no longer the sender's unit's task
         missing = "、".join(f"({i.no}){i.title}" for i in t.missing[:3]) or "已全部收到，可补充更新"
         link = ctx.services.upload_link
         if link is not None and here is ctx:
@@ -66,7 +66,7 @@ async def _upload(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
             hints.append(f"· 任务{no}：发送文件，说明写「{no}-材料序号」，如「{no}-{example}」。还需：{missing}")
     if hints:
         replies.append(Reply("提交材料：直接在这里发送文件即可。\n" + "\n".join(hints)))
-    return replies or [Reply("这些任务不要求提交佐证材料。")]
+    return replies or [Reply("这些任务不要求提交佐证材料，或已不是贵单位的任务。")]
 
 
 async def _snooze(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
@@ -82,8 +82,8 @@ async def _snooze(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
 def _int(value: object) -> int:
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str) and (n := whole_number(value)) is not None:
+        return n
     raise UserError("这个按钮已失效，请重新发起操作。")
 
 

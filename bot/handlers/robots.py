@@ -36,7 +36,6 @@ def parse_robot_name(text: str) -> str:
 
 async def robot(ctx: Context, args: str) -> Replies:
     """/robot 名称 KEY：登记企业微信群机器人，该群将收到进度简报（节水办）"""
-    ctx.require_coordinator()
     words = args.split()
     if len(words) != 2:
         raise UserError(USAGE)

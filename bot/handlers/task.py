@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.chinese import day_text
+from bot.core.chinese import day_text, whole_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
@@ -15,9 +15,11 @@ from bot.handlers.router import Replies
 
 def require_task_no(args: str, usage: str) -> int:
     """Read the task number at the start of a command's arguments, or explain the usage."""
-    no = task_number(args.split(" ", 1)[0]) if args else None
+    word = args.split(" ", 1)[0]
+    no = task_number(word) if word else None
     if no is None:
-        raise UserError(f"请写上任务编号，例如 {usage}")
+        wrong = f"“{word[:20]}”不是任务编号。" if word else ""
+        raise UserError(f"{wrong}请写上任务编号，例如 {usage}")
     return no
 
 
@@ -53,10 +55,10 @@ async def show_files(ctx: Context, args: str) -> Replies:
 
 async def withdraw(ctx: Context, args: str) -> Replies:
     """/withdraw 文件编号：撤回提交错的文件"""
-    raw = args.strip().lstrip("#")
-    if not raw.isdigit():
-        raise UserError("请写上文件编号，例如 /withdraw 37。发送「/files 任务号」可以看到编号。")
-    _, f = await ctx.store.evidence.file(int(raw))
+    file_id = whole_number(args.strip().lstrip("#＃"))
+    if file_id is None:
+        raise UserError("请写上文件编号（阿拉伯数字），例如 /withdraw 37。发送「/files 任务号」可以看到编号。")
+    _, f = await ctx.store.evidence.file(file_id)
     if not ctx.person.coordinator and f.unit != ctx.person.unit:
         raise NotAllowed("只能撤回本单位提交的文件。")
     t = await ctx.task(f.task_no)

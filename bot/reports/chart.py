@@ -3,21 +3,24 @@
 The CJK font ships with the repository (data/fonts/) and is loaded by path, so the chart does not
 depend on the fonts of the machine it runs on. Rendering uses an Agg canvas attached to a bare
 Figure: no pyplot, no change to matplotlib's global backend or rcParams.
+
+matplotlib is imported on the first chart, after MPLCONFIGDIR points into the state directory: its
+import writes a config directory and a font cache, which would otherwise land in $HOME.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 import bot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _FONT_FILE = "NotoSansCJKsc-Regular-GB2312.otf"
 
@@ -55,8 +58,17 @@ def cjk_font_path() -> Path:
     return Path(bot.__file__).parents[1] / "data" / "fonts" / _FONT_FILE
 
 
-def render_progress_chart(rows: Sequence[UnitProgressRow], title: str) -> bytes:
-    """Render a horizontal stacked bar per unit (已完成 / 待审核 / 未完成, 逾期N noted) as PNG bytes."""
+def render_progress_chart(rows: Sequence[UnitProgressRow], title: str, cache_dir: Path) -> bytes:
+    """Render a horizontal stacked bar per unit (已完成 / 待审核 / 未完成, 逾期N noted) as PNG bytes.
+
+    `cache_dir` takes matplotlib's config and font cache when this process imports it first.
+    """
+    os.environ.setdefault("MPLCONFIGDIR", str(cache_dir))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import MaxNLocator
+
     font = cjk_font_path()
     text_font = FontProperties(fname=font, size=10)
     small_font = FontProperties(fname=font, size=9)

@@ -104,16 +104,17 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
 
 async def write_progress_chart(state_dir: Path, title: str, tasks: Sequence[TaskView], today: dt.date) -> Path:
     """Render the per-unit chart to a PNG in the state directory and return its path."""
-    data = await progress_chart_png(title, tasks, today)
+    data = await progress_chart_png(title, tasks, today, state_dir / "cache" / "matplotlib")
     out = state_dir / "charts" / f"progress-{today:%Y%m%d}.png"
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return out
 
 
-async def progress_chart_png(title: str, tasks: Sequence[TaskView], today: dt.date) -> bytes:
-    """Render the per-unit chart (off the event loop) and return the PNG bytes."""
+async def progress_chart_png(title: str, tasks: Sequence[TaskView], today: dt.date, cache_dir: Path) -> bytes:
+    """Render the per-unit chart (off the event loop) and return the PNG bytes; matplotlib caches in `cache_dir`."""
     import asyncio
 
     rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
-    return await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）")
+    return await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）",
+                                   cache_dir)

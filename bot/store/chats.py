@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,8 +34,12 @@ class ChatRepo:
                           expires_at=now + ttl))
         return token
 
-    async def answer(self, token: str, person: str, *, now: dt.datetime) -> PendingView:
-        """Consume a question; refuse a stranger's press, a stale button or a second press."""
+    async def answer(self, token: str, person: str, *, now: dt.datetime,
+                     check: Callable[[str], None] | None = None) -> PendingView:
+        """Consume a question; refuse a stranger's press, a stale button or a second press.
+
+        `check` sees the question's kind before it is consumed; raising there refuses and changes nothing.
+        """
         async with transaction(self._sessions) as s:
             row = await s.get(Pending, token)
             if row is None:
@@ -45,6 +50,8 @@ class ChatRepo:
                 raise UserError("这个按钮已经按过了。")
             if row.expires_at <= now:
                 raise UserError("这个按钮已过期，请重新发起操作。")
+            if check is not None:
+                check(row.kind)
             row.used_at = now
             return PendingView(row.token, row.person, row.kind, dict(row.payload))
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,3 +61,13 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """Open a session in a transaction that commits on success and rolls back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def upsert(s: AsyncSession, table: Table | type[Any]) -> Any:
+    """Return the dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
+    name = s.bind.dialect.name if s.bind is not None else ""
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for {name}")  # duban runs on SQLite and PostgreSQL

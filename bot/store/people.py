@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from typing import cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.errors import NotFound, UserError
 from bot.core.views import PersonView
-from bot.store.db import transaction
+from bot.store.db import transaction, upsert
 from bot.store.tables import Audit, BindFailure, Invite, Person
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on phones
@@ -53,13 +53,15 @@ class PeopleRepo:
             if not _stale(current, name, chat_id, coordinator):
                 return _view(current)
         async with transaction(self._sessions) as s:
+            # A first message sent from several chats at once: one insert wins, the others find its row.
+            created = 0
+            if found is None:
+                insert = upsert(s, PERSON).values(channel=channel, user_id=user_id, name=name, chat_id=chat_id,
+                                                  created_at=now, coordinator=coordinator, unreachable_reason="")
+                created = (await s.exec(insert.on_conflict_do_nothing(index_elements=["channel", "user_id"]))).rowcount
             row = await _person(s, channel, user_id)
-            if row is None:
-                row = Person(channel=channel, user_id=user_id, name=name, chat_id=chat_id, created_at=now,
-                             coordinator=coordinator)
-                s.add(row)
-                await s.flush()
-            else:
+            assert row is not None
+            if not created:
                 row.name = name or row.name
                 row.chat_id = chat_id or row.chat_id
                 row.coordinator = row.coordinator or coordinator
@@ -103,6 +105,10 @@ class PeopleRepo:
         """Redeem a code: the person becomes a liaison of its unit. Wrong guesses are throttled."""
         code = normalise_code(raw_code)
         async with transaction(self._sessions) as s:
+            # Lock the person's row first (a write: PostgreSQL holds the row, SQLite the database) so that
+            # guesses sent at once from many chats are counted and checked one after another.
+            await s.exec(update(PERSON).where(PERSON.c.id == person.id)  # type: ignore[call-overload]
+                         .values(coordinator=PERSON.c.coordinator))
             since = now - FAILURE_WINDOW
             failures = (await s.exec(select(func.count(col(BindFailure.id))).where(
                 BindFailure.person == person.key, col(BindFailure.at) >= since))).one()
@@ -118,15 +124,12 @@ class PeopleRepo:
                 s.add(Audit(at=now, actor=person.key, channel=person.channel, action="liaison.bind",
                             detail={"unit": invite.unit, "from": old}))
                 return invite.unit
-        if invite is None:
-            problem = "邀请码不正确，请核对后重新发送（例如 /bind ABCD2345）。"
-        elif invite.used_at is not None:
-            problem = "这个邀请码已经用过了，每个邀请码只能用一次。请向节水办申请新的邀请码。"
-        else:
-            problem = "这个邀请码已过期，请向节水办申请新的邀请码。"
-        async with transaction(self._sessions) as s:
             s.add(BindFailure(person=person.key, at=now))
-        raise UserError(problem)
+        if invite is None:
+            raise UserError("邀请码不正确，请核对后重新发送（例如 /bind ABCD2345）。")
+        if invite.used_at is not None:
+            raise UserError("这个邀请码已经用过了，每个邀请码只能用一次。请向节水办申请新的邀请码。")
+        raise UserError("这个邀请码已过期，请向节水办申请新的邀请码。")
 
     async def liaisons(self, unit: str | None = None) -> list[PersonView]:
         """Return the liaisons of a unit, or of every unit."""

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -23,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.messages import Push
 from bot.core.plan import Recurrence
 from bot.core.views import TaskStatus
-from bot.store.db import transaction
+from bot.store.db import transaction, upsert
 from bot.store.outbox import outbox_row
 from bot.store.tables import Outbox, Pending, ReminderLedger, Snooze, Task, TaskUnit
 
@@ -220,7 +219,7 @@ class ReminderRepo:
     async def snooze(self, person: str, plan_id: int, task_no: int, until: dt.date) -> None:
         """Hold a person's reminders about a task until `until` (set, or move the date)."""
         async with transaction(self._sessions) as s:
-            stmt = _upsert(s, Snooze).values(person=person, plan_id=plan_id, task_no=task_no, until=until)
+            stmt = upsert(s, Snooze).values(person=person, plan_id=plan_id, task_no=task_no, until=until)
             await s.exec(stmt.on_conflict_do_update(index_elements=["person", "plan_id", "task_no"],
                                                     set_={"until": until}))
 
@@ -243,21 +242,11 @@ async def _insert_new(s: AsyncSession, rows: list[dict[str, Any]]) -> int:
     """Insert ledger rows whose key is new; return how many were inserted."""
     # ON CONFLICT DO NOTHING leaves a key another process recorded meanwhile alone, and RETURNING
     # counts only the rows really added.
-    stmt = _upsert(s, LEDGER).on_conflict_do_nothing(index_elements=["key"]).returning(LEDGER.c.key)
+    stmt = upsert(s, LEDGER).on_conflict_do_nothing(index_elements=["key"]).returning(LEDGER.c.key)
     added = 0
     for i in range(0, len(rows), CHUNK):
         added += len((await s.exec(stmt, params=rows[i:i + CHUNK])).all())
     return added
-
-
-def _upsert(s: AsyncSession, table: Table | type[Any]) -> Any:
-    """Return the dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
-    name = s.bind.dialect.name if s.bind is not None else ""
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert for {name}")  # duban runs on SQLite and PostgreSQL
 
 
 def _row(e: LedgerEntry, status: str, worker: str, now: dt.datetime, outbox_key: str) -> dict[str, Any]:

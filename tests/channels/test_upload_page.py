@@ -189,12 +189,24 @@ async def test_oversize_upload_is_refused_with_413(running: tuple[App, Runtime],
 async def test_empty_or_malformed_form_is_refused(running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
     app, _ = running
     url = link(app, await liaison(app, "lisi", "区水务局"), 12)
-    status, page = await upload(http, url, b"")
+    status, page = await upload(http, url, b"", name="")  # what a browser sends when no file was chosen
     assert status == 400 and "请返回上一页" in page
     async with http.post(url, data=b"item=3", headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
         assert resp.status == 400
     status, page = await upload(http, url, PDF, item="<script>")
     assert "请选择这份文件对应的材料" in page and "<script>" not in page
+
+
+async def test_empty_file_is_refused_with_its_reason(running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    status, page = await upload(http, url, b"", name="空白.pdf")
+    assert status == 200 and "「空白.pdf」未归档" in page and "0字节" in page
+    plan = await app.store.plans.plan()
+    assert await app.store.evidence.files(plan.id, 12) == []
+    async with http.get(url) as resp:
+        assert "佐证材料（已收 0/" in await resp.text()
+    assert list((app.settings.state_dir / "tmp").iterdir()) == []
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="no chromium")

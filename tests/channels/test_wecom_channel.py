@@ -197,12 +197,24 @@ async def test_stale_timestamp_is_refused_when_replay_window_is_set(running: tup
                                                                     http: aiohttp.ClientSession) -> None:
     app, rt = running
     app.settings.wecom_replay_window_s = 300
-    now = int(app.clock.utcnow().timestamp())
+    now = int(time.time())
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts=str(now - 3600))) == 403
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts="not-a-number")) == 403
     assert await post(http, rt, *encrypted(text_msg("late", "/help"), ts=str(now - 10))) == 200
     [answer] = await fake.wait_sent(1)
     assert answer["touser"] == "late"
+
+
+async def test_pinned_demo_date_does_not_make_current_callbacks_stale(running: tuple[App, Runtime], fake: FakeWeCom,
+                                                                       http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    app.settings.wecom_replay_window_s = 300
+    assert app.clock.today().year == 2023  # DUBAN_TODAY pins the demo's date ...
+    assert await post(http, rt, *encrypted(text_msg("now", "/help"), ts=str(int(time.time())))) == 200
+    [answer] = await fake.wait_sent(1)  # ... but a callback signed just now is fresh
+    assert answer["touser"] == "now"
+    pinned = str(int(app.clock.utcnow().timestamp()))
+    assert await post(http, rt, *encrypted(text_msg("now", "/help"), ts=pinned)) == 403
 
 
 # ---- messages in and out ------------------------------------------------------------------------
@@ -259,9 +271,11 @@ async def test_image_becomes_evidence_after_choosing_a_number(running: tuple[App
 async def test_number_outside_open_choices_still_means_a_task(running: tuple[App, Runtime], fake: FakeWeCom,
                                                               http: aiohttp.ClientSession) -> None:
     app, rt = running
+    await bind(app, http, rt, fake, "lisi", "区水务局")
+    sent = len(fake.sent)
     await app.outbox.push(Push(ChatRef("wecom", "lisi"), Reply("请选择", choices=(Choice("甲", "t:0"),)),
                                dedupe_key="choice-2"))
-    await fake.wait_sent(1)
+    await fake.wait_sent(sent + 1)
     assert "任务40（牵头单位：区教育局）" in await say(http, rt, fake, "lisi", "40")
 
 
@@ -433,7 +447,7 @@ async def test_robot_registered_in_chat_by_a_coordinator(running: tuple[App, Run
         msg = Incoming(channel="wecom", user_id=user, chat=ChatRef("wecom", user), text=text)
         return "\n".join(r.text for r in await app.conversation.handle(msg))
 
-    assert "只有节水办" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")
+    assert "/bind" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")  # a stranger hears how to bind
     url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7a1b-4bc4-97a0-0ec2a1fa5aaa"
     assert "已登记群机器人「节水群」" in await say_robot("jieshuiban", f"/robot 节水群 {url}")
     assert await app.store.chats.robot_key("节水群") == "693a91f6-7a1b-4bc4-97a0-0ec2a1fa5aaa"

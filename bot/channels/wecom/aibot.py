@@ -232,7 +232,7 @@ class WeComBotChannel:
                     raise LeaseLost() from None  # it may lapse before we can renew: let go first
 
     async def _take_lease(self) -> bool:
-        got = await self.app.store.leases.take(self.lease, self.holder, self.app.clock.utcnow(), self._ttl)
+        got = await self.app.store.leases.take(self.lease, self.holder, self.app.clock.real_utcnow(), self._ttl)
         if got and not self._holding:
             # Newly ours (at start, or after the previous holder died): handle what it left kept but unhandled.
             self.app.intake.register(self.name, self._handle_kept)
@@ -289,7 +289,7 @@ class WeComBotChannel:
             return None
         chat = str(body.get("chatid") or user) if body.get("chattype") == "group" else user
         payload = {"cmd": frame.get("cmd"), "req_id": str((frame.get("headers") or {}).get("req_id", "")),
-                   "conn": conn, "received_at": self.app.clock.utcnow().isoformat(), "body": body}
+                   "conn": conn, "received_at": self.app.clock.real_utcnow().isoformat(), "body": body}
         return Arrival(f"{NAME}:{msgid}", f"{NAME}:{chat}", payload)
 
     # ---- handling a kept frame -----------------------------------------------------------------
@@ -401,7 +401,7 @@ class WeComBotChannel:
 
     def _can_respond(self, reply_to: _ReplyTo) -> bool:
         return (not reply_to.closed and bool(reply_to.req_id) and reply_to.conn == self.ws.conn_id and self.ws.up
-                and self.app.clock.utcnow() - reply_to.received_at <= reply_to.window)
+                and self.app.clock.real_utcnow() - reply_to.received_at <= reply_to.window)
 
     def _bodies(self, chat: ChatRef, reply: Reply) -> list[Frame]:
         """Render a reply as markdown messages (split to the size limit), then a button card for its choices."""

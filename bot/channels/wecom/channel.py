@@ -156,7 +156,7 @@ class WeComChannel:
             sent = int(timestamp)
         except ValueError:
             return False
-        return abs(self.app.clock.utcnow().timestamp() - sent) <= window
+        return abs(self.app.clock.real_utcnow().timestamp() - sent) <= window
 
     # ---- inbound -----------------------------------------------------------------------------
     async def _handle_kept(self, batch: list[Kept]) -> None:

@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.core.chinese import whole_number
 from bot.core.messages import Choice
 
 CHOICE_TTL = 24 * 3600.0  # seconds a numbered choice stays answerable
@@ -38,8 +39,8 @@ class NumberedChoices:
             return None
         raw = unicodedata.normalize("NFKC", text).strip().rstrip(".。、")
         picked: Choice | None = None
-        if raw.isdigit() and 1 <= int(raw) <= len(open_.choices):
-            picked = open_.choices[int(raw) - 1]
+        if (n := whole_number(raw)) is not None and 1 <= n <= len(open_.choices):
+            picked = open_.choices[n - 1]
         else:
             picked = next((c for c in open_.choices if c.label == text.strip()), None)
         if picked is not None:
