@@ -206,7 +206,7 @@ async def test_empty_file_is_refused_with_its_reason(running: tuple[App, Runtime
     assert await app.store.evidence.files(plan.id, 12) == []
     async with http.get(url) as resp:
         assert "佐证材料（已收 0/" in await resp.text()
-    assert list((app.settings.state_dir / "tmp").iterdir()) == []
+    assert list(app.scratch_dir.iterdir()) == []
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="no chromium")
