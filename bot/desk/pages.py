@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.app import App
 from bot.channels.upload import TooBig, file_upload, receive_form
+from bot.core.chinese import day_text
 from bot.core.errors import UserError
 from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
@@ -91,7 +92,7 @@ class Desk:
         """Add the desk's routes, templates and stylesheet."""
         env = aiohttp_jinja2.setup(web_app, app_key=TEMPLATES, autoescape=True, default_helpers=False,
                                    loader=jinja2.PackageLoader("bot.desk", "templates"))
-        env.filters.update(size=file_size, local=self._local, deadline=deadline_text)
+        env.filters.update(size=file_size, local=self._local, deadline=deadline_text, day=day_text)
         r = web_app.router
         r.add_get("/desk", self._to_home)
         r.add_get("/desk/login/{token}", self._login_page)
@@ -249,8 +250,10 @@ class Desk:
             by_item.setdefault(f.item_no, []).append(f)
         history = await self.app.store.chats.audit(task_no=task.no, plan_id=plan.id, limit=50) if allowed else []
         names = await self._names() if allowed else {}
+        progress_notes = await self.app.store.notes.latest(plan.id, task.no) if allowed else []
         today = self.app.clock.today()
         return self._render(request, "task.html", {
+            "progress_notes": progress_notes, "extensions": await self.app.store.extensions.pending(plan.id, task.no),
             "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
             "previewable": PREVIEWABLE, "late": overdue_days(task, today), "names": names,
             "history": [_history_line(h, names, self.app.settings.tz) for h in history],

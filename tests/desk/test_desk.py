@@ -315,6 +315,21 @@ async def test_removed_liaison_loses_access_at_once(running: tuple[App, Runtime]
     assert status == 403 and "没有绑定单位" in page
 
 
+async def test_task_page_shows_an_extension_and_progress_notes(running: tuple[App, Runtime],
+                                                              http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await say(app, EDU, "/note 40 已完成2所学校的节水型单位申报")
+    await say(app, EDU, "/delay 40 2023-11-15 等待市里验收")
+    await signed_in(app, http, COORD)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "阶段性进展" in page and "已完成2所学校的节水型单位申报" in page
+    assert "区教育局申请延至2023年11月15日，待节水办批复" in page
+    await say(app, COORD, "/delay approve 40")
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "已批准延期，原定2023.9" in page and "待节水办批复" not in page
+
+
 async def test_coordinator_downloads_ledger_and_bundle(running: tuple[App, Runtime],
                                                        http: aiohttp.ClientSession) -> None:
     app, rt = running
