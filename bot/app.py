@@ -19,6 +19,7 @@ from bot.intake import Intake
 from bot.outbox import Outbox
 from bot.store import housekeeping
 from bot.store.planfile import load_plan_file, load_units_file
+from bot.store.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class App:
         store = await open_store(settings.db_url, settings.state_dir)
         app_outbox = Outbox(store, clock)
         router = build_router()
-        services = Services(store=store, clock=clock, settings=settings, units=units, push=app_outbox.push)
+        services = Services(store=store, clock=clock, settings=settings, units=units, push=app_outbox.push,
+                            reads=ReadModel(store))
         app = cls(settings, clock, store, units, app_outbox, Intake(store, clock), router, services,
                   Conversation(services, router))
         if not await store.plans.list_plans():

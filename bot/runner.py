@@ -74,6 +74,7 @@ class Runtime:
             return
         await self.app.tidy()
         await self.app.intake.load()  # leftovers first: before the server or a poll can receive anything new
+        await self.app.services.reads.start()  # other processes' changes reach this one's read model
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http_host, s.http_port)
@@ -104,6 +105,7 @@ class Runtime:
             except Exception:
                 log.exception("stopping %s failed", ch.name)
         await self.app.intake.stop()
+        await self.app.services.reads.stop()
         if self._ticker is not None:
             await self._ticker.stop()
         self._stop.set()
@@ -153,6 +155,7 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
                              f"console:{u}" in app.settings.coordinator_keys else "")
     app.outbox.senders["console"] = console
     await app.tidy()
+    await app.services.reads.start()
     sender = asyncio.create_task(app.outbox.run(stop))
     ticker = None
     if app.settings.scheduler and sys.stdin.isatty():
@@ -170,5 +173,6 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     finally:
         if ticker is not None:
             await ticker.stop()
+        await app.services.reads.stop()
         stop.set()
         await sender

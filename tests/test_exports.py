@@ -26,6 +26,7 @@ from bot.exports.ledger import HEADERS, export_ledger
 from bot.handlers import export as export_handler
 from bot.handlers.context import Context, Services
 from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.store.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
 NOW = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shenzhen
@@ -280,7 +281,8 @@ async def _no_push(push: Push) -> None:
 
 def chat(store: Store, units: UnitRegistry, plan: PlanView, state_dir: Path, *, coordinator: bool) -> Context:
     settings = Settings(state_dir=state_dir, database_url="sqlite+aiosqlite://")
-    services = Services(store=store, clock=Clock(pinned_today=TODAY), settings=settings, units=units, push=_no_push)
+    services = Services(store=store, clock=Clock(pinned_today=TODAY), settings=settings, units=units, push=_no_push,
+                        reads=ReadModel(store))
     person = PersonView(id=1, channel="console", user_id="boss", coordinator=coordinator,
                         unit=None if coordinator else "区水务局")
     msg = Incoming(channel="console", user_id="boss", chat=ChatRef("console", "boss"), text="/export")

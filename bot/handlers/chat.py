@@ -46,9 +46,12 @@ async def on_text(ctx: Context) -> Replies:
     """Answer a free-text message by the intent it expresses."""
     task_no, item_no = intents.evidence_ref(ctx.msg.text)
     if task_no is not None and item_no is not None and len(ctx.msg.text.strip()) <= 12:
+        await ctx.act()
         return await expect_file(ctx, task_no, item_no)  # 「40-3」 alone: the next file goes there
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
-    if intent.kind not in (Kind.HELP, Kind.UNKNOWN):
+    if intent.kind in (Kind.DELAY, Kind.NOTE):
+        await ctx.act()  # these write: checked against the database, as a command's sender is
+    elif intent.kind not in (Kind.HELP, Kind.UNKNOWN):
         ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:
         pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)

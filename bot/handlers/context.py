@@ -13,6 +13,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Incoming, Push
 from bot.core.units import Unit, UnitRegistry, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
+from bot.store.readmodel import ReadModel
 from bot.store.store import Store
 
 ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
@@ -28,8 +29,18 @@ class Services:
     settings: Settings
     units: UnitRegistry
     push: Callable[[Push], Awaitable[None]]  # the outbox: durable, de-duplicated proactive sends
+    reads: ReadModel  # people, plans and tasks from memory, for questions
     upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
     desk_link: Callable[[PersonView, str], str] | None = None  # one-time desk sign-in link to a page, when served
+
+
+async def identify(services: Services, msg: Incoming, *, fresh: bool) -> PersonView:
+    """Return who sent `msg`: from the read model for a question, from the database (`fresh`) for an action."""
+    key = f"{msg.channel}:{msg.user_id}"
+    source = services.store.people if fresh else services.reads
+    return await source.identify(msg.channel, msg.user_id, name=msg.user_name, now=services.clock.utcnow(),
+                                 chat_id=None if msg.is_group else msg.chat.chat_id,
+                                 coordinator=key in services.settings.coordinator_keys)
 
 
 @dataclass
@@ -65,7 +76,7 @@ class Context:
     async def tasks(self) -> list[TaskView]:
         """Return the plan's tasks with progress (read once per message)."""
         if self._tasks is None:
-            self._tasks = await self.store.plans.tasks(self.plan.id)
+            self._tasks = await self.services.reads.tasks(self.plan.id)
         return self._tasks
 
     async def task(self, no: int) -> TaskView:
@@ -80,6 +91,15 @@ class Context:
         """Tell whether the sender's current role reaches `who`: all, liaison (bound or coordinator) or coordinator."""
         p = self.person
         return who == ANYONE or p.coordinator or (who == LIAISON and p.unit is not None)
+
+    async def act(self, who: str = LIAISON) -> None:
+        """Before acting on free text: re-read the sender from the database, then permit as a command would.
+
+        The read model answers questions; whoever acts is checked against the database (a liaison removed in
+        another process a moment ago is refused here, not after the next notification).
+        """
+        self.person = await identify(self.services, self.msg, fresh=True)
+        self.permit(who)
 
     def permit(self, who: str) -> None:
         """Refuse unless the sender's current role reaches `who`; a stranger only ever hears how to bind."""

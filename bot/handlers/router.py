@@ -20,7 +20,7 @@ from bot.core.chinese import without_controls
 from bot.core.errors import UserError
 from bot.core.messages import Incoming, Reply
 from bot.core.views import PendingView
-from bot.handlers.context import ANYONE, LIAISON, Context, Services
+from bot.handlers.context import ANYONE, LIAISON, Context, Services, identify
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,12 @@ class Conversation:
         return [part for reply in replies for part in split_reply(reply, msg.reply_limit)]
 
     async def _context(self, msg: Incoming) -> Context:
+        """Identify the sender: a command, a button or a file may act, so its sender is read from the database;
+        free text is a question (the few free-text actions re-check with `Context.act`)."""
         s = self.services
-        key = f"{msg.channel}:{msg.user_id}"
-        person = await s.store.people.identify(
-            msg.channel, msg.user_id, name=msg.user_name, now=s.clock.utcnow(),
-            chat_id=None if msg.is_group else msg.chat.chat_id,
-            coordinator=key in s.settings.coordinator_keys)
-        plan = await s.store.plans.plan(s.settings.plan or None)
+        acts = msg.callback is not None or bool(msg.attachments) or msg.text.lstrip().startswith("/")
+        person = await identify(s, msg, fresh=acts)
+        plan = await s.reads.plan(s.settings.plan or None)
         return Context(s, msg, person, plan)
 
     async def _route(self, ctx: Context) -> Replies:

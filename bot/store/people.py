@@ -49,9 +49,9 @@ class PeopleRepo:
             found = (await c.execute(sa_select(PERSON).where(
                 PERSON.c.channel == channel, PERSON.c.user_id == user_id))).first()
         if found is not None:
-            current = Person.model_validate(dict(found._mapping))
-            if not _stale(current, name, chat_id, coordinator):
-                return _view(current)
+            current = _view(Person.model_validate(dict(found._mapping)))
+            if not needs_update(current, name, chat_id, coordinator):
+                return current
         async with transaction(self._sessions) as s:
             # A first message sent from several chats at once: one insert wins, the others find its row.
             created = 0
@@ -179,9 +179,10 @@ async def _person(s: AsyncSession, channel: str, user_id: str) -> Person | None:
     return (await s.exec(select(Person).where(Person.channel == channel, Person.user_id == user_id))).first()
 
 
-def _stale(row: Person, name: str, chat_id: str | None, coordinator: bool) -> bool:
-    return bool((name and row.name != name) or (chat_id and row.chat_id != chat_id)
-                or (coordinator and not row.coordinator) or (chat_id and row.unreachable_since is not None))
+def needs_update(known: PersonView, name: str, chat_id: str | None, coordinator: bool) -> bool:
+    """Tell whether a message brings something to record about its sender (a new name, chat, role, reachability)."""
+    return bool((name and known.name != name) or (chat_id and known.chat_id != chat_id)
+                or (coordinator and not known.coordinator) or (chat_id and known.unreachable_since is not None))
 
 
 def _view(p: Person) -> PersonView:

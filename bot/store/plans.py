@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,7 +41,6 @@ def _list_key(spec: TaskSpec) -> str:
     return "+".join(str(n) for n in sorted((spec.no, *spec.evidence_shared_with)))
 
 
-PLAN_TTL_S = 60.0
 
 
 class PlanRepo:
@@ -51,7 +49,6 @@ class PlanRepo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._cache: dict[int, _Structure] = {}
-        self._current: dict[str, tuple[float, PlanView]] = {}
 
     # ---- import -------------------------------------------------------------------------------
     async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime) -> ImportResult:
@@ -112,7 +109,6 @@ class PlanRepo:
             s.add(Audit(at=now, actor=actor, channel="cli", action="plan.import", plan_id=plan.id,
                         detail={"key": spec.key, "added": added, "updated": updated}))
             self._cache.pop(plan.id, None)
-            self._current.clear()
             return ImportResult(spec.key, created, added, updated, unchanged, len(spec.notes))
 
     async def _sync_evidence(self, s: AsyncSession, plan_id: int, spec: PlanSpec) -> dict[str, int]:
@@ -177,17 +173,8 @@ class PlanRepo:
     async def plan(self, key: str | None = None) -> PlanView:
         """Return the plan with this key, or the most recently imported one (task count not filled).
 
-        Asked on every message; the answer is kept for a minute (an import in this process clears it,
-        one in another process is seen within the minute).
+        Asked on every message through the read model (`bot.store.readmodel`), which keeps the answer.
         """
-        hit = self._current.get(key or "")
-        if hit is not None and time.monotonic() - hit[0] < PLAN_TTL_S:
-            return hit[1]
-        view = await self._plan(key)
-        self._current[key or ""] = (time.monotonic(), view)
-        return view
-
-    async def _plan(self, key: str | None) -> PlanView:
         async with self._sessions() as s:
             q = select(Plan).order_by(col(Plan.imported_at).desc())
             row = (await s.exec(q.where(Plan.key == key) if key else q.limit(1))).first()

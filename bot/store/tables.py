@@ -295,3 +295,14 @@ class Lease(SQLModel, table=True):
     name: str = Field(primary_key=True)
     holder: str
     expires_at: dt.datetime
+
+
+class ReadRevision(SQLModel, table=True):
+    """One row whose `n` triggers bump on every write to what the read model caches (SQLite).
+
+    PostgreSQL uses the sequence `duban_revision` instead (a single row would serialise every writer until its
+    commit) and notifies `duban_changed`; see migration 0007 and `bot.store.readmodel`.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    n: int = 0
