@@ -3,7 +3,7 @@
 Each sweep reads the plans, the open tasks, the liaisons, the snoozes and the subscriptions, computes
 every reminder whose send time has come within the catch-up window, and claims the ones the ledger
 does not know yet: one message per person per day listing all of them, inserted with its ledger rows
-in one transaction. Nothing is kept in the scheduler; a restarted or second process computes the
+and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a restarted or second process computes the
 same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
 missed and never sent.
 """
@@ -141,13 +141,15 @@ def policy_from(settings: Settings) -> ReminderPolicy:
 class ReminderEngine:
     """Compute what is due from the database, claim it in the ledger, and enqueue it."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS) -> None:
+    def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS,
+                 batch: int = BATCH) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.policy = policy_from(settings)
         self.tz = settings.tz
         self.missed_days = missed_days
+        self.batch = batch
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.ledger = ReminderRepo(store.sessions, self.worker)
         self._known = _Cache()
@@ -187,8 +189,8 @@ class ReminderEngine:
         claims = [(items, claim) for person_key, tasks in todo.items()
                   if (claim := self._message(items := by_person[person_key], tasks, views, today)) is not None]
         claimed = messages = lost = 0
-        for i in range(0, len(claims), BATCH):
-            batch = claims[i:i + BATCH]
+        for i in range(0, len(claims), self.batch):
+            batch = claims[i:i + self.batch]
             for (items, _), won in zip(batch, await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow),
                                        strict=True):
                 if won:

@@ -299,8 +299,8 @@ async def _insert_ledger(s: AsyncSession, rows: Sequence[LedgerRow]) -> set[str]
 
     def when(value: dt.datetime) -> Any:
         if value not in stamps:  # a handful of distinct instants among thousands of rows
-            utc = value.astimezone(dt.UTC)
-            stamps[value] = stamp(utc) if stamp is not None else utc.isoformat()
+            stored = stamp(value) if stamp is not None else value  # SQLite: the text it stores
+            stamps[value] = stored.isoformat() if isinstance(stored, dt.datetime) else stored
         return stamps[value]
 
     data = json.dumps([(*r[:6], when(r[6]), r[7], r[8], when(r[9]), r[10]) for r in rows])
