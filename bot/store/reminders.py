@@ -286,7 +286,7 @@ async def _delete(s: AsyncSession, column: Any, keys: list[str]) -> None:
 async def _insert_ledger(s: AsyncSession, rows: Sequence[LedgerRow]) -> set[str]:
     """Insert the ledger rows whose key is new, as one set-based statement; return the keys inserted.
 
-    The rows travel as one JSON parameter that the database unpacks (json_each, jsonb_to_recordset):
+    The rows travel as one JSON parameter that the database unpacks (json_each, jsonb_array_elements):
     a first sweep at 2,000 liaisons writes ~90,000 rows, and binding them row by row costs several times
     what the database spends storing them. ON CONFLICT DO NOTHING leaves a key another process
     recorded (or is recording) alone, and RETURNING names only the rows really added.
