@@ -7,6 +7,8 @@ imported under that many keys and the liaisons spread over the plan's 22 units (
 directly: binding them one by one through the store would take minutes at 10,000). The clock is at
 2023-10-31 10:00 (a heavy day: 10-31 deadlines, 30 days before 11-30, overdue nudges).
 
+Each figure is wall time (_s) and this process's CPU time (_cpu_s, both its threads: the event loop
+and aiosqlite's; not the PostgreSQL server's), so a machine busy with other work shows in the gap.
 Every measurement is repeated (3 by default) and the sizes are interleaved within each repeat, so a
 slow moment of the machine falls on every size alike; each figure is given as min and median. Between
 repeats the ledger, the outbox and the buttons' questions are emptied, so each first sweep starts on
@@ -15,8 +17,9 @@ an empty ledger again.
 Figures per size:
 - floor_read_s: raw SELECTs of the open tasks, their cooperating units and the liaisons (the least any
   sweep must read);
-- floor_write_s: the first sweep's ledger rows and outbox rows inserted set-based in one transaction,
-  rolled back (the least the first sweep must write: it says how much of first_sweep_s is the writing);
+- floor_write_s: as many ledger rows and outbox rows as the first sweep wrote, inserted in one
+  transaction with SQLAlchemy's executemany and rolled back (the plain way to write them: it says how
+  much of first_sweep_s the writing alone would cost);
 - first_sweep_s: the first sweep on an empty ledger: claims and enqueues the day's messages (with the
   reminders of the 3-day catch-up window), one per liaison;
 - restart_sweep_s: a new process after that, same instant: nothing new; every key checked in the DB;
@@ -33,7 +36,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -41,13 +43,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchdb import BACKEND, drop_databases, fresh_database
 from sqlalchemy import Table, delete, insert, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
+from bot.core.messages import ChatKind, ChatRef, Choice, Push, Reply
 from bot.reminders.engine import ReminderEngine
 from bot.store.outbox import outbox_values
 from bot.store.planfile import load_plan_file
@@ -67,36 +69,10 @@ FLOOR_READ = ["SELECT id, plan_id, no, lead, deadline, recurrence, status FROM t
               "SELECT * FROM person WHERE unit IS NOT NULL"]
 
 
-async def database_url(n: int, state: Path) -> str:
-    """Return an empty database for size number n: a SQLite file, or a fresh PostgreSQL database."""
-    server = os.environ.get("BENCH_DATABASE_URL", "")
-    if not server:
-        return f"sqlite+aiosqlite:///{state / 'duban.db'}"
-    name = f"duban_bench_sweep_{os.getpid()}_{n}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_databases(urls: list[str]) -> None:
-    """Drop the PostgreSQL databases the run created."""
-    server = os.environ.get("BENCH_DATABASE_URL", "")
-    if not server:
-        return
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        for url in urls:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    await admin.dispose()
-
-
 async def build(n: int, plans: int, liaisons: int) -> tuple[App, str]:
     """Create a store with `plans` copies of the seed plan and `liaisons` liaisons spread over its units."""
     state = Path(tempfile.mkdtemp(prefix=f"duban-bench-sweep-{plans}x{liaisons}-"))
-    url = await database_url(n, state)
+    url = await fresh_database(f"sweep{n}", state)
     settings = Settings(state_dir=state, database_url=url, today=NOW.date(), coordinators="console:admin",
                         _env_file=None)  # type: ignore[call-arg]
     app = await App.create(settings, Clock(tz=SHANGHAI, pinned_today=NOW.date(), pinned_time=NOW.time()))
@@ -121,10 +97,12 @@ async def clear_sweeps(app: App) -> None:
             await s.exec(delete(table))  # type: ignore[call-overload]
 
 
-async def timed(coro: Any) -> tuple[float, Any]:
-    t0 = time.perf_counter()
+async def timed(out: dict[str, Any], name: str, coro: Any) -> Any:
+    """Await coro; record its wall time as name_s and this process's CPU time (both threads) as name_cpu_s."""
+    t0, c0 = time.perf_counter(), time.process_time()
     result = await coro
-    return time.perf_counter() - t0, result
+    out[f"{name}_s"], out[f"{name}_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+    return result
 
 
 async def floor_read(app: App) -> int:
@@ -143,7 +121,9 @@ async def floor_write(app: App, ledger_rows: int, messages: int) -> None:
                "recipient": f"console:liaison{i % max(messages, 1)}", "due_at": now, "status": "sent",
                "claimed_by": "floor", "claimed_at": now, "outbox_key": f"floor:{i % max(messages, 1)}"}
               for i in range(ledger_rows)]
-    outbox = [outbox_values_like(i, now) for i in range(messages)]
+    reply = Reply("提" * 1200, choices=tuple(Choice(f"查看任务{n}", f"token{n}:view") for n in range(7)))
+    outbox = [outbox_values(Push(ChatRef("console", f"liaison{i}", ChatKind.PRIVATE), reply, dedupe_key=f"floor:{i}"),
+                            now) for i in range(messages)]
     async with app.store.engine.connect() as conn:
         tx = await conn.begin()
         if ledger:
@@ -153,26 +133,17 @@ async def floor_write(app: App, ledger_rows: int, messages: int) -> None:
         await tx.rollback()
 
 
-def outbox_values_like(i: int, now: dt.datetime) -> dict[str, Any]:
-    """Return an outbox row of a reminder message's size (about 1,500 characters with its buttons)."""
-    from bot.core.messages import ChatKind, ChatRef, Choice, Push, Reply
-
-    reply = Reply("提" * 1200, choices=tuple(Choice(f"查看任务{n}", f"token{n}:view") for n in range(7)))
-    return outbox_values(Push(ChatRef("console", f"liaison{i}", ChatKind.PRIVATE), reply, dedupe_key=f"floor:{i}"),
-                         now)
-
-
 async def measure(app: App) -> dict[str, Any]:
     """Time the floors and the four kinds of sweep once on one store."""
     await clear_sweeps(app)
     out: dict[str, Any] = {}
-    out["floor_read_s"], read_rows = await timed(floor_read(app))
+    read_rows = await timed(out, "floor_read", floor_read(app))
     engine = ReminderEngine.for_app(app)
-    out["first_sweep_s"], first = await timed(engine.sweep(NOW))
-    out["restart_sweep_s"], restart = await timed(ReminderEngine.for_app(app).sweep(NOW))
-    out["tick_sweep_s"], _ = await timed(engine.sweep(NOW))
-    out["after_outage_sweep_s"], outage = await timed(ReminderEngine.for_app(app).sweep(AFTER_OUTAGE))
-    out["floor_write_s"], _ = await timed(floor_write(app, first.claimed, first.messages))
+    first = await timed(out, "first_sweep", engine.sweep(NOW))
+    restart = await timed(out, "restart_sweep", ReminderEngine.for_app(app).sweep(NOW))
+    await timed(out, "tick_sweep", engine.sweep(NOW))
+    outage = await timed(out, "after_outage_sweep", ReminderEngine.for_app(app).sweep(AFTER_OUTAGE))
+    await timed(out, "floor_write", floor_write(app, first.claimed, first.messages))
     out["counts"] = {"floor_read_rows": read_rows,
                      "first_sweep": {"claimed": first.claimed, "messages": first.messages, "missed": first.missed},
                      "restart_sweep_new": restart.claimed + restart.missed,
@@ -207,7 +178,7 @@ async def main(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
         await drop_databases([url for _app, url in apps])
     results = [{"plans": p, "tasks": 63 * p, "liaisons": n, **summarise(runs[(p, n)])} for p, n in sizes]
     return {"bench": "sweep", "python": sys.version.split()[0],
-            "database": "postgresql" if os.environ.get("BENCH_DATABASE_URL") else "sqlite",
+            "database": BACKEND,
             "now": NOW.isoformat(), "repeats": repeats, "results": results}
 
 
