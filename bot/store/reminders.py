@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, insert, text
+from sqlalchemy import Table, bindparam, delete, insert, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -31,9 +31,6 @@ from bot.store.tables import Outbox, Pending, ReminderLedger, Snooze, Task, Task
 
 CHUNK = 500  # keys per IN (...) query, well under SQLite's bound-parameter limit
 ONE_DAY = dt.timedelta(days=1)
-# A ledger row in column order: key, plan_id, task_no, period, stage, recipient, due_at, status, claimed_by,
-# claimed_at, outbox_key.
-LedgerRow = tuple[str, int, int, str, str, str, dt.datetime, str, str, dt.datetime, str]
 # Core inserts on the tables: no ORM object per row (a first sweep over 100 plans inserts thousands).
 LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
 PENDING: Table = Pending.__table__  # type: ignore[attr-defined]
@@ -179,9 +176,9 @@ class ReminderRepo:
             pushes = sorted((p for c in claims for p in c.pushes), key=lambda p: p.dedupe_key)
             sent = await _insert_new(s, OUTBOX, "dedupe_key", [outbox_values(p, now) for p in pushes])
             won = [all(p.dedupe_key in sent for p in c.pushes) for c in claims]
-            rows = sorted((_row(e, SENT, self.worker, now, c.pushes[0].dedupe_key if c.pushes else "")
-                           for c, w in zip(claims, won, strict=True) if w for e in c.entries), key=lambda r: r[0])
-            claimed = await _insert_ledger(s, rows)
+            rows = sorted(((e, c.pushes[0].dedupe_key if c.pushes else "")
+                           for c, w in zip(claims, won, strict=True) if w for e in c.entries), key=lambda r: r[0].key)
+            claimed = await _insert_ledger(s, rows, SENT, self.worker, now)
             won = [w and all(e.key in claimed for e in c.entries) for c, w in zip(claims, won, strict=True)]
             # A lost claim whose message (or some of its entries) did go in takes them out again, unseen.
             lost = [c for c, w in zip(claims, won, strict=True) if not w]
@@ -197,7 +194,7 @@ class ReminderRepo:
     async def record(self, entries: Sequence[LedgerEntry], status: str, now: dt.datetime) -> int:
         """Insert entries with a final status (missed, skipped), leaving keys already present alone; return how many."""
         async with transaction(self._sessions) as s:
-            return len(await _insert_ledger(s, [_row(e, status, self.worker, now, "") for e in entries]))
+            return len(await _insert_ledger(s, [(e, "") for e in entries], status, self.worker, now))
 
     async def record_missed(self, entries: Sequence[LedgerEntry], now: dt.datetime, *,
                             checked: dt.date | None = None) -> int:
@@ -206,10 +203,10 @@ class ReminderRepo:
         With `checked`, also mark that day's look for missed reminders as done, in the same transaction.
         """
         async with transaction(self._sessions) as s:
-            added = await _insert_ledger(s, [_row(e, MISSED, self.worker, now, "") for e in entries])
+            added = await _insert_ledger(s, [(e, "") for e in entries], MISSED, self.worker, now)
             if checked is not None:
-                await _insert_ledger(s, [(f"{CHECKED}{checked.isoformat()}", 0, 0, checked.isoformat(), "missed-check",
-                                          "", now, "checked", self.worker, now, "")])
+                marker = LedgerEntry(f"{CHECKED}{checked.isoformat()}", 0, 0, checked.isoformat(), "missed-check", "", now)
+                await _insert_ledger(s, [(marker, "")], "checked", self.worker, now)
             return len(added)
 
     async def last_checked(self) -> dt.date | None:
@@ -283,13 +280,15 @@ async def _delete(s: AsyncSession, column: Any, keys: list[str]) -> None:
         await s.exec(delete(column.table).where(column.in_(keys[i:i + CHUNK])))  # type: ignore[call-overload]
 
 
-async def _insert_ledger(s: AsyncSession, rows: Sequence[LedgerRow]) -> set[str]:
-    """Insert the ledger rows whose key is new, as one set-based statement; return the keys inserted.
+async def _insert_ledger(s: AsyncSession, rows: Sequence[tuple[LedgerEntry, str]], status: str, worker: str,
+                         now: dt.datetime) -> set[str]:
+    """Insert ledger rows (an entry and the outbox key that carries it) whose key is new; return the keys inserted.
 
-    The rows travel as one JSON parameter that the database unpacks (json_each, jsonb_array_elements):
-    a first sweep at 2,000 liaisons writes ~90,000 rows, and binding them row by row costs several times
-    what the database spends storing them. ON CONFLICT DO NOTHING leaves a key another process
-    recorded (or is recording) alone, and RETURNING names only the rows really added.
+    One set-based statement: the rows travel as one JSON parameter that the database unpacks (json_each,
+    jsonb_array_elements), the values common to all of them as plain parameters. A first sweep at 2,000
+    liaisons writes ~90,000 rows, and binding them row by row costs several times what the database
+    spends storing them. ON CONFLICT DO NOTHING leaves a key another process recorded (or is recording)
+    alone, and RETURNING names only the rows really added.
     """
     if not rows:
         return set()
@@ -303,9 +302,11 @@ async def _insert_ledger(s: AsyncSession, rows: Sequence[LedgerRow]) -> set[str]
             stamps[value] = stored.isoformat() if isinstance(stored, dt.datetime) else stored
         return stamps[value]
 
-    data = json.dumps([(*r[:6], when(r[6]), r[7], r[8], when(r[9]), r[10]) for r in rows])
-    found = await s.exec(text(_LEDGER_FROM_JSON[dialect.name if dialect else ""]),  # type: ignore[call-overload]
-                         params={"rows": data})
+    data = json.dumps([(*e[:6], when(e.due_at), outbox_key) for e, outbox_key in rows])
+    stmt = text(_LEDGER_FROM_JSON[dialect.name if dialect else ""]).bindparams(
+        bindparam("claimed_at", type_=LEDGER.c.claimed_at.type))
+    found = await s.exec(stmt, params={"rows": data, "status": status, "claimed_by": worker,  # type: ignore[call-overload]
+                                       "claimed_at": now})
     return set(found.scalars())
 
 
@@ -319,21 +320,19 @@ def _upsert(s: AsyncSession, table: Table | type[Any]) -> Any:
     raise NotImplementedError(f"no upsert for {name}")  # duban runs on SQLite and PostgreSQL
 
 
-def _row(e: LedgerEntry, status: str, worker: str, now: dt.datetime, outbox_key: str) -> LedgerRow:
-    return (*e, status, worker, now, outbox_key)
-
-
-_LEDGER_COLUMNS = "key, plan_id, task_no, period, stage, recipient, due_at, status, claimed_by, claimed_at, outbox_key"
+# Each JSON row: key, plan_id, task_no, period, stage, recipient, due_at, outbox_key.
+_LEDGER_COLUMNS = "key, plan_id, task_no, period, stage, recipient, due_at, outbox_key, status, claimed_by, claimed_at"
 _LEDGER_FROM_JSON = {
     # "WHERE true": SQLite's documented way to tell an INSERT ... SELECT from its upsert clause
     "sqlite": f"INSERT INTO reminderledger ({_LEDGER_COLUMNS}) SELECT "
-              + ", ".join(f"value ->> {i}" for i in range(11))  # ->> : SQLite 3.38
-              + " FROM json_each(:rows) WHERE true ON CONFLICT (key) DO NOTHING RETURNING key",
+              + ", ".join(f"value ->> {i}" for i in range(8))  # ->> : SQLite 3.38
+              + ", :status, :claimed_by, :claimed_at FROM json_each(:rows) WHERE true"
+              " ON CONFLICT (key) DO NOTHING RETURNING key",
     "postgresql": f"INSERT INTO reminderledger ({_LEDGER_COLUMNS}) SELECT "
                   + ", ".join(f"(r->>{i})::{t}" for i, t in enumerate(
-                      ("text", "int", "int", "text", "text", "text", "timestamptz", "text", "text", "timestamptz",
-                       "text")))
-                  + " FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r ON CONFLICT (key) DO NOTHING RETURNING key",
+                      ("text", "int", "int", "text", "text", "text", "timestamptz", "text")))
+                  + ", :status, :claimed_by, :claimed_at FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
+                  " ON CONFLICT (key) DO NOTHING RETURNING key",
 }
 
 
