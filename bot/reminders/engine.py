@@ -3,8 +3,8 @@
 Each sweep reads the plans, the open tasks, the liaisons, the snoozes and the subscriptions, computes
 every reminder whose send time has come within the catch-up window, and claims the ones the ledger
 does not know yet: one message per person per day listing all of them, inserted with its ledger rows
-and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a restarted or second process computes the
-same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
+and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a
+restarted or second process computes the same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
 missed and never sent.
 """
 
@@ -185,9 +185,11 @@ class ReminderEngine:
         # at most one message a day: the deferred go out tomorrow, in the catch-up window
         todo = {p: _by_task(items) for p, items in by_person.items() if message_key(p, today) not in already}
         views = await self._views({ref[0] for tasks in todo.values() for ref in list(tasks)[:MAX_LISTED]})
-        # every listed task re-imported away meanwhile leaves no message: look again next tick
-        claims = [(items, claim) for person_key, tasks in todo.items()
-                  if (claim := self._message(items := by_person[person_key], tasks, views, today)) is not None]
+        claims: list[tuple[list[Due], Claim]] = []
+        for person_key, tasks in todo.items():
+            claim = self._message(by_person[person_key], tasks, views, today)
+            if claim is not None:  # None: every listed task was re-imported away meanwhile; look again next tick
+                claims.append((by_person[person_key], claim))
         claimed = messages = lost = 0
         for i in range(0, len(claims), self.batch):
             batch = claims[i:i + self.batch]
