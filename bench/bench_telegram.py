@@ -52,7 +52,8 @@ QUESTIONS = {"unit_tasks": "我单位有哪些任务", "whats_due": "本月到�
 TODAY = dt.date(2023, 10, 20)
 LATENCY_SAMPLES = 50
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-CAP_NOTE = ("with AIORateLimiter both bots are held to Telegram's 30 messages/s: updates_per_s shows that cap "
+CAP_NOTE = ("with AIORateLimiter both bots are held to Telegram's 30 messages/s (after a first burst of 30): "
+            "updates_per_s shows that cap "
             "(and whether duban keeps up with it), not the bots' speed; cpu_per_update_ms is still each bot's own")
 
 
