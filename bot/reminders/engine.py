@@ -88,8 +88,9 @@ class Due(NamedTuple):
 
     def entry(self) -> LedgerEntry:
         """Return the ledger entry that claims this reminder."""
-        o = self.occurrence
-        return LedgerEntry(self.key, self.plan.id, self.task.no, o.period, o.stage, self.recipient_key, o.at)
+        o, person = self.occurrence, self.recipient
+        return LedgerEntry(self.key, self.plan.id, self.task.no, o.period, o.stage,
+                           person.key if person is not None else "", o.at)
 
     @property
     def recipient_key(self) -> str:

@@ -176,8 +176,8 @@ class ReminderRepo:
             pushes = sorted((p for c in claims for p in c.pushes), key=lambda p: p.dedupe_key)
             sent = await _insert_new(s, OUTBOX, "dedupe_key", [outbox_values(p, now) for p in pushes])
             won = [all(p.dedupe_key in sent for p in c.pushes) for c in claims]
-            rows = sorted(((e, c.pushes[0].dedupe_key if c.pushes else "")
-                           for c, w in zip(claims, won, strict=True) if w for e in c.entries), key=lambda r: r[0].key)
+            rows = ((e, c.pushes[0].dedupe_key if c.pushes else "")
+                    for c, w in zip(claims, won, strict=True) if w for e in c.entries)
             claimed = await _insert_ledger(s, rows, SENT, self.worker, now)
             won = [w and all(e.key in claimed for e in c.entries) for c, w in zip(claims, won, strict=True)]
             # A lost claim whose message (or some of its entries) did go in takes them out again, unseen.
@@ -280,7 +280,7 @@ async def _delete(s: AsyncSession, column: Any, keys: list[str]) -> None:
         await s.exec(delete(column.table).where(column.in_(keys[i:i + CHUNK])))  # type: ignore[call-overload]
 
 
-async def _insert_ledger(s: AsyncSession, rows: Sequence[tuple[LedgerEntry, str]], status: str, worker: str,
+async def _insert_ledger(s: AsyncSession, rows: Iterable[tuple[LedgerEntry, str]], status: str, worker: str,
                          now: dt.datetime) -> set[str]:
     """Insert ledger rows (an entry and the outbox key that carries it) whose key is new; return the keys inserted.
 
@@ -290,8 +290,6 @@ async def _insert_ledger(s: AsyncSession, rows: Sequence[tuple[LedgerEntry, str]
     spends storing them. ON CONFLICT DO NOTHING leaves a key another process recorded (or is recording)
     alone, and RETURNING names only the rows really added.
     """
-    if not rows:
-        return set()
     dialect = s.bind.dialect if s.bind is not None else None
     stamp = LEDGER.c.due_at.type.dialect_impl(dialect).bind_processor(dialect) if dialect is not None else None
     stamps: dict[dt.datetime, Any] = {}
@@ -302,7 +300,11 @@ async def _insert_ledger(s: AsyncSession, rows: Sequence[tuple[LedgerEntry, str]
             stamps[value] = stored.isoformat() if isinstance(stored, dt.datetime) else stored
         return stamps[value]
 
-    data = json.dumps([(*e[:6], when(e.due_at), outbox_key) for e, outbox_key in rows])
+    # Sorted by key, so two processes inserting overlapping keys lock them in the same order (PostgreSQL).
+    values = sorted((*e[:6], when(e.due_at), outbox_key) for e, outbox_key in rows)
+    if not values:
+        return set()
+    data = json.dumps(values)
     stmt = text(_LEDGER_FROM_JSON[dialect.name if dialect else ""]).bindparams(
         bindparam("claimed_at", type_=LEDGER.c.claimed_at.type))
     found = await s.exec(stmt, params={"rows": data, "status": status, "claimed_by": worker,  # type: ignore[call-overload]
