@@ -1,31 +1,48 @@
-"""A bare python-telegram-bot echo bot: the framework floor bench_telegram.py compares duban with.
+"""A bare python-telegram-bot bot that answers like duban without doing its work: the floor bench_telegram.py compares with.
 
-Usage: echo_bot.py TOKEN API_ROOT [--rate-limit]
+Usage: echo_bot.py TOKEN API_ROOT REPLIES.json [--rate-limit]
+
+REPLIES.json maps a question's text to the replies duban gives it (HTML text and buttons), written by
+bench_telegram.py from duban's own answers. The bot sends exactly those (same text, parse mode, buttons,
+one sendMessage per reply) and handles 16 updates at once, as duban does; only duban's work between
+receiving and sending is missing. A text it was not given is echoed back.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-
-async def echo(update: Update, _ctx: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send the text back."""
-    assert update.effective_message is not None
-    await update.effective_message.reply_text(update.effective_message.text or "")
+CONCURRENT_UPDATES = 16  # duban's PerChatUpdates default
 
 
 def main() -> None:
     """Poll the given Bot API server until killed."""
-    token, root = sys.argv[1], sys.argv[2]
-    builder = ApplicationBuilder().token(token).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+    token, root, replies_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    replies: dict[str, list[dict[str, Any]]] = json.loads(replies_file.read_text(encoding="utf-8"))
+
+    async def answer(update: Update, _ctx: ContextTypes.DEFAULT_TYPE) -> None:
+        msg = update.effective_message
+        assert msg is not None
+        for reply in replies.get(msg.text or "", [{"html": msg.text or "", "buttons": []}]):
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]
+                                           for label, data in reply["buttons"]]) if reply["buttons"] else None
+            await msg.get_bot().send_message(msg.chat_id, reply["html"], parse_mode=ParseMode.HTML,
+                                             reply_markup=markup, disable_web_page_preview=True)
+
+    builder = (ApplicationBuilder().token(token).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+               .concurrent_updates(CONCURRENT_UPDATES))
     if "--rate-limit" in sys.argv:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
     app = builder.build()
-    app.add_handler(MessageHandler(filters.TEXT, echo))
-    app.run_polling(poll_interval=0, timeout=1)
+    app.add_handler(MessageHandler(filters.TEXT, answer))
+    app.run_polling(poll_interval=0, timeout=10)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,18 @@ from typing import Any
 
 import pytest
 from conftest import Chat, make_settings
+from sqlmodel import select
 
 from bot.app import App
 from bot.core.clock import SHANGHAI, Clock
-from bot.core.messages import ChatKind, ChatRef
+from bot.core.messages import ChatKind, ChatRef, Push, Reply
 from bot.core.views import TaskStatus
 from bot.reminders.engine import ReminderEngine
 from bot.reminders.ticker import ReminderTicker
 from bot.reminders.workdays import is_workday
 from bot.store.planfile import load_plan_file
-from bot.store.reminders import MISSED, SENT, SKIPPED, ReminderRepo
+from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry, Question, ReminderRepo
+from bot.store.tables import Pending
 
 D = dt.date
 GROUP = ChatRef("telegram", "-100", ChatKind.GROUP)
@@ -189,6 +191,56 @@ async def test_two_processes_sweeping_at_once_send_each_reminder_once(app: App, 
     assert len(per_person_day) == len(set(per_person_day))
     assert digests == 2  # Monday 10-16 and Monday 10-23, once each
     assert len([k for k in keys if k.startswith("digest:")]) == 4  # text and chart
+
+
+async def test_two_processes_sweeping_in_batches_at_once_send_each_reminder_once(app: App, chat: Chat, clock: Clock,
+                                                                                  tmp_path: Path, db_url: str) -> None:
+    liaisons = [(f"jiaoyu{n}", "区教育局") for n in range(3)] + [(f"shui{n}", "区水务局") for n in range(3)] + [
+        ("jiguan", "区机关事务管理中心"), ("zhujian", "区住房和城乡建设局"), ("chengguan", "区城市管理和综合执法局")]
+    for user, unit in liaisons:
+        await chat.bind(user, unit)
+    other = await App.create(make_settings(tmp_path / "other", db_url), clock)
+    try:  # two people per transaction: the two processes' batches overlap and interleave
+        first = ReminderEngine(app.store, clock, app.settings, batch=2)
+        second = ReminderEngine(other.store, clock, other.settings, batch=2)
+        claimed = messages = 0
+        for when in ("2023-10-16 10:00", "2023-10-17 10:00", "2023-10-20 10:00", "2023-10-31 10:00"):
+            now = at(clock, when)
+            a, b = await asyncio.gather(first.sweep(now), second.sweep(now))
+            claimed, messages = claimed + a.claimed + b.claimed, messages + a.messages + b.messages
+    finally:
+        await other.close()
+
+    rows = [r for r in await app.store.outbox.rows() if r["dedupe_key"].startswith("remind:")]
+    sent = await ledger(app, status=SENT)
+    assert claimed == len(sent) > 0 and messages == len(rows)
+    assert {e.outbox_key for e in sent} == {r["dedupe_key"] for r in rows}  # no message without its reminders
+    assert len({(e.plan_id, e.task_no, e.period, e.stage, e.recipient) for e in sent}) == len(sent)
+    assert {r["chat_id"] for r in rows} == {user for user, _ in liaisons}
+    buttons = {data.split(":")[0] for r in rows for _, data in r["payload"]["choices"]}
+    async with app.store.sessions() as s:  # a lost claim left none of its buttons' questions behind
+        assert set((await s.exec(select(Pending.token))).all()) == buttons
+
+
+async def test_a_message_whose_reminder_was_taken_meanwhile_is_not_sent(app: App, clock: Clock) -> None:
+    """A batch's claim that meets one key already in the ledger leaves nothing; the others in the batch go out."""
+    repo, now = ReminderRepo(app.store.sessions, "test"), clock.utcnow()
+
+    def claim(person: str, tasks: tuple[int, ...]) -> Claim:
+        entries = [LedgerEntry(f"remind:1:{no}:2023:d7:console:{person}", 1, no, "2023", "d7", f"console:{person}",
+                               now) for no in tasks]
+        push = Push(ChatRef("console", person), Reply(f"任务{tasks}"), dedupe_key=f"remind:console:{person}:2023-10-20")
+        return Claim(entries, [push], [Question(f"token-{person}", f"console:{person}", "reminder")])
+
+    taken = claim("b", (2,))
+    assert await repo.record_missed(taken.entries, now) == 1  # another process recorded task 2's reminder of b
+    assert await repo.claim_and_enqueue([claim("a", (1, 2)), claim("b", (1, 2, 3))], now) == [True, False]
+
+    assert [r["chat_id"] for r in await app.store.outbox.rows()] == ["a"]
+    assert {(e.recipient, e.task_no, e.status) for e in await repo.entries()} == {
+        ("console:a", 1, SENT), ("console:a", 2, SENT), ("console:b", 2, MISSED)}
+    async with app.store.sessions() as s:
+        assert set((await s.exec(select(Pending.token))).all()) == {"token-a"}
 
 
 # ---- who gets what ----------------------------------------------------------------------------------

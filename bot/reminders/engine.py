@@ -3,8 +3,8 @@
 Each sweep reads the plans, the open tasks, the liaisons, the snoozes and the subscriptions, computes
 every reminder whose send time has come within the catch-up window, and claims the ones the ledger
 does not know yet: one message per person per day listing all of them, inserted with its ledger rows
-in one transaction. Nothing is kept in the scheduler; a restarted or second process computes the
-same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
+and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a
+restarted or second process computes the same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
 missed and never sent.
 """
 
@@ -29,7 +29,7 @@ from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
-from bot.store.reminders import SKIPPED, LedgerEntry, Question, ReminderRepo, TaskSchedule
+from bot.store.reminders import SKIPPED, Claim, LedgerEntry, Question, ReminderRepo, TaskSchedule
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ ONE_DAY = dt.timedelta(days=1)
 MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
+BATCH = 250  # people whose messages are claimed in one transaction
 
 
 class AppParts(Protocol):
@@ -87,8 +88,9 @@ class Due(NamedTuple):
 
     def entry(self) -> LedgerEntry:
         """Return the ledger entry that claims this reminder."""
-        o = self.occurrence
-        return LedgerEntry(self.key, self.plan.id, self.task.no, o.period, o.stage, self.recipient_key, o.at)
+        o, person = self.occurrence, self.recipient
+        return LedgerEntry(self.key, self.plan.id, self.task.no, o.period, o.stage,
+                           person.key if person is not None else "", o.at)
 
     @property
     def recipient_key(self) -> str:
@@ -140,13 +142,15 @@ def policy_from(settings: Settings) -> ReminderPolicy:
 class ReminderEngine:
     """Compute what is due from the database, claim it in the ledger, and enqueue it."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS) -> None:
+    def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS,
+                 batch: int = BATCH) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.policy = policy_from(settings)
         self.tz = settings.tz
         self.missed_days = missed_days
+        self.batch = batch
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.ledger = ReminderRepo(store.sessions, self.worker)
         self._known = _Cache()
@@ -172,7 +176,7 @@ class ReminderEngine:
         due = self._due(snap, catch_start, today, now, skip=self._known.keys)
         held = [d for d in due if self._snoozed(snap, d, today)]
         wanted = [d for d in due if not self._snoozed(snap, d, today)]
-        fresh = await self._unknown(d.key for d in wanted)
+        fresh = await self._unknown((d.key, d.occurrence.at) for d in wanted)
         by_person: dict[str, list[Due]] = {}
         for d in wanted:
             if d.key in fresh and d.recipient is not None:
@@ -182,22 +186,24 @@ class ReminderEngine:
         # at most one message a day: the deferred go out tomorrow, in the catch-up window
         todo = {p: _by_task(items) for p, items in by_person.items() if message_key(p, today) not in already}
         views = await self._views({ref[0] for tasks in todo.values() for ref in list(tasks)[:MAX_LISTED]})
-        claimed = messages = lost = 0
+        claims: list[tuple[list[Due], Claim]] = []
         for person_key, tasks in todo.items():
-            items = by_person[person_key]
-            recipient = items[0].recipient
-            assert recipient is not None
-            won = await self._remind(recipient, items, tasks, views, today, utcnow)
-            if won is None:
-                continue  # every listed task was re-imported away meanwhile: look again next tick
-            if won:
-                claimed += len(items)
-                messages += 1
-            else:
-                # Another process claimed these keys, or already sent this person today's message with
-                # other items: either way nothing more today (what it did not list is caught up tomorrow).
-                lost += 1
-            self._known.keys.update(d.key for d in items)
+            claim = self._message(by_person[person_key], tasks, views, today)
+            if claim is not None:  # None: every listed task was re-imported away meanwhile; look again next tick
+                claims.append((by_person[person_key], claim))
+        claimed = messages = lost = 0
+        for i in range(0, len(claims), self.batch):
+            batch = claims[i:i + self.batch]
+            for (items, _), won in zip(batch, await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow),
+                                       strict=True):
+                if won:
+                    claimed += len(items)
+                    messages += 1
+                else:
+                    # Another process claimed these keys, or already sent this person today's message with
+                    # other items: either way nothing more today (what it did not list is caught up tomorrow).
+                    lost += 1
+                self._known.keys.update(d.key for d in items)
 
         digests = await self._digests(snap, now, catch_start, utcnow)
         result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
@@ -221,21 +227,21 @@ class ReminderEngine:
             old = self._due(snap, start, catch_start - ONE_DAY, now, skip=self._known.keys)
         missed = 0
         if last != today:
-            fresh = await self._unknown(d.key for d in old)
+            fresh = await self._unknown((d.key, d.occurrence.at) for d in old)
             missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh],
                                                      now.astimezone(dt.UTC), checked=today)
             self._known.keys.update(fresh)
         self._missed_checked = today
         return missed
 
-    async def _unknown(self, keys: Iterable[str]) -> set[str]:
-        """Return the keys the ledger does not have yet (asking the database only about uncached ones)."""
-        ask = {k for k in keys if k not in self._known.keys}
+    async def _unknown(self, wanted: Iterable[tuple[str, dt.datetime]]) -> set[str]:
+        """Return the keys (with their due times) the ledger does not have yet, asking only about uncached ones."""
+        ask = {key: at for key, at in wanted if key not in self._known.keys}
         if not ask:
             return set()
-        present = await self.ledger.known(ask)
+        present = await self.ledger.known(ask.keys(), (min(ask.values()), max(ask.values())))
         self._known.keys.update(present)
-        return ask - present
+        return ask.keys() - present
 
     async def _views(self, plan_ids: Iterable[int]) -> dict[tuple[int, int], TaskView]:
         """Read the full tasks (text, evidence) of the plans a message or digest talks about."""
@@ -245,12 +251,12 @@ class ReminderEngine:
                 views[(plan_id, t.no)] = t
         return views
 
-    async def _remind(self, person: PersonView, items: Sequence[Due], listed: dict[tuple[int, int], Due],
-                      views: dict[tuple[int, int], TaskView], today: dt.date, utcnow: dt.datetime) -> bool | None:
-        """Claim a person's reminders of the day with the one message that lists them.
-
-        Return True when claimed, False when another process had claimed them, None when nothing is left to list.
-        """
+    @staticmethod
+    def _message(items: Sequence[Due], listed: dict[tuple[int, int], Due], views: dict[tuple[int, int], TaskView],
+                 today: dt.date) -> Claim | None:
+        """Write a person's one message of the day listing their reminders, as a claim of them all (None: none left)."""
+        person = items[0].recipient
+        assert person is not None
         shown = [(d, views[ref]) for ref, d in list(listed.items())[:MAX_LISTED] if ref in views]
         if not shown:
             return None
@@ -269,7 +275,7 @@ class ReminderEngine:
         ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
         push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(choices)),
                     dedupe_key=message_key(person.key, today), tags=("reminder",))
-        return await self.ledger.claim_and_enqueue([d.entry() for d in items], [push], utcnow, questions=questions)
+        return Claim([d.entry() for d in items], [push], questions)
 
     # ---- digests ------------------------------------------------------------------------------
     async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
@@ -285,7 +291,7 @@ class ReminderEngine:
         (day, stage), older = days[-1], days[:-1]
         entries = {chat: self._digest_entry(plan, day, stage, chat) for chat in snap.subscriptions}
         superseded = [self._digest_entry(plan, d, s, chat) for d, s in older for chat in snap.subscriptions]
-        fresh = await self._unknown([e.key for e in entries.values()] + [e.key for e in superseded])
+        fresh = await self._unknown((e.key, e.due_at) for e in [*entries.values(), *superseded])
         await self.ledger.record([e for e in superseded if e.key in fresh], SKIPPED, utcnow)
         todo = [chat for chat, e in entries.items() if e.key in fresh]
         if not todo:
@@ -294,16 +300,13 @@ class ReminderEngine:
         views = list((await self._views([plan.id])).values())
         text = digest_text(plan.title, views, today)
         chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
-        sent = 0
-        for chat in todo:
-            key = entries[chat].key
-            pushes = [Push(chat, Reply(text), dedupe_key=key, tags=("digest",)),
-                      Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
-                           dedupe_key=f"{key}:chart", tags=("digest",))]
-            if await self.ledger.claim_and_enqueue([entries[chat]], pushes, utcnow):
-                sent += 1
-            self._known.keys.add(key)
-        return sent
+        claims = [Claim([entries[chat]], [Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("digest",)),
+                                          Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
+                                               dedupe_key=f"{entries[chat].key}:chart", tags=("digest",))])
+                  for chat in todo]
+        won = await self.ledger.claim_and_enqueue(claims, utcnow)
+        self._known.keys.update(entries[chat].key for chat in todo)
+        return sum(won)
 
     def digest_stage(self, day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> str:
         """Name the digest due on `day` ("digest-monthly", "digest-weekly"), or "" when none is.
@@ -451,12 +454,14 @@ def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, tota
 
 
 def _by_task(items: Sequence[Due]) -> dict[tuple[int, int], Due]:
-    """Order a person's reminders by deadline and keep each task once, with its latest stage."""
-    ordered = sorted(items, key=lambda d: (d.occurrence.due, d.plan.id, d.task.no, -d.occurrence.at.timestamp()))
-    listed: dict[tuple[int, int], Due] = {}
-    for d in ordered:
-        listed.setdefault((d.plan.id, d.task.no), d)
-    return listed
+    """Order a person's reminders by deadline and keep each task once: its nearest deadline, latest stage."""
+    best: dict[tuple[int, int], Due] = {}
+    for d in items:
+        ref = (d.plan.id, d.task.no)
+        kept = best.get(ref)
+        if kept is None or (d.occurrence.due, kept.occurrence.at) < (kept.occurrence.due, d.occurrence.at):
+            best[ref] = d
+    return dict(sorted(best.items(), key=lambda item: (item[1].occurrence.due, item[0])))
 
 
 def _period_text(period: str, recurrence: Recurrence | None) -> str:

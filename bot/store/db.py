@@ -12,6 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,7 +36,17 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # No pool_pre_ping: it costs a round trip on every checkout. A pooled connection the server has
+    # closed (restart, pg_terminate_backend, idle timeout) is known to asyncpg without asking, and is
+    # replaced on checkout; one dropped silently fails its statement once and is then replaced too.
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _replace_closed(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.driver_connection is not None and record.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")  # the pool connects anew
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -55,11 +55,16 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
     )
 
 
+def outbox_values(push: Push, now: dt.datetime) -> dict[str, Any]:
+    """Return the column values of a push's row (the reminder ledger inserts many at once with them)."""
+    return {"dedupe_key": push.dedupe_key, "channel": push.to.channel, "chat_id": push.to.chat_id,
+            "chat_kind": push.to.kind.value, "payload": reply_to_json(push.reply), "status": "pending",
+            "attempts": 0, "next_attempt_at": now, "error": "", "created_at": now}
+
+
 def outbox_row(push: Push, now: dt.datetime) -> Outbox:
-    """Build the row for a push (also used inside the reminder ledger's transaction)."""
-    return Outbox(dedupe_key=push.dedupe_key, channel=push.to.channel, chat_id=push.to.chat_id,
-                  chat_kind=push.to.kind.value, payload=reply_to_json(push.reply), next_attempt_at=now,
-                  created_at=now)
+    """Build the row for a push."""
+    return Outbox(**outbox_values(push, now))
 
 
 class OutboxRepo:

@@ -236,7 +236,7 @@ class ReminderLedger(SQLModel, table=True):
     period: str
     stage: str
     recipient: str  # person key
-    due_at: dt.datetime
+    due_at: dt.datetime = Field(index=True)  # a sweep looks up the keys due in its window by this
     status: str  # sent | missed | skipped
     claimed_by: str
     claimed_at: dt.datetime
