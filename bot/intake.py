@@ -34,6 +34,7 @@ from bot.store.store import Store
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Kept]], Awaitable[None]]
+MAX_CONCURRENT = 16  # chats handled at once: bounds database and HTTP connections under a burst
 KEEP_HANDLED = dt.timedelta(days=7)  # handled rows are only needed to recognise redeliveries, which come within hours
 
 
@@ -58,6 +59,7 @@ class Intake:
         self._paused = True  # until open(): messages queue up, leftovers first, but nothing is handled yet
         self._idle = asyncio.Event()
         self._idle.set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
 
     def register(self, channel: str, handler: Handler, *,
                  group_of: Callable[[dict[str, Any]], str | None] | None = None, gather: float = 0.0) -> None:
@@ -142,7 +144,8 @@ class Intake:
                 route = self._routes[batch[0].channel]
                 ids = [m.id for m in batch]
                 try:
-                    await route.handler(batch)
+                    async with self._slots:
+                        await route.handler(batch)
                 except Exception:
                     log.exception("handling %s failed", ", ".join(m.key for m in batch))
                 try:

@@ -32,6 +32,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bot.app import App
 from bot.config import secret_for
 from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
+from bot.intake import MAX_CONCURRENT
 from bot.outbox import TemporaryFailure, Unreachable
 from bot.store.inbound import Arrival, Kept
 
@@ -65,6 +66,9 @@ class TelegramChannel:
         s = app.settings
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().token(s.telegram_token).updater(None)
+            # the intake handles up to MAX_CONCURRENT chats at once, each sending one call at a time, plus the
+            # outbox and downloads: a bounded pool, and a reply waits for a free connection instead of failing
+            .connection_pool_size(MAX_CONCURRENT + 8).pool_timeout(10.0)
             # a long poll holds one connection; the final confirming call on stop must not wait for it
             .get_updates_connection_pool_size(2))
         if s.telegram_rate_limit:
