@@ -31,11 +31,16 @@ async def tg() -> AsyncIterator[FakeTelegram]:
     await fake.close()
 
 
+async def telegram_app(tmp_path: Path, db_url: str, clock: Clock, tg: FakeTelegram, **overrides: object) -> App:
+    """Build the App with Telegram pointed at the fake server (the Runtime is started by the caller)."""
+    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
+                             scheduler=False, **overrides)
+    return await App.create(settings, clock)
+
+
 @pytest.fixture
 async def running(tmp_path: Path, db_url: str, clock: Clock, tg: FakeTelegram) -> AsyncIterator[tuple[App, Runtime]]:
-    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
-                             scheduler=False)
-    app = await App.create(settings, clock)
+    app = await telegram_app(tmp_path, db_url, clock, tg)
     async with Runtime(app) as rt:
         yield app, rt
     await app.close()
@@ -335,9 +340,7 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
     """An update fetched and kept (its offset confirmed) by a process that died is handled by the next start."""
     from bot.store.inbound import Arrival
 
-    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
-                             scheduler=False)
-    app = await App.create(settings, clock)
+    app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
         await app.store.inbound.keep("telegram", [Arrival("telegram:4242", f"telegram:{LIAISON}", _help_update(4242))],
                                      clock.utcnow())
@@ -355,9 +358,7 @@ async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path
     """A dead process kept an update but never confirmed it: Telegram hands it over again with a newer one."""
     from bot.store.inbound import Arrival
 
-    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
-                             scheduler=False)
-    app = await App.create(settings, clock)
+    app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
         first = tg.send_text(LIAISON, "/help")
         await app.store.inbound.keep("telegram", [Arrival(f"telegram:{first}", f"telegram:{LIAISON}",
@@ -377,9 +378,7 @@ async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str
                                                      tg: FakeTelegram) -> None:
     import aiohttp
 
-    settings = make_settings(tmp_path, db_url, telegram_token=tg.token, telegram_api_url=tg.root, http_port=0,
-                             scheduler=False, telegram_webhook_url="https://duban.example/telegram/webhook")
-    app = await App.create(settings, clock)
+    app = await telegram_app(tmp_path, db_url, clock, tg, telegram_webhook_url="https://duban.example/telegram/webhook")
     try:
         async with Runtime(app) as rt:
             hook = f"{rt.http_url}/telegram/webhook"
