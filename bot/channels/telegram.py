@@ -174,7 +174,9 @@ class TelegramChannel:
 
     async def _keep(self, updates: list[Update]) -> None:
         await self.app.intake.keep(self.name, [
-            Arrival(f"telegram:{u.update_id}", f"telegram:{_chat_id(u)}", u.to_dict()) for u in updates])
+            # update_ids count per bot (a new bot token starts again at 1): the bot's id keeps keys apart
+            Arrival(f"telegram:{self.ptb.bot.id}:{u.update_id}", f"telegram:{_chat_id(u)}", u.to_dict())
+            for u in updates])
 
     async def _webhook(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")

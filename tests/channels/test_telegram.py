@@ -342,7 +342,8 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
 
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
-        await app.store.inbound.keep("telegram", [Arrival("telegram:4242", f"telegram:{LIAISON}", _help_update(4242))],
+        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{tg.bot_user['id']}:4242", f"telegram:{LIAISON}",
+                                                          _help_update(4242))],
                                      clock.utcnow())
         async with Runtime(app):
             [reply] = await tg.wait_for()
@@ -361,7 +362,7 @@ async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
         first = tg.send_text(LIAISON, "/help")
-        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{first}", f"telegram:{LIAISON}",
+        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{tg.bot_user['id']}:{first}", f"telegram:{LIAISON}",
                                                           tg.update(first))], clock.utcnow())
         tg.send_text(LIAISON, "/units")
         async with Runtime(app):
@@ -370,6 +371,22 @@ async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path
         texts = [str(m["text"]) for m in tg.sent_to(LIAISON)]
         assert len(texts) == 2, texts
         assert "/bind" in texts[0] and "单位名称" in texts[1]
+    finally:
+        await app.close()
+
+
+async def test_a_new_bot_token_on_the_same_database_is_heard(tmp_path: Path, db_url: str, clock: Clock,
+                                                             tg: FakeTelegram) -> None:
+    """Update ids count per bot: a new bot's first updates are not taken for the old bot's handled ones."""
+    app = await telegram_app(tmp_path, db_url, clock, tg)
+    try:
+        async with Runtime(app):
+            [reply] = await say(tg, LIAISON, "/help")
+        async with FakeTelegram(token="987654:NEWBOT", bot_username="duban_new_bot") as new_bot:
+            app.settings.telegram_token, app.settings.telegram_api_url = new_bot.token, new_bot.root
+            async with Runtime(app):
+                [again] = await say(new_bot, LIAISON, "/help")  # update_id 1 again, from another bot
+        assert "/bind" in str(reply["text"]) and "/bind" in str(again["text"])
     finally:
         await app.close()
 
@@ -390,7 +407,7 @@ async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str
                 again = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
             assert (first.status, again.status) == (200, 200)
             [kept] = await app.store.inbound.unhandled("telegram")  # the redelivery was recognised
-            assert kept.key == "telegram:31337"
+            assert kept.key == f"telegram:{tg.bot_user['id']}:31337"
             await app.intake.start()  # resumes what is kept
             [reply] = await tg.wait_for()
             assert "/bind" in str(reply["text"])
