@@ -156,7 +156,9 @@ class TelegramChannel:
                 updates = await self.ptb.bot.get_updates(offset=self._offset, timeout=POLL_TIMEOUT,
                                                          allowed_updates=ALLOWED_UPDATES)
                 if updates:
-                    await self._keep(updates)
+                    # Shielded: a stop arriving mid-commit lets the commit finish instead of leaving the
+                    # connection in a half-done transaction (the batch is then confirmed on the next start).
+                    await asyncio.shield(self._keep(updates))
                     self._offset = updates[-1].update_id + 1
                 backoff = 1.0
                 continue

@@ -9,12 +9,14 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.db import transaction
 from bot.store.tables import Inbound
+
+INBOUND = Inbound.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -42,27 +44,32 @@ class InboundRepo:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]
 
     async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime) -> list[Kept]:
-        """Store a batch in one transaction and return the messages that are new (a redelivered key is skipped)."""
+        """Store a batch in one transaction and return the messages that are new (a redelivered key is skipped).
+
+        Runs for every message received (and `handled` after it), so both are Core statements on one connection:
+        the ORM session would cost more than the write itself.
+        """
         if not arrivals:
             return []
         kept: list[Kept] = []
-        async with transaction(self._sessions) as s:
-            insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        async with self._engine.begin() as c:
+            insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
             for a in arrivals:
-                stmt = (insert(Inbound).values(key=a.key, channel=channel, chat=a.chat, payload=a.payload,
+                stmt = (insert(INBOUND).values(key=a.key, channel=channel, chat=a.chat, payload=a.payload,
                                                received_at=now)
-                        .on_conflict_do_nothing(index_elements=["key"]).returning(col(Inbound.id)))
-                new_id = (await s.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
+                        .on_conflict_do_nothing(index_elements=["key"]).returning(INBOUND.c.id))
+                new_id = (await c.execute(stmt)).scalar_one_or_none()
                 if new_id is not None:
                     kept.append(Kept(new_id, a.key, channel, a.chat, a.payload))
         return kept
 
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
-        async with transaction(self._sessions) as s:
-            await s.exec(update(Inbound).where(col(Inbound.id).in_(list(ids))).values(handled_at=now))
+        async with self._engine.begin() as c:
+            await c.execute(update(INBOUND).where(INBOUND.c.id.in_(list(ids))).values(handled_at=now))
 
     async def unhandled(self, channel: str) -> list[Kept]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""

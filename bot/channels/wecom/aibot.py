@@ -271,7 +271,7 @@ class WeComBotChannel:
             delay = 0.5
             while True:
                 try:
-                    await self.app.intake.keep(self.name, arrivals)
+                    await asyncio.shield(self.app.intake.keep(self.name, arrivals))  # a stop lets the commit finish
                     break
                 except Exception:  # the database is away: the frames exist only here, so try until they are kept
                     log.exception("keeping %d wecom bot frame(s) failed; retrying", len(arrivals))
