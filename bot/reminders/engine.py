@@ -118,11 +118,6 @@ class _Cache:
     keys: set[str] = field(default_factory=set)
 
 
-def reminder_key(plan_id: int, task_no: int, period: str, stage: str, recipient: str) -> str:
-    """Return the ledger key of a reminder: unique per (plan, task, period, stage, recipient)."""
-    return f"remind:{plan_id}:{task_no}:{period}:{stage}:{recipient}"
-
-
 def message_key(recipient: str, day: dt.date) -> str:
     """Return the outbox key of a person's reminder message of a day (there is at most one)."""
     return f"remind:{recipient}:{day.isoformat()}"
@@ -417,7 +412,7 @@ class ReminderEngine:
                             people = [("", None)]
                         recipients[unit] = people
                     for o in found:
-                        prefix = f"remind:{plan.id}:{task.key_part}:{o.period}:{o.stage}:"  # reminder_key, inlined
+                        prefix = f"remind:{plan.id}:{task.key_part}:{o.period}:{o.stage}:"  # + recipient: one per reminder
                         for person_key, p in people:
                             key = prefix + person_key
                             if key not in skip:
