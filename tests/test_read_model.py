@@ -126,3 +126,25 @@ async def test_every_table_the_reads_depend_on_has_revision_triggers(app: App) -
                                          "AND name LIKE 'duban_revision_%'"))).all()
             covered = {t for t in {r[0] for r in rows} if sum(1 for r in rows if r[0] == t) == 3}
     assert covered == set(SQLModel.metadata.tables) - UNRELATED
+
+
+async def test_a_stop_in_the_middle_of_a_query_stops(app: App, chat: Chat) -> None:
+    """Cancelling a task during a PostgreSQL query (what every stop does) ends it with CancelledError.
+
+    The read model's commit hooks once raised PendingRollbackError in the rollback that follows, so the listener
+    took the cancellation for a lost connection and carried on: `duban` stopping during a revision check hung.
+    """
+    if app.store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server-side sleep to cancel")
+    await chat.bind("li", "区教育局")  # a write on this engine, so the hooks have seen the connection
+
+    async def slow_read() -> None:
+        async with app.store.engine.connect() as c:
+            await c.execute(text("SELECT pg_sleep(30)"))
+
+    task = asyncio.create_task(slow_read())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert "任务40" in await chat.text("li", "我单位有哪些任务")  # the pool is still usable

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import weakref
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -43,7 +44,6 @@ NOTIFY_CHANNEL = "duban_changed"
 UNRELATED = frozenset({"pending", "outbox", "reminderledger", "inbound", "seenmessage", "audit", "snooze",
                        "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision"})
 _DML = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
-_DIRTY = "duban_read_model_dirty"
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -104,22 +104,31 @@ class ReadModel:
 
     # ---- this process's writes ---------------------------------------------------------------------
     def _watch_own_commits(self) -> None:
+        """Drop the cache when one of this process's connections commits a write the reads depend on.
+
+        Which connections wrote is kept here, beside them, not in `conn.info`: reading `info` revalidates the
+        connection, and in the rollback that follows a cancelled PostgreSQL query that raises — which turned the
+        caller's CancelledError into a PendingRollbackError and made cancelled tasks carry on (a stop that hung).
+        These hooks must never raise.
+        """
         sync_engine = self.store.engine.sync_engine
+        dirty: weakref.WeakSet[Any] = weakref.WeakSet()
 
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _wrote(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
             found = _DML.match(statement)
             if found is not None and found.group(1).lower() not in UNRELATED:
-                conn.info[_DIRTY] = True
+                dirty.add(conn)
 
         @event.listens_for(sync_engine, "commit")
         def _committed(conn: Any) -> None:
-            if conn.info.pop(_DIRTY, False):
+            if conn in dirty:
+                dirty.discard(conn)
                 self.invalidate()
 
         @event.listens_for(sync_engine, "rollback")
         def _rolled_back(conn: Any) -> None:
-            conn.info.pop(_DIRTY, None)
+            dirty.discard(conn)
 
     # ---- other processes' writes -------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +201,8 @@ class ReadModel:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if _being_cancelled():  # a cancellation that surfaced as another error is still a stop
+                    raise
                 log.warning("read model: listener lost, resetting and listening again in %.0f s", backoff,
                             exc_info=True)
             finally:
@@ -210,3 +221,7 @@ class ReadModel:
         """Wait until the PostgreSQL listener is attached (tests)."""
         await self._listening.wait()
 
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
