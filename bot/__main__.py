@@ -265,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # into logs/duban.log as well as stderr: an operator (or a supervisor) reads the log, not the terminal
+        logging.getLogger("bot").critical("duban 因错误退出 (stopped on an error)", exc_info=True)
+        return 1
     return 0
 
 

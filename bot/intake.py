@@ -8,6 +8,12 @@ webhook's 200; WeCom: the callback's 200; the long connection: the frame read). 
 is marked handled after its handler returned; what a crash or a stop left unhandled is loaded on the next start
 before anything new is received (`load`), and handled first, in the order it arrived.
 
+Marking handled is a group commit: a finished message's id rides in the next transaction — the next `keep()`
+of any channel folds it in, or a marker task commits whatever finished meanwhile — so a busy process commits
+once per batch, not twice per message, and an idle one marks at once. The chat's worker waits for its mark
+before taking the chat's next message, so the window in which a kill makes a message be handled twice stays
+the one between its reply and its mark.
+
 A message whose handler raised is marked handled too: the user got an apology, and a message that crashes its
 handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
 handled once more after the restart; the effects are idempotent (evidence is stored by content hash and filed once),
@@ -55,6 +61,8 @@ class Intake:
         self._queues: dict[str, deque[Kept]] = {}
         self._known: set[int] = set()  # ids queued or being handled here: loading leftovers must not queue them twice
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._marks: list[tuple[list[int], asyncio.Future[None]]] = []  # handled, waiting for their mark's commit
+        self._marker: asyncio.Task[None] | None = None
         self._closing = False
         self._paused = True  # until open(): messages queue up, leftovers first, but nothing is handled yet
         self._idle = asyncio.Event()
@@ -68,7 +76,16 @@ class Intake:
 
     async def keep(self, channel: str, arrivals: Sequence[Arrival]) -> list[Kept]:
         """Commit a batch, queue the new messages for handling, and return them; acknowledge after this returns."""
-        kept = await self.store.inbound.keep(channel, arrivals, self.clock.utcnow())
+        marks, self._marks = self._marks, []
+        try:
+            kept = await self.store.inbound.keep(channel, arrivals, self.clock.utcnow(),
+                                                 handled=[i for ids, _ in marks for i in ids])
+        except BaseException:
+            if marks:  # not marked: the marker tries again
+                self._marks[:0] = marks
+                self._start_marker()
+            raise
+        self._marked(marks, ok=True)
         for msg in kept:
             self._enqueue(msg)
         return kept
@@ -113,11 +130,13 @@ class Intake:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        """Finish the messages being handled now; leave the queued ones kept for the next start."""
+        """Finish the messages being handled now and mark them; leave the queued ones kept for the next start."""
         self._closing = True
         workers = list(self._workers.values())
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+        if self._marker is not None:
+            await asyncio.gather(self._marker, return_exceptions=True)
         self._queues.clear()
         self._known.clear()
 
@@ -142,25 +161,54 @@ class Intake:
             while queue and not self._closing:
                 batch = await self._next_batch(queue)
                 route = self._routes[batch[0].channel]
-                ids = [m.id for m in batch]
                 try:
                     async with self._slots:
                         await route.handler(batch)
                 except Exception:
                     log.exception("handling %s failed", ", ".join(m.key for m in batch))
-                try:
-                    await self.store.inbound.handled(ids, self.clock.utcnow())
-                finally:
-                    self._known.difference_update(ids)
-        except Exception:
-            # The store failed (marking handled): the messages stay kept and are handled on the next start.
-            log.exception("intake for %s stopped; its messages stay kept for the next start", chat)
+                await self._mark([m.id for m in batch])
         finally:
             del self._workers[chat]
             if not queue or self._closing:
                 self._queues.pop(chat, None)
             if not self._workers:
                 self._idle.set()
+
+    async def _mark(self, ids: list[int]) -> None:
+        """Mark handled in the next commit (a keep's or the marker's) and wait for it."""
+        done = asyncio.get_running_loop().create_future()
+        self._marks.append((ids, done))
+        self._start_marker()
+        await done
+
+    def _start_marker(self) -> None:
+        if self._marker is None:
+            self._marker = asyncio.create_task(self._mark_handled(), name="intake-marker")
+
+    async def _mark_handled(self) -> None:
+        """Commit the waiting marks until none are left; those finished during a commit go in the next one."""
+        try:
+            await asyncio.sleep(0)  # let the other handlers finishing in this turn of the loop join
+            while self._marks:
+                marks, self._marks = self._marks, []
+                try:
+                    await self.store.inbound.handled([i for ids, _ in marks for i in ids], self.clock.utcnow())
+                except Exception:
+                    # They stay kept, and known here so this process does not handle them twice: the next start does.
+                    log.exception("marking %d message(s) handled failed; they are handled again on the next start",
+                                  len(marks))
+                    self._marked(marks, ok=False)
+                else:
+                    self._marked(marks, ok=True)
+        finally:
+            self._marker = None
+
+    def _marked(self, marks: list[tuple[list[int], asyncio.Future[None]]], *, ok: bool) -> None:
+        for ids, done in marks:
+            if ok:
+                self._known.difference_update(ids)
+            if not done.done():
+                done.set_result(None)
 
     async def _next_batch(self, queue: deque[Kept]) -> list[Kept]:
         """Take the next message, with the rest of its group (an album) when the channel groups messages."""

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import html
 import logging
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.warnings import PTBUserWarning
 
 from bot.app import App
 from bot.config import secret_for
@@ -37,12 +39,15 @@ from bot.outbox import TemporaryFailure, Unreachable
 from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
+# do_api_request("getUpdates") is used on purpose (the raw updates, see _poll); PTB suggests get_updates each time
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 REPLY_LIMIT = 3500  # Telegram allows 4096 characters; leave room for markup
 MEDIA_GROUP_WAIT = 1.0  # seconds to gather the photos of one album before filing them together
 POLL_TIMEOUT = 10  # seconds one long poll waits for updates
 ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_BACKOFF = 30.0
+READ_MARGIN = 5.0  # seconds a long poll's read may take beyond its timeout
 GROUP_COMMANDS = ("digest", "subscribe", "unsubscribe", "help")
 NOT_FETCHED = "没能从 Telegram 取到文件「{name}」（{why}），没有收到。请重新发送一次。"
 TOO_BIG = ("文件「{name}」有 {mb:.1f}MB，超过了 Telegram 机器人能下载的 {limit}MB 上限，没有收到。\n"
@@ -153,13 +158,16 @@ class TelegramChannel:
         backoff = 1.0
         while True:
             try:
-                updates = await self.ptb.bot.get_updates(offset=self._offset, timeout=POLL_TIMEOUT,
-                                                         allowed_updates=ALLOWED_UPDATES)
+                # Raw JSON, not get_updates(): what is kept is the update as Telegram sent it, parsed once when
+                # handled — parsing here and serialising again for the store cost more than the rest of the intake.
+                updates: list[dict[str, Any]] = await self.ptb.bot.do_api_request(
+                    "getUpdates", {"offset": self._offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
+                    read_timeout=POLL_TIMEOUT + READ_MARGIN)
                 if updates:
                     # Shielded: a stop arriving mid-commit lets the commit finish instead of leaving the
                     # connection in a half-done transaction (the batch is then confirmed on the next start).
                     await asyncio.shield(self._keep(updates))
-                    self._offset = updates[-1].update_id + 1
+                    self._offset = int(updates[-1]["update_id"]) + 1
                 backoff = 1.0
                 continue
             except InvalidToken:
@@ -174,10 +182,10 @@ class TelegramChannel:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _keep(self, updates: list[Update]) -> None:
+    async def _keep(self, updates: list[dict[str, Any]]) -> None:
         await self.app.intake.keep(self.name, [
             # update_ids count per bot (a new bot token starts again at 1): the bot's id keeps keys apart
-            Arrival(f"telegram:{self.ptb.bot.id}:{u.update_id}", f"telegram:{_chat_id(u)}", u.to_dict())
+            Arrival(f"telegram:{self.ptb.bot.id}:{u['update_id']}", f"telegram:{_chat_id(u)}", u)
             for u in updates])
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -185,13 +193,14 @@ class TelegramChannel:
         if not hmac.compare_digest(token, self.webhook_secret):
             return web.Response(status=403)
         try:
-            update = Update.de_json(await request.json(), self.ptb.bot)
-        except (ValueError, TypeError, KeyError):
+            raw = await request.json()
+            update = Update.de_json(raw, self.ptb.bot)  # refuse what is not an update before keeping it
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400)
         if update is None:
             return web.Response(status=400)
         try:
-            await self._keep([update])
+            await self._keep([raw])
         except Exception:
             log.exception("keeping a Telegram webhook update failed; Telegram will deliver it again")
             return web.Response(status=503)
@@ -345,11 +354,17 @@ class TelegramChannel:
             raise TemporaryFailure(str(e)) from e
 
 
-def _chat_id(update: Update) -> int:
+def _chat_id(update: dict[str, Any]) -> int:
     """Return the chat whose updates are handled in order (a button press belongs to the chat it was in)."""
-    if update.effective_chat is not None:
-        return update.effective_chat.id
-    return update.effective_user.id if update.effective_user is not None else 0
+    for kind in ALLOWED_UPDATES:
+        body = update.get(kind)
+        if isinstance(body, dict):
+            message = body if "chat" in body else body.get("message")
+            if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+                return int(message["chat"]["id"])
+            sender = body.get("from")
+            return int(sender["id"]) if isinstance(sender, dict) else 0
+    return 0
 
 
 def _album_of(payload: dict[str, Any]) -> str | None:

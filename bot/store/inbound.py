@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +17,7 @@ from bot.store.db import transaction
 from bot.store.tables import Inbound
 
 INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+_ROWS_PER_INSERT = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -46,30 +47,45 @@ class InboundRepo:
         self._sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
 
-    async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime) -> list[Kept]:
+    async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime,
+                   handled: Sequence[int] = ()) -> list[Kept]:
         """Store a batch in one transaction and return the messages that are new (a redelivered key is skipped).
 
-        Runs for every message received (and `handled` after it), so both are Core statements on one connection:
-        the ORM session would cost more than the write itself.
+        `handled` marks earlier messages handled in the same transaction: the intake folds the marks that are
+        due into the next keep, so a busy channel pays one commit per batch rather than two per message.
+        Both run for every message, so they are Core statements: the ORM session would cost more than the write.
         """
-        if not arrivals:
-            return []
         kept: list[Kept] = []
+        if not arrivals and not handled:
+            return kept
         async with self._engine.begin() as c:
+            if handled:
+                await self._mark(c, handled, now)
             insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
-            for a in arrivals:
-                stmt = (insert(INBOUND).values(key=a.key, channel=channel, chat=a.chat, payload=a.payload,
-                                               received_at=now)
-                        .on_conflict_do_nothing(index_elements=["key"]).returning(INBOUND.c.id))
-                new_id = (await c.execute(stmt)).scalar_one_or_none()
-                if new_id is not None:
-                    kept.append(Kept(new_id, a.key, channel, a.chat, a.payload))
+            first: dict[str, int] = {}  # key -> position of its first arrival (a key twice in one batch is one message)
+            for i, a in enumerate(arrivals):
+                first.setdefault(a.key, i)
+            order = list(first.values())
+            for start in range(0, len(order), _ROWS_PER_INSERT):
+                chunk = [arrivals[i] for i in order[start:start + _ROWS_PER_INSERT]]
+                stmt = (insert(INBOUND)
+                        .values([{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload,
+                                  "received_at": now} for a in chunk])
+                        .on_conflict_do_nothing(index_elements=["key"])
+                        .returning(INBOUND.c.id, INBOUND.c.key))
+                # RETURNING's row order is not promised: match the new rows by key
+                new: dict[str, int] = {key: id_ for id_, key in (await c.execute(stmt)).all()}
+                kept.extend(Kept(new[a.key], a.key, channel, a.chat, a.payload) for a in chunk if a.key in new)
         return kept
 
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
         async with self._engine.begin() as c:
-            await c.execute(update(INBOUND).where(INBOUND.c.id.in_(list(ids))).values(handled_at=now))
+            await self._mark(c, ids, now)
+
+    @staticmethod
+    async def _mark(c: AsyncConnection, ids: Sequence[int], now: dt.datetime) -> None:
+        await c.execute(update(INBOUND).where(INBOUND.c.id.in_(list(ids))).values(handled_at=now))
 
     async def unhandled(self, channel: str) -> list[Kept]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""

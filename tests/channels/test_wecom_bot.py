@@ -265,8 +265,10 @@ def _env(tmp_path: Path, ws: FakeOpenWs) -> dict[str, str]:
 
 
 async def _duban_run(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
-                                                stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    """Start `duban run`; its stderr goes to the state dir (a process that dies on start says why there)."""
+    with (Path(env["DUBAN_STATE_DIR"]) / "stderr.log").open("ab") as err:
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
+                                                    stdin=asyncio.subprocess.DEVNULL, stdout=err, stderr=err)
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:
@@ -319,7 +321,7 @@ async def test_two_processes_hold_one_connection_and_the_other_takes_over(tmp_pa
             if log_file.exists() and "standing by" in log_file.read_text():
                 break
             await asyncio.sleep(0.5)
-        assert "standing by" in log_file.read_text()
+        assert "standing by" in log_file.read_text(), (tmp_path / "stderr.log").read_text()[-3000:]
         assert ws.subscribes == [(BOT_ID, 0)] and ws.displaced == 0
         app = await App.create(make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/duban.db"))
         try:
