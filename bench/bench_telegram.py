@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from benchdb import BACKEND, drop_databases, fresh_database  # noqa: E402
 from fakes.telegram_api import FakeTelegram  # noqa: E402
+from procstat import cpu_seconds, peak_rss_mb  # noqa: E402
 
 from bot.app import App  # noqa: E402
 from bot.channels.telegram import REPLY_LIMIT  # noqa: E402
@@ -51,24 +52,9 @@ FIRST_USER = 3000
 QUESTIONS = {"unit_tasks": "我单位有哪些任务", "whats_due": "本月到期的"}
 TODAY = dt.date(2023, 10, 20)
 LATENCY_SAMPLES = 50
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CAP_NOTE = ("with AIORateLimiter both bots are held to Telegram's 30 messages/s (after a first burst of 30): "
             "updates_per_s shows that cap "
             "(and whether duban keeps up with it), not the bots' speed; cpu_per_update_ms is still each bot's own")
-
-
-def cpu_seconds(pid: int) -> float:
-    """Return a process's user + system CPU time so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15
-
-
-def peak_rss_mb(pid: int) -> float:
-    """Return a process's peak resident memory (VmHWM) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 async def prepare_duban(state: Path) -> tuple[str, dict[str, list[dict[str, Any]]]]:
