@@ -76,6 +76,7 @@ class FakeOpenWs:
         self.frames: list[Frame] = []  # every frame a bot sent (pings excluded)
         self.deliveries: list[Delivery] = []
         self.latencies: list[float] = []  # seconds from a callback pushed to the first reply on its req_id
+        self._replied: set[str] = set()  # req_ids with a reply (a set: benchmarks send thousands)
         self.downloads: list[str] = []
         self.hold_downloads: asyncio.Event | None = None  # set to park downloads until the event is set
         self._files: dict[str, tuple[bytes, str]] = {}
@@ -265,7 +266,8 @@ class FakeOpenWs:
             to, pushed = self._targets.get(req_id, ("", 0.0))
             if not to:
                 return {**ack, "errcode": 40002, "errmsg": "unknown req_id"}
-            if not any(d.req_id == req_id for d in self.deliveries):
+            if req_id not in self._replied:
+                self._replied.add(req_id)
                 self.latencies.append(time.perf_counter() - pushed)
             via = "welcome" if cmd == "aibot_respond_welcome_msg" else "respond"
             self._deliver(via, to, body, req_id)
