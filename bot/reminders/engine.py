@@ -17,6 +17,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple, Protocol
 
 from bot.config import Settings
@@ -180,7 +181,7 @@ class ReminderEngine:
         deferred = sum(len(items) for p, items in by_person.items() if message_key(p, today) in already)
         # at most one message a day: the deferred go out tomorrow, in the catch-up window
         todo = {p: _by_task(items) for p, items in by_person.items() if message_key(p, today) not in already}
-        views = await self._views({ref[0] for tasks in todo.values() for ref in list(tasks)[:MAX_LISTED]})
+        views = await self._views({ref[0] for tasks in todo.values() for ref in islice(tasks, MAX_LISTED)})
         claims: list[tuple[list[Due], Claim]] = []
         for person_key, tasks in todo.items():
             claim = self._message(by_person[person_key], tasks, views, today)
@@ -252,7 +253,8 @@ class ReminderEngine:
         """Write a person's one message of the day listing their reminders, as a claim of them all (None: none left)."""
         person = items[0].recipient
         assert person is not None
-        shown = [(d, views[ref]) for ref, d in list(listed.items())[:MAX_LISTED] if ref in views]
+        first = list(islice(listed.items(), MAX_LISTED))  # a liaison may have a hundred; the message lists these
+        shown = [(d, views[ref]) for ref, d in first if ref in views]
         if not shown:
             return None
         questions: list[Question] = []
@@ -266,7 +268,7 @@ class ReminderEngine:
         for d, _ in shown[:MAX_VIEW_BUTTONS]:
             ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
         if any(view.items for _, view in shown):  # the answer skips tasks that need no evidence
-            ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref in listed][:MAX_LISTED]})
+            ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref, _ in first]})
         ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
         push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(choices)),
                     dedupe_key=message_key(person.key, today), tags=("reminder",))
