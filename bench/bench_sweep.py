@@ -26,6 +26,8 @@ Figures per size:
 - tick_sweep_s: the same process ticking again: nothing new; keys known in memory;
 - after_outage_sweep_s: a new process ten days later (2023-11-10 10:00): records what fell due while
   down as missed, and claims the catch-up window's reminders.
+- run_once_peak_rss_mb: the peak resident memory of a real `duban remind run-once` process doing the first
+  sweep of that day on an empty ledger (everything loaded: the plans, the liaisons, the messages).
 
 Usage: bench_sweep.py [PLANSxLIAISONS ...] [--repeats N]   (default 1x66 20x66 100x66 20x2000 20x10000)
 """
@@ -36,6 +38,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -163,6 +166,32 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+RUN_ONCE_REPORTING_RSS = """
+import sys
+from bot.__main__ import main
+status = main(["remind", "run-once"])
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(int(hwm.split()[1]) / 1024, file=sys.stderr)
+sys.exit(status)
+"""
+
+
+async def run_once_rss(app: App, url: str) -> float:
+    """Run `duban remind run-once` on this store (emptied first) as its own process; return its peak RSS in MB.
+
+    The process reads its own VmHWM as it ends: the kernel's ru_maxrss of a child counts the forked copy of
+    this (much larger) bench process before exec, and /proc/<pid> is gone once it has exited.
+    """
+    await clear_sweeps(app)
+    env = dict(os.environ, DUBAN_STATE_DIR=str(app.settings.state_dir), DUBAN_DATABASE_URL=url,
+               DUBAN_TODAY=NOW.date().isoformat(), DUBAN_COORDINATORS="console:admin", DUBAN_LOG_LEVEL="CRITICAL")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", RUN_ONCE_REPORTING_RSS, env=env,
+                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    return round(float(err.decode().strip().splitlines()[-1]), 1)
+
+
 async def main(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
     apps = []
     for n, (plans, liaisons) in enumerate(sizes):
@@ -172,11 +201,13 @@ async def main(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
         for _ in range(repeats):
             for size, (app, _url) in zip(sizes, apps, strict=True):
                 runs[size].append(await measure(app))
+        rss = {size: await run_once_rss(app, url) for size, (app, url) in zip(sizes, apps, strict=True)}
     finally:
         for app, _url in apps:
             await app.close()
         await drop_databases([url for _app, url in apps])
-    results = [{"plans": p, "tasks": 63 * p, "liaisons": n, **summarise(runs[(p, n)])} for p, n in sizes]
+    results = [{"plans": p, "tasks": 63 * p, "liaisons": n, **summarise(runs[(p, n)]),
+                "run_once_peak_rss_mb": rss[(p, n)]} for p, n in sizes]
     return {"bench": "sweep", "python": sys.version.split()[0],
             "database": BACKEND,
             "now": NOW.isoformat(), "repeats": repeats, "results": results}

@@ -21,8 +21,9 @@ from bot.core.errors import UserError
 from bot.core.messages import ChatRef, Incoming, Push
 from bot.core.units import UnitRegistry
 from bot.core.views import PersonView, PlanView, TaskStatus
-from bot.exports.bundle import export_bundle, safe_name, unique_name
+from bot.exports.bundle import export_bundle
 from bot.exports.ledger import HEADERS, export_ledger
+from bot.exports.names import safe_name, unique_name
 from bot.handlers import export as export_handler
 from bot.handlers.context import Context, Services
 from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file

@@ -39,8 +39,9 @@ from bot.outbox import TemporaryFailure, Unreachable
 from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
-# do_api_request("getUpdates") is used on purpose (the raw updates, see _poll); PTB suggests get_updates each time
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+# do_api_request is used on purpose for the two calls of every message (raw JSON both ways, see _poll and
+# _deliver); PTB suggests its typed methods each time
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(getUpdates|sendMessage)'", category=PTBUserWarning)
 
 REPLY_LIMIT = 3500  # Telegram allows 4096 characters; leave room for markup
 MEDIA_GROUP_WAIT = 1.0  # seconds to gather the photos of one album before filing them together
@@ -332,8 +333,10 @@ class TelegramChannel:
                                             parse_mode=ParseMode.HTML, reply_markup=markup,
                                             filename=reply.file.file_name)
             return
-        await bot.send_message(int(chat.chat_id), _html(reply), parse_mode=ParseMode.HTML, reply_markup=markup,
-                               disable_web_page_preview=True)
+        # Raw, like getUpdates: the sent Message PTB would parse from the answer is never used here.
+        await bot.do_api_request("sendMessage", {
+            "chat_id": int(chat.chat_id), "text": _html(reply), "parse_mode": ParseMode.HTML.value,
+            "link_preview_options": {"is_disabled": True}, **({"reply_markup": markup} if markup else {})})
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """Deliver a push from the outbox, mapping Telegram errors to retry or unreachable."""

@@ -31,8 +31,8 @@ from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
-from bot.exports.bundle import export_bundle, safe_name
-from bot.exports.ledger import export_ledger, overdue_days
+from bot.exports.counts import overdue_days
+from bot.exports.names import safe_name
 from bot.handlers.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
 from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
 from bot.handlers.render import deadline_text, file_size
@@ -325,6 +325,9 @@ class Desk:
             "nav": "downloads"})
 
     async def _ledger(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+        from bot.exports.ledger import export_ledger
+
         plan = await self._plan()
         today = self.app.clock.today()
         path = await export_ledger(self.app.store, plan.key, ledger_path(self.app.settings.state_dir, plan.key, today),
@@ -333,6 +336,9 @@ class Desk:
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     async def _bundle(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+        from bot.exports.bundle import export_bundle
+
         plan = await self._plan()
         today = self.app.clock.today()
         unit = request.query.get("unit") or None

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.views import TaskStatus, TaskView
-from bot.exports.ledger import overdue_days, unit_counts
+from bot.exports.counts import overdue_days, unit_counts
 
 OVERDUE = "overdue"  # a status filter value beside the TaskStatus values
 

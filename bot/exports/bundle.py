@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import re
-import unicodedata
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
 from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, cell_value, header_row
+from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
 from bot.store.files import atomic_path
 from bot.store.store import Store
 
@@ -37,14 +36,6 @@ INDEX_NAME = "index.xlsx"
 README_NAME = "README.txt"
 SHARED_NOTE_NAME = "共用材料说明.txt"
 NO_EVIDENCE_NAME = "无需佐证材料.txt"
-FILE_NAME_CHARS = 80
-FOLDER_NAME_CHARS = 40
-NAME_BYTES = 240  # file systems allow 255 bytes per name; leave room for " (12)"
-_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *(f"COM{i}" for i in range(10)),
-                       *(f"LPT{i}" for i in range(10))})
-# Characters Windows refuses in names, swapped for their full-width forms so the name still reads.
-_WINDOWS_FORBIDDEN = str.maketrans({"<": "＜", ">": "＞", ":": "：", '"': "＂", "|": "｜", "?": "？", "*": "＊"})
-_MAX_SUFFIX = 10
 MISSING_FILL = OVERDUE_FILL
 LOST_FILL = PatternFill("solid", fgColor="FFEB9C")
 INDEX_HEADERS = ("任务序号", "牵头单位", "工作任务", "材料序号", "材料名称", "状态", "包内位置", "原文件名", "大小(字节)",
@@ -100,46 +91,6 @@ class BundleLayout:
     items: int = 0
     items_missing: int = 0
     lost: list[str] = field(default_factory=list)
-
-
-def safe_name(name: str, limit: int = FILE_NAME_CHARS, fallback: str = "文件") -> str:
-    """Make a file or folder name safe on any system: one path component, no control characters, no reserved name.
-
-    Chinese is kept; "/" and "\\" cannot separate folders, "." and ".." parts are dropped, leading dots
-    are removed (no hidden files), CON/NUL/COM1… get a "_" in front, and the length is capped with the
-    extension kept.
-    """
-    text = unicodedata.normalize("NFC", name)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    parts = (p.strip() for p in re.split(r"[/\\]", text))
-    text = "_".join(p for p in parts if p and p not in (".", ".."))
-    text = re.sub(r"\s+", " ", text.translate(_WINDOWS_FORBIDDEN)).strip(" .")
-    if not text:
-        return fallback
-    if text.split(".")[0].strip().upper() in _RESERVED:
-        text = "_" + text
-    return _cap(text, limit)
-
-
-def _cap(text: str, limit: int) -> str:
-    """Shorten a name to `limit` characters and NAME_BYTES bytes of UTF-8, keeping a short extension."""
-    dot = text.rfind(".")
-    suffix = text[dot:] if 0 < dot and len(text) - dot <= _MAX_SUFFIX else ""
-    stem = text[: len(text) - len(suffix)]
-    while stem and (len(stem) + len(suffix) > limit or len((stem + suffix).encode()) > NAME_BYTES):
-        stem = stem[:-1]
-    return (stem.rstrip(" .") or "文件") + suffix
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """Return `name`, or "name (2).ext", "name (3).ext"… when a folder already holds it (case-insensitively)."""
-    candidate, n = name, 2
-    dot = name.rfind(".")
-    stem, suffix = (name[:dot], name[dot:]) if 0 < dot and len(name) - dot <= _MAX_SUFFIX else (name, "")
-    while candidate.casefold() in taken:
-        candidate, n = f"{stem} ({n}){suffix}", n + 1
-    taken.add(candidate.casefold())
-    return candidate
 
 
 def item_label(title: str) -> str:

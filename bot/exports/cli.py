@@ -1,4 +1,8 @@
-"""`duban export ledger|bundle|plan`: the 台账, the inspection bundle and the plan table, from the command line."""
+"""`duban export ledger|bundle|plan`: the 台账, the inspection bundle and the plan table, from the command line.
+
+The writers are imported by the commands that use them: they load openpyxl (and numpy), ~40 MB that every
+`duban` process — `duban run` included, whose parser registers these commands — would otherwise carry.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from bot.core.units import require_unit
-from bot.exports.bundle import export_bundle
-from bot.exports.ledger import export_ledger
-from bot.store.plansheet import stored_plan_spec, write_plan_sheet
 
 if TYPE_CHECKING:  # the CLI layer is handed the App; importing it at run time would be a cycle
     from bot.app import App
@@ -48,12 +49,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Add)
 
 async def cmd_export_ledger(app: App, a: argparse.Namespace) -> None:
     """Write the 台账."""
+    from bot.exports.ledger import export_ledger
+
     out = await export_ledger(app.store, a.plan, a.out, app.clock.today(), app.settings.tz)
     err.print(f"已导出台账：{out}", highlight=False, soft_wrap=True)
 
 
 async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
     """Write the inspection bundle with a progress bar on the terminal."""
+    from bot.exports.bundle import export_bundle
+
     unit = require_unit(app.units, a.unit).name if a.unit else None
     columns = (TextColumn("打包佐证材料"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
@@ -75,6 +80,8 @@ async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
 
 async def cmd_export_plan(app: App, a: argparse.Namespace) -> None:
     """Write the stored plan as a task-division table."""
+    from bot.store.plansheet import stored_plan_spec, write_plan_sheet
+
     spec = await stored_plan_spec(app.store, a.plan)
     await asyncio.to_thread(write_plan_sheet, spec, a.out)
     err.print(f"已导出计划 {spec.key}（{len(spec.tasks)}项任务）：{a.out}", highlight=False, soft_wrap=True)

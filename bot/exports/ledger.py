@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from bot.core.clock import SHANGHAI
-from bot.core.views import PlanView, TaskStatus, TaskView
+from bot.core.views import PlanView, TaskView
+from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.store.files import atomic_path
 from bot.store.store import Store
 
@@ -46,13 +46,6 @@ def cell_value(value: object) -> object:
     if isinstance(value, str):
         return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
     return value
-
-
-def overdue_days(task: TaskView, today: dt.date) -> int:
-    """Return how many days an open task is past its deadline (0 when not overdue)."""
-    if not task.status.is_open or task.deadline >= today:
-        return 0
-    return (today - task.deadline).days
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
@@ -125,51 +118,11 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
         ws.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(tasks) + 1}"
 
 
-@dataclass
-class _UnitCount:
-    """One row of the summary sheet."""
-
-    unit: str
-    total: int = 0
-    approved: int = 0
-    submitted: int = 0
-    in_progress: int = 0
-    not_started: int = 0
-    returned: int = 0
-    overdue: int = 0
-    received: int = 0
-    required: int = 0
-
-    def row(self) -> tuple[object, ...]:
-        return (self.unit, self.total, self.approved, self.submitted, self.in_progress, self.not_started,
-                self.returned, self.overdue, self.received, self.required)
-
-
-def unit_counts(tasks: Sequence[TaskView], today: dt.date) -> list[_UnitCount]:
-    """Count each lead unit's tasks by state; a shared evidence list's items count once per unit."""
-    counts: dict[str, _UnitCount] = {}
-    items: dict[str, dict[int, int]] = {}
-    by_state = {TaskStatus.APPROVED: "approved", TaskStatus.SUBMITTED: "submitted",
-                TaskStatus.IN_PROGRESS: "in_progress", TaskStatus.NOT_STARTED: "not_started",
-                TaskStatus.RETURNED: "returned"}
-    for t in tasks:
-        c = counts.setdefault(t.lead, _UnitCount(t.lead))
-        c.total += 1
-        setattr(c, by_state[t.status], getattr(c, by_state[t.status]) + 1)
-        c.overdue += overdue_days(t, today) > 0
-        for i in t.items:
-            items.setdefault(t.lead, {})[i.id] = i.files
-    for unit, files in items.items():
-        counts[unit].required = len(files)
-        counts[unit].received = sum(1 for n in files.values() if n)
-    return list(counts.values())
-
-
 def _summary_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date) -> None:
     """Write the per-unit counts and a total row; units with overdue tasks are highlighted."""
     header_row(ws, SUMMARY_HEADERS, (26, *([9] * (len(SUMMARY_HEADERS) - 1))))
     counts = unit_counts(tasks, today)
-    total = _UnitCount("合计")
+    total = UnitCount("合计")
     for r, c in enumerate(counts, start=2):
         for field in ("total", "approved", "submitted", "in_progress", "not_started", "returned", "overdue",
                       "received", "required"):

@@ -8,8 +8,7 @@ from urllib.parse import urlencode
 
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
-from bot.exports.bundle import export_bundle
-from bot.exports.ledger import export_ledger, overdue_days
+from bot.exports.counts import overdue_days
 from bot.handlers.context import Context
 from bot.handlers.desk import link_terms
 from bot.handlers.router import Replies
@@ -33,6 +32,9 @@ async def export(ctx: Context, args: str) -> Replies:
 
 async def _ledger(ctx: Context) -> Replies:
     """Write today's 台账 into the state directory and send it."""
+    # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+    from bot.exports.ledger import export_ledger
+
     today = ctx.today
     path = ledger_path(ctx.services.settings.state_dir, ctx.plan.key, today)
     await export_ledger(ctx.store, ctx.plan.key, path, today, ctx.services.settings.tz)
@@ -44,6 +46,9 @@ async def _ledger(ctx: Context) -> Replies:
 
 async def _bundle(ctx: Context, unit: str | None) -> Replies:
     """Build the evidence bundle; send it when small enough, else link to the desk (or say where it is on the server)."""
+    # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+    from bot.exports.bundle import export_bundle
+
     today = ctx.today
     path = bundle_path(ctx.services.settings.state_dir, ctx.plan.key, unit, today)
     result = await export_bundle(ctx.store, ctx.plan.key, path, unit, generated_at=ctx.now,

@@ -182,14 +182,16 @@ class ReminderEngine:
         # at most one message a day: the deferred go out tomorrow, in the catch-up window
         todo = {p: _by_task(items) for p, items in by_person.items() if message_key(p, today) not in already}
         views = await self._views({ref[0] for tasks in todo.values() for ref in islice(tasks, MAX_LISTED)})
-        claims: list[tuple[list[Due], Claim]] = []
-        for person_key, tasks in todo.items():
-            claim = self._message(by_person[person_key], tasks, views, today)
-            if claim is not None:  # None: every listed task was re-imported away meanwhile; look again next tick
-                claims.append((by_person[person_key], claim))
         claimed = messages = lost = 0
-        for i in range(0, len(claims), self.batch):
-            batch = claims[i:i + self.batch]
+        people = list(todo.items())
+        for i in range(0, len(people), self.batch):
+            # Messages are written a batch at a time: at 2,000 liaisons, all of them at once (with ~90,000
+            # ledger entries) would hold the sweep's peak memory up by as much again.
+            batch: list[tuple[list[Due], Claim]] = []
+            for person_key, tasks in people[i:i + self.batch]:
+                claim = self._message(by_person[person_key], tasks, views, today)
+                if claim is not None:  # None: every listed task was re-imported away meanwhile; look again next tick
+                    batch.append((by_person[person_key], claim))
             for (items, _), won in zip(batch, await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow),
                                        strict=True):
                 if won:
