@@ -7,11 +7,13 @@ database on that server (named after the bench's process and a label), dropped a
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import pgdb  # shared with the tests
 
 SERVER = os.environ.get("BENCH_DATABASE_URL", "")
 BACKEND = "postgresql" if SERVER else "sqlite"
@@ -21,21 +23,10 @@ async def fresh_database(label: str, state: Path) -> str:
     """Return the URL of an empty database for one store: a file in `state`, or a new PostgreSQL database."""
     if not SERVER:
         return f"sqlite+aiosqlite:///{state / 'duban.db'}"
-    name = f"duban_bench_{os.getpid()}_{label}"
-    admin = create_async_engine(SERVER, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+    return await pgdb.create_database(SERVER, f"duban_bench_{os.getpid()}_{label}")
 
 
 async def drop_databases(urls: list[str]) -> None:
     """Drop the PostgreSQL databases fresh_database made (nothing to do for SQLite files)."""
-    if not SERVER:
-        return
-    admin = create_async_engine(SERVER, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        for url in urls:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    await admin.dispose()
+    if SERVER:
+        await pgdb.drop_databases(SERVER, [str(make_url(url).database) for url in urls])

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from pgdb import create_database, drop_databases
 
 from bot.app import App
 from bot.config import Settings
@@ -34,17 +35,8 @@ async def private_postgres() -> str:
     Two runs against one server (two developers, CI beside a session) must not empty each other's tables.
     """
     if "url" not in _PRIVATE_PG:
-        from sqlalchemy import text
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.ext.asyncio import create_async_engine
-
         name = f"duban_test_{os.getpid()}"
-        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        _PRIVATE_PG["url"] = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        _PRIVATE_PG["url"] = await create_database(PG_URL, name)
         _PRIVATE_PG["name"] = name
     return _PRIVATE_PG["url"]
 
@@ -55,16 +47,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     import asyncio
 
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def drop() -> None:
-        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{_PRIVATE_PG["name"]}" WITH (FORCE)'))
-        await admin.dispose()
-
-    asyncio.run(drop())
+    asyncio.run(drop_databases(PG_URL, [_PRIVATE_PG["name"]]))
 
 
 async def reset_postgres(url: str) -> None:
