@@ -148,3 +148,16 @@ async def test_a_stop_in_the_middle_of_a_query_stops(app: App, chat: Chat) -> No
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 10)
     assert "任务40" in await chat.text("li", "我单位有哪些任务")  # the pool is still usable
+
+
+async def test_questions_after_a_change_share_one_read(app: App, chat: Chat) -> None:
+    """After a change, the chats handled at once read the plan's tasks once between them, not once each."""
+    for n in range(8):
+        await chat.bind(f"li{n}", "区教育局")
+    assert "任务40" in await chat.text("li0", "我单位有哪些任务")
+    await chat.bind("li8", "区水务局")  # a change: the cached plan and people are dropped
+    counter = StatementCounter(app)
+    answers = await asyncio.gather(*(chat.text(f"li{n}", "我单位有哪些任务") for n in range(8)))
+    assert all("任务40" in a for a in answers)
+    task_reads = [s for s in counter.statements if "FROM task" in s and "task.status" in s]
+    assert len(task_reads) == 1, task_reads

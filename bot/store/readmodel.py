@@ -17,7 +17,9 @@ rule simple and safe):
   which bounds staleness if a notification were ever missed.
 
 A value read while an invalidation happened is returned but not kept (a generation counter), so a read that
-raced a write never pins the old state.
+raced a write never pins the old state. Questions that miss together share one read of the plan or its tasks:
+after a change, the 16 chats being handled at once would otherwise each read the whole plan again. A read is
+only shared with questions asked in the same generation, so nobody is handed what was read before their change.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import contextlib
 import logging
 import re
 import weakref
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -58,6 +60,7 @@ class ReadModel:
         self._people: dict[tuple[str, str], PersonView] = {}
         self._plans: dict[str, PlanView] = {}
         self._tasks: dict[int, list[TaskView]] = {}
+        self._reading: dict[tuple[str, object], tuple[int, asyncio.Future[Any]]] = {}  # shared reads in flight
         self._revision: int | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set while a PostgreSQL listener is attached (tests wait on it)
@@ -79,14 +82,14 @@ class ReadModel:
         hit = self._plans.get(key or "")
         if hit is not None:
             return hit
-        return await self._keep(self._plans, key or "", self.store.plans.plan(key))
+        return await self._shared(self._plans, "plan", key or "", lambda: self.store.plans.plan(key))
 
     async def tasks(self, plan_id: int) -> list[TaskView]:
         """Return a plan's tasks with status, effective deadline, evidence counts and progress."""
         hit = self._tasks.get(plan_id)
         if hit is not None:
             return hit
-        return await self._keep(self._tasks, plan_id, self.store.plans.tasks(plan_id))
+        return await self._shared(self._tasks, "tasks", plan_id, lambda: self.store.plans.tasks(plan_id))
 
     async def _keep(self, cache: dict[K, V], key: K, read: Awaitable[V]) -> V:
         seen = self.generation
@@ -94,6 +97,26 @@ class ReadModel:
         if seen == self.generation:  # nothing changed while we read: safe to keep
             cache[key] = value
         return value
+
+    async def _shared(self, cache: dict[K, V], kind: str, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        """Read and keep a missing value, or wait for the same read another question of this generation started."""
+        flight = (kind, key)
+        current = self._reading.get(flight)
+        if current is not None and current[0] == self.generation:
+            ok, theirs = await asyncio.shield(current[1])
+            if ok:
+                return cast(V, theirs)
+        started = (self.generation, asyncio.get_running_loop().create_future())
+        self._reading[flight] = started
+        result: tuple[bool, Any] = (False, None)  # a failed or cancelled read: the waiters read for themselves
+        try:
+            value = await self._keep(cache, key, read())
+            result = (True, value)
+            return value
+        finally:
+            started[1].set_result(result)
+            if self._reading.get(flight) is started:
+                del self._reading[flight]
 
     def invalidate(self) -> None:
         """Drop everything (a change was seen here or elsewhere)."""
