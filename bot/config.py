@@ -122,11 +122,22 @@ def secret_for(settings: Settings) -> bytes:
         return settings.secret_key.encode()
     path = settings.state_dir / "secret.key"
     if not path.exists():
+        import os
         import secrets
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.replace(path)
+        # Written whole under a name of this process's own, then linked into place: a link never replaces a
+        # key another process (started at the same moment) put there first, so every process signs alike.
+        tmp = path.with_name(f".secret-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process's key won
+        finally:
+            tmp.unlink()
     return path.read_text().strip().encode()
 
