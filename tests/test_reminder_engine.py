@@ -456,3 +456,17 @@ def test_run_once_reports_in_chinese_on_stderr(cli: Callable[[list[str]], int],
     assert captured.out == "" and "提醒检查完成" in captured.err
     assert cli(["remind", "preview", "--from", "2023-10-31", "--to", "2023-10-01"]) == 2
     assert "不能早于" in capsys.readouterr().err
+
+
+async def test_the_cycle_collector_runs_again_after_a_sweep(app: App, chat: Chat, clock: Clock) -> None:
+    """A sweep holds the collector off while it runs (speed) and gives it back, also when it fails (memory)."""
+    import gc
+
+    await chat.bind("shui", "区水务局")
+    at(clock, "2023-10-17 10:00")
+    engine = ReminderEngine.for_app(app)
+    assert (await engine.sweep()).claimed
+    assert gc.isenabled()
+    with pytest.raises(AttributeError):
+        await engine.sweep("2023-10-18 10:00")  # type: ignore[arg-type]  # a caller's mistake, mid-sweep
+    assert gc.isenabled()

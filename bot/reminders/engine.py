@@ -10,12 +10,14 @@ missed and never sent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple, Protocol
@@ -160,6 +162,10 @@ class ReminderEngine:
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
         """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
+        with _collector_paused():
+            return await self._sweep(now)
+
+    async def _sweep(self, now: dt.datetime | None) -> SweepResult:
         now = (now or self.clock.now()).astimezone(self.tz)
         today, utcnow = now.date(), now.astimezone(dt.UTC)
         if self._known.day != today:
@@ -450,6 +456,24 @@ def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, tota
         lines.append(f"……另有{total - len(shown)}项，发送 /due 查看全部。")
     lines.append("点击下方按钮查看任务、上传材料；暂时不便可点「稍后提醒」。")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold Python's cycle collector off while a sweep runs.
+
+    A heavy day's sweep builds ~10^5 objects (reminders, ledger entries, messages) that all live until it ends
+    and form no reference cycles, so the collector's full passes over them find nothing: at 20 plans × 2,000
+    liaisons they took 0.5 s of a 1.8 s first sweep. Reference counting still frees everything as usual; the
+    collector resumes when the sweep ends (left as it was if something else had paused it).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _by_task(items: Sequence[Due]) -> dict[tuple[int, int], Due]:
