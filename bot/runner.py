@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -139,9 +140,20 @@ async def run_channels(app: App, *, console_user: str = "admin") -> None:
     if s.telegram_enabled or s.wecom_enabled or s.wecom_bot_enabled:
         async with Runtime(app) as rt:
             print(f"督办助手已启动：{rt.http_url}（Ctrl-C 停止）", file=sys.stderr)
+            _settle_startup_objects()
             await stop.wait()
         return
     await run_console(app, console_user, stop)
+
+
+def _settle_startup_objects() -> None:
+    """Move what start-up loaded (modules, settings, the plan's structure) out of the cycle collector's way.
+
+    It lives as long as the process, yet every full collection walked it again: ~170,000 objects, about 0.05 ms of
+    each Telegram update's CPU (bench_telegram). Garbage from start-up is collected first, so none is kept.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
