@@ -7,6 +7,7 @@ what a second `duban run` or the CLI has.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,30 @@ async def test_the_writer_sees_its_own_change_at_once(app: App, chat: Chat) -> N
     assert "已收 0/4" in await chat.text("li", "任务12还差哪些材料")
     assert "归入任务12 材料3" in await chat.text("li", "12-3", files=[("调研报告.pdf", PDF)])
     assert "已收 1/4" in await chat.text("li", "任务12还差哪些材料")
+
+
+async def test_a_unit_list_answered_before_shows_a_change_and_the_next_day(app: App, chat: Chat,
+                                                                           clock: Clock) -> None:
+    """The rendered list is kept for the same question on the same day over the same data: a filing, another
+    unit's liaison and a new day each get their own words."""
+    await chat.bind("li", "区水务局")
+    await chat.bind("edu", "区教育局")
+    before = await chat.text("li", "我单位有哪些任务")
+    assert await chat.text("li", "我单位有哪些任务") == before
+    assert "· 未开始 · 材料 0/4" in line_of(before, 12)
+    assert "区教育局的任务" in await chat.text("edu", "我单位有哪些任务")
+    assert "归入任务12 材料3" in await chat.text("li", "12-3", files=[("调研报告.pdf", PDF)])
+    after = await chat.text("li", "我单位有哪些任务")
+    assert "· 进行中 · 材料 1/4" in line_of(after, 12)
+    clock.advance(dt.timedelta(days=1))
+    tomorrow = await chat.text("li", "我单位有哪些任务")
+    assert "（2023-10-21）" in tomorrow and "（2023-10-20）" in after
+
+
+def line_of(answer: str, no: int) -> str:
+    """The two lines a task list gives task `no`."""
+    start = answer.index(f"【任务{no}】")
+    return "\n".join(answer[start:].split("\n")[:2])
 
 
 async def test_another_process_change_is_seen_and_a_removed_liaison_refused(app: App, other: App, chat: Chat,

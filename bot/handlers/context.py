@@ -52,6 +52,7 @@ class Context:
     person: PersonView
     plan: PlanView
     _tasks: list[TaskView] | None = field(default=None, repr=False)
+    tasks_generation: int = field(default=-1, repr=False)  # the read model's generation `tasks()` was read in
 
     @property
     def store(self) -> Store:
@@ -76,6 +77,7 @@ class Context:
     async def tasks(self) -> list[TaskView]:
         """Return the plan's tasks with progress (read once per message)."""
         if self._tasks is None:
+            self.tasks_generation = self.services.reads.generation  # before the read: a change during it counts
             self._tasks = await self.services.reads.tasks(self.plan.id)
         return self._tasks
 

@@ -34,13 +34,19 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
         if ctx.person.unit is None and ctx.person.coordinator:
             return await _plan_overview(ctx, intent)
         unit = ctx.require_unit()
+    reads, key = ctx.services.reads, ("tasks", ctx.plan.id, ctx.today, unit, intent, ctx.msg.reply_limit)
+    known = reads.answer(key)
+    if known is not None:
+        return list(known)
     tasks = [t for t in await ctx.tasks()
              if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)]
     lead = sorted((t for t in tasks if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
     coop = sorted((t for t in tasks if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
     what = _describe(intent)
     if not tasks:
-        return [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
+        replies = [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
+        reads.keep_answer(key, tuple(replies), ctx.tasks_generation)
+        return replies
     blocks: list[str] = []
     if lead:
         blocks.append(f"— 牵头任务 {len(lead)} 项 —")
@@ -52,7 +58,12 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     header = (f"{unit}的任务{' · ' + what if what else ''}（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项"
               + (f"，逾期{overdue}项" if overdue else ""))
     footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。"
-    return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), unit)
+    pages = paginate(header, blocks, ctx.msg.reply_limit, footer)
+    if len(pages) == 1:  # the same for every liaison of the unit today: kept (a longer list is paged per person)
+        replies = [Reply(pages[0])]
+        reads.keep_answer(key, tuple(replies), ctx.tasks_generation)
+        return replies
+    return await _paged(ctx, pages, unit)
 
 
 async def _plan_overview(ctx: Context, intent: Intent) -> Replies:

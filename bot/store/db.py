@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT = 30  # seconds a SQLite writer waits for another to commit
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -25,16 +26,8 @@ def make_engine(url: str) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        event.listen(engine.sync_engine, "connect", lambda dbapi_conn, _record: sqlite_pragmas(dbapi_conn))
         return engine
     # No pool_pre_ping: it costs a round trip on every checkout. A pooled connection the server has
     # closed (restart, pg_terminate_backend, idle timeout) is known to asyncpg without asking, and is
@@ -47,6 +40,15 @@ def make_engine(url: str) -> AsyncEngine:
             raise DisconnectionError("the server closed this pooled connection")  # the pool connects anew
 
     return engine
+
+
+def sqlite_pragmas(dbapi_conn: Any) -> None:
+    """WAL (readers never wait for the writer), foreign keys, and commits that fsync only at checkpoints."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

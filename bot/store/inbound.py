@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.db import transaction
+from bot.store.db import SQLITE_BUSY_TIMEOUT, sqlite_pragmas, transaction
 from bot.store.tables import Inbound
 
 INBOUND = Inbound.__table__  # type: ignore[attr-defined]
@@ -41,11 +45,18 @@ class Arrival:
 
 
 class InboundRepo:
-    """Keep inbound messages (one transaction per batch, redeliveries dropped), mark them handled, list leftovers."""
+    """Keep inbound messages (one transaction per batch, redeliveries dropped), mark them handled, list leftovers.
+
+    Keeping and marking run for every message, so they are Core statements on PostgreSQL (the ORM session
+    would cost more than the write). On a SQLite file they run as plain sqlite3 in a thread of their own, a
+    whole transaction per call (`_SqliteFile`): through the async driver a one-statement transaction is about
+    six thread hops plus SQLAlchemy's work, most of a steady-state message's cost.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
+        self._file = _SqliteFile.open(self._engine)
 
     async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime,
                    handled: Sequence[int] = ()) -> list[Kept]:
@@ -53,39 +64,32 @@ class InboundRepo:
 
         `handled` marks earlier messages handled in the same transaction: the intake folds the marks that are
         due into the next keep, so a busy channel pays one commit per batch rather than two per message.
-        Both run for every message, so they are Core statements: the ORM session would cost more than the write.
         """
-        kept: list[Kept] = []
         if not arrivals and not handled:
-            return kept
-        async with self._engine.begin() as c:
-            if handled:
-                await self._mark(c, handled, now)
-            insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
-            first: dict[str, int] = {}  # key -> position of its first arrival (a key twice in one batch is one message)
-            for i, a in enumerate(arrivals):
-                first.setdefault(a.key, i)
-            order = list(first.values())
-            for start in range(0, len(order), _ROWS_PER_INSERT):
-                chunk = [arrivals[i] for i in order[start:start + _ROWS_PER_INSERT]]
-                stmt = (insert(INBOUND)
-                        .values([{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload,
-                                  "received_at": now} for a in chunk])
-                        .on_conflict_do_nothing(index_elements=["key"])
-                        .returning(INBOUND.c.id, INBOUND.c.key))
-                # RETURNING's row order is not promised: match the new rows by key
-                new: dict[str, int] = {key: id_ for id_, key in (await c.execute(stmt)).all()}
-                kept.extend(Kept(new[a.key], a.key, channel, a.chat, a.payload) for a in chunk if a.key in new)
-        return kept
+            return []
+        first: dict[str, Arrival] = {}  # a key twice in one batch is one message
+        for a in arrivals:
+            first.setdefault(a.key, a)
+        unique = list(first.values())
+        if self._file is not None:
+            ids = await self._file.keep(channel, unique, now, handled)
+        else:
+            async with self._engine.begin() as c:
+                ids = await c.run_sync(_keep, channel, unique, now, list(handled))
+        return [Kept(ids[a.key], a.key, channel, a.chat, a.payload) for a in unique if a.key in ids]
 
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
+        if self._file is not None:
+            await self._file.keep("", [], now, ids)
+            return
         async with self._engine.begin() as c:
-            await self._mark(c, ids, now)
+            await c.run_sync(_mark, list(ids), now)
 
-    @staticmethod
-    async def _mark(c: AsyncConnection, ids: Sequence[int], now: dt.datetime) -> None:
-        await c.execute(update(INBOUND).where(INBOUND.c.id.in_(list(ids))).values(handled_at=now))
+    def close(self) -> None:
+        """Let a write under way finish, then close the SQLite thread and its connection."""
+        if self._file is not None:
+            self._file.close()
 
     async def unhandled(self, channel: str) -> list[Kept]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""
@@ -100,3 +104,91 @@ class InboundRepo:
             result = await s.exec(delete(Inbound).where(col(Inbound.handled_at).is_not(None),
                                                            col(Inbound.handled_at) < before))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _keep(c: Connection, channel: str, arrivals: list[Arrival], now: dt.datetime, handled: list[int]) -> dict[str, int]:
+    """PostgreSQL: mark `handled`, insert the new arrivals; return the new rows' ids by key."""
+    if handled:
+        _mark(c, handled, now)
+    new: dict[str, int] = {}
+    for start in range(0, len(arrivals), _ROWS_PER_INSERT):
+        stmt = (postgresql.insert(INBOUND)
+                .values([{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload,
+                          "received_at": now} for a in arrivals[start:start + _ROWS_PER_INSERT]])
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(INBOUND.c.id, INBOUND.c.key))
+        new.update((key, id_) for id_, key in c.execute(stmt).all())  # RETURNING's order is not promised
+    return new
+
+
+def _mark(c: Connection, ids: list[int], now: dt.datetime) -> None:
+    c.execute(update(INBOUND).where(INBOUND.c.id.in_(ids)).values(handled_at=now))
+
+
+class _SqliteFile:
+    """The intake's writes on a SQLite file: one sqlite3 connection, used only from one thread of its own.
+
+    Values are stored exactly as SQLAlchemy stores them (its own bind processors for the JSON payload and the
+    timestamps), so the ORM reads these rows like any other. sqlite3 releases the GIL while it works, so the
+    event loop runs on meanwhile; a writer holding the database makes this one wait (busy timeout), not the loop.
+    """
+
+    def __init__(self, path: str, dialect: Any) -> None:
+        self._path = path
+        self._json = _bind(INBOUND.c.payload, dialect)
+        self._received = _bind(INBOUND.c.received_at, dialect)
+        self._handled = _bind(INBOUND.c.handled_at, dialect)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="duban-inbound")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def open(cls, engine: AsyncEngine) -> _SqliteFile | None:
+        """The writer for a SQLite file; None for PostgreSQL or an in-memory database (a second connection
+        there would see another database)."""
+        url = engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return cls(url.database, engine.dialect)
+
+    async def keep(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
+                   handled: Sequence[int]) -> dict[str, int]:
+        """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
+        rows = [(a.key, channel, a.chat, self._json(a.payload), self._received(now)) for a in arrivals]
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows, list(handled),
+                                                                self._handled(now))
+
+    def _write(self, rows: list[tuple[Any, ...]], handled: list[int], at: Any) -> dict[str, int]:
+        conn = self._conn or self._connect()
+        new: dict[str, int] = {}
+        with conn:  # commits, or rolls back on an error
+            for start in range(0, len(handled), _ROWS_PER_INSERT):
+                ids = handled[start:start + _ROWS_PER_INSERT]
+                conn.execute(f"UPDATE inbound SET handled_at = ? WHERE id IN ({','.join('?' * len(ids))})",
+                             (at, *ids))
+            for row in rows:
+                found = conn.execute("INSERT INTO inbound (key, channel, chat, payload, received_at) "
+                                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id", row).fetchone()
+                if found is not None:
+                    new[row[0]] = found[0]
+        return new
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT)
+        sqlite_pragmas(conn)
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        self._thread.submit(self._disconnect).result()
+        self._thread.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    """How SQLAlchemy turns a value of this column into what the driver stores (identity when it passes as is)."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)

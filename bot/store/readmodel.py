@@ -29,7 +29,7 @@ import contextlib
 import logging
 import re
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, text
@@ -46,6 +46,7 @@ NOTIFY_CHANNEL = "duban_changed"
 UNRELATED = frozenset({"pending", "outbox", "reminderledger", "inbound", "seenmessage", "audit", "snooze",
                        "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision"})
 _DML = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+MAX_ANSWERS = 4096  # rendered answers kept at most (a generation rarely sees more than units x questions x days)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -61,6 +62,7 @@ class ReadModel:
         self._plans: dict[str, PlanView] = {}
         self._tasks: dict[int, list[TaskView]] = {}
         self._reading: dict[tuple[str, object], tuple[int, asyncio.Future[Any]]] = {}  # shared reads in flight
+        self._answers: dict[Hashable, Any] = {}  # answers rendered from this generation's data (see `answer`)
         self._revision: int | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set while a PostgreSQL listener is attached (tests wait on it)
@@ -90,6 +92,23 @@ class ReadModel:
         if hit is not None:
             return hit
         return await self._shared(self._tasks, "tasks", plan_id, lambda: self.store.plans.tasks(plan_id))
+
+    def answer(self, key: Hashable) -> Any | None:
+        """Return what `keep_answer` kept for this key in this generation.
+
+        The cache holds data, not text; an answer is the one exception: the same question from the same unit
+        on the same day over the same data gets the same words, and rendering a unit's list was the largest
+        piece of a steady-state question left. The key must hold everything the text depends on (the day too).
+        """
+        return self._answers.get(key)
+
+    def keep_answer(self, key: Hashable, value: Any, generation: int) -> None:
+        """Keep an answer rendered from data read in `generation`; refused when the data changed since."""
+        if generation != self.generation:
+            return
+        if len(self._answers) >= MAX_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = value
 
     async def _keep(self, cache: dict[K, V], key: K, read: Awaitable[V]) -> V:
         seen = self.generation
@@ -124,6 +143,7 @@ class ReadModel:
         self._people.clear()
         self._plans.clear()
         self._tasks.clear()
+        self._answers.clear()
 
     # ---- this process's writes ---------------------------------------------------------------------
     def _watch_own_commits(self) -> None:
