@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,8 +79,14 @@ def task_number(text: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> Intent:
-    """Read a message: which kind of answer it wants, about which task, unit and deadline window."""
+    """Read a message: which kind of answer it wants, about which task, unit and deadline window.
+
+    Remembered per (text, day, plan year, registry): liaisons ask the same few questions all day, and reading
+    one (normalising, unit mentions, dates) was the largest piece of an answered question. Intents are frozen
+    and the registry is immutable, so sharing is safe.
+    """
     t = normalise(text).lower()
     if not t:
         return Intent(Kind.HELP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import mimetypes
@@ -243,6 +244,12 @@ def split_markdown(content: str, limit: int = 4096) -> list[str]:
     A line is cut (at a character boundary) only when it alone exceeds the limit. The newline
     ending each chunk is dropped, so when no line is cut, newline-joining the chunks gives content.
     """
+    return list(_split(content, limit))
+
+
+@functools.lru_cache(maxsize=256)
+def _split(content: str, limit: int) -> tuple[str, ...]:
+    """split_markdown, remembered: the same answer (a unit's task list) goes out many times a day."""
     if limit < 4:
         raise ValueError("limit must hold at least one UTF-8 character (4 bytes)")
     chunks: list[str] = []
@@ -261,7 +268,7 @@ def split_markdown(content: str, limit: int = 4096) -> list[str]:
         size += line_size
     if current:
         chunks.append("".join(current))
-    return [c.removesuffix("\n") for c in chunks]
+    return tuple(c.removesuffix("\n") for c in chunks)
 
 
 def content_disposition_filename(header: str) -> str:
