@@ -10,9 +10,10 @@ before anything new is received (`load`), and handled first, in the order it arr
 
 Marking handled is a group commit: a finished message's id rides in the next transaction — the next `keep()`
 of any channel folds it in, or a marker task commits whatever finished meanwhile — so a busy process commits
-once per batch, not twice per message, and an idle one marks at once. The chat's worker waits for its mark
-before taking the chat's next message, so the window in which a kill makes a message be handled twice stays
-the one between its reply and its mark.
+once per batch, not twice per message, and an idle one marks at once. While other chats are being handled
+(messages are arriving) the marker first gives a keep `RIDE` seconds to carry the marks. The chat's worker
+waits for its mark before taking the chat's next message, so the window in which a kill makes a message be
+handled twice stays the one between its reply and its mark (at most `RIDE` longer when busy).
 
 A message whose handler raised is marked handled too: the user got an apology, and a message that crashes its
 handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Kept]], Awaitable[None]]
 MAX_CONCURRENT = 16  # chats handled at once: bounds database and HTTP connections under a burst
+RIDE = 0.005  # seconds marks wait for a keep to carry them, when other chats are being handled
 KEEP_HANDLED = dt.timedelta(days=7)  # handled rows are only needed to recognise redeliveries, which come within hours
 
 
@@ -189,6 +191,8 @@ class Intake:
         """Commit the waiting marks until none are left; those finished during a commit go in the next one."""
         try:
             await asyncio.sleep(0)  # let the other handlers finishing in this turn of the loop join
+            if len(self._workers) > 1:  # busy: the next keep is near, and its commit can carry these marks
+                await asyncio.sleep(RIDE)
             while self._marks:
                 marks, self._marks = self._marks, []
                 try:

@@ -89,7 +89,9 @@ class Conversation:
 
     async def handle(self, msg: Incoming) -> Replies:
         """Identify the sender, route the message, and turn refusals into Chinese answers."""
-        msg = dataclasses.replace(msg, text=without_controls(msg.text), user_name=without_controls(msg.user_name))
+        text, name = without_controls(msg.text), without_controls(msg.user_name)
+        if text != msg.text or name != msg.user_name:
+            msg = dataclasses.replace(msg, text=text, user_name=name)
         try:
             ctx = await self._context(msg)
             replies = await self._route(ctx)

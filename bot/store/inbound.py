@@ -153,7 +153,8 @@ class _SqliteFile:
     async def keep(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
                    handled: Sequence[int]) -> dict[str, int]:
         """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
-        rows = [(a.key, channel, a.chat, self._json(a.payload), self._received(now)) for a in arrivals]
+        received = self._received(now)
+        rows = [(a.key, channel, a.chat, self._json(a.payload), received) for a in arrivals]
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows, list(handled),
                                                                 self._handled(now))
 

@@ -306,23 +306,26 @@ class WeComBotChannel:
                        ChatKind.GROUP if group else ChatKind.PRIVATE)
         reply_to = _ReplyTo(str(p.get("req_id", "")), str(p.get("conn", "")),
                             dt.datetime.fromisoformat(str(p["received_at"])), REPLY_WINDOW)
-        base = Incoming(channel=NAME, user_id=user, chat=chat, message_id=kept.key, reply_limit=REPLY_LIMIT)
+
+        def incoming(**kw: Any) -> Incoming:
+            return Incoming(channel=NAME, user_id=user, chat=chat, message_id=kept.key, reply_limit=REPLY_LIMIT, **kw)
+
         kind = body.get("msgtype")
         if kind == "event":
             event = body.get("event") or {}
             etype = event.get("eventtype")
             if etype == "template_card_event":
                 key = str((event.get("template_card_event") or {}).get("event_key", ""))
-                await self._converse(dataclasses.replace(base, callback=key), kept.key, None)
+                await self._converse(incoming(callback=key), kept.key, None)
             elif etype == "enter_chat":
-                await self._welcome(base, dataclasses.replace(reply_to, window=WELCOME_WINDOW))
+                await self._welcome(incoming(), dataclasses.replace(reply_to, window=WELCOME_WINDOW))
             return
         text, sources = _content(body)
         if group:
             text = MENTION.sub("", text.strip())
         picked = self._choices.pick(chat.key(), text) if text and not sources else None
         if picked is not None:
-            await self._converse(dataclasses.replace(base, callback=picked.data), kept.key, reply_to)
+            await self._converse(incoming(callback=picked.data), kept.key, reply_to)
             return
         atts: list[Attachment] = []
         refusals: list[Reply] = []
@@ -334,8 +337,8 @@ class WeComBotChannel:
                 else:
                     refusals.append(got)
             if atts or not refusals:
-                await self._converse(dataclasses.replace(base, text=text, attachments=tuple(atts)), kept.key,
-                                     reply_to, before=refusals)
+                await self._converse(incoming(text=text, attachments=tuple(atts)), kept.key, reply_to,
+                                     before=refusals)
             else:
                 await self.app.outbox.answer(_Responder(self, reply_to), chat, refusals, kept.key)
         finally:
