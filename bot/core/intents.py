@@ -151,10 +151,12 @@ _EVIDENCE_REF = [
 ]
 
 
+@functools.lru_cache(maxsize=4096)
 def evidence_ref(text: str) -> tuple[int | None, int | None]:
     """Read where a file belongs from its caption: 12-3, 12.3, 任务12 材料3, 12号任务第3项 → (12, 3).
 
-    Returns (task, None) when only a task is named, and (None, None) when nothing is.
+    Returns (task, None) when only a task is named, and (None, None) when nothing is. Remembered like
+    `parse`: every free-text question is read for a reference first.
     """
     t = normalise(text)
     for pattern in _EVIDENCE_REF:

@@ -36,11 +36,16 @@ class Services:
 
 async def identify(services: Services, msg: Incoming, *, fresh: bool) -> PersonView:
     """Return who sent `msg`: from the read model for a question, from the database (`fresh`) for an action."""
-    key = f"{msg.channel}:{msg.user_id}"
+    chat_id = None if msg.is_group else msg.chat.chat_id
+    coordinator = f"{msg.channel}:{msg.user_id}" in services.settings.coordinator_keys
+    if not fresh:  # the steady state: known here, nothing to record, no clock read
+        hit = services.reads.known(msg.channel, msg.user_id, name=msg.user_name, chat_id=chat_id,
+                                   coordinator=coordinator)
+        if hit is not None:
+            return hit
     source = services.store.people if fresh else services.reads
     return await source.identify(msg.channel, msg.user_id, name=msg.user_name, now=services.clock.utcnow(),
-                                 chat_id=None if msg.is_group else msg.chat.chat_id,
-                                 coordinator=key in services.settings.coordinator_keys)
+                                 chat_id=chat_id, coordinator=coordinator)
 
 
 @dataclass

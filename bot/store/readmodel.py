@@ -70,11 +70,17 @@ class ReadModel:
         self._watch_own_commits()
 
     # ---- reads -----------------------------------------------------------------------------------
+    def known(self, channel: str, user_id: str, *, name: str, chat_id: str | None,
+              coordinator: bool) -> PersonView | None:
+        """Return the sender from memory, when known here and the message brings nothing new to record."""
+        hit = self._people.get((channel, user_id))
+        return hit if hit is not None and not needs_update(hit, name, chat_id, coordinator) else None
+
     async def identify(self, channel: str, user_id: str, *, name: str, chat_id: str | None, now: Any,
                        coordinator: bool) -> PersonView:
         """Return the sender; from memory unless unknown here or the message brings something to record."""
-        hit = self._people.get((channel, user_id))
-        if hit is not None and not needs_update(hit, name, chat_id, coordinator):
+        hit = self.known(channel, user_id, name=name, chat_id=chat_id, coordinator=coordinator)
+        if hit is not None:
             return hit
         return await self._keep(self._people, (channel, user_id), self.store.people.identify(
             channel, user_id, name=name, chat_id=chat_id, now=now, coordinator=coordinator))

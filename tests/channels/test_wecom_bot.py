@@ -12,12 +12,14 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from conftest import TODAY, make_settings
 from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 
 from bot.app import App
 from bot.channels.wecom.aibot import WeComBotChannel
+from bot.channels.wecom.openws import ConnectionLost, OpenWs
 from bot.core.clock import Clock
 from bot.runner import Runtime
 from bot.store.inbound import Arrival
@@ -170,6 +172,18 @@ async def test_reconnects_after_the_server_closes(running: tuple[App, Runtime], 
     await ws.until(lambda: len(ws.subscribes) == 2 and BOT_ID in ws.conns)
     [reply] = await say(ws, LIAISON, "/help")
     assert "/bind" in reply.text and ws.displaced == 0
+
+
+async def test_a_connection_that_stops_answering_is_ended(ws: FakeOpenWs) -> None:
+    """Open but dead (pings go unanswered): the connection ends, so the channel connects anew."""
+    async with aiohttp.ClientSession() as session:
+        conn = OpenWs(session, ws.ws_url, BOT_ID, SECRET, on_frame=lambda _frame, _conn: None, heartbeat=0.05)
+        running = asyncio.create_task(conn.run())
+        await ws.until(lambda: BOT_ID in ws.conns)
+        ws.silent = True
+        with pytest.raises(ConnectionLost, match="no answer to pings"):
+            await asyncio.wait_for(running, 30)
+        assert not conn.up
 
 
 async def test_a_displaced_connection_gives_up_instead_of_fighting(running: tuple[App, Runtime],

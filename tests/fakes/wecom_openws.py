@@ -79,6 +79,7 @@ class FakeOpenWs:
         self._replied: set[str] = set()  # req_ids with a reply (a set: benchmarks send thousands)
         self.downloads: list[str] = []
         self.hold_downloads: asyncio.Event | None = None  # set to park downloads until the event is set
+        self.silent = False  # True: acknowledge nothing (a connection that is open but dead)
         self._files: dict[str, tuple[bytes, str]] = {}
         self._targets: dict[str, tuple[str, float]] = {}  # callback req_id -> (chat, pushed at)
         self._uploads: dict[str, dict[str, Any]] = {}
@@ -244,6 +245,8 @@ class FakeOpenWs:
     async def _answer(self, conn: _Conn, frame: Frame) -> Frame | None:
         cmd, req_id, body = frame.get("cmd"), frame["headers"]["req_id"], frame.get("body") or {}
         ack: Frame = {"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"}
+        if self.silent and cmd != "aibot_subscribe":
+            return None
         if cmd == "ping":
             return ack
         self.frames.append(frame)
