@@ -21,7 +21,9 @@ from bot.store.db import SQLITE_BUSY_TIMEOUT, sqlite_pragmas, transaction
 from bot.store.tables import Inbound
 
 INBOUND = Inbound.__table__  # type: ignore[attr-defined]
-_ROWS_PER_INSERT = 200  # rows per multi-row INSERT: well under SQLite's bound-parameter limit
+_IDS_PER_UPDATE = 200  # ids per UPDATE … IN (…): well under SQLite's bound-parameter limit
+_PG_INSERT = (postgresql.insert(INBOUND).on_conflict_do_nothing(index_elements=["key"])
+              .returning(INBOUND.c.id, INBOUND.c.key))
 
 
 @dataclass(frozen=True)
@@ -107,18 +109,19 @@ class InboundRepo:
 
 
 def _keep(c: Connection, channel: str, arrivals: list[Arrival], now: dt.datetime, handled: list[int]) -> dict[str, int]:
-    """PostgreSQL: mark `handled`, insert the new arrivals; return the new rows' ids by key."""
+    """PostgreSQL: mark `handled`, insert the new arrivals; return the new rows' ids by key.
+
+    One statement with the rows as parameters (SQLAlchemy sends them as multi-row VALUES pages), so it is
+    compiled once per process; rows written into a multi-row .values() made a new statement, compiled anew
+    for every batch.
+    """
     if handled:
         _mark(c, handled, now)
-    new: dict[str, int] = {}
-    for start in range(0, len(arrivals), _ROWS_PER_INSERT):
-        stmt = (postgresql.insert(INBOUND)
-                .values([{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload,
-                          "received_at": now} for a in arrivals[start:start + _ROWS_PER_INSERT]])
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(INBOUND.c.id, INBOUND.c.key))
-        new.update((key, id_) for id_, key in c.execute(stmt).all())  # RETURNING's order is not promised
-    return new
+    if not arrivals:
+        return {}
+    rows = [{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload, "received_at": now}
+            for a in arrivals]
+    return {key: id_ for id_, key in c.execute(_PG_INSERT, rows).all()}  # RETURNING's order is not promised
 
 
 def _mark(c: Connection, ids: list[int], now: dt.datetime) -> None:
@@ -162,8 +165,8 @@ class _SqliteFile:
         conn = self._conn or self._connect()
         new: dict[str, int] = {}
         with conn:  # commits, or rolls back on an error
-            for start in range(0, len(handled), _ROWS_PER_INSERT):
-                ids = handled[start:start + _ROWS_PER_INSERT]
+            for start in range(0, len(handled), _IDS_PER_UPDATE):
+                ids = handled[start:start + _IDS_PER_UPDATE]
                 conn.execute(f"UPDATE inbound SET handled_at = ? WHERE id IN ({','.join('?' * len(ids))})",
                              (at, *ids))
             for row in rows:
