@@ -74,7 +74,7 @@ class InboundRepo:
             first.setdefault(a.key, a)
         unique = list(first.values())
         if self._file is not None:
-            ids = await self._file.keep(channel, unique, now, handled)
+            ids = await self._file.write(channel, unique, now, handled)
         else:
             async with self._engine.begin() as c:
                 ids = await c.run_sync(_keep, channel, unique, now, list(handled))
@@ -83,7 +83,7 @@ class InboundRepo:
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
         if self._file is not None:
-            await self._file.keep("", [], now, ids)
+            await self._file.write("", [], now, ids)
             return
         async with self._engine.begin() as c:
             await c.run_sync(_mark, list(ids), now)
@@ -143,6 +143,7 @@ class _SqliteFile:
         self._handled = _bind(INBOUND.c.handled_at, dialect)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="duban-inbound")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     @classmethod
     def open(cls, engine: AsyncEngine) -> _SqliteFile | None:
@@ -153,8 +154,8 @@ class _SqliteFile:
             return None
         return cls(url.database, engine.dialect)
 
-    async def keep(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
-                   handled: Sequence[int]) -> dict[str, int]:
+    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
+                    handled: Sequence[int]) -> dict[str, int]:
         """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
         received = self._received(now)
         rows = [(a.key, channel, a.chat, self._json(a.payload), received) for a in arrivals]
@@ -183,6 +184,9 @@ class _SqliteFile:
         return conn
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._thread.submit(self._disconnect).result()
         self._thread.shutdown(wait=True)
 

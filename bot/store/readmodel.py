@@ -1,9 +1,10 @@
 """The read model: what nearly every message asks — the sender, the plan, its tasks — answered from memory.
 
 A steady-state question ("我单位有哪些任务") runs no SQL. The cache holds data (PersonView, PlanView, TaskView),
-never rendered text, so it does not depend on the date. It only answers questions: every write keeps checking
-inside its own transaction, and messages that act (commands, buttons, files) identify the sender from the
-database, not from here (see `bot.handlers.router`).
+which does not depend on the date; the one piece of text kept, a unit's rendered task list (`answer`), has
+the day in its key. It only answers questions: every write keeps checking inside its own transaction, and
+messages that act (commands, buttons, files) identify the sender from the database, not from here (see
+`bot.handlers.router`).
 
 Invalidation is pushed, and any change drops everything (writes are rare next to reads; dropping all keeps the
 rule simple and safe):
