@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.db import SQLITE_BUSY_TIMEOUT, sqlite_pragmas, transaction
 from bot.store.tables import Inbound
 
+log = logging.getLogger(__name__)
 INBOUND = Inbound.__table__  # type: ignore[attr-defined]
 _IDS_PER_UPDATE = 200  # ids per UPDATE … IN (…): well under SQLite's bound-parameter limit
 _PG_INSERT = (postgresql.insert(INBOUND).on_conflict_do_nothing(index_elements=["key"])
@@ -50,9 +52,9 @@ class InboundRepo:
     """Keep inbound messages (one transaction per batch, redeliveries dropped), mark them handled, list leftovers.
 
     Keeping and marking run for every message, so they are Core statements on PostgreSQL (the ORM session
-    would cost more than the write). On a SQLite file they run as plain sqlite3 in a thread of their own, a
-    whole transaction per call (`_SqliteFile`): through the async driver a one-statement transaction is about
-    six thread hops plus SQLAlchemy's work, most of a steady-state message's cost.
+    would cost more than the write). On a SQLite file they run as plain sqlite3, a whole transaction per call
+    (`_SqliteFile`): through the async driver a one-statement transaction is about six thread hops plus
+    SQLAlchemy's work, most of a steady-state message's cost.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -129,12 +131,20 @@ def _mark(c: Connection, ids: list[int], now: dt.datetime) -> None:
 
 
 class _SqliteFile:
-    """The intake's writes on a SQLite file: one sqlite3 connection, used only from one thread of its own.
+    """The intake's writes on a SQLite file, as plain sqlite3: on the event loop when the database is free,
+    in a thread of their own when another writer holds it.
 
-    Values are stored exactly as SQLAlchemy stores them (its own bind processors for the JSON payload and the
-    timestamps), so the ORM reads these rows like any other. sqlite3 releases the GIL while it works, so the
-    event loop runs on meanwhile; a writer holding the database makes this one wait (busy timeout), not the loop.
+    A message is kept before it is handled, so this commit sits on every message's path. In WAL mode with
+    synchronous=NORMAL a commit appends to the log in the page cache and does not fsync, so it is cheapest
+    done where the message is (a hop to a thread and back cost more than the write, and left the loop idle
+    meanwhile). The loop's connection never waits: its busy timeout is 0, and when another writer holds the
+    database the same transaction runs instead on the thread's connection, which waits (busy timeout). The
+    loop's connection does not checkpoint either (that fsyncs): the thread does, every `CHECKPOINT_EVERY`
+    commits. Values are stored exactly as SQLAlchemy stores them (its own bind processors for the JSON
+    payload and the timestamps), so the ORM reads these rows like any other.
     """
+
+    CHECKPOINT_EVERY = 250
 
     def __init__(self, path: str, dialect: Any) -> None:
         self._path = path
@@ -142,7 +152,9 @@ class _SqliteFile:
         self._received = _bind(INBOUND.c.received_at, dialect)
         self._handled = _bind(INBOUND.c.handled_at, dialect)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="duban-inbound")
-        self._conn: sqlite3.Connection | None = None
+        self._here: sqlite3.Connection | None = None  # the event loop's: never waits
+        self._there: sqlite3.Connection | None = None  # the thread's: waits for other writers, checkpoints
+        self._commits = 0
         self._closed = False
 
     @classmethod
@@ -159,41 +171,69 @@ class _SqliteFile:
         """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
         received = self._received(now)
         rows = [(a.key, channel, a.chat, self._json(a.payload), received) for a in arrivals]
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows, list(handled),
-                                                                self._handled(now))
-
-    def _write(self, rows: list[tuple[Any, ...]], handled: list[int], at: Any) -> dict[str, int]:
-        conn = self._conn or self._connect()
-        new: dict[str, int] = {}
-        with conn:  # commits, or rolls back on an error
-            for start in range(0, len(handled), _IDS_PER_UPDATE):
-                ids = handled[start:start + _IDS_PER_UPDATE]
-                conn.execute(f"UPDATE inbound SET handled_at = ? WHERE id IN ({','.join('?' * len(ids))})",
-                             (at, *ids))
-            for row in rows:
-                found = conn.execute("INSERT INTO inbound (key, channel, chat, payload, received_at) "
-                                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id", row).fetchone()
-                if found is not None:
-                    new[row[0]] = found[0]
+        marks, at = list(handled), self._handled(now)
+        if self._here is None:
+            self._here = self._connect(timeout=0)
+            self._here.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            new = _write(self._here, rows, marks, at)
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._write_there, rows, marks, at)
+        self._commits += 1
+        if self._commits % self.CHECKPOINT_EVERY == 0:
+            self._thread.submit(self._checkpoint)
         return new
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT)
+    def _write_there(self, rows: list[tuple[Any, ...]], handled: list[int], at: Any) -> dict[str, int]:
+        if self._there is None:
+            self._there = self._connect(timeout=SQLITE_BUSY_TIMEOUT)
+        return _write(self._there, rows, handled, at)
+
+    def _checkpoint(self) -> None:
+        try:
+            if self._there is None:
+                self._there = self._connect(timeout=SQLITE_BUSY_TIMEOUT)
+            self._there.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            log.warning("inbound: WAL checkpoint failed; the next one tries again", exc_info=True)
+
+    def _connect(self, *, timeout: float) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, timeout=timeout, check_same_thread=False)
         sqlite_pragmas(conn)
-        self._conn = conn
         return conn
 
     def close(self) -> None:
+        """Close both connections (a write in the thread finishes first)."""
         if self._closed:
             return
         self._closed = True
+        if self._here is not None:
+            self._here.close()
+            self._here = None
         self._thread.submit(self._disconnect).result()
         self._thread.shutdown(wait=True)
 
     def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._there is not None:
+            self._there.close()
+            self._there = None
+
+
+def _write(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], handled: list[int], at: Any) -> dict[str, int]:
+    """SQLite: mark `handled`, insert the new rows; return their ids by key. One transaction."""
+    new: dict[str, int] = {}
+    with conn:  # commits, or rolls back on an error
+        for start in range(0, len(handled), _IDS_PER_UPDATE):
+            ids = handled[start:start + _IDS_PER_UPDATE]
+            conn.execute(f"UPDATE inbound SET handled_at = ? WHERE id IN ({','.join('?' * len(ids))})", (at, *ids))
+        for row in rows:
+            found = conn.execute("INSERT INTO inbound (key, channel, chat, payload, received_at) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id", row).fetchone()
+            if found is not None:
+                new[row[0]] = found[0]
+    return new
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:

@@ -1,0 +1,53 @@
+"""The intake's table on a SQLite file: a message is kept even while another writer holds the database,
+and the event loop goes on meanwhile (the keep waits in its thread, not on the loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from bot.app import App
+from bot.store.inbound import Arrival
+
+
+def sqlite_path(app: App) -> str:
+    if app.store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own writer")
+    path = app.store.engine.url.database
+    assert path
+    return path
+
+
+async def test_a_keep_waits_for_another_writer_without_stopping_the_loop(app: App) -> None:
+    now = app.clock.utcnow()
+    [first] = await app.store.inbound.keep("console", [Arrival("console:1", "console:li", {"text": "一"})], now)
+    other = sqlite3.connect(sqlite_path(app), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        keeping = asyncio.create_task(app.store.inbound.keep(
+            "console", [Arrival("console:2", "console:li", {"text": "二"})], now, handled=[first.id]))
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        await asyncio.sleep(0)  # the keep starts, finds the database held, and goes to wait in its thread
+        # Not a speed check: a keep that waited on the loop would freeze it for the 30 s busy timeout.
+        assert loop.time() - before < 10
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+        assert not keeping.done()  # still waiting for the other writer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    [second] = await asyncio.wait_for(keeping, 30)
+    assert second.key == "console:2" and second.payload == {"text": "二"}
+    assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:2"]  # the mark went with it
+
+
+async def test_a_redelivery_is_kept_once(app: App) -> None:
+    now = app.clock.utcnow()
+    arrival = Arrival("console:7", "console:li", {"text": "任务12还差哪些材料"})
+    assert len(await app.store.inbound.keep("console", [arrival, arrival], now)) == 1
+    assert await app.store.inbound.keep("console", [arrival], now) == []
+    [kept] = await app.store.inbound.unhandled("console")
+    assert kept.payload == {"text": "任务12还差哪些材料"} and kept.chat == "console:li"
