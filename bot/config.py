@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -89,8 +90,8 @@ class Settings(BaseSettings):
 
     @property
     def coordinator_keys(self) -> frozenset[str]:
-        """Return configured coordinators as ``channel:user_id`` keys."""
-        return frozenset(p.strip() for p in self.coordinators.split(",") if p.strip())
+        """Return configured coordinators as ``channel:user_id`` keys (asked on every message: read once per value)."""
+        return _keys(self.coordinators)
 
     def offsets(self, cooperating: bool = False) -> tuple[int, ...]:
         """Return the reminder offsets in days before a deadline."""
@@ -141,3 +142,8 @@ def secret_for(settings: Settings) -> bytes:
             tmp.unlink()
     return path.read_text().strip().encode()
 
+
+
+@functools.lru_cache(maxsize=8)
+def _keys(listed: str) -> frozenset[str]:
+    return frozenset(p.strip() for p in listed.split(",") if p.strip())

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -20,6 +21,7 @@ class Clock:
     pinned_today: dt.date | None = None
     offset: dt.timedelta = dt.timedelta(0)
     pinned_time: dt.time | None = None
+    _today: tuple[tuple[object, ...], dt.date] | None = field(default=None, init=False, repr=False, compare=False)
 
     def now(self) -> dt.datetime:
         """Return the aware current time in the plan's zone."""
@@ -30,8 +32,11 @@ class Clock:
         return real + self.offset
 
     def today(self) -> dt.date:
-        """Return today's date in the plan's zone."""
-        return self.now().date()
+        """Return today's date in the plan's zone (asked for every message: worked out once per second)."""
+        key = (int(time.time()), self.tz, self.pinned_today, self.pinned_time, self.offset)
+        if self._today is None or self._today[0] != key:
+            self._today = (key, self.now().date())
+        return self._today[1]
 
     def utcnow(self) -> dt.datetime:
         """Return now as aware UTC, the form stored in the database."""

@@ -41,11 +41,16 @@ class Kept:
 
 @dataclass(frozen=True)
 class Arrival:
-    """A message as a channel hands it over, before it is kept."""
+    """A message as a channel hands it over, before it is kept.
+
+    `stored`, when given, is `payload` as JSON text the channel already has (the platform's own text, wrapped):
+    stored as it is on SQLite instead of serialising the payload again.
+    """
 
     key: str
     chat: str
     payload: dict[str, Any]
+    stored: str | None = None
 
 
 class InboundRepo:
@@ -170,7 +175,8 @@ class _SqliteFile:
                     handled: Sequence[int]) -> dict[str, int]:
         """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
         received = self._received(now)
-        rows = [(a.key, channel, a.chat, self._json(a.payload), received) for a in arrivals]
+        rows = [(a.key, channel, a.chat, a.stored if a.stored is not None else self._json(a.payload), received)
+                for a in arrivals]
         marks, at = list(handled), self._handled(now)
         if self._here is None:
             self._here = self._connect(timeout=0)

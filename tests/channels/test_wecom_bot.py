@@ -177,7 +177,7 @@ async def test_reconnects_after_the_server_closes(running: tuple[App, Runtime], 
 async def test_a_connection_that_stops_answering_is_ended(ws: FakeOpenWs) -> None:
     """Open but dead (pings go unanswered): the connection ends, so the channel connects anew."""
     async with aiohttp.ClientSession() as session:
-        conn = OpenWs(session, ws.ws_url, BOT_ID, SECRET, on_frame=lambda _frame, _conn: None, heartbeat=0.05)
+        conn = OpenWs(session, ws.ws_url, BOT_ID, SECRET, on_frame=lambda _frame, _raw, _conn: None, heartbeat=0.05)
         running = asyncio.create_task(conn.run())
         await ws.until(lambda: BOT_ID in ws.conns)
         ws.silent = True

@@ -108,7 +108,7 @@ class WeComBotChannel:
         self._ttl = dt.timedelta(seconds=s.wecom_bot_lease_s)
         self._holding = False
         self.state = "stopped"  # standby | connecting | connected | refused | displaced | stopped
-        self._arrivals: asyncio.Queue[tuple[Frame, str]] = asyncio.Queue()
+        self._arrivals: asyncio.Queue[tuple[Frame, str, str]] = asyncio.Queue()
         self._supervisor: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
 
@@ -258,8 +258,8 @@ class WeComBotChannel:
         self.app.outbox.senders.pop(self.name, None)
 
     # ---- receiving: keep first ----------------------------------------------------------------
-    def _arrived(self, frame: Frame, conn: str) -> None:
-        self._arrivals.put_nowait((frame, conn))
+    def _arrived(self, frame: Frame, raw: str, conn: str) -> None:
+        self._arrivals.put_nowait((frame, raw, conn))
 
     async def _keep_arrivals(self) -> None:
         """Keep frames in the intake, as many as have arrived in one transaction (order preserved)."""
@@ -267,7 +267,7 @@ class WeComBotChannel:
             batch = [await self._arrivals.get()]
             while not self._arrivals.empty():
                 batch.append(self._arrivals.get_nowait())
-            arrivals = [a for a in (self._arrival(f, c) for f, c in batch) if a is not None]
+            arrivals = [a for a in (self._arrival(*arrived) for arrived in batch) if a is not None]
             delay = 0.5
             while True:
                 try:
@@ -280,7 +280,11 @@ class WeComBotChannel:
             for _ in batch:
                 self._arrivals.task_done()
 
-    def _arrival(self, frame: Frame, conn: str) -> Arrival | None:
+    def _arrival(self, frame: Frame, raw: str, conn: str) -> Arrival | None:
+        """The frame as kept: itself, the connection it came on (its req_id is only valid there) and when.
+
+        The frame's own JSON text is stored as it came (`Arrival.stored`) rather than serialised again.
+        """
         body = frame.get("body") or {}
         msgid = str(body.get("msgid", ""))
         user = str((body.get("from") or {}).get("userid", ""))
@@ -288,9 +292,9 @@ class WeComBotChannel:
             log.warning("wecom bot frame without msgid or sender ignored")
             return None
         chat = str(body.get("chatid") or user) if body.get("chattype") == "group" else user
-        payload = {"cmd": frame.get("cmd"), "req_id": str((frame.get("headers") or {}).get("req_id", "")),
-                   "conn": conn, "received_at": self.app.clock.real_utcnow().isoformat(), "body": body}
-        return Arrival(f"{NAME}:{msgid}", f"{NAME}:{chat}", payload)
+        received = self.app.clock.real_utcnow().isoformat()  # conn (hex) and this need no JSON escaping
+        return Arrival(f"{NAME}:{msgid}", f"{NAME}:{chat}", {"conn": conn, "received_at": received, "frame": frame},
+                       stored=f'{{"conn": "{conn}", "received_at": "{received}", "frame": {raw}}}')
 
     # ---- handling a kept frame -----------------------------------------------------------------
     async def _handle_kept(self, batch: list[Kept]) -> None:
@@ -299,12 +303,14 @@ class WeComBotChannel:
 
     async def _handle_one(self, kept: Kept) -> None:
         p = kept.payload
-        body: dict[str, Any] = p.get("body") or {}
+        # kept as {conn, received_at, frame}; one kept by an older version has req_id and body beside them
+        frame: Frame = p.get("frame") or {"headers": {"req_id": p.get("req_id", "")}, "body": p.get("body")}
+        body: dict[str, Any] = frame.get("body") or {}
         user = str((body.get("from") or {}).get("userid", ""))
         group = body.get("chattype") == "group"
         chat = ChatRef(NAME, str(body.get("chatid") or user) if group else user,
                        ChatKind.GROUP if group else ChatKind.PRIVATE)
-        reply_to = _ReplyTo(str(p.get("req_id", "")), str(p.get("conn", "")),
+        reply_to = _ReplyTo(str((frame.get("headers") or {}).get("req_id", "")), str(p.get("conn", "")),
                             dt.datetime.fromisoformat(str(p["received_at"])), REPLY_WINDOW)
 
         def incoming(**kw: Any) -> Incoming:

@@ -90,14 +90,14 @@ class OpenWs:
     """One connection to openws at a time: subscribe, ping, hand callbacks over, match acks to requests."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str, bot_id: str, secret: str, *,
-                 on_frame: Callable[[Frame, str], None], on_up: Callable[[], None] = lambda: None,
+                 on_frame: Callable[[Frame, str, str], None], on_up: Callable[[], None] = lambda: None,
                  on_down: Callable[[], None] = lambda: None, heartbeat: float = 30.0,
                  ack_timeout: float = 15.0) -> None:
         self._session = session
         self.url = url
         self._bot_id = bot_id
         self._secret = secret
-        self._on_frame = on_frame  # (callback frame, id of the connection it came on); must not block
+        self._on_frame = on_frame  # (callback frame, its JSON text, id of the connection it came on); must not block
         self._on_up = on_up
         self._on_down = on_down
         self._heartbeat = heartbeat
@@ -212,8 +212,9 @@ class OpenWs:
         async for msg in ws:
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
+            raw = msg.data if isinstance(msg.data, str) else msg.data.decode("utf-8", "replace")
             try:
-                frame = json.loads(msg.data)
+                frame = json.loads(raw)
             except ValueError:
                 log.warning("openws: a frame that is not JSON was ignored")
                 continue
@@ -224,7 +225,7 @@ class OpenWs:
                 body = frame.get("body") or {}
                 if cmd == EVENT_CALLBACK and (body.get("event") or {}).get("eventtype") == DISCONNECTED_EVENT:
                     raise Displaced()
-                self._on_frame(frame, conn)
+                self._on_frame(frame, raw, conn)
                 continue
             req_id = str((frame.get("headers") or {}).get("req_id", ""))
             fut = self._acks.get(req_id)
