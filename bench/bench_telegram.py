@@ -6,7 +6,7 @@ benchdb.py).
 
 The other bot (bench/echo_bot.py) sends, for each question, exactly the replies duban gives it: the same
 HTML text (~490 characters for "我单位有哪些任务"), parse mode, buttons and number of messages, with
-the same 16 updates handled at once; what it lacks is duban's work. Both run in their own process
+the same number of updates handled at once (MAX_CONCURRENT); what it lacks is duban's work. Both run in their own process
 (`duban run` exactly as deployed); the fake server and the driver run here. Two questions are asked:
 a unit's task list and "what's due" (本月到期的), both through the Telegram path.
 
@@ -46,6 +46,7 @@ from bot.app import App  # noqa: E402
 from bot.channels.telegram import REPLY_LIMIT  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.messages import ChatRef, Incoming  # noqa: E402
+from bot.intake import MAX_CONCURRENT  # noqa: E402
 
 USERS = 20
 FIRST_USER = 3000
@@ -154,7 +155,7 @@ async def main(n_free: int, n_capped: int, repeats: int) -> dict[str, Any]:
         await drop_databases([url])
 
     out: dict[str, Any] = {"bench": "telegram", "python": sys.version.split()[0], "database": BACKEND,
-                           "repeats": repeats, "concurrent_updates": 16, "users": USERS,
+                           "repeats": repeats, "concurrent_updates": MAX_CONCURRENT, "users": USERS,
                            "targets": {"cpu_per_update_vs_echo": "<= 1.25", "updates_per_s_vs_echo": ">= 0.8"},
                            "payload": {name: {"messages": len(answers[q]),
                                               "html_chars": [len(r["html"]) for r in answers[q]],

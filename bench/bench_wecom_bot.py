@@ -77,7 +77,7 @@ async def round_(ws: FakeOpenWs, bot: str, n: int, pid: int) -> dict[str, Any]:
             "reply_bytes": int(statistics.median(sizes))}
 
 
-async def main(n: int, repeats: int = 3) -> dict[str, Any]:
+async def main(n: int, repeats: int = 5) -> dict[str, Any]:
     ws = FakeOpenWs({BOT_ID: SECRET, ECHO_ID: ECHO_SECRET, STORING_ID: ECHO_SECRET})
     await ws.start()
     procs: list[asyncio.subprocess.Process] = []
@@ -137,5 +137,8 @@ async def main(n: int, repeats: int = 3) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)), ensure_ascii=False,
-                     indent=2))
+    # usage: bench_wecom_bot.py [MESSAGES_PER_ROUND [REPEATS]]; rounds of a few thousand last well under a second,
+    # so the defaults are long enough, and repeated often enough, for the medians to settle
+    args = [int(a) for a in sys.argv[1:]]
+    n, reps = (args + [10000, 5][len(args):])[:2]
+    print(json.dumps(asyncio.run(main(n, reps)), ensure_ascii=False, indent=2))

@@ -4,7 +4,7 @@ Usage: echo_bot.py TOKEN API_ROOT REPLIES.json [--rate-limit]
 
 REPLIES.json maps a question's text to the replies duban gives it (HTML text and buttons), written by
 bench_telegram.py from duban's own answers. The bot sends exactly those (same text, parse mode, buttons,
-one sendMessage per reply) and handles 16 updates at once, as duban does; only duban's work between
+one sendMessage per reply) and handles as many updates at once as duban does (MAX_CONCURRENT); only duban's work between
 receiving and sending is missing. A text it was not given is echoed back.
 """
 
@@ -19,7 +19,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-CONCURRENT_UPDATES = 16  # duban's PerChatUpdates default
+from bot.intake import MAX_CONCURRENT
+
+CONCURRENT_UPDATES = MAX_CONCURRENT  # as many at once as duban's intake handles
 
 
 def main() -> None:

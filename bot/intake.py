@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,7 +42,8 @@ from bot.store.store import Store
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Kept]], Awaitable[None]]
-MAX_CONCURRENT = 16  # chats handled at once: bounds database and HTTP connections under a burst
+MAX_CONCURRENT = 32  # chats handled at once: bounds database and HTTP connections under a burst (the morning's
+# reminders bring a few dozen liaisons at once; questions are answered from memory, so most of them need neither)
 RIDE = 0.005  # seconds marks wait for a keep to carry them, when other chats are being handled
 KEEP_HANDLED = dt.timedelta(days=7)  # handled rows are only needed to recognise redeliveries, which come within hours
 
@@ -70,6 +72,13 @@ class Intake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+
+    @functools.cached_property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this intake runs on, looked up once: in Python 3.11 every asyncio.get_running_loop() (and so
+        every asyncio.create_task()) makes a getpid() system call, and the intake needs the loop several times
+        for each message."""
+        return asyncio.get_running_loop()
 
     def register(self, channel: str, handler: Handler, *,
                  group_of: Callable[[dict[str, Any]], str | None] | None = None, gather: float = 0.0) -> None:
@@ -154,7 +163,7 @@ class Intake:
 
     def _spawn(self, chat: str) -> None:
         self._idle.clear()
-        self._workers[chat] = asyncio.create_task(self._work(chat), name=f"intake:{chat}")
+        self._workers[chat] = self._loop.create_task(self._work(chat), name=f"intake:{chat}")
 
     async def _work(self, chat: str) -> None:
         """Handle one chat's queue until it is empty (or the process is stopping)."""
@@ -178,14 +187,14 @@ class Intake:
 
     async def _mark(self, ids: list[int]) -> None:
         """Mark handled in the next commit (a keep's or the marker's) and wait for it."""
-        done = asyncio.get_running_loop().create_future()
+        done = self._loop.create_future()
         self._marks.append((ids, done))
         self._start_marker()
         await done
 
     def _start_marker(self) -> None:
         if self._marker is None:
-            self._marker = asyncio.create_task(self._mark_handled(), name="intake-marker")
+            self._marker = self._loop.create_task(self._mark_handled(), name="intake-marker")
 
     async def _mark_handled(self) -> None:
         """Commit the waiting marks until none are left; those finished during a commit go in the next one."""

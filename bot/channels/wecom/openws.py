@@ -103,6 +103,7 @@ class OpenWs:
         self._heartbeat = heartbeat
         self._ack_timeout = ack_timeout
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, for requests on its connection
         self._acks: dict[str, asyncio.Future[Frame]] = {}
         self._send_lock = asyncio.Lock()
         self.conn_id = ""  # names the current connection: a reply on a req_id is only valid on its own connection
@@ -115,6 +116,7 @@ class OpenWs:
 
     async def run(self) -> None:
         """Connect, subscribe, then read until the connection ends; always raise why it ended."""
+        self._loop = asyncio.get_running_loop()
         ws = await self._session.ws_connect(self.url, autoping=True, heartbeat=None, max_msg_size=0,
                                             timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
         self._ws = ws
@@ -161,7 +163,7 @@ class OpenWs:
         req_id = req_id or f"{cmd}_{secrets.token_hex(8)}"
         if req_id in self._acks:
             raise RuntimeError(f"a request on {req_id} is still waiting for its ack")
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()  # run()'s: get_running_loop() is a getpid() system call
         fut: asyncio.Future[Frame] = loop.create_future()
         self._acks[req_id] = fut
         frame: Frame = {"cmd": cmd, "headers": {"req_id": req_id}}
