@@ -1,5 +1,6 @@
-"""The intake's table on a SQLite file: a message is kept even while another writer holds the database,
-and the event loop goes on meanwhile (the keep waits in its thread, not on the loop)."""
+"""The intake's table: a redelivery is kept once; on a SQLite file a message is kept even while another writer
+holds the database, and the event loop goes on meanwhile (the keep waits in its thread, not on the loop); on
+PostgreSQL keeping goes on after the server closed the connection the intake holds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import asyncio
 import sqlite3
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from test_db_connections import BACKENDS
 
 from bot.app import App
 from bot.store.inbound import Arrival
@@ -51,3 +55,26 @@ async def test_a_redelivery_is_kept_once(app: App) -> None:
     assert await app.store.inbound.keep("console", [arrival], now) == []
     [kept] = await app.store.inbound.unhandled("console")
     assert kept.payload == {"text": "任务12还差哪些材料"} and kept.chat == "console:li"
+
+
+async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: App, backend: str,
+                                                                           db_url: str) -> None:
+    if backend != "postgres":
+        pytest.skip("a server-side connection to kill is PostgreSQL's")
+    now = app.clock.utcnow()
+    assert await app.store.inbound.keep("console", [Arrival("console:1", "console:li", {"text": "一"})], now)
+    admin = create_async_engine(db_url)
+    try:
+        async with admin.connect() as conn:
+            pids = (await conn.execute(text(BACKENDS))).scalars().all()
+            for pid in pids:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(200):  # until the server has ended them (each look is a round trip, not a sleep)
+                if not set(pids) & set((await conn.execute(text(BACKENDS))).scalars().all()):
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await admin.dispose()
+    [kept] = await app.store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now)
+    await app.store.inbound.handled([kept.id], now)
+    assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:1"]

@@ -40,7 +40,7 @@ class Store:
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
-        self.inbound.close()
+        await self.inbound.close()
         await self.engine.dispose()
 
 
