@@ -250,11 +250,8 @@ class _SqliteFile:
         rows = [(a.key, channel, a.chat, a.stored if a.stored is not None else self._json(a.payload), received)
                 for a in arrivals]
         marks, at = list(handled), self._handled(now)
-        if self._here is None:
-            self._here = self._connect(timeout=0)
-            self._here.execute("PRAGMA wal_autocheckpoint=0")
         try:
-            new = _write(self._here, rows, marks, at)
+            new = _write(self._here or self._connect_here(), rows, marks, at)
         except sqlite3.OperationalError as e:
             if e.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
@@ -263,6 +260,10 @@ class _SqliteFile:
         if self._commits % self.CHECKPOINT_EVERY == 0:
             self._thread.submit(self._checkpoint)
         return new
+
+    def _connect_here(self) -> sqlite3.Connection:
+        self._here = self._connect(timeout=0, checkpoints=False)
+        return self._here
 
     def _write_there(self, rows: list[tuple[Any, ...]], handled: list[int], at: Any) -> dict[str, int]:
         if self._there is None:
@@ -277,9 +278,15 @@ class _SqliteFile:
         except sqlite3.Error:
             log.warning("inbound: WAL checkpoint failed; the next one tries again", exc_info=True)
 
-    def _connect(self, *, timeout: float) -> sqlite3.Connection:
+    def _connect(self, *, timeout: float, checkpoints: bool = True) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=timeout, check_same_thread=False)
-        sqlite_pragmas(conn)
+        try:
+            sqlite_pragmas(conn)
+            if not checkpoints:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error:
+            conn.close()  # busy even for this (the loop's connection never waits): the next write tries again
+            raise
         return conn
 
     def close(self) -> None:
