@@ -6,6 +6,7 @@ each other's tables, so each makes its own database, named after its process.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from sqlalchemy import text
@@ -30,3 +31,23 @@ async def drop_databases(server: str, names: Iterable[str]) -> None:
         for name in names:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+async def end_connections(url: str) -> None:
+    """End every other connection to the database at `url`, as a server restart would, and wait until it has."""
+    admin = create_async_engine(url)
+    try:
+        async with admin.connect() as conn:
+            pids = (await conn.execute(text(BACKENDS))).scalars().all()
+            assert pids, "no connection to end"
+            for pid in pids:
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(200):  # until the server has ended them (each look is a round trip, not a sleep)
+                if not set(pids) & set((await conn.execute(text(BACKENDS))).scalars().all()):
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await admin.dispose()

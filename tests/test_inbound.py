@@ -8,9 +8,7 @@ import asyncio
 import sqlite3
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from test_db_connections import BACKENDS
+from pgdb import end_connections
 
 from bot.app import App
 from bot.store.inbound import Arrival
@@ -63,18 +61,7 @@ async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: 
         pytest.skip("a server-side connection to kill is PostgreSQL's")
     now = app.clock.utcnow()
     assert await app.store.inbound.keep("console", [Arrival("console:1", "console:li", {"text": "一"})], now)
-    admin = create_async_engine(db_url)
-    try:
-        async with admin.connect() as conn:
-            pids = (await conn.execute(text(BACKENDS))).scalars().all()
-            for pid in pids:
-                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            for _ in range(200):  # until the server has ended them (each look is a round trip, not a sleep)
-                if not set(pids) & set((await conn.execute(text(BACKENDS))).scalars().all()):
-                    break
-                await asyncio.sleep(0.01)
-    finally:
-        await admin.dispose()
+    await end_connections(db_url)
     [kept] = await app.store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now)
     await app.store.inbound.handled([kept.id], now)
     assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:1"]
