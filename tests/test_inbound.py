@@ -5,13 +5,16 @@ PostgreSQL keeping goes on after the server closed the connection the intake hol
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
+from pathlib import Path
 
 import pytest
 from pgdb import end_connections
 
 from bot.app import App
 from bot.store.inbound import Arrival
+from bot.store.store import open_store
 
 
 def sqlite_path(app: App) -> str:
@@ -65,3 +68,17 @@ async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: 
     [kept] = await app.store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now)
     await app.store.inbound.handled([kept.id], now)
     assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:1"]
+
+
+async def test_an_in_memory_database_keeps_and_marks_too(tmp_path: Path) -> None:
+    store = await open_store("sqlite+aiosqlite://", tmp_path)
+    try:
+        now = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
+        arrival = Arrival("console:1", "console:li", {"text": "一"})
+        [first] = await store.inbound.keep("console", [arrival, arrival], now)
+        assert await store.inbound.keep("console", [arrival], now) == []
+        await store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now,
+                                 handled=[first.id])
+        assert [m.key for m in await store.inbound.unhandled("console")] == ["console:2"]
+    finally:
+        await store.close()

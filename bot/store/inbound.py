@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects import sqlite
@@ -64,9 +64,9 @@ class InboundRepo:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._engine: AsyncEngine = sessions.kw["bind"]
-        self._file = _SqliteFile.open(self._engine)
-        self._pg = _PgStatements(self._engine) if self._engine.dialect.name == "postgresql" else None
+        engine: AsyncEngine = sessions.kw["bind"]
+        self._writer: _Writer = (_PgStatements(engine) if engine.dialect.name == "postgresql"
+                                 else _SqliteFile.open(engine) or _Core(engine))
 
     async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime,
                    handled: Sequence[int] = ()) -> list[Kept]:
@@ -81,32 +81,16 @@ class InboundRepo:
         for a in arrivals:
             first.setdefault(a.key, a)
         unique = list(first.values())
-        if self._file is not None:
-            ids = await self._file.write(channel, unique, now, handled)
-        elif self._pg is not None:
-            ids = await self._pg.write(channel, unique, now, handled)
-        else:
-            async with self._engine.begin() as c:
-                ids = await c.run_sync(_keep, channel, unique, now, list(handled))
+        ids = await self._writer.write(channel, unique, now, handled)
         return [Kept(ids[a.key], a.key, channel, a.chat, a.payload) for a in unique if a.key in ids]
 
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
-        if self._file is not None:
-            await self._file.write("", [], now, ids)
-            return
-        if self._pg is not None:
-            await self._pg.write("", [], now, ids)
-            return
-        async with self._engine.begin() as c:
-            await c.run_sync(_mark, list(ids), now)
+        await self._writer.write("", [], now, ids)
 
     async def close(self) -> None:
         """Let a write under way finish, then close the connections kept for these writes."""
-        if self._file is not None:
-            self._file.close()
-        if self._pg is not None:
-            await self._pg.close()
+        await self._writer.close()
 
     async def unhandled(self, channel: str) -> list[Kept]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""
@@ -123,20 +107,38 @@ class InboundRepo:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _keep(c: Connection, channel: str, arrivals: list[Arrival], now: dt.datetime, handled: list[int]) -> dict[str, int]:
-    """An in-memory SQLite database (no second connection can see it): mark `handled`, insert the new arrivals
-    through SQLAlchemy on the async engine; return the new rows' ids by key."""
-    if handled:
-        _mark(c, handled, now)
-    if not arrivals:
-        return {}
-    rows = [{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload, "received_at": now}
-            for a in arrivals]
-    return {key: id_ for id_, key in c.execute(_INSERT, rows).all()}  # RETURNING's order is not promised
+class _Writer(Protocol):
+    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
+                    handled: Sequence[int]) -> dict[str, int]: ...
+
+    async def close(self) -> None: ...
 
 
-def _mark(c: Connection, ids: list[int], now: dt.datetime) -> None:
-    c.execute(update(INBOUND).where(INBOUND.c.id.in_(ids)).values(handled_at=now))
+class _Core:
+    """An in-memory SQLite database (no second connection could see it): SQLAlchemy Core on the async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
+                    handled: Sequence[int]) -> dict[str, int]:
+        """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
+        async with self._engine.begin() as c:
+            return await c.run_sync(self._write, channel, arrivals, now, list(handled))
+
+    @staticmethod
+    def _write(c: Connection, channel: str, arrivals: list[Arrival], now: dt.datetime,
+               handled: list[int]) -> dict[str, int]:
+        if handled:
+            c.execute(update(INBOUND).where(INBOUND.c.id.in_(handled)).values(handled_at=now))
+        if not arrivals:
+            return {}
+        rows = [{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload, "received_at": now}
+                for a in arrivals]
+        return {key: id_ for id_, key in c.execute(_INSERT, rows).all()}  # RETURNING's order is not promised
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the engine's pool is the store's."""
 
 
 class _PgStatements:
@@ -289,7 +291,7 @@ class _SqliteFile:
             raise
         return conn
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close both connections (a write in the thread finishes first)."""
         if self._closed:
             return
