@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def make_clock(settings: Settings) -> Clock:
-    """Build the clock: real time in the plan's zone, with the date pinned when DUBAN_TODAY is set."""
-    return Clock(tz=settings.tz, pinned_today=settings.today)
+    """Build the clock: real time in the plan's zone, with the date (and the time of day) pinned when set."""
+    return Clock(tz=settings.tz, pinned_today=settings.today, pinned_time=settings.time)
 
 
 @dataclass

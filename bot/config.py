@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # default: sqlite+aiosqlite:///<state_dir>/duban.db
     timezone: str = "Asia/Shanghai"
     today: dt.date | None = None  # pins "today" for demos and tests
+    time: dt.time | None = None  # with `today`, pins the time of day too (a test that must not depend on the hour)
     coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin"
     plan_file: Path = REPO_ROOT / "data" / "plans" / "pingshan-2023.yaml"  # loaded into an empty database
     plan: str = ""  # key of the plan chats work on; default: the most recently imported

@@ -252,8 +252,9 @@ async def test_remind_run_once_from_cron_delivers_through_telegram(tmp_path: Pat
                                              now=app.clock.utcnow())
     await app.store.people.bind(person, code, now=app.clock.utcnow())
     await app.close()
-    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-23", DUBAN_TELEGRAM_TOKEN=tg.token,
-               DUBAN_TELEGRAM_API_URL=tg.root)
+    # the time of day is pinned too: reminders go out from 09:00, and CI runs at any hour
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-23", DUBAN_TIME="10:00",
+               DUBAN_TELEGRAM_TOKEN=tg.token, DUBAN_TELEGRAM_API_URL=tg.root)
     env.pop("DUBAN_DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "remind", "run-once", env=env,
                                                 stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
