@@ -1,12 +1,12 @@
 """Property-based fuzz of the conversation router (hypothesis), printing counts as JSON. Not a test.
 
-A stranger, a liaison (区教育局) and a coordinator send hostile messages through the real
-`Conversation.handle`, as every channel does: commands with random arguments, Unicode digits, huge
+A stranger, a liaison (区教育局) and a coordinator send hostile messages through the real message pipeline,
+as every channel does (a recording channel stands for the platform): commands with random arguments, Unicode digits, huge
 numbers, NaN and inf, control characters, very long text, button data (real tokens with odd
 answers, and made-up ones) and attachments (some empty). For every message it checks that
 
 - no exception escapes and none is logged (the apology is never the answer),
-- at least one reply comes back, and every reply fits the channel's limit (`Incoming.reply_limit`),
+- at least one reply is delivered, and every part delivered fits the channel's limit,
 - a refusal (a `UserError`, logged by the router as "refused") changes no row of the main tables,
   and nothing a stranger sends changes them at all.
 
@@ -26,10 +26,14 @@ import logging
 import random
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fakes.recorder import Recorder
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -37,7 +41,7 @@ from sqlalchemy import text
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
-from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming
+from bot.core.messages import ChatKind, ChatRef, Envelope, Media
 from bot.handlers.router import APOLOGY
 
 TODAY = dt.date(2023, 10, 20)
@@ -118,6 +122,7 @@ class Fuzz:
     """Drive one App with fuzzed messages and check the property on each."""
 
     app: App
+    channel: Recorder = field(default_factory=Recorder)
     seen: dict[str, int] = field(default_factory=lambda: {
         "messages": 0, "buttons": 0, "files": 0, "empty_files": 0, "refused": 0, "replies": 0, "split_replies": 0,
         "by_stranger": 0, "by_liaison": 0, "by_coordinator": 0})
@@ -126,10 +131,12 @@ class Fuzz:
 
     async def setup(self) -> None:
         """Make the liaison a liaison of 区教育局 and let every user be known once."""
+        self.app.pipeline.add(self.channel)
+        self.app.intake.open()
         code = await self.app.store.people.create_invite("区教育局", by="fuzz", now=self.app.clock.utcnow(), days=7)
-        await self.app.conversation.handle(self._incoming(Sent("liaison", f"/bind {code}")))
+        await self.channel.answer(self.app.pipeline, self._envelope(Sent("liaison", f"/bind {code}")))
         for role in USERS:
-            await self.app.conversation.handle(self._incoming(Sent(role, "/help")))
+            await self.channel.answer(self.app.pipeline, self._envelope(Sent(role, "/help")))
 
     async def send(self, sent: Sent) -> None:
         """Send one message and assert the property; raise AssertionError with the message when it fails."""
@@ -139,9 +146,10 @@ class Fuzz:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         try:
-            msg = self._incoming(sent)
+            msg = self._envelope(sent)
+            self.channel.page = self.channel.limit = sent.limit
             before = await self.checksum()
-            replies = await self.app.conversation.handle(msg)
+            replies = await self.channel.answer(self.app.pipeline, msg)
             after = await self.checksum()
         finally:
             logger.removeHandler(handler)
@@ -151,23 +159,23 @@ class Fuzz:
         assert replies, f"no answer to {where}"
         for reply in replies:
             assert reply.text != APOLOGY, f"apology for {where}"
-            assert len(reply.text) <= msg.reply_limit, f"{len(reply.text)} > {msg.reply_limit} for {where}"
-        if handler.refused or sent.role == "stranger" or (msg.attachments and sent.file == b""):
+            assert len(reply.text) <= sent.limit, f"{len(reply.text)} > {sent.limit} for {where}"
+        if handler.refused or sent.role == "stranger" or (msg.media and sent.file == b""):
             assert before == after, f"rows changed by a refused message: {where}"
         self._count(sent, replies, handler.refused, msg)
         self.offered.setdefault(sent.role, []).extend(c.data for r in replies for c in r.choices)
 
-    def _count(self, sent: Sent, replies: list[Any], refused: int, msg: Incoming) -> None:
+    def _count(self, sent: Sent, replies: list[Any], refused: int, msg: Envelope) -> None:
         self.seen["messages"] += 1
         self.seen[f"by_{sent.role}"] += 1
         self.seen["buttons"] += msg.callback is not None
-        self.seen["files"] += bool(msg.attachments)
-        self.seen["empty_files"] += bool(msg.attachments) and sent.file == b""
+        self.seen["files"] += bool(msg.media)
+        self.seen["empty_files"] += bool(msg.media) and sent.file == b""
         self.seen["replies"] += len(replies)
         self.seen["split_replies"] += len(replies) > 1
         self.seen["refused"] += bool(refused)
 
-    def _incoming(self, sent: Sent) -> Incoming:
+    def _envelope(self, sent: Sent) -> Envelope:
         user = USERS[sent.role]
         chat = ChatRef("console", "-100fuzz" if sent.group else user, ChatKind.GROUP if sent.group else ChatKind.PRIVATE)
         callback = None
@@ -176,13 +184,13 @@ class Fuzz:
             offered = self.offered.get(sent.role) or self.offered.get("liaison") or []
             token = offered[which % len(offered)].partition(":")[0] if offered else f"made-up{which}"
             callback = f"{token}:{answer}"
-        attachments: tuple[Attachment, ...] = ()
+        media: tuple[Media, ...] = ()
         if sent.file is not None and callback is None:
             path = self.app.settings.state_dir / "fuzz-upload"
             path.write_bytes(sent.file)
-            attachments = (Attachment("材料.pdf", path, "application/pdf", len(sent.file)),)
-        return Incoming("console", user, chat, text="" if callback else sent.text, user_name=user, callback=callback,
-                        attachments=attachments, reply_limit=sent.limit)
+            media = (Media("file", str(path), "材料.pdf", len(sent.file), "application/pdf"),)
+        return Envelope(f"fuzz:{uuid.uuid4().hex}", chat, user, user, text="" if callback else sent.text,
+                        callback=callback, media=media)
 
     async def checksum(self) -> str:
         """Return a digest of every row of the main tables."""

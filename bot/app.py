@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.channels.pipeline import Pipeline
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.units import UnitRegistry
@@ -43,6 +44,7 @@ class App:
     router: Router
     services: Services
     conversation: Conversation
+    pipeline: Pipeline
 
     @classmethod
     async def create(cls, settings: Settings, clock: Clock | None = None) -> App:
@@ -55,8 +57,11 @@ class App:
         router = build_router()
         services = Services(store=store, clock=clock, settings=settings, units=units, push=app_outbox.push,
                             reads=ReadModel(store))
-        app = cls(settings, clock, store, units, app_outbox, Intake(store, clock), router, services,
-                  Conversation(services, router))
+        intake = Intake(store, clock)
+        conversation = Conversation(services, router)
+        scratch = _Scratch(settings.state_dir)
+        app = cls(settings, clock, store, units, app_outbox, intake, router, services, conversation,
+                  Pipeline(intake, conversation, app_outbox, scratch.file))
         if not await store.plans.list_plans():
             result = await app.import_plan(settings.plan_file, actor="system")
             log.info("loaded the shipped plan %s (%d tasks)", result.plan_key, result.tasks_added)
@@ -79,10 +84,7 @@ class App:
 
     def scratch_file(self, prefix: str) -> Path:
         """Create an empty temporary file in this process's scratch directory and return its path."""
-        self.scratch_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.scratch_dir, prefix=prefix)
-        os.close(fd)
-        return Path(name)
+        return _Scratch(self.settings.state_dir).file(prefix)
 
     async def tidy(self) -> housekeeping.TidyReport:
         """Remove what a killed process left (temporaries, partial copies) and report unreferenced evidence blobs."""
@@ -95,3 +97,18 @@ class App:
     async def close(self) -> None:
         """Release the database."""
         await self.store.close()
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    """This process's directory for temporary files (downloads before they are filed); tidied after a crash."""
+
+    state_dir: Path
+
+    def file(self, prefix: str) -> Path:
+        """Create an empty temporary file and return its path."""
+        where = housekeeping.scratch_dir(self.state_dir)
+        where.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=where, prefix=prefix)
+        os.close(fd)
+        return Path(name)

@@ -15,13 +15,16 @@ once per batch, not twice per message, and an idle one marks at once. While othe
 waits for its mark before taking the chat's next message, so the window in which a kill makes a message be
 handled twice stays the one between its reply and its mark (at most `RIDE` longer when busy).
 
-A message whose handler raised is marked handled too: the user got an apology, and a message that crashes its
-handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
+A message whose handling failed for a passing reason (`Transient`: the database or the network away for a moment)
+is not marked: it stays first in its chat's queue and is handled again after a pause that grows with each attempt,
+so the user gets one real answer, late. A message whose handler raised anything else is marked handled: the user
+got an apology, and a message that crashes its handler must not be retried on every start. A kill between a reply going out and the mark lets the message be
 handled once more after the restart; the effects are idempotent (evidence is stored by content hash and filed once),
 the reply may repeat — at-least-once is the honest promise for a platform without idempotent sends.
 
-Several messages can be handled together: a Telegram album arrives as one update per photo, and the channel's
-`group_of` names the album so its photos are gathered (waiting `gather` seconds for the rest) into one batch.
+Several messages can be handled together: a Telegram album arrives as one update per photo, each envelope's
+`group` names the album, and its photos are gathered (waiting the channel's `gather` seconds for the rest) into
+one batch.
 """
 
 from __future__ import annotations
@@ -36,32 +39,44 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.clock import Clock
-from bot.store.inbound import Arrival, Kept
+from bot.core.errors import Transient
+from bot.core.messages import Envelope
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[list[Kept]], Awaitable[None]]
+Handler = Callable[[list[Envelope], int], Awaitable[None]]  # a batch (one message, or an album) and its attempt
+Decoder = Callable[[dict[str, Any]], Envelope | None]
 MAX_CONCURRENT = 32  # chats handled at once: bounds database and HTTP connections under a burst (the morning's
 # reminders bring a few dozen liaisons at once; questions are answered from memory, so most of them need neither)
 RIDE = 0.005  # seconds marks wait for a keep to carry them, when other chats are being handled
 KEEP_HANDLED = dt.timedelta(days=7)  # handled rows are only needed to recognise redeliveries, which come within hours
+RETRY_FIRST, RETRY_MAX = 0.5, 60.0  # seconds before handling a message again after a passing failure, doubling
 
 
 @dataclass(frozen=True)
-class _Route:
-    handler: Handler
-    group_of: Callable[[dict[str, Any]], str | None] | None
-    gather: float
+class Kept:
+    """A message the intake kept: its row's id and its envelope."""
+
+    id: int
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class _Channel:
+    decode: Decoder  # reads a row kept in the platform's own form (before envelopes were kept) after a restart
+    gather: float  # seconds to wait for the rest of a group (an album)
 
 
 class Intake:
     """Keep, then handle per chat in order; resume what a crash left."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.store = store
         self.clock = clock
-        self._routes: dict[str, _Route] = {}
+        self.handler: Handler | None = None
+        self._sleep = sleep
+        self._channels: dict[str, _Channel] = {}
         self._queues: dict[str, deque[Kept]] = {}
         self._known: set[int] = set()  # ids queued or being handled here: loading leftovers must not queue them twice
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -80,25 +95,27 @@ class Intake:
         for each message."""
         return asyncio.get_running_loop()
 
-    def register(self, channel: str, handler: Handler, *,
-                 group_of: Callable[[dict[str, Any]], str | None] | None = None, gather: float = 0.0) -> None:
-        """Say how a channel's kept messages are handled (and, optionally, which of them belong together)."""
-        self._routes[channel] = _Route(handler, group_of, gather)
+    def register(self, channel: str, decode: Decoder, *, gather: float = 0.0) -> None:
+        """Take a channel's messages: how its leftovers in the platform's own form are read, how long to gather groups."""
+        self._channels[channel] = _Channel(decode, gather)
 
-    async def keep(self, channel: str, arrivals: Sequence[Arrival]) -> list[Kept]:
+    async def keep(self, envelopes: Sequence[Envelope]) -> list[Kept]:
         """Commit a batch, queue the new messages for handling, and return them; acknowledge after this returns."""
         marks, self._marks = self._marks, []
         try:
-            kept = await self.store.inbound.keep(channel, arrivals, self.clock.utcnow(),
-                                                 handled=[i for ids, _ in marks for i in ids])
+            ids = await self.store.inbound.keep(envelopes, self.clock.utcnow(),
+                                                handled=[i for ids, _ in marks for i in ids])
         except BaseException:
             if marks:  # not marked: the marker tries again
                 self._marks[:0] = marks
                 self._start_marker()
             raise
         self._marked(marks, ok=True)
-        for msg in kept:
-            self._enqueue(msg)
+        kept = []
+        for envelope in envelopes:
+            if (id_ := ids.pop(envelope.key, None)) is not None:
+                kept.append(Kept(id_, envelope))
+                self._enqueue(kept[-1])
         return kept
 
     async def start(self) -> None:
@@ -114,7 +131,7 @@ class Intake:
         """
         self._closing, self._paused = False, True
         await self.store.inbound.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
-        for channel in self._routes:
+        for channel in self._channels:
             await self.resume(channel)
 
     def open(self) -> None:
@@ -130,11 +147,20 @@ class Intake:
         The WeCom bot's long connection is held by one process at a time: the one that takes it over handles
         what the previous holder left. Messages queued or being handled here are not queued again.
         """
-        left = [m for m in await self.store.inbound.unhandled(channel) if m.id not in self._known]
-        for msg in left:
-            log.warning("handling %s message left from before a restart: %s", channel, msg.key)
-            self._enqueue(msg)
-        return len(left)
+        decode = self._channels[channel].decode
+        left = 0
+        for row in await self.store.inbound.unhandled(channel):
+            if row.id in self._known:
+                continue
+            envelope = Envelope.from_json(row.payload) or decode(row.payload)
+            if envelope is None:
+                log.error("a kept %s message could not be read and is dropped: %s", channel, row.key)
+                await self.store.inbound.handled([row.id], self.clock.utcnow())
+                continue
+            log.warning("handling %s message left from before a restart: %s", channel, row.key)
+            self._enqueue(Kept(row.id, envelope))
+            left += 1
+        return left
 
     async def idle(self) -> None:
         """Wait until nothing is queued or being handled (tests, a graceful stop)."""
@@ -152,14 +178,15 @@ class Intake:
         self._known.clear()
 
     def _enqueue(self, msg: Kept) -> None:
-        if msg.channel not in self._routes:
-            raise RuntimeError(f"no intake handler registered for channel {msg.channel!r}")
+        if msg.envelope.channel not in self._channels:
+            raise RuntimeError(f"no intake registered for channel {msg.envelope.channel!r}")
         if self._closing:
             return  # kept: the next start resumes it
-        self._queues.setdefault(msg.chat, deque()).append(msg)
+        chat = msg.envelope.chat.key()
+        self._queues.setdefault(chat, deque()).append(msg)
         self._known.add(msg.id)
-        if msg.chat not in self._workers and not self._paused:
-            self._spawn(msg.chat)
+        if chat not in self._workers and not self._paused:
+            self._spawn(chat)
 
     def _spawn(self, chat: str) -> None:
         self._idle.clear()
@@ -168,15 +195,28 @@ class Intake:
     async def _work(self, chat: str) -> None:
         """Handle one chat's queue until it is empty (or the process is stopping)."""
         queue = self._queues[chat]
+        assert self.handler is not None, "the pipeline sets the intake's handler before opening it"
         try:
             while queue and not self._closing:
                 batch = await self._next_batch(queue)
-                route = self._routes[batch[0].channel]
-                try:
-                    async with self._slots:
-                        await route.handler(batch)
-                except Exception:
-                    log.exception("handling %s failed", ", ".join(m.key for m in batch))
+                attempt = 0
+                while True:
+                    try:
+                        async with self._slots:
+                            await self.handler([m.envelope for m in batch], attempt)
+                    except Transient as e:
+                        attempt += 1
+                        pause = min(RETRY_FIRST * 2 ** (attempt - 1), RETRY_MAX)
+                        log.warning("handling %s failed for a passing reason (%s); trying again in %.1f s",
+                                    ", ".join(m.envelope.key for m in batch), e.__cause__ or e, pause)
+                        await self._sleep(pause)
+                        if not self._closing:
+                            continue
+                        queue.extendleft(reversed(batch))  # kept and unmarked: the next start handles it
+                        return
+                    except Exception:
+                        log.exception("handling %s failed", ", ".join(m.envelope.key for m in batch))
+                    break
                 await self._mark([m.id for m in batch])
         finally:
             del self._workers[chat]
@@ -224,15 +264,14 @@ class Intake:
                 done.set_result(None)
 
     async def _next_batch(self, queue: deque[Kept]) -> list[Kept]:
-        """Take the next message, with the rest of its group (an album) when the channel groups messages."""
+        """Take the next message, with the rest of its group (an album) when it belongs to one."""
         first = queue.popleft()
-        route = self._routes[first.channel]
-        group = route.group_of(first.payload) if route.group_of is not None else None
-        if group is None:
+        group = first.envelope.group
+        if not group:
             return [first]
-        await asyncio.sleep(route.gather)  # the album's other photos arrive as separate deliveries
-        assert route.group_of is not None
-        batch = [first] + [m for m in queue if m.channel == first.channel and route.group_of(m.payload) == group]
+        await asyncio.sleep(self._channels[first.envelope.channel].gather)  # the album's photos arrive one by one
+        batch = [first] + [m for m in queue if m.envelope.channel == first.envelope.channel
+                           and m.envelope.group == group]
         for m in batch[1:]:
             queue.remove(m)
         return batch

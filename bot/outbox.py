@@ -1,8 +1,10 @@
-"""The outbox service: proactive pushes are stored first, then sent by each channel's sender.
+"""The outbox service: proactive pushes are stored first, then sent through each channel's delivery.
 
 Reminders, digests and notices call `push`; a row is written (de-duplicated by key), and the
 dispatcher loop claims due rows atomically, so two duban processes never send one row twice and a
-crash before sending leaves the row to be sent on the next start.
+crash before sending leaves the row to be sent on the next start. Replies that could not go out at once
+(a rate limit, the network) are left here too (`defer`). A push goes out in the parts one platform message
+holds; when a later part fails, the row keeps only the parts not delivered.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ MAX_ATTEMPTS = 8
 
 
 class Sender(Protocol):
-    """A channel's way to deliver one reply to a stored chat."""
+    """A channel's way to deliver a push to a stored chat, in the parts one platform message holds."""
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Deliver, or raise TemporaryFailure / Unreachable."""
+    def parts(self, chat: ChatRef, reply: Reply) -> list[Reply]:
+        """Render a push as the platform's messages."""
+
+    async def send(self, chat: ChatRef, part: Reply) -> None:
+        """Deliver one part, or raise TemporaryFailure / Unreachable."""
 
 
 class TemporaryFailure(Exception):
@@ -62,26 +67,19 @@ class Outbox:
         await self.store.outbox.enqueue(push, self.clock.utcnow())
         self._wake.set()
 
-    async def answer(self, sender: Sender, chat: ChatRef, replies: Sequence[Reply], key: str) -> None:
-        """Send a message's replies now; what cannot go now (rate limit, network) is left here, never dropped.
+    async def defer(self, chat: ChatRef, parts: Sequence[Reply], key: str) -> None:
+        """Keep the parts of a message's answer that could not go now; they are sent like pushes.
 
-        `key` is the inbound message's key, so a reply deferred twice (the message handled again after a
-        restart) is stored once.
+        `key` is the message's intake key, so parts deferred twice (the message handled again after a restart)
+        are stored once.
         """
-        for n, reply in enumerate(replies):
-            try:
-                await sender.send(chat, reply)
-            except TemporaryFailure as e:
-                log.warning("reply to %s deferred to the outbox: %s", chat.key(), e)
-                for m, rest in enumerate(replies[n:], n):
-                    await self.push(Push(chat, rest, dedupe_key=f"reply:{key}:{m}"))
-                return
-            except Unreachable as e:
-                log.warning("reply to %s undeliverable: %s", chat.key(), e)
-                await self.store.people.mark_unreachable(chat.channel, chat.chat_id, str(e), self.clock.utcnow())
-                return
-            except Exception:  # the platform refused this reply (a bug of ours): log it, send the others
-                log.exception("reply to %s failed", chat.key())
+        for n, part in enumerate(parts):
+            await self.push(Push(chat, part, dedupe_key=f"reply:{key}:{n}"))
+
+    async def unreachable(self, chat: ChatRef, error: Unreachable) -> None:
+        """Record that a person cannot be reached (coordinators see it in /liaisons)."""
+        log.warning("unreachable %s: %s", chat.key(), error)
+        await self.store.people.mark_unreachable(chat.channel, chat.chat_id, str(error), self.clock.utcnow())
 
     def wake(self) -> None:
         """Ask the dispatcher to look for due rows now (after a sweep wrote some)."""
@@ -103,28 +101,33 @@ class Outbox:
     async def _send(self, item: OutboxItem) -> int:
         """Send one claimed row and settle it; return 1 when it was delivered."""
         sender = self.senders[item.chat.channel]  # claim() only returns rows of channels we have
-        now = self.clock.utcnow()
-        try:
-            await sender.send(item.chat, item.reply)
-        except Unreachable as e:
-            await self.store.outbox.settle(item.id, "unreachable", now, error=str(e))
-            await self.store.people.mark_unreachable(item.chat.channel, item.chat.chat_id, str(e), now)
-            log.warning("unreachable %s: %s", item.chat.key(), e)
-            return 0
-        except Exception as e:  # any other failure is retried, never dropped silently
-            if item.attempts >= MAX_ATTEMPTS:
-                await self.store.outbox.settle(item.id, "failed", now, error=repr(e))
-                log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
+        parts = sender.parts(item.chat, item.reply)
+        for n, part in enumerate(parts):
+            try:
+                await sender.send(item.chat, part)
+            except Exception as e:
+                await self._failed(item, e, rest=_joined(parts[n:]) if n else None)
                 return 0
-            retry = getattr(e, "retry_after", None)
-            delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
-            await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
-                                           retry_at=now + dt.timedelta(seconds=delay))
-            if not isinstance(e, TemporaryFailure):
-                log.exception("send failed for %s", item.dedupe_key)
-            return 0
         await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
         return 1
+
+    async def _failed(self, item: OutboxItem, e: Exception, *, rest: Reply | None) -> None:
+        """Settle a row whose send failed: unreachable, given up, or pending again (only `rest` when some went out)."""
+        now = self.clock.utcnow()
+        if isinstance(e, Unreachable):
+            await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
+            await self.unreachable(item.chat, e)
+            return
+        if item.attempts >= MAX_ATTEMPTS:  # any other failure is retried, never dropped silently
+            await self.store.outbox.settle(item.id, "failed", now, error=repr(e), rest=rest)
+            log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
+            return
+        retry = getattr(e, "retry_after", None)
+        delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
+        await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
+                                       retry_at=now + dt.timedelta(seconds=delay), rest=rest)
+        if not isinstance(e, TemporaryFailure):
+            log.exception("send failed for %s", item.dedupe_key)
 
     async def until(self, predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
         """Wait until `predicate` holds, re-checking after each settled send (tests, shutdown)."""
@@ -158,3 +161,9 @@ class Outbox:
             await asyncio.wait({waker, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             stopper.cancel()
+
+
+def _joined(parts: Sequence[Reply]) -> Reply:
+    """One reply holding the parts not delivered yet (split again the same way when sent)."""
+    last = parts[-1]
+    return Reply("\n".join(p.text for p in parts), choices=last.choices, file=last.file, link=last.link)

@@ -55,22 +55,22 @@ class Runtime:
         desk = Desk(self.app)
         desk.install(web_app)
         self.app.services.desk_link = desk.link
-        self.channels.append(WeComRobotChannel(self.app, self._session))
+        pipeline, clock = self.app.pipeline, self.app.clock
+        self.channels.append(WeComRobotChannel(pipeline, s, self._session, self.app.store.chats.robot_key))
         if s.wecom_enabled:
-            self.channels.append(WeComChannel(self.app, self._session))
+            self.channels.append(WeComChannel(pipeline, s, clock, self._session))
         if s.telegram_enabled:
             from bot.channels.telegram import TelegramChannel
 
-            self.channels.append(TelegramChannel(self.app))
+            self.channels.append(TelegramChannel(pipeline, s))
         if s.wecom_bot_enabled and self.receive:
             # Only the process holding the long connection can push over it; a cron run-once leaves its
             # pushes in the outbox for `duban run`.
             from bot.channels.wecom.aibot import WeComBotChannel
 
-            self.channels.append(WeComBotChannel(self.app))
+            self.channels.append(WeComBotChannel(pipeline, s, clock, self.app.store.leases))
         for ch in self.channels:
             ch.install(web_app)
-            self.app.outbox.senders[ch.name] = ch
         if not self.receive:
             return
         await self.app.tidy()
@@ -163,10 +163,10 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     if not app.settings.coordinators:
         # Nobody configured: the terminal's owner coordinates (only someone at this machine can be console:admin).
         app.settings.coordinators = "console:admin"
-    console = ConsoleChannel(app.conversation, user, role_of=lambda u: "（节水办）" if
+    console = ConsoleChannel(app.pipeline, user, role_of=lambda u: "（节水办）" if
                              f"console:{u}" in app.settings.coordinator_keys else "")
-    app.outbox.senders["console"] = console
     await app.tidy()
+    await app.intake.start()
     await app.services.reads.start()
     sender = asyncio.create_task(app.outbox.run(stop))
     ticker = None
@@ -185,6 +185,7 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     finally:
         if ticker is not None:
             await ticker.stop()
+        await app.intake.stop()
         await app.services.reads.stop()
         stop.set()
         await sender

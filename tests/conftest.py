@@ -6,16 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from fakes.recorder import Recorder
 from pgdb import create_database, drop_databases
 
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
-from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
+from bot.core.messages import ChatKind, ChatRef, Envelope, Media, Reply
 
 PG_URL = os.environ.get("DUBAN_TEST_DATABASE_URL", "")
 TODAY = dt.date(2023, 10, 20)  # a Friday in the plan's year: some tasks overdue, some due soon
@@ -124,25 +126,32 @@ async def app(tmp_path: Path, db_url: str, clock: Clock) -> AsyncIterator[App]:
 
 
 class Chat:
-    """Talk to the core the way a channel does: Incoming in, replies out."""
+    """Talk to duban the way a channel does: an envelope into the pipeline, the delivered replies out."""
 
     def __init__(self, app: App, tmp_path: Path) -> None:
         self.app = app
         self.tmp = tmp_path
+        self.channels: dict[str, Recorder] = {}
 
     async def say(self, user: str, text: str = "", *, channel: str = "console", group: str | None = None,
                   files: Sequence[tuple[str, bytes]] = (), callback: str | None = None,
                   limit: int = 3500) -> list[Reply]:
-        """Send a message (optionally with files) as `user` and return the replies."""
+        """Send a message (optionally with files) as `user` and return the replies delivered for it."""
         chat = ChatRef(channel, group or user, ChatKind.GROUP if group else ChatKind.PRIVATE)
-        atts = []
+        media = []
         for n, (name, data) in enumerate(files):
             path = self.tmp / f"upload-{len(data)}-{n}-{abs(hash(name))}"
             path.write_bytes(data)
-            atts.append(Attachment(name, path, "application/octet-stream", len(data)))
-        msg = Incoming(channel=channel, user_id=user, chat=chat, text=text, user_name=user,
-                       attachments=tuple(atts), callback=callback, reply_limit=limit)
-        return await self.app.conversation.handle(msg)
+            media.append(Media("file", str(path), name, len(data), "application/octet-stream"))
+        recorder = self.channels.get(channel)
+        if recorder is None or self.app.pipeline.adapters.get(channel) is not recorder:
+            recorder = self.channels[channel] = Recorder(channel)
+            self.app.pipeline.add(recorder)
+            self.app.intake.open()
+        recorder.page = recorder.limit = limit
+        envelope = Envelope(f"test:{uuid.uuid4().hex}", chat, user, user, text=text, callback=callback,
+                            media=tuple(media))
+        return await recorder.answer(self.app.pipeline, envelope)
 
     async def text(self, user: str, text: str = "", **kw: object) -> str:
         """Send a message and return all reply texts joined."""

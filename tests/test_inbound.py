@@ -13,8 +13,13 @@ import pytest
 from pgdb import end_connections
 
 from bot.app import App
-from bot.store.inbound import Arrival
+from bot.core.messages import ChatRef, Envelope
 from bot.store.store import open_store
+
+
+def said(key: str, text: str) -> Envelope:
+    """A console message of li's, as the channel decodes it."""
+    return Envelope(key, ChatRef("console", "li"), "li", text=text)
 
 
 def sqlite_path(app: App) -> str:
@@ -27,12 +32,11 @@ def sqlite_path(app: App) -> str:
 
 async def test_a_keep_waits_for_another_writer_without_stopping_the_loop(app: App) -> None:
     now = app.clock.utcnow()
-    [first] = await app.store.inbound.keep("console", [Arrival("console:1", "console:li", {"text": "一"})], now)
+    first = (await app.store.inbound.keep([said("console:1", "一")], now))["console:1"]
     other = sqlite3.connect(sqlite_path(app), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
     try:
-        keeping = asyncio.create_task(app.store.inbound.keep(
-            "console", [Arrival("console:2", "console:li", {"text": "二"})], now, handled=[first.id]))
+        keeping = asyncio.create_task(app.store.inbound.keep([said("console:2", "二")], now, handled=[first]))
         loop = asyncio.get_running_loop()
         before = loop.time()
         await asyncio.sleep(0)  # the keep starts, finds the database held, and goes to wait in its thread
@@ -44,18 +48,17 @@ async def test_a_keep_waits_for_another_writer_without_stopping_the_loop(app: Ap
     finally:
         other.execute("ROLLBACK")
         other.close()
-    [second] = await asyncio.wait_for(keeping, 30)
-    assert second.key == "console:2" and second.payload == {"text": "二"}
+    assert list(await asyncio.wait_for(keeping, 30)) == ["console:2"]
     assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:2"]  # the mark went with it
 
 
 async def test_a_redelivery_is_kept_once(app: App) -> None:
     now = app.clock.utcnow()
-    arrival = Arrival("console:7", "console:li", {"text": "任务12还差哪些材料"})
-    assert len(await app.store.inbound.keep("console", [arrival, arrival], now)) == 1
-    assert await app.store.inbound.keep("console", [arrival], now) == []
+    envelope = said("console:7", "任务12还差哪些材料")
+    assert len(await app.store.inbound.keep([envelope, envelope], now)) == 1
+    assert await app.store.inbound.keep([envelope], now) == {}
     [kept] = await app.store.inbound.unhandled("console")
-    assert kept.payload == {"text": "任务12还差哪些材料"} and kept.chat == "console:li"
+    assert Envelope.from_json(kept.payload) == envelope
 
 
 async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: App, backend: str,
@@ -63,10 +66,10 @@ async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: 
     if backend != "postgres":
         pytest.skip("a server-side connection to kill is PostgreSQL's")
     now = app.clock.utcnow()
-    assert await app.store.inbound.keep("console", [Arrival("console:1", "console:li", {"text": "一"})], now)
+    assert await app.store.inbound.keep([said("console:1", "一")], now)
     await end_connections(db_url)
-    [kept] = await app.store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now)
-    await app.store.inbound.handled([kept.id], now)
+    kept = await app.store.inbound.keep([said("console:2", "二")], now)
+    await app.store.inbound.handled([kept["console:2"]], now)
     assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:1"]
 
 
@@ -74,11 +77,10 @@ async def test_an_in_memory_database_keeps_and_marks_too(tmp_path: Path) -> None
     store = await open_store("sqlite+aiosqlite://", tmp_path)
     try:
         now = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
-        arrival = Arrival("console:1", "console:li", {"text": "一"})
-        [first] = await store.inbound.keep("console", [arrival, arrival], now)
-        assert await store.inbound.keep("console", [arrival], now) == []
-        await store.inbound.keep("console", [Arrival("console:2", "console:li", {"text": "二"})], now,
-                                 handled=[first.id])
+        envelope = said("console:1", "一")
+        first = (await store.inbound.keep([envelope, envelope], now))["console:1"]
+        assert await store.inbound.keep([envelope], now) == {}
+        await store.inbound.keep([said("console:2", "二")], now, handled=[first])
         assert [m.key for m in await store.inbound.unhandled("console")] == ["console:2"]
     finally:
         await store.close()

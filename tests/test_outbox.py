@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from fakes.recorder import Recorder
+
 from bot.app import App
+from bot.channels.pipeline import Pipeline
 from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Push, Reply
 from bot.outbox import Outbox, TemporaryFailure, Unreachable
-
-
-class RecordingChannel:
-    """A channel edge that records what it was asked to deliver, failing as told."""
-
-    def __init__(self, failures: list[Exception] | None = None) -> None:
-        self.delivered: list[tuple[ChatRef, str]] = []
-        self.failures = failures or []
-
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.delivered.append((chat, reply.text))
 
 
 def push(user: str, key: str) -> Push:
@@ -28,8 +18,8 @@ def push(user: str, key: str) -> Push:
 
 
 async def test_same_key_is_stored_and_sent_once(app: App) -> None:
-    channel = RecordingChannel()
-    app.outbox.senders["console"] = channel
+    channel = Recorder()
+    app.pipeline.add(channel)
     await app.outbox.push(push("li", "k1"))
     await app.outbox.push(push("li", "k1"))
     assert await app.outbox.drain() == 1
@@ -42,8 +32,8 @@ async def test_a_claim_left_by_a_crashed_process_is_sent_after_the_lease(app: Ap
     [claimed] = await app.store.outbox.claim(clock.utcnow(), "crashed-worker", {"console"})
     assert claimed.dedupe_key == "k2"  # ... and that process died before sending
     survivor = Outbox(app.store, clock)
-    channel = RecordingChannel()
-    survivor.senders["console"] = channel
+    channel = Recorder()
+    Pipeline(app.intake, app.conversation, survivor, app.scratch_file).add(channel)
     assert await survivor.drain() == 0  # still leased to the dead worker
     clock.advance(dt.timedelta(minutes=6))
     assert await survivor.drain() == 1
@@ -51,8 +41,8 @@ async def test_a_claim_left_by_a_crashed_process_is_sent_after_the_lease(app: Ap
 
 
 async def test_temporary_failures_are_retried_later(app: App, clock: Clock) -> None:
-    channel = RecordingChannel([TemporaryFailure("429", retry_after=30), ConnectionError("reset")])
-    app.outbox.senders["console"] = channel
+    channel = Recorder(failures=[TemporaryFailure("429", retry_after=30), ConnectionError("reset")])
+    app.pipeline.add(channel)
     await app.outbox.push(push("li", "k3"))
     assert await app.outbox.drain() == 0
     [row] = await app.store.outbox.rows()
@@ -67,7 +57,7 @@ async def test_temporary_failures_are_retried_later(app: App, clock: Clock) -> N
 
 async def test_unreachable_recipient_is_recorded_for_coordinators(app: App, clock: Clock) -> None:
     await app.store.people.identify("console", "gone", name="王", chat_id="gone", now=clock.utcnow())
-    app.outbox.senders["console"] = RecordingChannel([Unreachable("对方已屏蔽机器人")])
+    app.pipeline.add(Recorder(failures=[Unreachable("对方已屏蔽机器人")]))
     await app.outbox.push(push("gone", "k4"))
     await app.outbox.drain()
     [row] = await app.store.outbox.rows()
@@ -77,7 +67,7 @@ async def test_unreachable_recipient_is_recorded_for_coordinators(app: App, cloc
 
 
 async def test_rows_of_channels_this_process_cannot_send_are_left_alone(app: App) -> None:
-    app.outbox.senders["console"] = RecordingChannel()
+    app.pipeline.add(Recorder())
     await app.outbox.push(Push(ChatRef("telegram", "42"), Reply("x"), dedupe_key="tg"))
     assert await app.outbox.drain() == 0
     [row] = await app.store.outbox.rows()
@@ -86,7 +76,7 @@ async def test_rows_of_channels_this_process_cannot_send_are_left_alone(app: App
 
 async def test_a_send_settled_while_a_waiter_checks_is_not_missed(app: App) -> None:
     """`until` checked, then waited: a send that settled during the check was never seen, and it timed out."""
-    app.outbox.senders["console"] = RecordingChannel()
+    app.pipeline.add(Recorder())
     checks = 0
 
     async def delivered_on_second_look() -> bool:

@@ -1,4 +1,5 @@
-"""What `duban run` expects of a channel: routes on the shared HTTP server, a lifecycle, and a sender."""
+"""What `duban run` expects of a channel: routes on the shared HTTP server and a lifecycle (its decode, fetch and
+deliver are the pipeline's `Adapter`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.core.messages import ChatRef, Reply
-
 
 class Channel(Protocol):
-    """A chat platform adapter: translates platform payloads to Incoming and replies back, nothing more."""
+    """A chat platform's receiving side: where payloads come in, and when."""
 
     name: str  # the ChatRef.channel it serves: "telegram", "wecom", "wecom-robot", "console"
 
@@ -25,6 +24,3 @@ class Channel(Protocol):
 
     async def stop(self) -> None:
         """Release connections (after the intake finished what it was handling)."""
-
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Deliver a proactive reply; raise bot.outbox.TemporaryFailure or Unreachable on failure."""

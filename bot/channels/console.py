@@ -1,21 +1,25 @@
 """The console channel: talk to duban in a terminal as any identity, no credentials needed.
 
 Interactive on a terminal; with piped stdin it reads one message per line and prints each reply,
-so conversations can be scripted. Console-only words (/as, /upload, #N) are translation, not business.
+so conversations can be scripted. Console-only words (/as, /upload, #N) are translation, not business:
+each line becomes an envelope that takes the pipeline every channel takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import mimetypes
+import shutil
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from bot.channels.pipeline import FetchFailed, Pipeline
 from bot.core.chinese import whole_number
-from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Incoming, Reply
-from bot.handlers.router import Conversation
+from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Envelope, Media, Reply
 
 GUIDE = """督办助手 · 控制台（输入消息后回车；Ctrl-D 退出）
 当前身份：{user}{role}
@@ -59,58 +63,81 @@ def upload_args(rest: str) -> tuple[Path | None, str]:
 
 
 class ConsoleChannel:
-    """Read lines, hand them to the conversation, print replies; also the console's push sender."""
+    """Read lines, hand them to the pipeline as envelopes, print replies; pushes to console users print here too."""
 
-    def __init__(self, conversation: Conversation, user: str, out: TextIO | None = None,
+    name = "console"
+    page = limit = 3500
+    numbered = ""  # buttons are printed and answered as #N
+    gather = 0.0
+    measure = staticmethod(len)
+
+    def __init__(self, pipeline: Pipeline, user: str, out: TextIO | None = None,
                  role_of: Callable[[str], str] | None = None) -> None:
-        self.conversation = conversation
+        self.pipeline = pipeline
         self.user = user
         self.out = out or sys.stdout
         self.role_of = role_of or (lambda _u: "")
         self._choices: list[Choice] = []
         self._pushed: dict[str, list[Choice]] = {}  # buttons pushed to another identity, offered when /as switches
+        pipeline.add(self)
 
     def guide(self) -> str:
         """Return the short Chinese guide shown at start."""
         return GUIDE.format(user=self.user, role=self.role_of(self.user))
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Print a push addressed to a console user (reminders, notices); its buttons answer as #N once that user speaks."""
-        own = chat.chat_id == self.user
-        if reply.choices and not own:
-            self._pushed[chat.chat_id] = list(reply.choices)
-        self._print(f"📣 推送给 {chat.chat_id}：", reply, own=own)
-
     async def handle_line(self, line: str) -> None:
-        """Translate one typed line into an Incoming (or a console action) and print the replies."""
+        """Translate one typed line into an envelope (or a console action), and wait until it is answered."""
         line = line.strip()
         if line.startswith("/as "):
             self.user = line[4:].strip() or self.user
             self._choices = self._pushed.pop(self.user, [])
             self.out.write(f"（已切换身份：{self.user}{self.role_of(self.user)}）\n")
             return
-        chat = ChatRef("console", self.user, ChatKind.PRIVATE)
-        msg = Incoming(channel="console", user_id=self.user, chat=chat, text=line, user_name=self.user)
+        chat = ChatRef(self.name, self.user, ChatKind.PRIVATE)
+        base = Envelope(f"console:{uuid.uuid4().hex}", chat, self.user, self.user)
+        envelope = dataclasses.replace(base, text=line)
         if line.startswith("#") and (n := whole_number(line[1:])) is not None:
             if not 1 <= n <= len(self._choices):
                 self.out.write("没有这个选项。\n")
                 return
-            msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
-                           callback=self._choices[n - 1].data)
+            envelope = dataclasses.replace(base, callback=self._choices[n - 1].data)
         elif line.startswith("/upload"):
             path, caption = upload_args(line.removeprefix("/upload"))
             if path is None or not path.is_file():
                 self.out.write("用法：/upload 文件路径 [说明，如 12-3]（文件不存在；路径有空格时加引号）\n")
                 return
             mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            att = Attachment(path.name, path, mime, path.stat().st_size)
-            msg = Incoming(channel="console", user_id=self.user, chat=chat, user_name=self.user,
-                           text=caption, attachments=(att,))
-        for reply in await self.conversation.handle(msg):
-            self._print("", reply)
+            envelope = dataclasses.replace(base, text=caption, media=(
+                Media("file", str(path.resolve()), path.name, path.stat().st_size, mime),))
+        await self.pipeline.keep([envelope])
+        await self.pipeline.intake.idle()
 
-    def _print(self, prefix: str, reply: Reply, *, own: bool = True) -> None:
-        lines = [prefix + reply.text] if prefix else [reply.text]
+    # ---- decode, fetch, deliver ----------------------------------------------------------------
+    def decode(self, raw: dict[str, Any]) -> Envelope | None:
+        """Lines are kept as envelopes already; there is no other form."""
+        return None
+
+    async def fetch(self, media: Media, dest: Path) -> Attachment:
+        """Copy the file named in /upload (the pipeline removes its copy after filing it)."""
+        try:
+            await asyncio.to_thread(shutil.copyfile, media.ref, dest)
+        except OSError as e:
+            raise FetchFailed(f"读不到文件「{media.name}」：{e.strerror}。") from e
+        return Attachment(media.name, dest, media.mime_type, dest.stat().st_size)
+
+    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
+        """Nothing to do before printing."""
+        return replies
+
+    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        """Print a reply, or a push addressed to a console user (its buttons answer as #N once that user speaks)."""
+        own = chat.chat_id == self.user
+        if answering is None and reply.choices and not own:
+            self._pushed[chat.chat_id] = list(reply.choices)
+        self._print(reply, prefix="" if answering is not None else f"📣 推送给 {chat.chat_id}：", own=own)
+
+    def _print(self, reply: Reply, *, prefix: str, own: bool) -> None:
+        lines = [prefix + reply.text]
         if reply.link:
             lines.append(f"🔗 {reply.link[0]}：{reply.link[1]}")
         if reply.file:

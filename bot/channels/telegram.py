@@ -1,4 +1,4 @@
-"""The Telegram channel on python-telegram-bot: Update → Incoming, replies → Bot API calls. Nothing else.
+"""The Telegram channel on python-telegram-bot: an update → an envelope, a reply → Bot API calls. Nothing else.
 
 Long polling by default; a webhook on duban's own aiohttp server when DUBAN_TELEGRAM_WEBHOOK_URL is set.
 DUBAN_TELEGRAM_API_URL points at another Bot API server (a local telegram-bot-api, or the fake in tests).
@@ -13,6 +13,7 @@ import hmac
 import html
 import logging
 import warnings
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,20 +24,17 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
-    Update,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
-from bot.app import App
-from bot.config import secret_for
-from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
+from bot.channels.pipeline import FetchFailed, Pipeline
+from bot.config import Settings, secret_for
+from bot.core.messages import Attachment, ChatKind, ChatRef, Envelope, Media, Reply
 from bot.intake import MAX_CONCURRENT
 from bot.outbox import TemporaryFailure, Unreachable
-from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
 # do_api_request is used on purpose for the two calls of every message (raw JSON both ways, see _poll and
@@ -52,24 +50,29 @@ READ_MARGIN = 5.0  # seconds a long poll's read may take beyond its timeout
 GROUP_COMMANDS = ("digest", "subscribe", "unsubscribe", "help")
 NOT_FETCHED = "没能从 Telegram 取到文件「{name}」（{why}），没有收到。请重新发送一次。"
 TOO_BIG = ("文件「{name}」有 {mb:.1f}MB，超过了 Telegram 机器人能下载的 {limit}MB 上限，没有收到。\n"
-           "请改用上传页面提交：发送「任务{hint}」，点击其中的「上传佐证材料」按钮，在网页中上传（支持大文件）；"
-           "或压缩后再发送。")
+           "请改用上传页面提交：发送「任务」加任务号（如「任务12」），点击其中的「上传佐证材料」按钮，在网页中上传"
+           "（支持大文件）；或压缩后再发送。")
+ALERT = 180  # characters of a lone answer to a button press shown as the button's alert instead of a message
 
 
 class TelegramChannel:
-    """Translate between Telegram and the core.
+    """Translate between Telegram and the pipeline.
 
     Updates are received by duban's own getUpdates loop (or the webhook), not PTB's Updater: PTB confirms an
-    offset as soon as updates are queued in memory, so a kill lost them. Here a batch is committed to the durable
-    intake first and the offset advances only after that; the intake then handles each chat's updates in order.
-    PTB serves as the Bot API client (requests, rate limiter, types).
+    offset as soon as updates are queued in memory, so a kill lost them. Here a batch is decoded and kept by the
+    pipeline first and the offset advances only after that. PTB serves as the Bot API client (requests, rate
+    limiter, types); updates are read as the JSON Telegram sent, without building PTB's Update objects.
     """
 
     name = "telegram"
+    page = limit = REPLY_LIMIT
+    numbered = ""  # inline keyboards
+    gather = MEDIA_GROUP_WAIT
+    measure = staticmethod(len)
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        s = app.settings
+    def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
+        self.pipeline = pipeline
+        self.settings = s = settings
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().token(s.telegram_token).updater(None)
             # the intake handles up to MAX_CONCURRENT chats at once, each sending one call at a time, plus the
@@ -84,40 +87,44 @@ class TelegramChannel:
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
         self.webhook = bool(s.telegram_webhook_url)
         self.ptb: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self._tmp = app.scratch_dir
+        self.bot_id = s.telegram_token.split(":", 1)[0]  # update_ids count per bot: the bot's id keeps keys apart
         self._poller: asyncio.Task[None] | None = None
         self._offset = 0
         self.username = ""
         self._ready = False
-        app.intake.register(self.name, self._handle_kept, group_of=_album_of, gather=MEDIA_GROUP_WAIT)
+        pipeline.add(self)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def install(self, web_app: web.Application) -> None:
         """In webhook mode, receive updates on duban's HTTP server at the webhook URL's path."""
         if self.webhook:
-            path = urlsplit(self.app.settings.telegram_webhook_url).path or "/telegram/webhook"
+            path = urlsplit(self.settings.telegram_webhook_url).path or "/telegram/webhook"
             web_app.router.add_post(path, self._webhook)
 
     @property
     def webhook_secret(self) -> str:
         """Return the secret Telegram must echo in X-Telegram-Bot-Api-Secret-Token."""
-        configured = self.app.settings.telegram_webhook_secret
+        configured = self.settings.telegram_webhook_secret
         if configured:
             return configured
-        return hmac.new(secret_for(self.app.settings), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
+        return hmac.new(secret_for(self.settings), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
 
     async def start(self) -> None:
         """Initialise PTB (getMe), register commands, and start polling or set the webhook."""
-        await self.ptb.initialize()
-        self._ready = True
-        self.username = self.ptb.bot.username or ""
+        await self._initialize()
         await self._set_commands()
         if self.webhook:
-            await self.ptb.bot.set_webhook(self.app.settings.telegram_webhook_url, secret_token=self.webhook_secret,
+            await self.ptb.bot.set_webhook(self.settings.telegram_webhook_url, secret_token=self.webhook_secret,
                                            allowed_updates=ALLOWED_UPDATES)
         else:
             await self.ptb.bot.delete_webhook()
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
+
+    async def _initialize(self) -> None:
+        if not self._ready:
+            await self.ptb.initialize()
+            self._ready = True
+            self.username = self.ptb.bot.username or ""
 
     async def stop_receiving(self) -> None:
         """Stop the long poll and confirm what was kept, so Telegram does not hand it over again."""
@@ -140,7 +147,7 @@ class TelegramChannel:
             self._ready = False
 
     async def _set_commands(self) -> None:
-        listed = self.app.router.listed()
+        listed = self.pipeline.conversation.router.listed()
 
         def commands(names: tuple[str, ...] | None) -> list[BotCommand]:
             out = []
@@ -159,8 +166,7 @@ class TelegramChannel:
         backoff = 1.0
         while True:
             try:
-                # Raw JSON, not get_updates(): what is kept is the update as Telegram sent it, parsed once when
-                # handled — parsing here and serialising again for the store cost more than the rest of the intake.
+                # Raw JSON, not get_updates(): duban reads the few fields it needs from the update as sent.
                 updates: list[dict[str, Any]] = await self.ptb.bot.do_api_request(
                     "getUpdates", {"offset": self._offset, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES},
                     read_timeout=POLL_TIMEOUT + READ_MARGIN)
@@ -184,10 +190,17 @@ class TelegramChannel:
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _keep(self, updates: list[dict[str, Any]]) -> None:
-        await self.app.intake.keep(self.name, [
-            # update_ids count per bot (a new bot token starts again at 1): the bot's id keeps keys apart
-            Arrival(f"telegram:{self.ptb.bot.id}:{u['update_id']}", f"telegram:{_chat_id(u)}", u)
-            for u in updates])
+        envelopes = [e for e in map(self._decoded, updates) if e is not None]
+        if envelopes:
+            await self.pipeline.keep(envelopes)
+
+    def _decoded(self, update: dict[str, Any]) -> Envelope | None:
+        """Decode, logging (not failing the batch on) an update of a shape Telegram does not send."""
+        try:
+            return self.decode(update)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("telegram update of an unknown shape ignored: %.300r", update)
+            return None
 
     async def _webhook(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -195,64 +208,53 @@ class TelegramChannel:
             return web.Response(status=403)
         try:
             raw = await request.json()
-            update = Update.de_json(raw, self.ptb.bot)  # refuse what is not an update before keeping it
+            if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+                return web.Response(status=400)
+            envelope = self.decode(raw)  # refuse what is not an update before acknowledging it
         except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400)
-        if update is None:
-            return web.Response(status=400)
+        if envelope is None:
+            return web.Response()
         try:
-            await self._keep([raw])
+            await self.pipeline.keep([envelope])
         except Exception:
             log.exception("keeping a Telegram webhook update failed; Telegram will deliver it again")
             return web.Response(status=503)
         return web.Response()
 
-    # ---- handling a kept batch -----------------------------------------------------------------
-    async def _handle_kept(self, batch: list[Kept]) -> None:
-        updates = [u for u in (Update.de_json(m.payload, self.ptb.bot) for m in batch) if u is not None]
-        if not updates:
-            return
-        first = updates[0]
-        if first.callback_query is not None:
-            await self._on_callback(first, batch[0].key)
-            return
-        msg = first.effective_message
-        if msg is None or first.effective_user is None or first.effective_user.is_bot:
-            return
-        await self._on_message(updates, batch[0].key)
-
-    async def _on_message(self, updates: list[Update], key: str) -> None:
-        first = updates[0]
-        msg, user = first.effective_message, first.effective_user
-        assert msg is not None and user is not None
-        text = next((u.effective_message.text or u.effective_message.caption or "" for u in updates
-                     if u.effective_message and (u.effective_message.text or u.effective_message.caption)), "")
-        is_group = msg.chat.type != "private"
-        if is_group and not self._addressed_to_me(text):
-            return
-        chat = ChatRef("telegram", str(msg.chat.id), ChatKind.GROUP if is_group else ChatKind.PRIVATE)
-        atts: list[Attachment] = []
-        refusals: list[Reply] = []
-        try:
-            for u in updates:
-                m = u.effective_message
-                if m is None:
-                    continue
-                got = await self._download(m, text)
-                if isinstance(got, str):
-                    refusals.append(Reply(got))
-                elif got is not None:
-                    atts.append(got)
-            replies = refusals
-            if atts or not refusals:
-                incoming = Incoming(channel="telegram", user_id=str(user.id), chat=chat, text=text,
-                                    user_name=user.full_name, attachments=tuple(atts),
-                                    message_id=str(msg.message_id), reply_limit=REPLY_LIMIT)
-                replies = refusals + await self.app.conversation.handle(incoming)
-        finally:
-            for att in atts:
-                att.path.unlink(missing_ok=True)
-        await self.app.outbox.answer(self, chat, replies, key)
+    # ---- decode, fetch, deliver ------------------------------------------------------------------
+    def decode(self, raw: dict[str, Any]) -> Envelope | None:
+        """Read an update as Telegram sent it: a message (text, a document, a photo) or a button press."""
+        key = f"telegram:{self.bot_id}:{raw['update_id']}"
+        query = raw.get("callback_query")
+        if isinstance(query, dict):
+            user, message = query["from"], query.get("message") or {}
+            answer = {"query": str(query["id"])}
+            if "message_id" in message:
+                answer["message"] = str(message["message_id"])
+            chat = _chat(message["chat"]) if "chat" in message else ChatRef(self.name, str(user["id"]))
+            return Envelope(key, chat, str(user["id"]), _full_name(user), callback=str(query.get("data") or ""),
+                            answer=answer)
+        m = raw.get("message")
+        if not isinstance(m, dict):
+            return None
+        user = m.get("from")
+        if not isinstance(user, dict) or user.get("is_bot"):
+            return None
+        text = str(m.get("text") or m.get("caption") or "")
+        chat = _chat(m["chat"])
+        if chat.kind is ChatKind.GROUP and not self._addressed_to_me(text):
+            return None
+        media: tuple[Media, ...] = ()
+        if isinstance(doc := m.get("document"), dict):
+            media = (Media("document", str(doc["file_id"]), str(doc.get("file_name") or "文件"),
+                           int(doc.get("file_size") or 0), str(doc.get("mime_type") or "application/octet-stream")),)
+        elif isinstance(photos := m.get("photo"), list) and photos:
+            best = photos[-1]
+            media = (Media("photo", str(best["file_id"]), f"照片-{m['message_id']}.jpg", int(best.get("file_size") or 0),
+                           "image/jpeg"),)
+        return Envelope(key, chat, str(user["id"]), _full_name(user), text=text, media=media,
+                        message_id=str(m["message_id"]), group=str(m.get("media_group_id") or ""))
 
     def _addressed_to_me(self, text: str) -> bool:
         """In groups, answer only commands, and only those without @ or with our own @username."""
@@ -261,66 +263,66 @@ class TelegramChannel:
         word = text.split(maxsplit=1)[0]
         return "@" not in word or word.split("@", 1)[1].lower() == self.username.lower()
 
-    async def _download(self, m: Message, caption: str) -> Attachment | str | None:
-        """Fetch a document or the largest photo to a scratch file; explain when it is too big or fails."""
-        limit_mb = self.app.settings.telegram_download_limit_mb
-        if m.document is not None:
-            file_id, size = m.document.file_id, m.document.file_size or 0
-            name, mime = m.document.file_name or "文件", m.document.mime_type or "application/octet-stream"
-        elif m.photo:
-            best = m.photo[-1]
-            file_id, size = best.file_id, best.file_size or 0
-            name, mime = f"照片-{m.message_id}.jpg", "image/jpeg"
-        else:
-            return None
-        hint = caption.split("-")[0].strip() if caption else "号"
-        if size > limit_mb * 1024 * 1024:
-            return TOO_BIG.format(name=name, mb=size / 1048576, limit=limit_mb, hint=hint)
-        path = self.app.scratch_file("tg-")
+    async def fetch(self, media: Media, dest: Path) -> Attachment:
+        """Download a document or photo by its file_id; explain when it is too big or cannot be had."""
+        limit_mb = self.settings.telegram_download_limit_mb
+        too_big = TOO_BIG.format(name=media.name, mb=media.size / 1048576, limit=limit_mb)
+        if media.size > limit_mb * 1024 * 1024:
+            raise FetchFailed(too_big)
         try:
-            tg_file = await m.get_bot().get_file(file_id)
-            await tg_file.download_to_drive(path)
+            tg_file = await self.ptb.bot.get_file(media.ref)
+            await tg_file.download_to_drive(dest)
         except BadRequest as e:
-            path.unlink(missing_ok=True)
-            if "too big" in e.message.lower():
-                return TOO_BIG.format(name=name, mb=size / 1048576, limit=limit_mb, hint=hint)
-            log.warning("telegram file %s not fetched: %s", file_id, e)
-            return NOT_FETCHED.format(name=name, why="文件可能已过期")
+            log.warning("telegram file %s not fetched: %s", media.ref, e)
+            raise FetchFailed(too_big if "too big" in e.message.lower()
+                              else NOT_FETCHED.format(name=media.name, why="文件可能已过期")) from e
         except (TelegramError, OSError, TimeoutError) as e:
-            path.unlink(missing_ok=True)
-            log.warning("telegram file %s not fetched: %r", file_id, e)
-            return NOT_FETCHED.format(name=name, why="网络错误")
-        return Attachment(name, path, mime, path.stat().st_size)
+            log.warning("telegram file %s not fetched: %r", media.ref, e)
+            raise FetchFailed(NOT_FETCHED.format(name=media.name, why="网络错误"), passing=True) from e
+        return Attachment(media.name, dest, media.mime_type, dest.stat().st_size)
 
-    async def _on_callback(self, update: Update, key: str) -> None:
-        q = update.callback_query
-        assert q is not None
-        msg = q.message
-        chat = ChatRef("telegram", str(msg.chat.id) if msg else str(q.from_user.id),
-                       ChatKind.GROUP if msg and msg.chat.type != "private" else ChatKind.PRIVATE)
-        incoming = Incoming(channel="telegram", user_id=str(q.from_user.id), chat=chat, callback=q.data or "",
-                            user_name=q.from_user.full_name, reply_limit=REPLY_LIMIT)
-        replies = await self.app.conversation.handle(incoming)
-        # A refusal (someone else's or a stale button) is shown as the button's alert and changes nothing.
-        if len(replies) == 1 and not replies[0].edit and not replies[0].choices and len(replies[0].text) <= 180:
+    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
+        """Answer a button press (Telegram waits for it): a lone short answer becomes the button's alert."""
+        query = answering.answer.get("query")
+        if query is None:
+            return replies
+        if len(replies) == 1 and not replies[0].edit and not replies[0].choices and len(replies[0].text) <= ALERT:
             with contextlib.suppress(TelegramError):
-                await q.answer(replies[0].text, show_alert=True)
-            return
+                await self.ptb.bot.answer_callback_query(query, replies[0].text, show_alert=True)
+            return []
         with contextlib.suppress(TelegramError):
-            await q.answer()
-        rest: list[Reply] = []
-        for reply in replies:
-            if reply.edit and isinstance(msg, Message):
-                try:
-                    await msg.edit_text(_html(reply), parse_mode=ParseMode.HTML, reply_markup=_keyboard(reply))
-                    continue
-                except TelegramError:
-                    pass  # too old, unchanged or not reachable now: send it instead
-            rest.append(reply)
-        await self.app.outbox.answer(self, chat, rest, key)
+            await self.ptb.bot.answer_callback_query(query)
+        return replies
 
-    # ---- outbound ----------------------------------------------------------------------------
-    async def _deliver(self, chat: ChatRef, reply: Reply) -> None:
+    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        """Send one reply (edit the pressed message where asked), mapping Telegram errors to retry or unreachable."""
+        await self._initialize()  # sending without receiving (duban remind run-once): getMe first
+        pressed = answering.answer.get("message") if answering is not None else None
+        try:
+            if reply.edit and pressed is not None and await self._edit(chat, int(pressed), reply):
+                return
+            await self._send(chat, reply)
+        except RetryAfter as e:
+            raise TemporaryFailure(str(e), retry_after=_seconds(e.retry_after)) from e
+        except Forbidden as e:
+            raise Unreachable(f"对方已屏蔽机器人或从未与机器人对话（Telegram：{e.message}）") from e
+        except BadRequest as e:
+            if "chat not found" in e.message.lower():
+                raise Unreachable(f"找不到这个聊天，对方可能从未与机器人对话（Telegram：{e.message}）") from e
+            raise
+        except NetworkError as e:
+            raise TemporaryFailure(str(e)) from e
+
+    async def _edit(self, chat: ChatRef, message_id: int, reply: Reply) -> bool:
+        """Replace the pressed message's text; False when it cannot be (too old, unchanged): send it instead."""
+        try:
+            await self.ptb.bot.edit_message_text(_html(reply), chat_id=int(chat.chat_id), message_id=message_id,
+                                                 parse_mode=ParseMode.HTML, reply_markup=_keyboard(reply))
+        except TelegramError:
+            return False
+        return True
+
+    async def _send(self, chat: ChatRef, reply: Reply) -> None:
         bot = self.ptb.bot
         markup = _keyboard(reply)
         if reply.file is not None:
@@ -338,42 +340,15 @@ class TelegramChannel:
             "chat_id": int(chat.chat_id), "text": _html(reply), "parse_mode": ParseMode.HTML.value,
             "link_preview_options": {"is_disabled": True}, **({"reply_markup": markup} if markup else {})})
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Deliver a push from the outbox, mapping Telegram errors to retry or unreachable."""
-        if not self._ready:  # sending without receiving (duban remind run-once): getMe first
-            await self.ptb.initialize()
-            self._ready = True
-        try:
-            await self._deliver(chat, reply)
-        except RetryAfter as e:
-            raise TemporaryFailure(str(e), retry_after=_seconds(e.retry_after)) from e
-        except Forbidden as e:
-            raise Unreachable(f"对方已屏蔽机器人或从未与机器人对话（Telegram：{e.message}）") from e
-        except BadRequest as e:
-            if "chat not found" in e.message.lower():
-                raise Unreachable(f"找不到这个聊天，对方可能从未与机器人对话（Telegram：{e.message}）") from e
-            raise
-        except NetworkError as e:
-            raise TemporaryFailure(str(e)) from e
+
+def _chat(chat: dict[str, Any]) -> ChatRef:
+    """The chat a message belongs to (its messages are handled one at a time, in order)."""
+    group = chat.get("type") != "private"
+    return ChatRef(TelegramChannel.name, str(chat["id"]), ChatKind.GROUP if group else ChatKind.PRIVATE)
 
 
-def _chat_id(update: dict[str, Any]) -> int:
-    """Return the chat whose updates are handled in order (a button press belongs to the chat it was in)."""
-    for kind in ALLOWED_UPDATES:
-        body = update.get(kind)
-        if isinstance(body, dict):
-            message = body if "chat" in body else body.get("message")
-            if isinstance(message, dict) and isinstance(message.get("chat"), dict):
-                return int(message["chat"]["id"])
-            sender = body.get("from")
-            return int(sender["id"]) if isinstance(sender, dict) else 0
-    return 0
-
-
-def _album_of(payload: dict[str, Any]) -> str | None:
-    """Name the album an update's photo belongs to, so the intake hands the album over as one batch."""
-    message = payload.get("message")
-    return str(message["media_group_id"]) if isinstance(message, dict) and message.get("media_group_id") else None
+def _full_name(user: dict[str, Any]) -> str:
+    return " ".join(str(p) for p in (user.get("first_name"), user.get("last_name")) if p)
 
 
 def _seconds(value: object) -> float:

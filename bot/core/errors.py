@@ -19,3 +19,11 @@ class NotFound(UserError):
 
 class PlanFileError(UserError):
     """A plan file (YAML or spreadsheet) is malformed; the message names file, task/row and field."""
+
+
+class Transient(Exception):
+    """Handling a message failed for a passing reason (the database or the network away for a moment).
+
+    The message stays kept and is handled again after a pause: the user gets one real answer, late, not an
+    apology. Raised with the original failure as its cause.
+    """

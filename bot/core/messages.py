@@ -6,9 +6,11 @@ they attached; everything platform-specific stays in the channel that translated
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class ChatKind(StrEnum):
@@ -36,6 +38,80 @@ class ChatRef:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A file a message refers to, not fetched yet: the channel that decoded it knows how to fetch `ref`."""
+
+    kind: str  # the platform's word for it ("document", "photo", "image", "file", "video"), for a default name
+    ref: str  # what the platform fetches it by: a Telegram file_id, a WeCom MediaId, a download URL
+    name: str = ""  # the file name as sent, when the platform says
+    size: int = 0  # declared size in bytes, when the platform says (0: unknown)
+    mime_type: str = ""
+    secret: str = ""  # what decrypts it, where the platform encrypts files (the WeCom bot's aeskey)
+
+
+ENTERED = "entered"  # Envelope.event: the person opened the chat with duban (apps fire it on every open)
+FOLLOWED = "followed"  # Envelope.event: the person was just given duban (added to the app's members)
+UNSUPPORTED = "unsupported"  # Envelope.event: a kind of message duban cannot read (a location, a link, a voice note)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message from any platform, decoded once: what the intake keeps before acknowledging, and handles.
+
+    `key` is the platform's delivery id (a redelivery has the same key). Media are references, fetched only when
+    the message is handled. `group` names messages sent together (a Telegram album), handled as one.
+    `answer` is how the platform lets us answer this very message (a button press's query id, a long
+    connection's req_id); it means something only to the channel that decoded it.
+    """
+
+    key: str
+    chat: ChatRef
+    user_id: str
+    user_name: str = ""
+    text: str = ""
+    callback: str | None = None
+    media: tuple[Media, ...] = ()
+    event: str = ""
+    message_id: str = ""  # the platform's id of the message itself
+    group: str = ""
+    answer: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> str:
+        """Return the channel the message came on."""
+        return self.chat.channel
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the form the intake stores (plain JSON types)."""
+        out: dict[str, Any] = {"v": 1, "key": self.key, "channel": self.chat.channel, "chat": self.chat.chat_id,
+                               "kind": self.chat.kind.value, "user": self.user_id}
+        for name, value in (("name", self.user_name), ("text", self.text), ("event", self.event),
+                            ("message_id", self.message_id), ("group", self.group)):
+            if value:
+                out[name] = value
+        if self.callback is not None:
+            out["callback"] = self.callback
+        if self.media:
+            out["media"] = [{k: v for k, v in vars(m).items() if v} for m in self.media]
+        if self.answer:
+            out["answer"] = dict(self.answer)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Envelope | None:
+        """Rebuild a stored envelope; None for anything that is not one (a row kept in another layout)."""
+        if data.get("v") != 1:
+            return None
+        return cls(
+            key=str(data["key"]), chat=ChatRef(str(data["channel"]), str(data["chat"]), ChatKind(data["kind"])),
+            user_id=str(data["user"]), user_name=str(data.get("name", "")), text=str(data.get("text", "")),
+            callback=None if data.get("callback") is None else str(data["callback"]),
+            media=tuple(Media(**m) for m in data.get("media", ())), event=str(data.get("event", "")),
+            message_id=str(data.get("message_id", "")), group=str(data.get("group", "")),
+            answer={str(k): str(v) for k, v in (data.get("answer") or {}).items()})
+
+
+@dataclass(frozen=True)
 class Attachment:
     """A file a user sent: the channel has already saved its bytes to `path` (a temporary file)."""
 
@@ -56,8 +132,9 @@ class Incoming:
     user_name: str = ""
     attachments: tuple[Attachment, ...] = ()
     callback: str | None = None  # opaque data of a pressed choice (button)
-    message_id: str = ""  # the platform's id, for de-duplication and logs
-    reply_limit: int = 3500  # characters one reply may carry on this channel; longer answers are paged
+    message_id: str = ""  # the platform's id of the message, for logs
+    reply_limit: int = 3500  # characters one listing page may carry on this channel; longer lists are paged
+    event: str = ""  # ENTERED, FOLLOWED or UNSUPPORTED (a kind of message duban cannot read); text is then empty
 
     @property
     def is_group(self) -> bool:

@@ -17,14 +17,14 @@ from bot.handlers import (
     robots,
     task,
 )
-from bot.handlers.chat import help_handler, on_page, on_text
+from bot.handlers.chat import entered_handler, help_handler, on_page, on_text
 from bot.handlers.router import Router
 
 
 def build_router() -> Router:
     """Register every command, button answer and message handler."""
     r = Router()
-    r.command("help", help_handler(r), "/help：查看可以使用的功能", aliases=("start", "帮助"))  # type: ignore[arg-type]
+    r.command("help", help_handler(r), "/help：查看可以使用的功能", aliases=("start", "帮助"))
     r.command("bind", people.bind, "/bind 邀请码：绑定您的单位")
     r.command("due", due.due, "/due [本月|下个月|十月|逾期]：查看本单位的任务", who="liaison", aliases=("mytasks", "tasks"))
     r.command("task", task.show_task, "/task 12：查看任务详情和材料清单", who="liaison")
@@ -56,4 +56,5 @@ def build_router() -> Router:
     r.choice(remind.KIND, remind.on_reminder_choice)
     r.on_text = on_text
     r.on_attachments = evidence.on_attachments
+    r.on_entered = entered_handler(r)
     return r

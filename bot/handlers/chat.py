@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from bot.core import intents
 from bot.core.intents import Kind
-from bot.core.messages import Reply
+from bot.core.messages import ENTERED, Reply
 from bot.core.views import PendingView
 from bot.handlers import delay, notes, questions
 from bot.handlers.context import LIAISON, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.evidence import expect_file
-from bot.handlers.router import Replies, Router
+from bot.handlers.router import CommandHandler, MessageHandler, Replies, Router
 from bot.handlers.task import show_files, task_reply
 from bot.reports.digest import digest_text
 
@@ -18,7 +18,7 @@ NOT_UNDERSTOOD = ("没太明白您的意思。可以这样问：\n· 我单位�
                   "· 任务12还差哪些材料\n或发送 /help 查看全部功能。")
 
 
-def help_handler(router: Router) -> object:
+def help_handler(router: Router) -> CommandHandler:
     """Build /help for this router: each role sees the commands it can use."""
 
     async def help_(ctx: Context, args: str) -> Replies:
@@ -40,6 +40,21 @@ def help_handler(router: Router) -> object:
         return [Reply("\n".join(lines))]
 
     return help_
+
+
+def entered_handler(router: Router) -> MessageHandler:
+    """Build the greeting for someone given duban or opening the chat: the help text (on opening, once a day:
+    apps fire it on every open)."""
+    help_ = help_handler(router)
+
+    async def entered(ctx: Context) -> Replies:
+        """Greet with what duban can do."""
+        day = ctx.today.isoformat()
+        if ctx.msg.event == ENTERED and not await ctx.store.chats.first_time(f"hello:{ctx.person.key}:{day}", ctx.now):
+            return []
+        return await help_(ctx, "")
+
+    return entered
 
 
 async def on_text(ctx: Context) -> Replies:

@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.core.chinese import without_controls
-from bot.core.errors import UserError
-from bot.core.messages import Incoming, Reply
+from bot.core.errors import Transient, UserError
+from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Incoming, Reply
 from bot.core.views import PendingView
 from bot.handlers.context import ANYONE, LIAISON, Context, Services, identify
+from bot.store.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ MessageHandler = Callable[[Context], Awaitable[Replies]]
 
 APOLOGY = "抱歉，处理您的消息时出了问题，已记录下来，请稍后再试。如一直不行，请联系节水办。"
 MAX_TEXT = 2000
+UNREADABLE = ("暂时只能处理文字、图片和文件。提交材料：直接发送文件或图片；发不了的文件请用上传页面：发送「任务」加任务号"
+              "（例如「任务12」），点开其中的「上传佐证材料」。")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Router:
     choices: dict[str, Answer] = field(default_factory=dict)
     on_text: MessageHandler | None = None
     on_attachments: MessageHandler | None = None
+    on_entered: MessageHandler | None = None
 
     def command(self, name: str, handler: CommandHandler, help: str, who: str = ANYONE,
                 aliases: tuple[str, ...] = ()) -> None:
@@ -98,10 +102,12 @@ class Conversation:
         except UserError as e:
             log.info("refused %s:%s: %s", msg.channel, msg.user_id, e.message)
             replies = [Reply(e.message)]
-        except Exception:
+        except Exception as e:
+            if is_transient(e):
+                raise Transient(str(e)) from e  # the message is handled again: one real answer, late
             log.exception("unhandled error for %s:%s text=%r", msg.channel, msg.user_id, msg.text[:200])
             replies = [Reply(APOLOGY)]
-        return [part for reply in replies for part in split_reply(reply, msg.reply_limit)]
+        return replies
 
     async def _context(self, msg: Incoming) -> Context:
         """Identify the sender: a command, a button or a file may act, so its sender is read from the database;
@@ -118,6 +124,10 @@ class Conversation:
             token, _, answer = msg.callback.partition(":")
             pending = await ctx.store.chats.answer(token, ctx.person.key, now=ctx.now, check=self._may_answer(ctx))
             return await self.router.choices[pending.kind].handler(ctx, pending, answer)
+        if msg.event in (ENTERED, FOLLOWED) and self.router.on_entered is not None:
+            return await self.router.on_entered(ctx)
+        if msg.event == UNSUPPORTED:
+            return [Reply(UNREADABLE)]
         if msg.attachments and self.router.on_attachments is not None:
             ctx.permit(LIAISON)
             return await self.router.on_attachments(ctx)
@@ -146,24 +156,3 @@ class Conversation:
             ctx.permit(answer.who)
 
         return check
-
-
-def split_reply(reply: Reply, limit: int) -> list[Reply]:
-    """Split a reply longer than the channel's limit into several, at line ends where possible.
-
-    The safety net under every handler: lists page themselves, anything else too long still arrives whole.
-    Buttons, links and files go with the last part; only the first part may replace the pressed message.
-    """
-    if len(reply.text) <= limit:
-        return [reply]
-    lines = [whole[i:i + limit] for whole in reply.text.split("\n") for i in range(0, max(len(whole), 1), limit)]
-    parts = [lines[0]]
-    for line in lines[1:]:
-        if len(parts[-1]) + 1 + len(line) <= limit:
-            parts[-1] += "\n" + line
-        else:
-            parts.append(line)
-    last = len(parts) - 1
-    return [Reply(text, choices=reply.choices if n == last else (), file=reply.file if n == last else None,
-                  link=reply.link if n == last else None, edit=reply.edit and n == 0)
-            for n, text in enumerate(parts)]

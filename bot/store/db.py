@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,6 +42,38 @@ def make_engine(url: str) -> AsyncEngine:
             raise DisconnectionError("the server closed this pooled connection")  # the pool connects anew
 
     return engine
+
+
+def is_transient(error: BaseException) -> bool:
+    """Tell whether a failure came from the database being away or busy for a moment: worth trying again.
+
+    A connection the server ended (restart, pg_terminate_backend), a network drop, a SQLite file locked past the
+    busy timeout or briefly unavailable. Anything else (a constraint, a bad statement) is a bug or a refusal.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, InterfaceError | DisconnectionError | ConnectionError | TimeoutError):
+            return True
+        if type(current).__module__.startswith("asyncpg") and type(current).__name__ in _ASYNCPG_TRANSIENT:
+            return True
+        if isinstance(current, sqlite3.OperationalError | OperationalError) and _SQLITE_AWAY.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# asyncpg's errors for a connection that is gone or going (checked by name: asyncpg is only there for PostgreSQL)
+_ASYNCPG_TRANSIENT = frozenset({"ConnectionDoesNotExistError", "InterfaceError", "ConnectionFailureError",
+                                "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError",
+                                "TooManyConnectionsError", "ConnectionRejectionError", "InternalClientError"})
+
+
+# SQLite's words for a file another process holds or that is briefly unreachable (not a missing table: a bug)
+_SQLITE_AWAY = re.compile(r"database is locked|database table is locked|unable to open database|disk I/O error")
 
 
 def sqlite_pragmas(dbapi_conn: Any) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.messages import Envelope
 from bot.store.db import SQLITE_BUSY_TIMEOUT, sqlite_pragmas, transaction
 from bot.store.tables import Inbound
 
@@ -29,28 +30,13 @@ _INSERT = sqlite.insert(INBOUND).on_conflict_do_nothing(index_elements=["key"]).
 
 
 @dataclass(frozen=True)
-class Kept:
-    """One kept inbound message: `key` is the platform's delivery id, `chat` the queue it is handled in."""
+class Leftover:
+    """A message kept but not handled when a process stopped or died: its stored form, to be handled first."""
 
     id: int
     key: str
     channel: str
-    chat: str
     payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A message as a channel hands it over, before it is kept.
-
-    `stored`, when given, is `payload` as JSON text the channel already has (the platform's own text, wrapped):
-    stored as it is on SQLite instead of serialising the payload again.
-    """
-
-    key: str
-    chat: str
-    payload: dict[str, Any]
-    stored: str | None = None
 
 
 class InboundRepo:
@@ -68,36 +54,35 @@ class InboundRepo:
         self._writer: _Writer = (_PgStatements(engine) if engine.dialect.name == "postgresql"
                                  else _SqliteFile.open(engine) or _Core(engine))
 
-    async def keep(self, channel: str, arrivals: Sequence[Arrival], now: dt.datetime,
-                   handled: Sequence[int] = ()) -> list[Kept]:
-        """Store a batch in one transaction and return the messages that are new (a redelivered key is skipped).
+    async def keep(self, envelopes: Sequence[Envelope], now: dt.datetime,
+                   handled: Sequence[int] = ()) -> dict[str, int]:
+        """Store a batch in one transaction; return the ids of the envelopes that are new, by key (a redelivered
+        key is skipped).
 
         `handled` marks earlier messages handled in the same transaction: the intake folds the marks that are
         due into the next keep, so a busy channel pays one commit per batch rather than two per message.
         """
-        if not arrivals and not handled:
-            return []
-        first: dict[str, Arrival] = {}  # a key twice in one batch is one message
-        for a in arrivals:
-            first.setdefault(a.key, a)
-        unique = list(first.values())
-        ids = await self._writer.write(channel, unique, now, handled)
-        return [Kept(ids[a.key], a.key, channel, a.chat, a.payload) for a in unique if a.key in ids]
+        if not envelopes and not handled:
+            return {}
+        first: dict[str, Envelope] = {}  # a key twice in one batch is one message
+        for e in envelopes:
+            first.setdefault(e.key, e)
+        return await self._writer.write(list(first.values()), now, handled)
 
     async def handled(self, ids: Sequence[int], now: dt.datetime) -> None:
         """Mark kept messages as handled."""
-        await self._writer.write("", [], now, ids)
+        await self._writer.write([], now, ids)
 
     async def close(self) -> None:
         """Let a write under way finish, then close the connections kept for these writes."""
         await self._writer.close()
 
-    async def unhandled(self, channel: str) -> list[Kept]:
+    async def unhandled(self, channel: str) -> list[Leftover]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""
         async with self._sessions() as s:
             rows = (await s.exec(select(Inbound).where(Inbound.channel == channel, col(Inbound.handled_at).is_(None))
                                  .order_by(col(Inbound.id)))).all()
-            return [Kept(r.id or 0, r.key, r.channel, r.chat, dict(r.payload)) for r in rows]
+            return [Leftover(r.id or 0, r.key, r.channel, dict(r.payload)) for r in rows]
 
     async def forget_handled(self, before: dt.datetime) -> int:
         """Delete handled messages older than `before` (they only served to recognise redeliveries)."""
@@ -108,8 +93,7 @@ class InboundRepo:
 
 
 class _Writer(Protocol):
-    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
-                    handled: Sequence[int]) -> dict[str, int]: ...
+    async def write(self, envelopes: list[Envelope], now: dt.datetime, handled: Sequence[int]) -> dict[str, int]: ...
 
     async def close(self) -> None: ...
 
@@ -120,21 +104,19 @@ class _Core:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
-                    handled: Sequence[int]) -> dict[str, int]:
-        """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
+    async def write(self, envelopes: list[Envelope], now: dt.datetime, handled: Sequence[int]) -> dict[str, int]:
+        """Mark `handled` and insert the envelopes in one transaction; return the new rows' ids by key."""
         async with self._engine.begin() as c:
-            return await c.run_sync(self._write, channel, arrivals, now, list(handled))
+            return await c.run_sync(self._write, envelopes, now, list(handled))
 
     @staticmethod
-    def _write(c: Connection, channel: str, arrivals: list[Arrival], now: dt.datetime,
-               handled: list[int]) -> dict[str, int]:
+    def _write(c: Connection, envelopes: list[Envelope], now: dt.datetime, handled: list[int]) -> dict[str, int]:
         if handled:
             c.execute(update(INBOUND).where(INBOUND.c.id.in_(handled)).values(handled_at=now))
-        if not arrivals:
+        if not envelopes:
             return {}
-        rows = [{"key": a.key, "channel": channel, "chat": a.chat, "payload": a.payload, "received_at": now}
-                for a in arrivals]
+        rows = [{"key": e.key, "channel": e.channel, "chat": e.chat.key(), "payload": e.to_json(), "received_at": now}
+                for e in envelopes]
         return {key: id_ for id_, key in c.execute(_INSERT, rows).all()}  # RETURNING's order is not promised
 
     async def close(self) -> None:
@@ -166,19 +148,18 @@ class _PgStatements:
         self._held: AsyncConnection | None = None
         self._pg: Any = None  # the held connection's asyncpg connection
 
-    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
-                    handled: Sequence[int]) -> dict[str, int]:
-        """Mark `handled` and insert the arrivals in one statement; return the new rows' ids by key."""
+    async def write(self, envelopes: list[Envelope], now: dt.datetime, handled: Sequence[int]) -> dict[str, int]:
+        """Mark `handled` and insert the envelopes in one statement; return the new rows' ids by key."""
         at, marks = self._time(now), list(handled)
         async with self._lock:
             pg = await self._connection()
             try:
-                if not arrivals:
+                if not envelopes:
                     await pg.execute(self.MARK, at, marks)
                     return {}
-                rows = await pg.fetch(self.KEEP, at, marks, [a.key for a in arrivals], [channel] * len(arrivals),
-                                      [a.chat for a in arrivals], [self._json(a.payload) for a in arrivals],
-                                      [at] * len(arrivals))
+                rows = await pg.fetch(self.KEEP, at, marks, [e.key for e in envelopes], [e.channel for e in envelopes],
+                                      [e.chat.key() for e in envelopes], [self._json(e.to_json()) for e in envelopes],
+                                      [at] * len(envelopes))
             except BaseException:
                 await self._drop()  # a failed or interrupted statement leaves the connection in doubt
                 raise
@@ -245,12 +226,10 @@ class _SqliteFile:
             return None
         return cls(url.database, engine.dialect)
 
-    async def write(self, channel: str, arrivals: list[Arrival], now: dt.datetime,
-                    handled: Sequence[int]) -> dict[str, int]:
-        """Mark `handled` and insert the arrivals in one transaction; return the new rows' ids by key."""
+    async def write(self, envelopes: list[Envelope], now: dt.datetime, handled: Sequence[int]) -> dict[str, int]:
+        """Mark `handled` and insert the envelopes in one transaction; return the new rows' ids by key."""
         received = self._received(now)
-        rows = [(a.key, channel, a.chat, a.stored if a.stored is not None else self._json(a.payload), received)
-                for a in arrivals]
+        rows = [(e.key, e.channel, e.chat.key(), self._json(e.to_json()), received) for e in envelopes]
         marks, at = list(handled), self._handled(now)
         try:
             new = _write(self._here or self._connect_here(), rows, marks, at)

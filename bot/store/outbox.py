@@ -115,12 +115,17 @@ class OutboxRepo:
         return won
 
     async def settle(self, oid: int, status: str, now: dt.datetime, *, error: str = "",
-                     retry_at: dt.datetime | None = None) -> None:
-        """Record the outcome: sent, failed, unreachable, or back to pending for a retry at `retry_at`."""
+                     retry_at: dt.datetime | None = None, rest: Reply | None = None) -> None:
+        """Record the outcome: sent, failed, unreachable, or back to pending for a retry at `retry_at`.
+
+        `rest`: part of the push went out; the row keeps only what is left, so a retry sends nothing twice.
+        """
         async with transaction(self._sessions) as s:
             row = await s.get(Outbox, oid)
             assert row is not None
             row.status, row.error = status, error[:500]
+            if rest is not None:
+                row.payload = reply_to_json(rest)
             if status == "sent":
                 row.sent_at = now
             if retry_at is not None:

@@ -13,7 +13,7 @@ from fakes.telegram_api import FakeTelegram
 
 from bot.app import App
 from bot.core.clock import Clock
-from bot.core.messages import ChatKind, ChatRef, Push, Reply
+from bot.core.messages import ChatKind, ChatRef, Envelope, Push, Reply
 from bot.runner import Runtime
 
 LIAISON = 2001
@@ -336,16 +336,21 @@ def _help_update(update_id: int) -> dict[str, object]:
         "from": {"id": LIAISON, "is_bot": False, "first_name": "李"}}}
 
 
+def kept_by_the_dead(app: App, update: dict[str, object]) -> Envelope:
+    """The envelope a process that died had decoded and kept from an update."""
+    from bot.channels.telegram import TelegramChannel
+
+    envelope = TelegramChannel(app.pipeline, app.settings).decode(update)  # the Runtime's own replaces it
+    assert envelope is not None
+    return envelope
+
+
 async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, db_url: str, clock: Clock,
                                                               tg: FakeTelegram) -> None:
     """An update fetched and kept (its offset confirmed) by a process that died is handled by the next start."""
-    from bot.store.inbound import Arrival
-
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
-        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{tg.bot_user['id']}:4242", f"telegram:{LIAISON}",
-                                                          _help_update(4242))],
-                                     clock.utcnow())
+        await app.store.inbound.keep([kept_by_the_dead(app, _help_update(4242))], clock.utcnow())
         async with Runtime(app):
             [reply] = await tg.wait_for()
             assert reply["chat_id"] == LIAISON and "/bind" in str(reply["text"])
@@ -358,13 +363,10 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
 async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path: Path, db_url: str, clock: Clock,
                                                                         tg: FakeTelegram) -> None:
     """A dead process kept an update but never confirmed it: Telegram hands it over again with a newer one."""
-    from bot.store.inbound import Arrival
-
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
         first = tg.send_text(LIAISON, "/help")
-        await app.store.inbound.keep("telegram", [Arrival(f"telegram:{tg.bot_user['id']}:{first}", f"telegram:{LIAISON}",
-                                                          tg.update(first))], clock.utcnow())
+        await app.store.inbound.keep([kept_by_the_dead(app, tg.update(first))], clock.utcnow())
         tg.send_text(LIAISON, "/units")
         async with Runtime(app):
             await tg.wait_for(count=2)

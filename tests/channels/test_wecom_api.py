@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 from fakes.wecom_api import FakeWeCom
 
+from bot.channels.pipeline import split_text, utf8_len
 from bot.channels.wecom.api import (
     TOKEN_MARGIN,
     WeComApi,
     WeComApiError,
     WeComRobot,
     content_disposition_filename,
-    split_markdown,
 )
 
 AGENT_ID = 1000002
@@ -283,34 +283,11 @@ async def test_overlong_markdown_is_refused_but_its_split_chunks_are_accepted(
     with pytest.raises(WeComApiError) as caught:
         await robot.send_markdown(content)
     assert caught.value.errcode == 40058
-    chunks = split_markdown(content)
+    chunks = split_text(content, 4096, utf8_len)
     assert len(chunks) > 1
     for chunk in chunks:
         await robot.send_markdown(chunk)
     assert len(await fake.wait_robot_sent(len(chunks))) == len(chunks)
-
-
-def test_split_markdown_respects_the_byte_limit_and_keeps_lines_whole() -> None:
-    lines = [f"- 任务{n}:{'节水' * (n % 37)}" for n in range(500)]
-    content = "\n".join(lines)
-    chunks = split_markdown(content, limit=1000)
-    assert all(len(chunk.encode()) <= 1000 for chunk in chunks)
-    assert "\n".join(chunks) == content
-    assert {line for chunk in chunks for line in chunk.split("\n")} == set(lines)
-
-
-def test_split_markdown_leaves_short_text_alone() -> None:
-    assert split_markdown("一行\n两行") == ["一行\n两行"]
-    assert split_markdown("") == []
-
-
-def test_split_markdown_cuts_only_an_overlong_line_at_character_boundaries() -> None:
-    long_line = "督" * 50  # 150 bytes
-    chunks = split_markdown(f"前\n{long_line}\n后", limit=40)
-    assert all(len(chunk.encode()) <= 40 for chunk in chunks)
-    assert chunks[0] == "前"
-    assert "".join(chunks[1:-1]) + chunks[-1].removesuffix("\n后") == long_line
-    assert chunks[-1].endswith("后")
 
 
 async def test_wait_sent_wakes_when_a_message_arrives(api: WeComApi, fake: FakeWeCom) -> None:

@@ -18,11 +18,10 @@ from conftest import TODAY, make_settings
 from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 
 from bot.app import App
-from bot.channels.wecom.aibot import WeComBotChannel
+from bot.channels.wecom.aibot import WeComBotChannel, decode_frame
 from bot.channels.wecom.openws import ConnectionLost, OpenWs
 from bot.core.clock import Clock
 from bot.runner import Runtime
-from bot.store.inbound import Arrival
 
 LIAISON = "lilaoshi"
 COORD = "jieshuiban"
@@ -193,7 +192,7 @@ async def test_a_displaced_connection_gives_up_instead_of_fighting(running: tupl
     await ws.displace()
     await ws.until(lambda: ch.state == "displaced")
     assert ws.subscribes == [(BOT_ID, 0)]  # no reconnect that would displace the newer connection in turn
-    assert await app.store.leases.holder(ch.lease, app.clock.utcnow()) is None  # another instance may take it
+    assert await app.store.leases.holder(ch.supervisor.lease, app.clock.utcnow()) is None  # another may take it
 
 
 async def test_refused_secret_is_logged_once_without_a_loop(tmp_path: Path, db_url: str, clock: Clock,
@@ -215,9 +214,10 @@ async def test_frame_kept_before_a_restart_is_answered_by_push(tmp_path: Path, d
     try:
         body = {"msgid": "left-1", "chattype": "single", "from": {"userid": LIAISON}, "msgtype": "text",
                 "text": {"content": "/help"}}
-        await app.store.inbound.keep("wecom-bot", [Arrival("wecom-bot:left-1", f"wecom-bot:{LIAISON}", {
-            "cmd": "aibot_msg_callback", "req_id": "old-req", "conn": "old-connection",
-            "received_at": clock.utcnow().isoformat(), "body": body})], clock.utcnow())
+        envelope = decode_frame({"conn": "old-connection", "received_at": clock.utcnow().isoformat(),
+                                 "frame": {"cmd": "aibot_msg_callback", "headers": {"req_id": "old-req"}, "body": body}})
+        assert envelope is not None
+        await app.store.inbound.keep([envelope], clock.utcnow())
         async with Runtime(app):
             [reply] = await ws.wait_for()
             assert reply.via == "send" and reply.to == LIAISON and "/bind" in reply.text

@@ -21,14 +21,13 @@ from fakes.wecom_api import FakeWeCom
 from yarl import URL
 
 from bot.app import App
-from bot.channels.wecom.channel import _Limiter
+from bot.channels.wecom.channel import _Limiter, decode_callback
 from bot.channels.wecom.cli import register
 from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Incoming, OutFile, Push, Reply
 from bot.reports.digest import digest_text
 from bot.runner import Runtime
-from bot.store.inbound import Arrival
 
 CORP = "wwduban0000000001"
 SECRET = "duban-app-secret"
@@ -475,8 +474,8 @@ async def test_message_acknowledged_before_a_crash_is_handled_on_restart(tmp_pat
     app = await App.create(make_settings(tmp_path, db_url, **wecom_settings(tmp_path, db_url, fake)), clock)
     try:
         # What the callback stored before answering 200, in a process that then died.
-        assert await app.store.inbound.keep("wecom", [Arrival("wecom:99", "wecom:zhaoliu",
-                                                              text_msg("zhaoliu", "/help", msg_id=99))], clock.utcnow())
+        envelope = decode_callback(text_msg("zhaoliu", "/help", msg_id=99))
+        assert envelope is not None and await app.store.inbound.keep([envelope], clock.utcnow())
         async with Runtime(app):
             texts = await sent_with(fake, "我是督办助手")
             assert fake.sent[0]["touser"] == "zhaoliu" and len(texts) == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import json
 import mimetypes
@@ -221,7 +220,7 @@ class WeComRobot:
         return await self._post({"msgtype": "text", "text": text})
 
     async def send_markdown(self, content: str) -> JsonDict:
-        """Send markdown (≤4096 bytes; use split_markdown for longer text)."""
+        """Send markdown (≤4096 bytes: the pipeline splits longer text)."""
         return await self._post({"msgtype": "markdown", "markdown": {"content": content}})
 
     async def send_image(self, data: bytes) -> JsonDict:
@@ -236,39 +235,6 @@ class WeComRobot:
             result = await _read_json(resp, path)
         _raise_for_errcode(result, path)
         return result
-
-
-def split_markdown(content: str, limit: int = 4096) -> list[str]:
-    """Split text at line boundaries into chunks of at most limit UTF-8 bytes.
-
-    A line is cut (at a character boundary) only when it alone exceeds the limit. The newline
-    ending each chunk is dropped, so when no line is cut, newline-joining the chunks gives content.
-    """
-    return list(_split(content, limit))
-
-
-@functools.lru_cache(maxsize=256)
-def _split(content: str, limit: int) -> tuple[str, ...]:
-    """split_markdown, remembered: the same answer (a unit's task list) goes out many times a day."""
-    if limit < 4:
-        raise ValueError("limit must hold at least one UTF-8 character (4 bytes)")
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in _lines(content):
-        line_size = len(line.encode())
-        if current and size + line_size > limit:
-            chunks.append("".join(current))
-            current, size = [], 0
-        if line_size > limit:
-            pieces = _cut_utf8(line, limit)
-            chunks.extend(pieces[:-1])
-            line, line_size = pieces[-1], len(pieces[-1].encode())
-        current.append(line)
-        size += line_size
-    if current:
-        chunks.append("".join(current))
-    return tuple(c.removesuffix("\n") for c in chunks)
 
 
 def content_disposition_filename(header: str) -> str:
@@ -288,26 +254,6 @@ def content_disposition_filename(header: str) -> str:
     name = extended or plain
     # keep only the last path component: the name is informative, never a place to write
     return PureWindowsPath(PurePosixPath(name).name).name
-
-
-def _lines(text: str) -> list[str]:
-    parts = text.split("\n")
-    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-
-
-def _cut_utf8(text: str, limit: int) -> list[str]:
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for ch in text:
-        ch_size = len(ch.encode())
-        if size + ch_size > limit:
-            pieces.append("".join(current))
-            current, size = [], 0
-        current.append(ch)
-        size += ch_size
-    pieces.append("".join(current))
-    return pieces
 
 
 def _repair_header_text(name: str) -> str:
@@ -383,5 +329,4 @@ __all__ = [
     "WeComApiError",
     "WeComRobot",
     "content_disposition_filename",
-    "split_markdown",
 ]

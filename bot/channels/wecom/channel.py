@@ -1,18 +1,14 @@
 """The WeCom (企业微信) channels: a self-built app's callback and sends, and group robots (send-only).
 
-Callback: WeCom POSTs an encrypted XML envelope to /wecom/callback; it is verified, decrypted and
-answered with an empty 200 at once, and the message is handled in a background task whose replies go
-out through message/send. Nothing here decides business questions: text, images and events become
-Incoming, and the core's replies become text, textcards, files and images.
+Callback: WeCom POSTs an encrypted XML envelope to /wecom/callback; it is verified, decrypted, decoded and
+kept by the pipeline, then answered with an empty 200; replies go out through message/send. Nothing here
+decides business questions: text, images and events become envelopes, and the core's replies become text,
+textcards, files and images.
 
-Choices: a self-built app's text messages carry no buttons. They are rendered as numbered lines
-("请回复序号选择：1. …") and remembered per user, in memory, for a day; a reply that is just one of
-those numbers (full-width digits too), or a choice's exact label, becomes the choice's callback.
-Numbering continues while earlier questions are open (three screenshots sent at once get 1–5, 6–10,
-11–15); any other text closes them. A number outside the open range is passed on as text, so "40"
-still means task 40. The memory is lost on a restart: a bare number then reads as a task number, and
-the user resends the file. (Template cards with button_interaction would give real buttons, but need a
-card-event callback round trip, WeCom 3.1.6+, and are not shown in the WeChat plugin.)
+Choices: a self-built app's text messages carry no buttons, so the pipeline renders them as numbered lines
+("请回复序号选择：1. …") and reads a bare number back as the choice (bot.channels.choices). (Template cards with
+button_interaction would give real buttons, but need a card-event callback round trip, WeCom 3.1.6+, and are
+not shown in the WeChat plugin.)
 """
 
 from __future__ import annotations
@@ -23,37 +19,54 @@ import html
 import logging
 import mimetypes
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bot.app import App
-from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot, split_markdown
-from bot.channels.wecom.choices import NumberedChoices
+from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
+from bot.config import Settings
+from bot.core.clock import Clock
 from bot.core.errors import UserError
-from bot.core.messages import Attachment, ChatKind, ChatRef, Incoming, Reply
+from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Attachment, ChatKind, ChatRef, Envelope, Media, Reply
 from bot.outbox import TemporaryFailure, Unreachable
-from bot.store.inbound import Arrival, Kept
 
 log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/wecom/callback"
-REPLY_LIMIT = 600  # characters per reply; WeCom text holds 2048 bytes, a CJK character takes 3
+PAGE = 600  # characters of a listing page; a WeCom text holds 2048 bytes, a CJK character takes 3
 TEXT_LIMIT = 2048  # bytes of one message/send text
 ROBOT_LIMIT = 4096  # bytes of one robot markdown
 ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 MAX_CALLBACK_BODY = 256 * 1024  # a callback envelope is a few KB
 RETRY_AFTER = 60.0
 PER_MEMBER_PER_MINUTE = 30  # WeCom drops, silently, an app's messages to one member beyond this
-GREETING_EVENTS = frozenset({"subscribe", "enter_agent"})
+GREETINGS = {"subscribe": FOLLOWED, "enter_agent": ENTERED}
 # file is not documented as delivered to self-built apps; if it ever is, it is evidence like the rest
 MEDIA_TYPES = {"image": ("图片", ".jpg", "image/jpeg"), "video": ("视频", ".mp4", "video/mp4"),
                "file": ("文件", "", "application/octet-stream")}
-UNSUPPORTED = ("暂时只能处理文字、图片和视频。其他文件（PDF、Word、Excel 等）请用上传页面提交："
-               "发送「任务号」，例如「任务12」，点开其中的「上传佐证材料」。")
+
+
+def decode_callback(raw: dict[str, Any]) -> Envelope | None:
+    """Read a decrypted callback: text, an image or video, or the app being opened."""
+    msg = {k: str(v) for k, v in raw.items()}
+    user, kind = msg["FromUserName"], msg["MsgType"]
+    base = Envelope(_message_key(msg), ChatRef(WeComChannel.name, user, ChatKind.PRIVATE), user,
+                    message_id=msg.get("MsgId", ""))
+    if kind == "text":
+        return dataclasses.replace(base, text=msg.get("Content", ""))
+    if kind in MEDIA_TYPES:
+        label, suffix, mime = MEDIA_TYPES[kind]
+        default = f"{label}-{msg.get('MsgId') or msg.get('CreateTime', '')}{suffix}"
+        return dataclasses.replace(base, media=(Media(kind, msg.get("MediaId", ""), default, mime_type=mime),))
+    if kind == "event":
+        return dataclasses.replace(base, event=GREETINGS[msg["Event"]]) if msg.get("Event", "") in GREETINGS else None
+    return dataclasses.replace(base, event=UNSUPPORTED)
+
 
 
 def _message_key(msg: dict[str, str]) -> str:
@@ -64,24 +77,29 @@ def _message_key(msg: dict[str, str]) -> str:
 
 
 class WeComChannel:
-    """Translate between a WeCom self-built application and the core."""
+    """Translate between a WeCom self-built application and the pipeline."""
 
     name = "wecom"
+    page = PAGE
+    limit = TEXT_LIMIT
+    numbered = "请回复序号选择："
+    gather = 0.0
+    measure = staticmethod(utf8_len)
 
-    def __init__(self, app: App, session: aiohttp.ClientSession, *,
+    def __init__(self, pipeline: Pipeline, settings: Settings, clock: Clock, session: aiohttp.ClientSession, *,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.app = app
-        s = app.settings
+        self.pipeline = pipeline
+        self.settings = s = settings
+        self.clock = clock
         try:
             self.crypto = WeComCrypto(s.wecom_token, s.wecom_aes_key, s.wecom_corp_id)
         except WeComCryptoError as e:
             raise UserError(f"DUBAN_WECOM_AES_KEY 无效（应为企业微信后台生成的 43 位 EncodingAESKey）：{e}") from e
         self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url)
         self._monotonic = monotonic
-        self._choices = NumberedChoices(monotonic)
         self._limiters: dict[str, _Limiter] = {}
         self._closing = False
-        app.intake.register(self.name, self._handle_kept)
+        pipeline.add(self)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def install(self, web_app: web.Application) -> None:
@@ -135,96 +153,56 @@ class WeComChannel:
             return web.Response(status=403)
         if not msg.get("FromUserName") or not msg.get("MsgType"):
             return web.Response(status=403)
+        decoded = self.decode(msg)
+        if decoded is None:
+            return web.Response()  # an event duban does not act on
         # Kept before the acknowledgement: WeCom never resends an acknowledged message, so a crash while
         # handling it must not lose it (the intake resumes it on start). A retried delivery finds its key.
         try:
-            kept = await self.app.intake.keep(self.name, [Arrival(_message_key(msg), f"wecom:{msg['FromUserName']}",
-                                                                  msg)])
+            new = await self.pipeline.keep([decoded])
         except Exception:
             log.exception("keeping a wecom callback failed; WeCom will retry it")
             return web.Response(status=503)
-        if not kept:
-            log.info("wecom retry ignored: %s", _message_key(msg))
+        if not new:
+            log.info("wecom retry ignored: %s", decoded.key)
         return web.Response()
 
     def _fresh(self, timestamp: str) -> bool:
         """Tell whether a callback's timestamp lies inside the replay window (0 disables it)."""
-        window = self.app.settings.wecom_replay_window_s
+        window = self.settings.wecom_replay_window_s
         if window <= 0:
             return True
         try:
             sent = int(timestamp)
         except ValueError:
             return False
-        return abs(self.app.clock.real_utcnow().timestamp() - sent) <= window
+        return abs(self.clock.real_utcnow().timestamp() - sent) <= window
 
-    # ---- inbound -----------------------------------------------------------------------------
-    async def _handle_kept(self, batch: list[Kept]) -> None:
-        for kept in batch:
-            await self._handle_one({k: str(v) for k, v in kept.payload.items()}, kept.key)
+    # ---- decode, fetch, deliver ----------------------------------------------------------------
+    def decode(self, raw: dict[str, Any]) -> Envelope | None:
+        """Read a decrypted callback."""
+        return decode_callback(raw)
 
-    async def _handle_one(self, msg: dict[str, str], key: str) -> None:
-        user, kind = msg["FromUserName"], msg["MsgType"]
-        now = self.app.clock.utcnow()
-        chat = ChatRef("wecom", user, ChatKind.PRIVATE)
-        # message_id carries the intake key: replies deferred to the outbox are keyed by it
-        base = Incoming(channel="wecom", user_id=user, chat=chat, message_id=key, reply_limit=REPLY_LIMIT)
-        if kind == "text":
-            await self._on_text(base, msg.get("Content", ""))
-        elif kind in MEDIA_TYPES:
-            await self._on_media(base, kind, msg)
-        elif kind == "event":
-            event = msg.get("Event", "")
-            if event not in GREETING_EVENTS:
-                return
-            # enter_agent fires each time the app is opened: greet once a day, not every time
-            day = self.app.clock.today().isoformat()
-            if event == "enter_agent" and not await self.app.store.chats.first_time(f"wecom:hello:{user}:{day}", now):
-                return
-            await self._converse(dataclasses.replace(base, text="/help"))
-        else:
-            await self._reply(chat, [Reply(UNSUPPORTED)], base.message_id)
-
-    async def _on_text(self, base: Incoming, text: str) -> None:
-        picked = self._choices.pick(base.user_id, text)
-        if picked is not None:
-            await self._converse(dataclasses.replace(base, callback=picked.data))
-            return
-        await self._converse(dataclasses.replace(base, text=text))
-
-    async def _on_media(self, base: Incoming, kind: str, msg: dict[str, str]) -> None:
-        label, suffix, mime = MEDIA_TYPES[kind]
-        path = self.app.scratch_file("wecom-")
+    async def fetch(self, media: Media, dest: Path) -> Attachment:
+        """Download an image or video by its MediaId (valid three days)."""
+        label = MEDIA_TYPES.get(media.kind, ("文件", "", ""))[0]
         try:
-            try:
-                file_name, size = await self.api.download_media(msg.get("MediaId", ""), path)
-            except WeComApiError as e:
-                log.warning("wecom media %s not downloaded: %s", msg.get("MediaId"), e)
-                await self._reply(base.chat, [Reply(f"没能取到这个{label}，请重新发送。")], base.message_id)
-                return
-            if "." not in file_name or file_name == msg.get("MediaId"):
-                file_name = f"{label}-{msg.get('MsgId') or msg.get('CreateTime', '')}{suffix}"
-            mime = mimetypes.guess_type(file_name)[0] or mime
-            att = Attachment(file_name, path, mime, size)
-            await self._converse(dataclasses.replace(base, attachments=(att,)))
-        finally:
-            path.unlink(missing_ok=True)
+            file_name, size = await self.api.download_media(media.ref, dest)
+        except WeComApiError as e:
+            log.warning("wecom media %s not downloaded: %s", media.ref, e)
+            raise FetchFailed(f"没能取到这个{label}，请重新发送。", passing=e.errcode == -1) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise FetchFailed(f"没能取到这个{label}（网络错误），请重新发送。", passing=True) from e
+        if "." not in file_name or file_name == media.ref:
+            file_name = media.name
+        return Attachment(file_name, dest, mimetypes.guess_type(file_name)[0] or media.mime_type, size)
 
-    async def _converse(self, incoming: Incoming) -> None:
-        try:
-            replies = await self.app.conversation.handle(incoming)
-        finally:
-            for att in incoming.attachments:
-                att.path.unlink(missing_ok=True)
-        await self._reply(incoming.chat, replies, incoming.message_id)
+    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
+        """Nothing to do before answering: replies are plain sends."""
+        return replies
 
-    async def _reply(self, chat: ChatRef, replies: list[Reply], key: str) -> None:
-        """Answer now; what WeCom cannot take now is left to the outbox."""
-        await self.app.outbox.answer(self, chat, replies, key)
-
-    # ---- outbound ----------------------------------------------------------------------------
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Deliver a reply, mapping WeCom errors to retry-later or unreachable."""
+    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        """Send one reply (a text, a textcard for a link, a file), mapping WeCom errors to retry or unreachable."""
         try:
             await self._deliver(chat.chat_id, reply)
         except WeComApiError as e:
@@ -239,11 +217,9 @@ class WeComChannel:
     async def _deliver(self, user: str, reply: Reply) -> None:
         limiter = self._limiters.setdefault(user, _Limiter(PER_MEMBER_PER_MINUTE, 60.0, self._monotonic))
         text = reply.text
-        if reply.choices:
-            text = "\n".join([text, "", "请回复序号选择：", *self._choices.number(user, reply.choices)]).strip()
-        for part in split_markdown(text, TEXT_LIMIT) if text.strip() else []:
+        if text.strip():
             await limiter.wait()
-            _check_delivered(await self.api.send_text(user, part), user)
+            _check_delivered(await self.api.send_text(user, text), user)
         if reply.link is not None:
             title, url = reply.link
             first = html.escape(text.split("\n", 1)[0][:80]) if text else ""
@@ -267,14 +243,22 @@ class WeComRobotChannel:
     """Send digests and charts to WeCom groups through registered robot webhooks (send-only)."""
 
     name = "wecom-robot"
+    page = PAGE
+    limit = ROBOT_LIMIT
+    numbered = ""  # a robot reads no answers; what goes to groups (digests, reports) asks nothing
+    gather = 0.0
+    measure = staticmethod(utf8_len)
 
-    def __init__(self, app: App, session: aiohttp.ClientSession, *, per_minute: int = 20,
+    def __init__(self, pipeline: Pipeline, settings: Settings, session: aiohttp.ClientSession,
+                 robot_key: Callable[[str], Awaitable[str | None]], *, per_minute: int = 20,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.app = app
+        self.settings = settings
         self._session = session
+        self._robot_key = robot_key
         self._limiters: dict[str, _Limiter] = {}
         self._per_minute = per_minute
         self._monotonic = monotonic
+        pipeline.add(self)
 
     def install(self, web_app: web.Application) -> None:
         """Add nothing: a robot cannot receive messages."""
@@ -288,20 +272,32 @@ class WeComRobotChannel:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """Post a reply to the robot named chat.chat_id: markdown (split at 4096 bytes), then any image."""
-        key = await self.app.store.chats.robot_key(chat.chat_id)
+    def decode(self, raw: dict[str, Any]) -> Envelope | None:
+        """Nothing comes in through a robot."""
+        return None
+
+    async def fetch(self, media: Media, dest: Path) -> Attachment:
+        """Nothing comes in through a robot."""
+        raise FetchFailed("群机器人不接收文件。")
+
+    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
+        """Nothing is ever answered through a robot."""
+        return replies
+
+    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        """Post one reply to the robot named chat.chat_id: its markdown, then any image."""
+        key = await self._robot_key(chat.chat_id)
         if key is None:
             raise Unreachable(f"没有名为「{chat.chat_id}」的群机器人")
-        robot = WeComRobot(self._session, key, base_url=self.app.settings.wecom_api_url)
+        robot = WeComRobot(self._session, key, base_url=self.settings.wecom_api_url)
         limiter = self._limiters.setdefault(key, _Limiter(self._per_minute, 60.0, self._monotonic))
         text = reply.text
         if reply.link is not None:
             text += f"\n[{reply.link[0]}]({reply.link[1]})"
         try:
-            for part in split_markdown(text, ROBOT_LIMIT) if text.strip() else []:
+            if text.strip():
                 await limiter.wait()
-                await robot.send_markdown(part)
+                await robot.send_markdown(text)
             if reply.file is not None:
                 if not reply.file.is_image:
                     log.warning("robot %s: file %s not sent (robots take images only here)", chat.chat_id,

@@ -1,7 +1,8 @@
-"""Choices offered as numbered lines, for WeCom messages without buttons (or clients that do not show them)."""
+"""Choices offered as numbered lines, for platforms without buttons (or clients that do not show them)."""
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class NumberedChoices:
     means task 40. The memory is lost on a restart: a bare number then reads as a task number.
     """
 
-    def __init__(self, monotonic: Callable[[], float]) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
         self._open: dict[str, _OpenChoices] = {}
 
