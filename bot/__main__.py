@@ -86,7 +86,7 @@ async def cmd_tasks(app: App, a: argparse.Namespace) -> None:
     if a.json:
         _print_json([task_json(t) for t in tasks])
         return
-    from bot.handlers.render import deadline_short
+    from bot.reports.render import deadline_short
 
     table = Table("序号", "牵头单位", "工作任务", "完成时间", "状态", "材料")
     for t in tasks:
@@ -97,7 +97,7 @@ async def cmd_tasks(app: App, a: argparse.Namespace) -> None:
 
 
 async def cmd_task(app: App, a: argparse.Namespace) -> None:
-    from bot.handlers.render import task_detail
+    from bot.reports.render import task_detail
 
     plan = await app.store.plans.plan(a.plan)
     t = await app.store.plans.task(plan.id, a.no)

@@ -8,13 +8,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.actions.base import Services
 from bot.channels.pipeline import Pipeline
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.units import UnitRegistry
 from bot.core.views import ImportResult
 from bot.handlers import build_router
-from bot.handlers.context import Services
 from bot.handlers.router import Conversation, Router
 from bot.intake import Intake
 from bot.outbox import Outbox

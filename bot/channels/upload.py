@@ -33,7 +33,7 @@ from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Attachment, Incoming, Push, Reply
 from bot.core.views import PersonView, TaskView
-from bot.handlers.render import deadline_text
+from bot.reports.render import deadline_text
 from bot.signing import Signer
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from bot.actions.access import current_role, may_use_desk
 from bot.core.errors import NotAllowed, UserError
 from bot.desk.auth import DeskAuth
-from bot.handlers.access import current_role, may_use_desk
 from bot.handlers.desk import link_terms
 
 if TYPE_CHECKING:  # the CLI layer is handed the App

@@ -23,20 +23,21 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.actions import completion
+from bot.actions.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
+from bot.actions.base import Actor
 from bot.app import App
 from bot.channels.upload import TooBig, file_upload, receive_form
 from bot.core.chinese import day_text
 from bot.core.errors import UserError
-from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
-from bot.handlers.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
 from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
-from bot.handlers.render import deadline_text, file_size
 from bot.reports.digest import progress_chart_png
+from bot.reports.render import deadline_text, file_size
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
@@ -54,6 +55,7 @@ ACTIONS = {
     "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
 }
 SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
+DESK = "desk"  # the channel the audit log names for what is done on the desk
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -268,8 +270,17 @@ class Desk:
         action, reason = viewer.form.get("action", ""), " ".join(viewer.form.get("reason", "").split())
         if action not in ("approve", "return"):
             return self._message(request, "操作无效", "请在任务页面上选择“审核通过”或“退回”。", 400, viewer)
-        text = f"/approve {no}" if action == "approve" else f"/return {no} {reason}".rstrip()
-        return self._after(f"/desk/tasks/{no}", await self._say(viewer.person, text))
+        actor, plan = self._actor(viewer), await self._plan()
+        try:
+            if action == "approve":
+                t = await completion.approve(actor, plan, no)
+                text = f"任务{no}已审核通过（已完成），已通知{t.lead}。"
+            else:
+                t = await completion.return_task(actor, plan, no, reason)
+                text = f"任务{no}已退回{t.lead}，原因：{reason.rstrip('。')}。已通知该单位联络员。"
+        except UserError as e:
+            text = e.message
+        return self._after(f"/desk/tasks/{no}", text)
 
     async def _upload(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         no = int(request.match_info["no"])
@@ -293,10 +304,9 @@ class Desk:
                 upload.path.unlink(missing_ok=True)
         return self._after(f"/desk/tasks/{no}", text)
 
-    async def _say(self, person: PersonView, text: str) -> str:
-        """Run a command through the conversation core as this person, as if typed in their private chat."""
-        incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=person.chat, text=text)
-        return "\n".join(r.text for r in await self.app.conversation.handle(incoming) if r.text)
+    def _actor(self, viewer: Viewer) -> Actor:
+        """The signed-in person acting through the desk."""
+        return Actor(viewer.person, DESK, self.app.services)
 
     # ---- downloads ------------------------------------------------------------------------------
     async def _file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:

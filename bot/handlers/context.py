@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.config import Settings
-from bot.core.clock import Clock
-from bot.core.errors import NotAllowed, UserError
-from bot.core.messages import Incoming, Push
-from bot.core.units import Unit, UnitRegistry, require_unit
+from bot.actions import access
+from bot.actions.base import Actor, Services
+from bot.core.errors import UserError
+from bot.core.messages import Incoming
+from bot.core.units import Unit, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
-from bot.store.readmodel import ReadModel
 from bot.store.store import Store
 
 ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
-UNBOUND = ("您还没有绑定单位。请向节水办索取邀请码，然后发送「/bind 邀请码」，例如 /bind ABCD2345。")
-
-
-@dataclass
-class Services:
-    """Long-lived dependencies, built once by the composition root."""
-
-    store: Store
-    clock: Clock
-    settings: Settings
-    units: UnitRegistry
-    push: Callable[[Push], Awaitable[None]]  # the outbox: durable, de-duplicated proactive sends
-    reads: ReadModel  # people, plans and tasks from memory, for questions
-    upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
-    desk_link: Callable[[PersonView, str], str] | None = None  # one-time desk sign-in link to a page, when served
 
 
 async def identify(services: Services, msg: Incoming, *, fresh: bool) -> PersonView:
@@ -75,9 +58,9 @@ class Context:
         return self.services.clock.today()
 
     @property
-    def actor(self) -> str:
-        """Return the sender's key for the audit log."""
-        return self.person.key
+    def actor(self) -> Actor:
+        """Return the sender as the actions see them: their current role, this channel."""
+        return Actor(self.person, self.msg.channel, self.services)
 
     async def tasks(self) -> list[TaskView]:
         """Return the plan's tasks with progress (read once per message)."""
@@ -112,25 +95,16 @@ class Context:
         """Refuse unless the sender's current role reaches `who`; a stranger only ever hears how to bind."""
         if self.allows(who):
             return
-        if self.person.unit is None:
-            raise NotAllowed(UNBOUND)
-        self.require_coordinator()
+        access.require_unit(self.person)
+        access.require_coordinator(self.person)
 
     def require_coordinator(self) -> None:
         """Refuse unless the sender is a coordinator."""
-        if not self.person.coordinator:
-            raise NotAllowed("这项操作只有节水办统筹人员可以使用。")
+        access.require_coordinator(self.person)
 
     def require_unit(self) -> str:
         """Return the sender's unit, or refuse with how to bind one."""
-        if self.person.unit is None:
-            raise NotAllowed(UNBOUND)
-        return self.person.unit
-
-    def require_involved(self, t: TaskView) -> None:
-        """Refuse unless the sender is a coordinator or speaks for a unit that leads or cooperates on the task."""
-        if not self.person.coordinator and t.role_of(self.require_unit()) is None:
-            raise NotAllowed(f"任务{t.no}由{t.lead}牵头，不是贵单位牵头或配合的任务。")
+        return access.require_unit(self.person)
 
     def resolve_unit(self, text: str) -> Unit:
         """Resolve a unit name or abbreviation, or refuse listing the closest candidates."""

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bot.actions import extensions
+from bot.actions.access import require_involved
 from bot.core.chinese import day_text, find_day
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import UserError
 from bot.core.messages import Reply
-from bot.core.views import ExtensionView, PendingView, TaskStatus
+from bot.core.views import ExtensionView, PendingView
 from bot.handlers.context import Context
-from bot.handlers.notify import notify_coordinators, notify_unit
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
 
-KIND = "delay"
+KIND = extensions.DECISION
 USAGE = "/delay 40 2023-11-15 原因"
 APPROVE_WORDS = ("approve", "批准", "同意")
 REJECT_WORDS = ("reject", "不批准", "驳回", "不同意")
@@ -41,29 +42,16 @@ async def delay(ctx: Context, args: str) -> Replies:
 
 async def request(ctx: Context, no: int, day: dt.date | None, reason: str) -> Replies:
     """Record a lead unit's request and put it before the coordinators with 批准 / 不批准 buttons."""
-    t = await ctx.task(no)
     if ctx.person.unit is None and ctx.person.coordinator:
         raise UserError("延期由牵头单位的联络员申请；节水办发送「/delay」查看待批复的申请。")
-    unit = ctx.require_unit()
-    if t.lead != unit:
-        raise NotAllowed(f"任务{no}由{t.lead}牵头，只有牵头单位的联络员可以申请延期。")
-    if t.status is TaskStatus.APPROVED:
-        raise UserError(f"任务{no}已审核完成，不需要延期。")
     if day is None:
+        await ctx.task(no)
         raise UserError(f"请写上延期到哪一天，例如「任务{no}申请延期到11月15日，因为……」。")
-    reason = reason.strip(" ，,。.；;:：")
-    if not reason:
+    if not reason.strip(" ，,。.；;:："):
         raise UserError(f"请写上延期原因，例如「/delay {no} {day:%Y-%m-%d} 学校暑期停课，需顺延」，节水办审批时会看到。")
-    ext = await ctx.store.extensions.request(ctx.plan.id, no, day, reason, unit=unit, by=ctx.actor,
-                                             channel=ctx.msg.channel, now=ctx.now)
-    who = ctx.person.display
-    notice = (f"【延期申请】{unit}（{who}）申请将任务{no}的截止日期由{day_text(ext.deadline_from)}"
-              f"延至{day_text(ext.deadline_to)}。\n原因：{reason}\n{t.short_title(40)}\n"
-              f"也可发送「/delay approve {no}」批准，或「/delay reject {no} 原因」不批准。")
-    await notify_coordinators(ctx, notice, f"extension:{ext.id}", kind=KIND, payload={"task": no, "id": ext.id},
-                              options=(("批准", "yes"), ("不批准", "no")))
+    ext = await extensions.request_extension(ctx.actor, ctx.plan, no, day, reason)
     return [Reply(f"已提交任务{no}的延期申请：截止日期由{day_text(ext.deadline_from)}延至{day_text(ext.deadline_to)}，"
-                  f"原因：{reason}。节水办批复后会通知您；批复前仍按原截止日期提醒。")]
+                  f"原因：{ext.reason}。节水办批复后会通知您；批复前仍按原截止日期提醒。")]
 
 
 async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
@@ -80,18 +68,11 @@ async def decide(ctx: Context, no: int, *, approve: bool, note: str) -> Replies:
     ctx.require_coordinator()
     if not approve and not note:
         raise UserError(f"请写上不批准的原因，例如「/delay reject {no} 请按原计划完成」，联络员会看到这句话。")
-    await ctx.task(no)
-    ext = await ctx.store.extensions.decide(ctx.plan.id, no, approve, note=note, by=ctx.actor,
-                                            channel=ctx.msg.channel, now=ctx.now)
+    ext = await extensions.decide_extension(ctx.actor, ctx.plan, no, approve=approve, note=note)
     moved = f"截止日期由{day_text(ext.deadline_from)}改为{day_text(ext.deadline_to)}"
     if approve:
-        text = f"✅ 任务{no}的延期申请已获节水办批准：{moved}。此后按新日期提醒。"
-        answer = f"已批准任务{no}延期：{moved}，已通知{ext.unit}。"
-    else:
-        text = f"任务{no}的延期申请未获批准，原因：{note}\n截止日期仍为{day_text(ext.deadline_from)}。"
-        answer = f"已不批准任务{no}的延期申请，原因：{note}。已通知{ext.unit}。"
-    await notify_unit(ctx, ext.unit, text, f"extension:{ext.id}:{ext.status}")
-    return [Reply(answer)]
+        return [Reply(f"已批准任务{no}延期：{moved}，已通知{ext.unit}。")]
+    return [Reply(f"已不批准任务{no}的延期申请，原因：{note}。已通知{ext.unit}。")]
 
 
 async def _open_requests(ctx: Context) -> Replies:
@@ -110,7 +91,7 @@ async def _open_requests(ctx: Context) -> Replies:
 
 async def _history(ctx: Context, no: int) -> Replies:
     """Show a task's requests and what became of them."""
-    ctx.require_involved(await ctx.task(no))
+    require_involved(ctx.person, await ctx.task(no))
     history = await ctx.store.extensions.of_task(ctx.plan.id, no)
     if not history:
         return [Reply(f"任务{no}没有延期申请。申请延期：/delay {no} 2023-11-15 原因")]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.actions.access import UNBOUND, may_use_desk
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Reply
-from bot.handlers.access import may_use_desk
-from bot.handlers.context import UNBOUND, Context
+from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
 LINK_MINUTES = 10  # how long a sign-in link is valid (the desk signs the links; handlers cannot import it)

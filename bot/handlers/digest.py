@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
+from bot.actions import urge as urging
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
-from bot.core.messages import OutFile, Push, Reply
+from bot.core.messages import OutFile, Reply
 from bot.handlers.context import Context
-from bot.handlers.render import task_line
 from bot.handlers.router import Replies
 from bot.reports.digest import digest_text, write_progress_chart
 
@@ -39,14 +37,14 @@ async def subscribe(ctx: Context, args: str) -> Replies:
     """/subscribe：本群订阅每周进度简报（节水办，群聊中使用）"""
     if not ctx.msg.is_group:
         raise UserError("请在要接收简报的群里发送 /subscribe。")
-    new = await ctx.store.chats.subscribe(ctx.msg.chat, ctx.msg.user_name, by=ctx.actor, now=ctx.now)
+    new = await ctx.store.chats.subscribe(ctx.msg.chat, ctx.msg.user_name, by=ctx.person.key, now=ctx.now)
     return [Reply("本群已订阅进度简报：每周一上午9点，以及有任务到期的月份的第一个工作日。" if new
                   else "本群已经订阅过进度简报了。")]
 
 
 async def unsubscribe(ctx: Context, args: str) -> Replies:
     """/unsubscribe：本群取消订阅简报（节水办）"""
-    gone = await ctx.store.chats.unsubscribe(ctx.msg.chat, by=ctx.actor, now=ctx.now)
+    gone = await ctx.store.chats.unsubscribe(ctx.msg.chat, by=ctx.person.key, now=ctx.now)
     return [Reply("本群已取消订阅进度简报。" if gone else "本群没有订阅进度简报。")]
 
 
@@ -57,29 +55,8 @@ async def urge(ctx: Context, args: str) -> Replies:
     words = args.split()
     no = whole_number(words[-1]) if len(words) > 1 else None
     unit = ctx.resolve_unit(" ".join(words[:-1]) if no is not None else args).name
-    tasks = await ctx.tasks()
-    if no is not None:
-        t = await ctx.task(no)
-        if not t.role_of(unit):
-            raise UserError(f"任务{no}与{unit}无关（牵头：{t.lead}）。")
-        chosen = [t]
-    else:
-        horizon = ctx.today + dt.timedelta(days=30)
-        chosen = sorted((t for t in tasks if t.role_of(unit) == "lead" and t.status.is_open and t.deadline <= horizon),
-                        key=lambda t: (t.deadline, t.no))
-        if not chosen:
-            return [Reply(f"{unit}目前没有需要催办的任务。")]
-    people = await ctx.store.people.liaisons(unit)
-    if not people:
-        raise UserError(f"{unit}还没有绑定联络员，无法催办。请先「/invite {unit}」。")
-    text = "\n".join([f"【督办提醒】节水办提醒{unit}抓紧办理以下任务：",
-                      *(task_line(t, ctx.today) for t in chosen[:10]),
-                      "发送「任务号」查看详情，例如「任务" + str(chosen[0].no) + "」。"])
-    stamp = ctx.now.isoformat()
-    for p in people:
-        await ctx.services.push(Push(p.chat, Reply(text), dedupe_key=f"urge:{ctx.plan.id}:{unit}:{stamp}:{p.key}"))
-    await ctx.store.chats.record(ctx.actor, ctx.msg.channel, "urge", now=ctx.now, plan_id=ctx.plan.id, task_no=no,
-                                 detail={"unit": unit, "tasks": [t.no for t in chosen], "to": [p.key for p in people]})
-    unreachable = [p.display for p in people if p.unreachable_since]
-    warn = f"（其中{'、'.join(unreachable)}目前无法送达）" if unreachable else ""
-    return [Reply(f"已向{unit}的{len(people)}位联络员发送催办提醒，涉及{len(chosen)}项任务{warn}。")]
+    urged = await urging.urge(ctx.actor, ctx.plan, unit, no)
+    if urged is None:
+        return [Reply(f"{unit}目前没有需要催办的任务。")]
+    warn = f"（其中{'、'.join(urged.unreachable)}目前无法送达）" if urged.unreachable else ""
+    return [Reply(f"已向{unit}的{len(urged.liaisons)}位联络员发送催办提醒，涉及{len(urged.tasks)}项任务{warn}。")]

@@ -9,8 +9,8 @@ from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
 from bot.core.views import PendingView, TaskStatus, TaskView
 from bot.handlers.context import Context
-from bot.handlers.render import paginate, task_line
 from bot.handlers.router import Replies
+from bot.reports.render import paginate, task_line
 
 PAGE_KIND = "page"
 

@@ -9,12 +9,12 @@ from pathlib import PurePath
 
 from rapidfuzz import fuzz
 
+from bot.actions.access import may_see_task, may_upload
 from bot.core.chinese import whole_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Attachment, Choice, Reply
 from bot.core.views import ItemView, PendingView, TaskStatus, TaskView
-from bot.handlers.access import may_see_task, may_upload
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
@@ -94,7 +94,7 @@ async def file_blob(ctx: Context, blob: StoredBlob, task_no: int, item_no: int) 
     unit = ctx.person.unit or "节水办"
     f, duplicate = await ctx.store.evidence.add(
         ctx.plan.id, task_no, item_no, sha256=blob.sha256, size=blob.size, file_name=blob.file_name,
-        mime_type=blob.mime_type, unit=unit, by=ctx.actor, channel=ctx.msg.channel, now=ctx.now)
+        mime_type=blob.mime_type, unit=unit, by=ctx.person.key, channel=ctx.msg.channel, now=ctx.now)
     if duplicate:
         return Reply(f"这个文件已经提交过了（#{f.id}「{f.file_name}」，任务{task_no} 材料{item_no}），不再重复保存。")
     updated = await ctx.store.plans.task(ctx.plan.id, task_no)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.actions import notes
+from bot.actions.access import require_involved
 from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.handlers.context import Context
@@ -22,18 +24,17 @@ async def note(ctx: Context, args: str) -> Replies:
 
 async def add_note(ctx: Context, no: int, text: str) -> Replies:
     """Keep a note for a task the sender's unit leads or cooperates on (coordinators: any task)."""
-    ctx.require_involved(await ctx.task(no))
     if not text.strip():
+        require_involved(ctx.person, await ctx.task(no))
         raise UserError(f"请写上进展内容，例如「/note {no} 已完成2所学校的节水型单位申报」。")
-    n = await ctx.store.notes.add(ctx.plan.id, no, text.strip(), unit=ctx.person.unit or "节水办", author=ctx.actor,
-                                  author_name=ctx.person.name, channel=ctx.msg.channel, now=ctx.now)
+    n = await notes.add_note(ctx.actor, ctx.plan, no, text)
     return [Reply(f"已记录任务{no}的阶段性进展（{n.line()}）。节水办在任务详情、简报和台账中可以看到。")]
 
 
 async def _list(ctx: Context, no: int) -> Replies:
-    ctx.require_involved(await ctx.task(no))
-    notes = await ctx.store.notes.latest(ctx.plan.id, no, SHOWN)
-    if not notes:
+    require_involved(ctx.person, await ctx.task(no))
+    latest = await ctx.store.notes.latest(ctx.plan.id, no, SHOWN)
+    if not latest:
         return [Reply(f"任务{no}还没有记录阶段性进展。记录：/note {no} 进展内容")]
-    return [Reply("\n".join([f"任务{no}的阶段性进展（最近{len(notes)}条）：", *(f"· {n.line()}" for n in notes)]))]
+    return [Reply("\n".join([f"任务{no}的阶段性进展（最近{len(latest)}条）：", *(f"· {n.line()}" for n in latest)]))]
 

@@ -24,7 +24,7 @@ async def invite(ctx: Context, args: str) -> Replies:
         raise UserError("请写上单位，例如「/invite 教育局」。")
     unit = ctx.resolve_unit(args)
     days = ctx.services.settings.invite_days
-    code = await ctx.store.people.create_invite(unit.name, by=ctx.actor, now=ctx.now, days=days)
+    code = await ctx.store.people.create_invite(unit.name, by=ctx.person.key, now=ctx.now, days=days)
     return [Reply(f"{unit.name}的联络员邀请码：{code}\n有效期{days}天，只能使用一次。"
                   f"请转告该单位联络员：在督办助手中发送「/bind {code}」完成绑定。")]
 
@@ -47,7 +47,7 @@ async def remove(ctx: Context, args: str) -> Replies:
     """/remove 渠道:用户ID：移除联络员（节水办）"""
     if ":" not in args:
         raise UserError("请写上要移除的联络员，例如 /remove telegram:12345（发送 /liaisons 可以看到）。")
-    p = await ctx.store.people.remove_liaison(args.strip(), actor=ctx.actor, now=ctx.now)
+    p = await ctx.store.people.remove_liaison(args.strip(), actor=ctx.person.key, now=ctx.now)
     return [Reply(f"已移除{p.unit}的联络员 {p.display}。")]
 
 

@@ -6,8 +6,8 @@ from bot.core.chinese import days_phrase
 from bot.core.messages import Reply
 from bot.core.views import TaskStatus
 from bot.handlers.context import Context
-from bot.handlers.render import deadline_text
 from bot.handlers.router import Replies
+from bot.reports.render import deadline_text
 
 
 async def who(ctx: Context, no: int) -> Replies:

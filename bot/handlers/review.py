@@ -8,9 +8,9 @@ from bot.core.messages import Choice, OutFile, Reply
 from bot.core.views import PendingView, TaskStatus
 from bot.handlers.completion import approve
 from bot.handlers.context import Context
-from bot.handlers.render import files_list
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
+from bot.reports.render import files_list
 
 KIND = "review"
 MAX_FILES = 5  # files sent per /review: a chat is not a download manager; the rest are in /export 材料

@@ -40,7 +40,7 @@ async def robot(ctx: Context, args: str) -> Replies:
     if len(words) != 2:
         raise UserError(USAGE)
     name, key = parse_robot_name(words[0]), parse_robot_key(words[1])
-    await ctx.store.chats.add_robot(name, key, by=ctx.actor, now=ctx.now)
+    await ctx.store.chats.add_robot(name, key, by=ctx.person.key, now=ctx.now)
     # A first message proves the key: a wrong one shows up as unreachable instead of a silent digest loss.
     await ctx.services.push(Push(ChatRef(ROBOT_CHANNEL, name, ChatKind.GROUP),
                                  Reply("督办助手已接入本群，将在这里发送进度简报。"),

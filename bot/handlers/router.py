@@ -16,11 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.actions.base import Services
 from bot.core.chinese import without_controls
 from bot.core.errors import Transient, UserError
 from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Incoming, Reply
 from bot.core.views import PendingView
-from bot.handlers.context import ANYONE, LIAISON, Context, Services, identify
+from bot.handlers.context import ANYONE, LIAISON, Context, identify
 from bot.store.db import is_transient
 
 log = logging.getLogger(__name__)

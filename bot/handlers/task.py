@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from bot.actions.access import may_see_task, require_involved
 from bot.core.chinese import day_text, whole_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
 from bot.core.views import TaskStatus
-from bot.handlers.access import may_see_task, require_task_files
 from bot.handlers.context import Context
-from bot.handlers.render import files_list, task_detail
 from bot.handlers.router import Replies
+from bot.reports.render import files_list, task_detail
 
 
 def require_task_no(args: str, usage: str) -> int:
@@ -49,7 +49,7 @@ async def show_files(ctx: Context, args: str) -> Replies:
     """/files 12：查看任务已收到的文件"""
     no = require_task_no(args, "/files 12")
     t = await ctx.task(no)
-    require_task_files(ctx.person, t)
+    require_involved(ctx.person, t)
     return [Reply(files_list(t, await ctx.store.evidence.files(ctx.plan.id, no)))]
 
 
@@ -64,6 +64,6 @@ async def withdraw(ctx: Context, args: str) -> Replies:
     t = await ctx.task(f.task_no)
     if t.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED) and not ctx.person.coordinator:
         raise UserError(f"任务{t.no}已「{t.status.label}」，不能再撤回文件。如需更正请联系节水办。")
-    await ctx.store.evidence.withdraw(f.id, by=ctx.actor, channel=ctx.msg.channel, now=ctx.now)
+    await ctx.store.evidence.withdraw(f.id, by=ctx.person.key, channel=ctx.msg.channel, now=ctx.now)
     return [Reply(f"已撤回文件 #{f.id}「{f.file_name}」（任务{f.task_no} 材料{f.item_no}）。"
                   "文件记录保留在操作日志中。")]

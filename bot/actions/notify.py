@@ -6,33 +6,33 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from bot.actions.base import Actor
 from bot.core.messages import ChatRef, Choice, Push, Reply
-from bot.handlers.context import Context
 
 QUESTION_TTL = dt.timedelta(days=7)  # a notice's buttons wait longer than an answer in chat: people read them later
 
 
-async def notify_coordinators(ctx: Context, text: str, key: str, *, kind: str = "", payload: dict[str, Any] | None = None,
+async def notify_coordinators(actor: Actor, text: str, key: str, *, kind: str = "", payload: dict[str, Any] | None = None,
                               options: Sequence[tuple[str, str]] = ()) -> None:
     """Tell every coordinator but the sender: those known to the store and those configured who never wrote yet.
 
     With `options` (label, answer), each coordinator gets buttons of their own, answered by the `kind` handler.
     """
-    chats = {p.key: p.chat for p in await ctx.store.people.coordinators()}
-    for who in ctx.services.settings.coordinator_keys:
+    chats = {p.key: p.chat for p in await actor.store.people.coordinators()}
+    for who in actor.services.settings.coordinator_keys:
         channel, _, user_id = who.partition(":")
         chats.setdefault(who, ChatRef(channel, user_id))
     for who, chat in chats.items():
-        if who == ctx.actor:
+        if who == actor.key:
             continue
         choices: tuple[Choice, ...] = ()
         if options:
-            token = await ctx.store.chats.ask(who, kind, payload or {}, now=ctx.now, ttl=QUESTION_TTL)
+            token = await actor.store.chats.ask(who, kind, payload or {}, now=actor.now, ttl=QUESTION_TTL)
             choices = tuple(Choice(label, f"{token}:{answer}") for label, answer in options)
-        await ctx.services.push(Push(chat, Reply(text, choices=choices), dedupe_key=f"{key}:{who}"))
+        await actor.services.push(Push(chat, Reply(text, choices=choices), dedupe_key=f"{key}:{who}"))
 
 
-async def notify_unit(ctx: Context, unit: str, text: str, key: str) -> None:
+async def notify_unit(actor: Actor, unit: str, text: str, key: str) -> None:
     """Tell every liaison of a unit."""
-    for person in await ctx.store.people.liaisons(unit):
-        await ctx.services.push(Push(person.chat, Reply(text), dedupe_key=f"{key}:{person.key}"))
+    for person in await actor.store.people.liaisons(unit):
+        await actor.services.push(Push(person.chat, Reply(text), dedupe_key=f"{key}:{person.key}"))

@@ -1,4 +1,4 @@
-"""Who may see and do what with a task: one set of rules for chat and the desk."""
+"""Who may see and do what: one set of rules for chat, the desk and every action."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from bot.core.errors import NotAllowed
 from bot.core.views import PersonView, TaskStatus, TaskView
+
+UNBOUND = ("您还没有绑定单位。请向节水办索取邀请码，然后发送「/bind 邀请码」，例如 /bind ABCD2345。")
 
 
 def current_role(person: PersonView, coordinator_keys: Iterable[str]) -> PersonView:
@@ -26,12 +28,6 @@ def may_see_task(person: PersonView, task: TaskView) -> bool:
     return person.coordinator or (person.unit is not None and task.role_of(person.unit) is not None)
 
 
-def require_task_files(person: PersonView, task: TaskView) -> None:
-    """Refuse to show a task's files to anyone outside its units."""
-    if not may_see_task(person, task):
-        raise NotAllowed(f"任务{task.no}不是贵单位牵头或配合的任务，不能查看它的文件。")
-
-
 def visible_tasks(person: PersonView, tasks: Iterable[TaskView]) -> list[TaskView]:
     """Return the tasks whose files the person may see."""
     return [t for t in tasks if may_see_task(person, t)]
@@ -47,3 +43,31 @@ def may_upload(person: PersonView, task: TaskView) -> bool:
     if person.coordinator:
         return True
     return may_see_task(person, task) and task.status is not TaskStatus.APPROVED
+
+
+def require_coordinator(person: PersonView) -> None:
+    """Refuse unless the person is a coordinator."""
+    if not person.coordinator:
+        raise NotAllowed("这项操作只有节水办统筹人员可以使用。")
+
+
+def require_unit(person: PersonView) -> str:
+    """Return the person's unit, or refuse with how to bind one."""
+    if person.unit is None:
+        raise NotAllowed(UNBOUND)
+    return person.unit
+
+
+def require_involved(person: PersonView, task: TaskView) -> None:
+    """Refuse what `may_see_task` refuses: a stranger hears how to bind, another unit's liaison whose task it is."""
+    if not may_see_task(person, task):
+        require_unit(person)
+        raise NotAllowed(f"任务{task.no}由{task.lead}牵头，不是贵单位牵头或配合的任务。")
+
+
+def require_lead(person: PersonView, task: TaskView, who_may: str) -> str:
+    """Return the person's unit when it leads the task; otherwise refuse, saying who may (「只有牵头单位…」)."""
+    unit = require_unit(person)
+    if task.lead != unit:
+        raise NotAllowed(f"任务{task.no}由{task.lead}牵头，{who_may}。")
+    return unit
