@@ -13,7 +13,6 @@ from bot.app import App
 from bot.core.clock import SHANGHAI, Clock
 from bot.exports.ledger import HEADERS, export_ledger
 from bot.reminders.engine import ReminderEngine
-from bot.store.reminders import ReminderRepo
 
 D = dt.date
 
@@ -114,7 +113,7 @@ def at(clock: Clock, when: str) -> None:
 async def test_reminders_follow_the_extended_deadline_under_new_keys(chat: Chat, app: App, clock: Clock) -> None:
     """The d7 stage already went out for 10月31日; after the extension the d7 of 11月30日 still goes out."""
     await chat.bind("jiaoyu", "教育局")
-    ledger = ReminderRepo(app.store.sessions)
+    ledger = app.store.reminders
     at(clock, "2023-10-24 10:00")  # d7 of task 41 (due 2023-10-31)
     await ReminderEngine.for_app(app).sweep()
     [before] = await ledger.entries(task_no=41, recipient="console:jiaoyu", status="sent")

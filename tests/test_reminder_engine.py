@@ -27,7 +27,7 @@ from bot.reminders.engine import ReminderEngine
 from bot.reminders.ticker import ReminderTicker
 from bot.reminders.workdays import is_workday
 from bot.store.planfile import load_plan_file
-from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry, Question, ReminderRepo
+from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry, Question
 from bot.store.tables import Pending
 
 D = dt.date
@@ -55,7 +55,7 @@ async def messages(app: App, person: str) -> list[dict[str, Any]]:
 
 async def ledger(app: App, **kw: Any) -> list[Any]:
     """Return ledger entries."""
-    return await ReminderRepo(app.store.sessions).entries(**kw)
+    return await app.store.reminders.entries(**kw)
 
 
 def button(row: dict[str, Any], label: str) -> str:
@@ -224,7 +224,7 @@ async def test_two_processes_sweeping_in_batches_at_once_send_each_reminder_once
 
 async def test_a_message_whose_reminder_was_taken_meanwhile_is_not_sent(app: App, clock: Clock) -> None:
     """A batch's claim that meets one key already in the ledger leaves nothing; the others in the batch go out."""
-    repo, now = ReminderRepo(app.store.sessions, "test"), clock.utcnow()
+    repo, now = app.store.reminders, clock.utcnow()
 
     def claim(person: str, tasks: tuple[int, ...]) -> Claim:
         entries = [LedgerEntry(f"remind:1:{no}:2023:d7:console:{person}", 1, no, "2023", "d7", f"console:{person}",
@@ -301,7 +301,7 @@ async def test_snooze_button_holds_reminders_until_the_day_then_they_return(
     [row] = await messages(app, JIAOYU)
     answer = await chat.text("jiaoyu", callback=button(row, "稍后提醒"))
     assert "10月24日（周二）再提醒您" in answer  # 5 working days after Tuesday 10-17
-    repo = ReminderRepo(app.store.sessions)
+    repo = app.store.reminders
     assert await repo.snoozed_until(JIAOYU, plan_id, 40) == D(2023, 10, 24)
 
     at(clock, "2023-10-23 10:00")  # task 40's weekly overdue nudge falls inside the snooze

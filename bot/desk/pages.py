@@ -335,7 +335,7 @@ class Desk:
             "nav": "downloads"})
 
     async def _ledger(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+        # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
         from bot.exports.ledger import export_ledger
 
         plan = await self._plan()
@@ -346,7 +346,7 @@ class Desk:
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     async def _bundle(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+        # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
         from bot.exports.bundle import export_bundle
 
         plan = await self._plan()

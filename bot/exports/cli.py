@@ -1,6 +1,6 @@
 """`duban export ledger|bundle|plan`: the 台账, the inspection bundle and the plan table, from the command line.
 
-The writers are imported by the commands that use them: they load openpyxl (and numpy), ~40 MB that every
+The writers are imported by the commands that use them: they load openpyxl (and numpy), memory that every
 `duban` process — `duban run` included, whose parser registers these commands — would otherwise carry.
 """
 

@@ -32,7 +32,7 @@ async def export(ctx: Context, args: str) -> Replies:
 
 async def _ledger(ctx: Context) -> Replies:
     """Write today's 台账 into the state directory and send it."""
-    # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+    # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
     from bot.exports.ledger import export_ledger
 
     today = ctx.today
@@ -46,7 +46,7 @@ async def _ledger(ctx: Context) -> Replies:
 
 async def _bundle(ctx: Context, unit: str | None) -> Replies:
     """Build the evidence bundle; send it when small enough, else link to the desk (or say where it is on the server)."""
-    # the spreadsheet writers load openpyxl (and numpy): ~40 MB, so only when someone exports
+    # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
     from bot.exports.bundle import export_bundle
 
     today = ctx.today

@@ -13,7 +13,6 @@ from bot.handlers.router import Replies
 from bot.handlers.task import task_reply
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.workdays import add_workdays
-from bot.store.reminders import ReminderRepo
 
 __all__ = ["KIND", "on_reminder_choice"]  # KIND is re-exported for build_router
 
@@ -71,7 +70,7 @@ async def _upload(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
 
 async def _snooze(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
     until = add_workdays(ctx.today, ctx.services.settings.snooze_workdays)
-    repo = ReminderRepo(ctx.store.sessions)
+    repo = ctx.store.reminders
     for plan_id, no in refs:
         await repo.snooze(ctx.person.key, plan_id, no, until)
     names = "、".join(f"任务{no}" for _, no in refs[:10]) + (f"等{len(refs)}项" if len(refs) > 10 else "")

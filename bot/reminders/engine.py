@@ -14,9 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
-import os
 import secrets
-import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -32,7 +30,7 @@ from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
-from bot.store.reminders import SKIPPED, Claim, LedgerEntry, Question, ReminderRepo, TaskSchedule
+from bot.store.reminders import SKIPPED, Claim, LedgerEntry, Question, TaskSchedule
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ ONE_DAY = dt.timedelta(days=1)
 MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
-BATCH = 100  # people whose messages are claimed in one transaction (250 held ~20 MB more at its peak)
+BATCH = 100  # people whose messages are claimed in one transaction (larger batches raise the peak: bench_sweep)
 
 
 class AppParts(Protocol):
@@ -149,8 +147,7 @@ class ReminderEngine:
         self.tz = settings.tz
         self.missed_days = missed_days
         self.batch = batch
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.ledger = ReminderRepo(store.sessions, self.worker)
+        self.ledger = store.reminders
         self._known = _Cache()
         self._missed_checked: dt.date | None = None
 
@@ -191,8 +188,8 @@ class ReminderEngine:
         claimed = messages = lost = 0
         people = list(todo.items())
         for i in range(0, len(people), self.batch):
-            # Messages are written a batch at a time: at 2,000 liaisons, all of them at once (with ~90,000
-            # ledger entries) would hold the sweep's peak memory up by as much again.
+            # Messages are written a batch at a time: all of them at once (with every ledger entry) would hold
+            # the sweep's peak memory up by as much again (bench/bench_sweep.py measures it).
             batch: list[tuple[list[Due], Claim]] = []
             for person_key, tasks in people[i:i + self.batch]:
                 claim = self._message(by_person[person_key], tasks, views, today)
@@ -462,10 +459,10 @@ def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, tota
 def _collector_paused() -> Iterator[None]:
     """Hold Python's cycle collector off while a sweep runs.
 
-    A heavy day's sweep builds ~10^5 objects (reminders, ledger entries, messages) that all live until it ends
-    and form no reference cycles, so the collector's full passes over them find nothing: at 20 plans × 2,000
-    liaisons they took 0.5 s of a 1.8 s first sweep. Reference counting still frees everything as usual; the
-    collector resumes when the sweep ends (left as it was if something else had paused it).
+    A heavy day's sweep builds a great many objects (reminders, ledger entries, messages) that all live until it
+    ends and form no reference cycles, so the collector's full passes over them find nothing and only cost time
+    (bench/bench_sweep.py). Reference counting still frees everything as usual; the collector resumes when the
+    sweep ends (left as it was if something else had paused it).
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -11,16 +11,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView
 from bot.store.db import transaction
-from bot.store.plans import PlanRepo
+from bot.store.rows import touch_task
 from bot.store.tables import Audit, EvidenceFile, EvidenceItem, EvidenceList, Task
 
 
 class EvidenceRepo:
     """Rows pointing at stored files; the bytes themselves are in `FileStore`."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], plans: PlanRepo) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._plans = plans
 
     async def add(self, plan_id: int, task_no: int, item_no: int, *, sha256: str, size: int, file_name: str,
                   mime_type: str, unit: str, by: str, channel: str, now: dt.datetime) -> tuple[FileView, bool]:
@@ -36,7 +35,7 @@ class EvidenceRepo:
             row = EvidenceFile(item_id=item.id, sha256=sha256, size=size, file_name=file_name, mime_type=mime_type,
                                unit=unit, uploaded_by=by, uploaded_at=now)
             s.add(row)
-            await self._plans.touch(s, plan_id, task_no, now)
+            await touch_task(s, plan_id, task_no, now)
             await s.flush()
             s.add(Audit(at=now, actor=by, channel=channel, action="evidence.add", plan_id=plan_id, task_no=task_no,
                         detail={"item": item_no, "file": file_name, "sha256": sha256, "size": size, "id": row.id}))

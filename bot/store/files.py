@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,10 +68,6 @@ class FileStore:
         """Yield the copies in progress (or left by a killed process) at the store's root."""
         if self.root.is_dir():
             yield from self.root.glob(f"{INCOMING}*")
-
-    def copy_out(self, sha256: str, dest: Path) -> None:
-        """Copy a stored file to `dest` (exports)."""
-        shutil.copyfile(self.path_for(sha256), dest)
 
 
 def _fsync_dir(path: Path) -> None:

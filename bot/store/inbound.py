@@ -44,7 +44,7 @@ class InboundRepo:
 
     Keeping and marking run for every message, so they bypass SQLAlchemy's transactions, whose bookkeeping cost
     more than the writes: on a SQLite file plain sqlite3, a whole transaction per call (`_SqliteFile`; through
-    the async driver a one-statement transaction was about six thread hops); on PostgreSQL one statement per
+    the async driver a one-statement transaction took several thread hops); on PostgreSQL one statement per
     call on a pooled asyncpg connection (`_PgStatements`).
     """
 

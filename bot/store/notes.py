@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -13,10 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.views import ProgressNoteView
 from bot.store.db import transaction
+from bot.store.rows import touch_task
 from bot.store.tables import Audit, ProgressNote
-
-if TYPE_CHECKING:
-    from bot.store.plans import PlanRepo
 
 MAX_NOTE = 500  # characters kept of one note: a sentence or two, not a report
 
@@ -24,15 +21,14 @@ MAX_NOTE = 500  # characters kept of one note: a sentence or two, not a report
 class NoteRepo:
     """Add and read progress notes; a note marks the task 进行中 like any work arriving for it."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], plans: PlanRepo) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._plans = plans
 
     async def add(self, plan_id: int, task_no: int, text: str, *, unit: str, author: str, author_name: str,
                   channel: str, now: dt.datetime) -> ProgressNoteView:
         """Keep a note for a task and audit it."""
         async with transaction(self._sessions) as s:
-            await self._plans.touch(s, plan_id, task_no, now)
+            await touch_task(s, plan_id, task_no, now)
             row = ProgressNote(plan_id=plan_id, task_no=task_no, unit=unit, author=author, author_name=author_name,
                                text=text[:MAX_NOTE], at=now)
             s.add(row)

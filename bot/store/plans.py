@@ -17,6 +17,7 @@ from bot.core.plan import PlanSpec, Recurrence, Target, TaskSpec
 from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
 from bot.store.db import transaction
 from bot.store.notes import latest_notes
+from bot.store.rows import task_row, touch_task
 from bot.store.tables import (
     Audit,
     EvidenceFile,
@@ -291,7 +292,7 @@ class PlanRepo:
                          now: dt.datetime, note: str = "", expect: tuple[TaskStatus, ...] = ()) -> TaskStatus:
         """Change a task's status (optionally only from the states in `expect`) and audit it; return the old one."""
         async with transaction(self._sessions) as s:
-            row = await self._row(s, plan_id, no)
+            row = await task_row(s, plan_id, no)
             old = TaskStatus(row.status)
             if expect and old not in expect:
                 raise _wrong_state(no, old)
@@ -300,31 +301,17 @@ class PlanRepo:
                         task_no=no, detail={"from": old.value, "note": note}))
             return old
 
-    async def touch(self, s: AsyncSession, plan_id: int, no: int, now: dt.datetime) -> None:
-        """Mark a task 进行中 when work arrives for it (not started or returned)."""
-        row = await self._row(s, plan_id, no)
-        if row.status in (TaskStatus.NOT_STARTED, TaskStatus.RETURNED):
-            row.status = TaskStatus.IN_PROGRESS.value
-        row.updated_at = now
-
     async def set_progress(self, plan_id: int, no: int, value: float, *, remark: str, actor: str, channel: str,
                            now: dt.datetime) -> float | None:
         """Record progress toward a task's numeric target; return the previous value."""
         async with transaction(self._sessions) as s:
-            row = await self._row(s, plan_id, no)
+            row = await task_row(s, plan_id, no)
             old = row.progress
             row.progress = value
-            await self.touch(s, plan_id, no, now)
+            await touch_task(s, plan_id, no, now)
             s.add(Audit(at=now, actor=actor, channel=channel, action="task.progress", plan_id=plan_id, task_no=no,
                         detail={"from": old, "to": value, "remark": remark}))
             return old
-
-    @staticmethod
-    async def _row(s: AsyncSession, plan_id: int, no: int) -> Task:
-        row = (await s.exec(select(Task).where(Task.plan_id == plan_id, Task.no == no))).first()
-        if row is None:
-            raise NotFound(f"没有第{no}项任务。")
-        return row
 
 
 def _wrong_state(no: int, old: TaskStatus) -> UserError:

@@ -44,7 +44,7 @@ CHECKED, CHECKED_END = "checked:", "checked;"  # marker rows: a day's look for m
 class LedgerEntry(NamedTuple):
     """One reminder to claim or record: its unique key and what it is about (the ledger row's first columns).
 
-    A named tuple: a first sweep at 2,000 liaisons builds ~90,000.
+    A named tuple: a first sweep at district scale builds tens of thousands.
     """
 
     key: str
@@ -141,7 +141,7 @@ class ReminderRepo:
         """Return which of `keys` are already in the ledger (whatever their status).
 
         Many keys due within `due` (first, last) are found with one range read of the ledger instead of
-        a query per chunk of keys (a restart's sweep at 2,000 liaisons checks ~90,000). The span is
+        a query per chunk of keys (a restart's sweep checks tens of thousands). The span is
         widened by a day each way: a key's due time moves if the reminder time setting was changed.
         """
         if due is None or len(keys) <= CHUNK:
@@ -238,15 +238,6 @@ class ReminderRepo:
                 q = q.where(ReminderLedger.task_no == task_no)
             return [_view(r) for r in (await s.exec(q)).all()]
 
-    async def sent_keys(self, *, since: dt.datetime | None = None) -> set[str]:
-        """Return the keys of reminders handed to the outbox, optionally only those due since an instant."""
-        async with self._sessions() as s:
-            q = select(ReminderLedger.key).where(ReminderLedger.status == SENT)
-            if since is not None:
-                q = q.where(col(ReminderLedger.due_at) >= since)
-            return set((await s.exec(q)).all())
-
-    # ---- snoozes ----------------------------------------------------------------------------------
     async def snooze(self, person: str, plan_id: int, task_no: int, until: dt.date) -> None:
         """Hold a person's reminders about a task until `until` (set, or move the date)."""
         async with transaction(self._sessions) as s:
@@ -291,9 +282,8 @@ async def _insert_ledger(s: AsyncSession, rows: Iterable[tuple[LedgerEntry, str]
     """Insert ledger rows (an entry and the outbox key that carries it) whose key is new; return the keys inserted.
 
     One set-based statement: the rows travel as one JSON parameter that the database unpacks (json_each,
-    jsonb_array_elements), the values common to all of them as plain parameters. A first sweep at 2,000
-    liaisons writes ~90,000 rows, and binding them row by row costs several times what the database
-    spends storing them. ON CONFLICT DO NOTHING leaves a key another process recorded (or is recording)
+    jsonb_array_elements), the values common to all of them as plain parameters. A first sweep writes tens of
+    thousands of rows, and binding them row by row costs several times what the database spends storing them. ON CONFLICT DO NOTHING leaves a key another process recorded (or is recording)
     alone, and RETURNING names only the rows really added.
     """
     dialect = s.bind.dialect if s.bind is not None else None

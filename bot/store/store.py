@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
+from bot.store.reminders import ReminderRepo
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Store:
     extensions: ExtensionRepo
     notes: NoteRepo
     leases: LeaseRepo
+    reminders: ReminderRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -50,7 +55,8 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     if run_migrations:
         await migrate(engine)
     sessions = session_factory(engine)
-    plans = PlanRepo(sessions)
-    return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
+    # the reminder ledger names who claimed each entry: this process, and this store within it (tests run two)
+    worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
                  OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
-                 NoteRepo(sessions, plans), LeaseRepo(sessions))
+                 NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker))
