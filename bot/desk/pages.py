@@ -29,7 +29,7 @@ from bot.core.chinese import day_text
 from bot.core.errors import UserError
 from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
-from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
+from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
@@ -132,7 +132,7 @@ class Desk:
         _, grant = found
         if not await self.auth.spend(grant, self.app.store.chats):
             return self._used(request)
-        value, seconds = self.auth.session(grant.person_key)
+        value, seconds = await self.auth.session(grant.person_key, self.app.store.desk_sessions)
         response = _see_other(grant.next_path)
         response.set_cookie(COOKIE, value, max_age=seconds, path="/desk", httponly=True, samesite="Strict",
                             secure=self.auth.secure_cookie)
@@ -151,11 +151,16 @@ class Desk:
 
     def _same_origin(self, request: web.Request) -> bool:
         """Tell whether a browser's POST comes from the desk's own pages (clients that send neither header pass)."""
-        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
             return False
         origin = request.headers.get("Origin")
-        if origin is None or origin == "null":  # "null": a page whose referrer policy hides its origin
+        if origin is None:
             return True
+        if origin == "null":
+            # sent by a page whose referrer policy hides its origin, ours or a sandboxed frame on any site:
+            # only a browser that says the request is same-origin is believed
+            return site is not None
         public = urlsplit(self.app.settings.public_url)
         return origin in (f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}")
 
@@ -163,6 +168,7 @@ class Desk:
         return self._message(request, "链接已用过", f"这个登录链接已经用过了，每个链接只能用一次。{SIGN_IN}", 403)
 
     async def _logout(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        await self.auth.end(viewer.session, "logout", self.app.store.desk_sessions)
         response = self._message(request, "已退出", "您已退出督办台。再次使用时，请在督办助手中发送 /desk。")
         response.del_cookie(COOKIE, path="/desk")
         return response
@@ -172,10 +178,14 @@ class Desk:
 
         async def route(request: web.Request) -> web.StreamResponse:
             value = request.cookies.get(COOKIE, "")
-            key = self.auth.read_session(value) if value else None
+            key = await self.auth.resume(value, self.app.store.desk_sessions)
             person = await self.app.store.people.get(key) if key else None
             if person is None:
-                return self._message(request, "请先登录", f"督办台需要登录。{SIGN_IN}", 401)
+                page = self._message(request, "请先登录", f"督办台需要登录（退出后、{self.auth.idle_text}未操作或登录超过"
+                                     f"{SESSION_HOURS}小时，需要重新登录）。{SIGN_IN}", 401)
+                if value:
+                    page.del_cookie(COOKIE, path="/desk")
+                return page
             person = current_role(person, self.app.settings.coordinator_keys)
             if not may_use_desk(person):
                 return self._message(request, "不能使用督办台", "您现在不是节水办人员，也没有绑定单位。", 403)

@@ -19,6 +19,7 @@ from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
+from bot.store.sessions import DeskSessionRepo
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Store:
     extensions: ExtensionRepo
     notes: NoteRepo
     leases: LeaseRepo
+    desk_sessions: DeskSessionRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -53,4 +55,4 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     plans = PlanRepo(sessions)
     return Store(engine, sessions, plans, PeopleRepo(sessions), EvidenceRepo(sessions, plans), ChatRepo(sessions),
                  OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
-                 NoteRepo(sessions, plans), LeaseRepo(sessions))
+                 NoteRepo(sessions, plans), LeaseRepo(sessions), DeskSessionRepo(sessions))

@@ -20,11 +20,13 @@ from conftest import make_settings
 from fakes.telegram_api import FakeTelegram
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page
+from sqlalchemy import event
 
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Incoming, Reply
 from bot.core.views import FileView, TaskStatus
+from bot.desk.auth import DeskAuth
 from bot.handlers import export as export_handler
 from bot.runner import Runtime
 
@@ -309,10 +311,109 @@ async def test_removed_liaison_loses_access_at_once(running: tuple[App, Runtime]
     await bind(app, EDU, "区教育局")
     await signed_in(app, http, EDU)
     assert (await get(http, f"{rt.http_url}/desk/tasks/42"))[0] == 200
+    cookie = session_cookie(http)
     [removed] = await say(app, COORD, f"/remove telegram:{EDU}")
     assert "区教育局" in removed.text
     status, page = await get(http, f"{rt.http_url}/desk/tasks/42")
-    assert status == 403 and "没有绑定单位" in page
+    assert status == 401 and "请先登录" in page
+    await bind(app, EDU, "区教育局")  # bound again: the session of before the removal stays ended
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 401
+
+
+def session_cookie(http: aiohttp.ClientSession) -> str:
+    """Return the desk cookie the client holds (what someone copying it would have)."""
+    [value] = [c.value for c in http.cookie_jar if c.key == "duban_desk"]
+    return value
+
+
+async def open_with(rt: Runtime, cookie: str, path: str) -> int:
+    """Open a desk page in another client carrying a copy of a session cookie; return the status."""
+    async with aiohttp.ClientSession() as other:
+        async with other.get(f"{rt.http_url}{path}", headers={"Cookie": f"duban_desk={cookie}"},
+                             allow_redirects=False) as resp:
+            return resp.status
+
+
+async def test_logout_ends_the_session_for_every_copy_of_the_cookie(running: tuple[App, Runtime],
+                                                                    http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    cookie = session_cookie(http)
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 200
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/42")
+    async with http.post(f"{rt.http_url}/desk/logout", data={"csrf": csrf_of(page)}) as resp:
+        assert resp.status == 200 and "您已退出督办台" in await resp.text()
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 401
+    assert await open_with(rt, cookie, "/desk/") == 401
+
+
+async def test_a_new_unit_or_role_needs_a_new_sign_in(running: tuple[App, Runtime], http: aiohttp.ClientSession,
+                                                      tmp_path: Path) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await signed_in(app, http, EDU)
+    liaison = session_cookie(http)
+    assert await open_with(rt, liaison, "/desk/tasks") == 200
+    await bind(app, EDU, "区住房和城乡建设局")
+    assert await open_with(rt, liaison, "/desk/tasks") == 401
+
+    await signed_in(app, http, EDU)
+    promoted = session_cookie(http)
+    now = app.clock.utcnow()
+    await app.store.people.set_coordinator("telegram", EDU, True, actor="cli", now=now)  # `duban coordinator add`
+    assert await open_with(rt, promoted, "/desk/tasks") == 401
+    await signed_in(app, http, EDU)
+    coordinator = session_cookie(http)
+    assert await open_with(rt, coordinator, "/desk/review") == 200
+    await app.store.people.set_coordinator("telegram", EDU, False, actor="cli", now=now)  # `… coordinator remove`
+    assert await open_with(rt, coordinator, "/desk/tasks") == 401
+
+
+async def test_idle_session_ends_and_a_busy_one_ends_after_ten_hours(running: tuple[App, Runtime], clock: Clock,
+                                                                     http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    cookie = session_cookie(http)
+    clock.advance(dt.timedelta(minutes=119))
+    assert await open_with(rt, cookie, "/desk/tasks") == 200  # used again just in time
+    for _ in range(4):  # a page every 1 h 55 min keeps it open ...
+        clock.advance(dt.timedelta(minutes=115))
+        assert await open_with(rt, cookie, "/desk/tasks") == 200
+    clock.advance(dt.timedelta(minutes=115))  # ... until ten hours after signing in
+    assert await open_with(rt, cookie, "/desk/tasks") == 401
+
+    await signed_in(app, http, COORD)
+    idle = session_cookie(http)
+    clock.advance(dt.timedelta(minutes=121))
+    status, page = await get(http, f"{rt.http_url}/desk/tasks")
+    assert status == 401 and "2小时未操作" in page
+    assert await open_with(rt, idle, "/desk/tasks") == 401
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(running: tuple[App, Runtime], clock: Clock,
+                                                          http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    writes: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DESKSESSION"):
+            writes.append(statement)
+
+    event.listen(app.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):
+            clock.advance(dt.timedelta(seconds=10))
+            assert (await get(http, f"{rt.http_url}/desk/tasks"))[0] == 200
+        assert writes == []
+        clock.advance(dt.timedelta(seconds=20))
+        for _ in range(3):
+            assert (await get(http, f"{rt.http_url}/desk/tasks"))[0] == 200
+        assert len(writes) == 1
+    finally:
+        event.remove(app.store.engine.sync_engine, "before_cursor_execute", count)
+    [session] = await DeskAuth(app.settings, clock).open_sessions(app.store.desk_sessions)
+    assert session.last_seen_at - session.created_at >= dt.timedelta(seconds=70)  # the real clock runs on too
 
 
 async def test_task_page_shows_an_extension_and_progress_notes(running: tuple[App, Runtime],
