@@ -26,6 +26,7 @@ from typing import IO
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.app import App
 from bot.config import secret_for
@@ -42,6 +43,7 @@ ROUTE = "/upload/{token}"
 CHUNK = 256 * 1024
 FIELD_LIMIT = 64  # bytes of a small form field ("item", "csrf")
 MAX_ITEM = 999  # item numbers of one checklist; the caption "任务-材料" reads at most three digits
+BAD_PART = "表单的格式不对（文件名中不能有换行或空字符），没有保存。请把文件改名后重新上传。"
 _DOMAIN = b"duban-upload-link\x00"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -139,7 +141,8 @@ async def receive_form(request: web.Request, limit: int,
     """Read a multipart form: small fields as text, the "file" part streamed to a temporary file chunk by chunk.
 
     `new_file(prefix)` makes the temporary file (`App.scratch_file`: per process, so a restart can clean up).
-    Raises TooBig past `limit` (declared or streamed) and ValueError for anything but a multipart form.
+    Raises TooBig past `limit` (declared or streamed) and ValueError, in words, for anything but a well-formed
+    multipart form (a raw newline or NUL in a file name breaks the part's headers).
     A file part without a name (nothing was chosen) counts as none and leaves nothing behind; a chosen file
     that is empty is returned, for the core to refuse in words. The caller deletes the temporary file.
     """
@@ -162,9 +165,11 @@ async def receive_form(request: web.Request, limit: int,
                 await part.release()
             else:
                 await part.release()
-    except BaseException:
+    except BaseException as e:
         if upload is not None:
             upload.path.unlink(missing_ok=True)
+        if isinstance(e, HttpProcessingError):
+            raise ValueError(BAD_PART) from None
         raise
     if upload is not None and not upload.file_name:
         upload.path.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from aiohttp import web
 from bot.app import App
 from bot.channels.upload import TooBig, file_upload, receive_form
 from bot.core.chinese import day_text
-from bot.core.errors import UserError
+from bot.core.errors import NotFound, UserError
 from bot.core.messages import Incoming
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, LinkGrant
@@ -53,6 +53,7 @@ ACTIONS = {
     "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
     "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
 }
+MAX_ROW_NUMBER = 2**31 - 1  # PostgreSQL INTEGER, the narrowest column a task or file number is looked up in
 SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -249,7 +250,7 @@ class Desk:
     async def _task(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan = await self._plan()
         try:
-            task = await self.app.store.plans.task(plan.id, int(request.match_info["no"]))
+            task = await self.app.store.plans.task(plan.id, _row_number(request.match_info["no"], "项任务"))
         except UserError as e:
             return self._message(request, "没有这项任务", e.message, 404, viewer)
         person = viewer.person
@@ -311,7 +312,7 @@ class Desk:
     # ---- downloads ------------------------------------------------------------------------------
     async def _file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         try:
-            plan_id, f = await self.app.store.evidence.file(int(request.match_info["id"]))
+            plan_id, f = await self.app.store.evidence.file(_row_number(request.match_info["id"], "个文件"))
             task = await self.app.store.plans.task(plan_id, f.task_no)
             sharers = [task, *[await self.app.store.plans.task(plan_id, n) for n in task.shared_with]]
         except UserError:
@@ -398,6 +399,14 @@ class Desk:
         response.set_cookie(FLASH, value, max_age=120,
                             path="/desk", httponly=True, samesite="Strict")
         return response
+
+
+def _row_number(text: str, what: str) -> int:
+    """Read a task or file number from the URL; past what the database's integers hold it names nothing."""
+    n = int(text)
+    if n > MAX_ROW_NUMBER:  # asking the database would overflow its integer (a 500), not find nothing
+        raise NotFound(f"没有第{n}{what}。")
+    return n
 
 
 def _see_other(location: str) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import shutil
 import uuid
@@ -14,6 +15,7 @@ import aiohttp
 import pytest
 from conftest import make_settings
 from fakes.wecom_api import FakeWeCom
+from forms import Part, multipart
 
 from bot.app import App
 from bot.channels.upload import UploadPage
@@ -239,3 +241,24 @@ async def test_upload_in_headless_chromium(running: tuple[App, Runtime], tmp_pat
     [f] = await app.store.evidence.files(plan.id, 12)
     assert f.sha256 == hashlib.sha256(PDF).hexdigest() and f.file_name == "计划用水调研报告.pdf"
     assert app.store.files.path_for(f.sha256).read_bytes() == PDF
+
+
+@pytest.mark.parametrize("name", [b"a\x00b.pdf", "调研\n报告.pdf".encode(), b"a\rb.pdf", "报告\r\n.pdf".encode()])
+async def test_control_characters_in_a_file_name_give_a_clear_page(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture,
+        name: bytes) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    body, headers = multipart(Part(b"item", b"3"), Part(b"file", PDF, name, b"application/pdf"))
+    async with http.post(url, data=body, headers=headers) as resp:
+        status, page = resp.status, await resp.text()
+    assert status < 500 and "上传" in page, page
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    plan = await app.store.plans.plan()
+    files = await app.store.evidence.files(plan.id, 12)
+    if status == 200:
+        [f] = files
+        assert "已收到" in page and not any(ch in f.file_name for ch in "\x00\r\n")
+    else:
+        assert status == 400 and files == [] and "文件名" in page
+    assert not app.scratch_dir.exists() or list(app.scratch_dir.iterdir()) == []

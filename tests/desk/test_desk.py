@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import logging
 import re
 import shutil
 import zipfile
@@ -18,6 +19,7 @@ import aiohttp
 import pytest
 from conftest import make_settings
 from fakes.telegram_api import FakeTelegram
+from forms import Part, multipart
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page
 from sqlalchemy import event
@@ -176,6 +178,21 @@ async def test_expired_or_forged_link_gives_no_session(running: tuple[App, Runti
     assert (await get(http, f"{rt.http_url}/desk/"))[0] == 401
 
 
+async def test_sign_in_posted_from_an_opaque_origin_is_refused(running: tuple[App, Runtime],
+                                                              http: aiohttp.ClientSession) -> None:
+    """A sandboxed frame or a data: page on another site posts with `Origin: null` and, in older browsers, no
+    Sec-Fetch-Site: it would sign the victim's browser in as the attacker (login CSRF)."""
+    app, _ = running
+    link = await desk_link(app, COORD)
+    for opaque in ({"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):
+        async with http.post(link, allow_redirects=False, headers=opaque) as resp:
+            assert resp.status == 403 and "Set-Cookie" not in resp.headers and "请直接点击" in await resp.text()
+    # a browser that vouches for the request being same-origin is believed (our page, a no-referrer policy)
+    async with http.post(link, allow_redirects=False, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}) \
+            as resp:
+        assert resp.status == 303 and "Set-Cookie" in resp.headers
+
+
 async def test_anonymous_visitor_sees_nothing(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                               tmp_path: Path) -> None:
     app, rt = running
@@ -251,6 +268,31 @@ async def test_liaison_sees_only_their_units_files(running: tuple[App, Runtime],
         names = zipfile.ZipFile(io.BytesIO(await resp.read())).namelist()
         assert "filename*=UTF-8''" + quote("佐证材料-区教育局-20231020.zip") in resp.headers["Content-Disposition"]
     assert any(n.startswith("40-") for n in names) and not any(n.startswith("44-") for n in names)
+
+
+async def test_huge_numbers_and_broken_file_names_get_a_clear_page(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await signed_in(app, http, BUILD)
+    huge = "9" * 20
+    for path, says in ((f"/desk/files/{huge}", "没有这个文件"), (f"/desk/files/{2**31}", "没有这个文件"),
+                       (f"/desk/tasks/{huge}", "没有这项任务")):
+        status, page = await get(http, f"{rt.http_url}{path}")
+        assert status == 404 and says in page, path
+    status, page = await get(http, f"{rt.http_url}/desk/tasks/44")
+    for name in (b"a\x00b.pdf", "名单\n第1批.pdf".encode()):
+        body, headers = multipart(Part(b"csrf", csrf_of(page).encode()), Part(b"item", b"2"),
+                                  Part(b"file", PDF, name, b"application/pdf"))
+        async with http.post(f"{rt.http_url}/desk/tasks/44/upload", data=body, headers=headers,
+                             allow_redirects=False) as resp:
+            assert resp.status == 400 and "文件名中不能有换行或空字符" in await resp.text()
+    for posted in (f"/desk/tasks/{huge}/upload", f"/desk/tasks/{huge}/review"):
+        async with http.post(f"{rt.http_url}{posted}", data={"csrf": csrf_of(page), "action": "approve"}) as resp:
+            assert resp.status < 500, posted
+    plan = await app.store.plans.plan()
+    assert await app.store.evidence.files(plan.id, 44) == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_file_download_keeps_its_name_and_bytes(running: tuple[App, Runtime], http: aiohttp.ClientSession,
