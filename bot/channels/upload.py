@@ -34,6 +34,7 @@ from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Attachment, Incoming, Push, Reply
 from bot.core.views import PersonView, TaskView
+from bot.handlers.access import current_role, may_see_task
 from bot.handlers.render import deadline_text
 from bot.signing import Signer
 
@@ -128,11 +129,17 @@ class UploadPage:
         person = await self.app.store.people.get(grant.person_key)
         if person is None:
             return _page("链接无效", "<p>这个上传链接对应的用户已不存在。</p>", status=403)
+        person = current_role(person, self.app.settings.coordinator_keys)
         try:
             plan = await self.app.store.plans.plan(self.app.settings.plan or None)
             task = await self.app.store.plans.task(plan.id, grant.task_no)
         except UserError:
             return _page("任务不存在", f"<p>当前计划中没有任务{grant.task_no}。</p>", status=404)
+        if not may_see_task(person, task):
+            # removed, or moved to another unit since the link was sent: the task's status is no longer theirs to see
+            return _page("链接已失效", "<p>这个上传链接已经失效：您现在不是这项任务所属单位的联络员。"
+                         "如需上传材料，请在督办助手中发送「任务号」，点击新的「上传佐证材料」链接；如有疑问请联系节水办。</p>",
+                         status=403)
         return person, task
 
 
