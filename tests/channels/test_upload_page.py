@@ -285,3 +285,16 @@ async def test_link_of_a_removed_or_moved_liaison_shows_nothing_of_the_task(
         status, page = await upload(http, url, PDF)
         assert status == 403 and "链接已经失效" in page
     assert await app.store.evidence.files(plan.id, 12) == []
+
+
+async def test_a_very_long_file_name_keeps_its_extension(running: tuple[App, Runtime],
+                                                         http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    long_name = "再生水利用调研报告" * 33 + "（定稿）.pdf"  # 304 characters
+    status, page = await upload(http, url, PDF, name=long_name)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 12)
+    assert status == 200 and f"已收到「{f.file_name}」" in page
+    assert f.file_name.endswith(".pdf") and f.file_name.startswith("再生水利用调研报告")
+    assert len(f.file_name.encode()) <= 240
