@@ -8,6 +8,7 @@ the core's. Pages are server-rendered Jinja2 (autoescaped), no scripts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -37,10 +38,16 @@ from bot.handlers.access import current_role, may_review, may_see_task, may_uplo
 from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
 from bot.handlers.render import deadline_text, file_size
 from bot.reports.digest import progress_chart_png
+from bot.store.files import BlobRefused
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
-PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})  # offered
+# What is served inline is decided from the file's first bytes; WebP is RIFF….WEBP (see sniff).
+MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+         (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+SNIFF_BYTES = 16
+CHUNK = 256 * 1024
 HTML_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",  # sign-in links carry their token in the URL: never sent to another site
@@ -320,12 +327,25 @@ class Desk:
         if not any(may_see_task(viewer.person, t) for t in sharers):
             # the same answer for "no such file" and "not yours": a liaison learns nothing by trying numbers
             return self._message(request, "没有这个文件", "没有这个文件，或它不属于贵单位的任务。", 404, viewer)
-        path = self.app.store.files.path_for(f.sha256)
-        if not path.is_file():
-            return self._message(request, "文件缺失", "这个文件在存储中找不到，请联系管理员。", 404, viewer)
-        inline = request.query.get("inline") == "1" and f.mime_type in PREVIEWABLE
-        mime = f.mime_type if inline else "application/octet-stream"
-        return _download(path, f.file_name, mime, inline=inline)
+        try:
+            blob = await asyncio.to_thread(self.app.store.files.open_blob, f.sha256, f.size)
+        except BlobRefused:  # logged by the store, with the reason
+            return self._message(request, "文件缺失", "这个文件在存储中找不到或已损坏，请联系管理员。", 404, viewer)
+        try:
+            head = await asyncio.to_thread(blob.read, SNIFF_BYTES)
+            sniffed = sniff(head)  # what the bytes are, not what the sender's client declared
+            inline = request.query.get("inline") == "1" and sniffed is not None
+            response = web.StreamResponse(headers=_file_headers(f.file_name, sniffed if inline and sniffed else
+                                                                 "application/octet-stream", inline=inline))
+            response.content_length = f.size
+            await response.prepare(request)
+            await response.write(head)
+            while chunk := await asyncio.to_thread(blob.read, CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        finally:
+            blob.close()
 
     async def _downloads(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks()
@@ -454,7 +474,20 @@ def content_disposition(name: str, *, inline: bool = False) -> str:
     return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
-def _download(path: Path, name: str, mime: str, *, inline: bool = False) -> web.FileResponse:
-    return web.FileResponse(path, headers={
-        "Content-Type": mime, "Content-Disposition": content_disposition(name, inline=inline),
-        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+def _download(path: Path, name: str, mime: str) -> web.FileResponse:
+    return web.FileResponse(path, headers=_file_headers(name, mime, inline=False))
+
+
+def _file_headers(name: str, mime: str, *, inline: bool) -> dict[str, str]:
+    """Return the headers of a file response: a file shown in the browser runs nothing (CSP sandbox) and is not
+    re-sniffed into HTML."""
+    return {"Content-Type": mime, "Content-Disposition": content_disposition(name, inline=inline),
+            "Content-Security-Policy": "sandbox", "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def sniff(head: bytes) -> str | None:
+    """Return the type of a file the browser may show inline, from its first bytes (PDF, PNG, JPEG, GIF, WebP)."""
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in MAGIC if head.startswith(magic)), None)

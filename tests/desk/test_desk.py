@@ -317,6 +317,85 @@ async def test_file_download_keeps_its_name_and_bytes(running: tuple[App, Runtim
         assert resp.headers["Content-Type"] == "application/pdf"
 
 
+async def test_inline_is_decided_by_the_bytes_and_every_file_is_sandboxed(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await signed_in(app, http, BUILD)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/44")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    webp = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32)
+    html = b"<html><script>document.cookie</script></html>"
+    sent = [("照片.png", png, "text/html"), ("动图.webp", webp, "application/octet-stream"),
+            ("通知.pdf", html, "application/pdf")]  # the last one lies about what it is
+    for item, (name, data, declared) in enumerate(sent, start=1):
+        body, headers = multipart(Part(b"csrf", csrf_of(page).encode()), Part(b"item", str(item).encode()),
+                                  Part(b"file", data, name.encode(), declared.encode()))
+        async with http.post(f"{rt.http_url}/desk/tasks/44/upload", data=body, headers=headers) as resp:
+            assert resp.status == 200 and f"已收到「{name}」" in await resp.text()
+    plan = await app.store.plans.plan()
+    ids = {f.file_name: f.id for f in await app.store.evidence.files(plan.id, 44)}
+    for name, data, _ in sent:
+        async with http.get(f"{rt.http_url}/desk/files/{ids[name]}?inline=1") as resp:
+            assert resp.status == 200 and await resp.read() == data
+            assert resp.headers["Content-Security-Policy"] == "sandbox"
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            kind, disposition = resp.headers["Content-Type"], resp.headers["Content-Disposition"]
+        if name == "通知.pdf":
+            assert kind == "application/octet-stream" and disposition.startswith("attachment;")
+        else:
+            assert kind == {"照片.png": "image/png", "动图.webp": "image/webp"}[name]
+            assert disposition.startswith("inline;")
+    await signed_in(app, http, COORD)
+    for export in ("/desk/export/ledger", "/desk/export/bundle"):
+        async with http.get(f"{rt.http_url}{export}") as resp:
+            assert resp.status == 200 and resp.headers["Content-Security-Policy"] == "sandbox"
+
+
+async def test_a_stored_file_swapped_for_a_link_or_altered_is_not_handed_out(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await say(app, BUILD, "44-1", files=(("创建通知.pdf", PDF),), tmp=tmp_path)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 44)
+    blob = app.store.files.path_for(f.sha256)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"S" * len(PDF))  # the size the record says, so only the link gives it away
+    await signed_in(app, http, COORD)
+    url = f"{rt.http_url}/desk/files/{f.id}"
+
+    blob.unlink()
+    blob.symlink_to(secret)
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page and "SSS" not in page
+    folder = blob.parent
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    (elsewhere / f.sha256).unlink()
+    (elsewhere / f.sha256).write_bytes(PDF)
+    folder.symlink_to(elsewhere)  # the right bytes, but reached through a linked folder
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page
+    folder.unlink()
+    elsewhere.rename(folder)
+    async with http.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == PDF
+
+    blob.write_bytes(PDF + b"appended")  # another size than the record's
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page
+    blob.write_bytes(PDF[:-1] + b"X")  # same size, other bytes: served (size is what a download checks) ...
+    async with http.get(url) as resp:
+        assert resp.status == 200
+    status, page = await get(http, f"{rt.http_url}/desk/export/bundle")  # ... but never exported as the original
+    assert status == 404 and "无法导出" in page and "校验值不符" in page
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 4 and all(r.levelno == logging.WARNING and not r.exc_info for r in refused)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_liaison_uploads_into_an_item_from_the_desk(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                                           tg: FakeTelegram) -> None:
     app, rt = running
