@@ -137,7 +137,8 @@ class DeskAuth:
 
     def csrf_ok(self, session_value: str, given: str) -> bool:
         """Tell whether a form's CSRF token belongs to this session."""
-        return bool(given) and hmac.compare_digest(self.csrf(session_value), given)
+        # as bytes: compare_digest refuses str with non-ASCII characters, and a form can post any
+        return bool(given) and hmac.compare_digest(self.csrf(session_value).encode(), given.encode())
 
 
 def safe_next(path: str) -> str:

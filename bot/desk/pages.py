@@ -25,7 +25,7 @@ import jinja2
 from aiohttp import web
 
 from bot.app import App
-from bot.channels.upload import TooBig, file_upload, receive_form
+from bot.channels.upload import BadForm, TooBig, file_upload, receive_form
 from bot.core.chinese import day_text
 from bot.core.errors import NotFound, UserError
 from bot.core.messages import Incoming
@@ -297,8 +297,8 @@ class Desk:
         except TooBig:
             return self._message(request, "文件太大", f"文件超过了 {self.app.settings.upload_max_mb}MB 的上限，没有保存。"
                                  "请压缩或拆分后再上传。", 413, viewer)
-        except ValueError as e:
-            return self._message(request, "上传失败", f"无法读取上传的内容：{e}", 400, viewer)
+        except BadForm as e:
+            return self._message(request, "上传失败", str(e), 400, viewer)
         try:
             if not self.auth.csrf_ok(viewer.session, fields.get("csrf", "")):
                 return self._message(request, "表单已失效", "页面已过期，请返回刷新后再上传。没有做任何修改。", 403, viewer)

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from conftest import make_settings
 from fakes.wecom_api import FakeWeCom
-from forms import Part, multipart
 
+from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.channels.upload import UploadPage
 from bot.core.clock import Clock

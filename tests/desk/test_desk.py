@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from conftest import make_settings
 from fakes.telegram_api import FakeTelegram
-from forms import Part, multipart
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page
 from sqlalchemy import event
 
+from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Incoming, Reply
