@@ -19,15 +19,10 @@ wrong boundary; task numbers past any integer. For every request it checks that
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
-import hashlib
-import json
 import logging
-import random
 import sys
-import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -36,7 +31,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp.multipart import BadContentDispositionHeader
-from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
@@ -45,6 +39,9 @@ from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Incoming
 from bot.runner import Runtime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script too: bench.fuzzing
+from bench.fuzzing import drive, main, rows_digest
 
 TODAY = dt.date(2023, 10, 20)
 WATER, BUILD = "fz-water", "fz-build"  # console liaisons of 区水务局 (task 12) and 区住房和城乡建设局 (task 44)
@@ -222,12 +219,7 @@ class Fuzz:
 
     async def checksum(self) -> str:
         """Return a digest of every row of the evidence, task and audit tables."""
-        digest = hashlib.sha256()
-        async with self.app.store.engine.connect() as c:
-            for table in MAIN_TABLES:
-                for row in await c.execute(text(f"SELECT * FROM {table} ORDER BY 1")):
-                    digest.update(repr(tuple(row)).encode())
-        return digest.hexdigest()
+        return await rows_digest(self.app.store.engine, MAIN_TABLES)
 
 
 def multipart(*parts: Part, boundary: str = "") -> tuple[bytes, dict[str, str]]:
@@ -263,31 +255,14 @@ async def start(state_dir: Path, database_url: str = "") -> tuple[App, Runtime, 
 
 def run(state_dir: Path, examples: int, seed_value: int, database_url: str = "") -> dict[str, Any]:
     """Run `examples` fuzzed sessions (up to 3 posts each) and return the counts and any failure."""
-    failures: list[str] = []
     with asyncio.Runner() as runner, warnings.catch_warnings():
         warnings.simplefilter("ignore", BadContentDispositionHeader)  # aiohttp's word on the hostile headers we send
         app, rt, http = runner.run(start(state_dir, database_url))
         fuzz = Fuzz(app, rt, http)
-        runner.run(fuzz.setup())
-
-        @seed(seed_value)
-        @settings(max_examples=examples, deadline=None, database=None, print_blob=False,
-                  suppress_health_check=list(HealthCheck))
-        @given(st.lists(posts(), min_size=1, max_size=3))
-        def session(batch: list[Post]) -> None:
-            for post in batch:
-                try:
-                    runner.run(fuzz.send(post))
-                except AssertionError as e:  # kept as first seen: shrinking replays on a store that moved on
-                    if len(failures) < 5 and str(e) not in failures:
-                        failures.append(str(e)[:500])
-                    raise
-
-        failure = ""
         try:
-            session()
-        except Exception as e:  # the property failed: report it rather than a traceback
-            failure = f"{type(e).__name__}: {e}"[:2000]
+            runner.run(fuzz.setup())
+            failure, failures = drive(runner, st.lists(posts(), min_size=1, max_size=3), fuzz.send, examples,
+                                      seed_value)
         finally:
             runner.run(http.close())
             runner.run(rt.stop())
@@ -295,17 +270,5 @@ def run(state_dir: Path, examples: int, seed_value: int, database_url: str = "")
     return {**fuzz.seen, "examples": examples, "seed": seed_value, "failure": failure, "failures": failures}
 
 
-def main() -> None:
-    """Parse arguments, fuzz, print JSON; exit 1 when the property failed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--examples", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
-    parser.add_argument("--database-url", default="", help="an empty database to migrate (default: SQLite in a temp dir)")
-    a = parser.parse_args()
-    report = run(Path(tempfile.mkdtemp(prefix="duban-fuzz-forms-")), a.examples, a.seed, a.database_url)
-    print(json.dumps(report, ensure_ascii=False, indent=2))
-    sys.exit(1 if report["failure"] else 0)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, run, "duban-fuzz-forms-")
