@@ -42,8 +42,9 @@ from bot.store.files import BlobRefused
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
-PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})  # offered
-# What is served inline is decided from the file's first bytes; WebP is RIFF….WEBP (see sniff).
+# The task page offers a preview of files declared as these; what is served inline is decided by the file's first
+# bytes (sniff), whatever the sender's client declared.
+PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
 MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
          (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
 SNIFF_BYTES = 16
@@ -189,8 +190,8 @@ class Desk:
             key = await self.auth.resume(value, self.app.store.desk_sessions)
             person = await self.app.store.people.get(key) if key else None
             if person is None:
-                page = self._message(request, "请先登录", f"督办台需要登录（退出后、{self.auth.idle_text}未操作或登录超过"
-                                     f"{SESSION_HOURS}小时，需要重新登录）。{SIGN_IN}", 401)
+                page = self._message(request, "请先登录", f"督办台需要登录（退出、{self.auth.idle_text}未操作或登录满"
+                                     f"{SESSION_HOURS}小时后要重新登录）。{SIGN_IN}", 401)
                 if value:
                     page.del_cookie(COOKIE, path="/desk")
                 return page
@@ -333,10 +334,9 @@ class Desk:
             return self._message(request, "文件缺失", "这个文件在存储中找不到或已损坏，请联系管理员。", 404, viewer)
         try:
             head = await asyncio.to_thread(blob.read, SNIFF_BYTES)
-            sniffed = sniff(head)  # what the bytes are, not what the sender's client declared
-            inline = request.query.get("inline") == "1" and sniffed is not None
-            response = web.StreamResponse(headers=_file_headers(f.file_name, sniffed if inline and sniffed else
-                                                                 "application/octet-stream", inline=inline))
+            shown = sniff(head) if request.query.get("inline") == "1" else None
+            response = web.StreamResponse(headers=_file_headers(f.file_name, shown or "application/octet-stream",
+                                                                 inline=shown is not None))
             response.content_length = f.size
             await response.prepare(request)
             await response.write(head)
