@@ -664,6 +664,10 @@ async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App
         download = await info.value
         assert download.suggested_filename == "创建工作通知.pdf"
         assert Path(await download.path()).read_bytes() == PDF
+        [f44] = await app.store.evidence.files(plan.id, 44)
+        viewer = page.expect_event("framenavigated", lambda f: f.url.startswith("chrome-extension://"))
+        async with viewer:  # Chromium's PDF viewer still opens the preview under CSP sandbox
+            await page.goto(f"{rt.http_url}/desk/files/{f44.id}?inline=1")
 
         await page.goto(f"{rt.http_url}/desk/review")
         async with page.expect_navigation():
