@@ -17,15 +17,10 @@ answers, and made-up ones) and attachments (some empty). For every message it ch
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
-import hashlib
-import json
 import logging
-import random
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +29,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fakes.recorder import Recorder
-from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Envelope, Media
 from bot.handlers.router import APOLOGY
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script too: bench.fuzzing
+from bench.fuzzing import drive, main, rows_digest
 
 TODAY = dt.date(2023, 10, 20)
 USERS = {"stranger": "fz-stranger", "liaison": "fz-li", "coordinator": "admin"}
@@ -127,7 +123,6 @@ class Fuzz:
         "messages": 0, "buttons": 0, "files": 0, "empty_files": 0, "refused": 0, "replies": 0, "split_replies": 0,
         "by_stranger": 0, "by_liaison": 0, "by_coordinator": 0})
     offered: dict[str, list[str]] = field(default_factory=dict)  # buttons each user was offered
-    failures: list[str] = field(default_factory=list)
 
     async def setup(self) -> None:
         """Make the liaison a liaison of 区教育局 and let every user be known once."""
@@ -194,12 +189,7 @@ class Fuzz:
 
     async def checksum(self) -> str:
         """Return a digest of every row of the main tables."""
-        digest = hashlib.sha256()
-        async with self.app.store.engine.connect() as c:
-            for table in MAIN_TABLES:
-                for row in await c.execute(text(f"SELECT * FROM {table} ORDER BY 1")):
-                    digest.update(repr(tuple(row)).encode())
-        return digest.hexdigest()
+        return await rows_digest(self.app.store.engine, MAIN_TABLES)
 
 
 async def start(state_dir: Path, database_url: str = "") -> App:
@@ -218,41 +208,13 @@ def run(state_dir: Path, examples: int, seed_value: int, database_url: str = "")
         fuzz = Fuzz(app)
         runner.run(fuzz.setup())
         names = sorted({cmd.name for cmd in app.router.listed()})
-
-        @seed(seed_value)
-        @settings(max_examples=examples, deadline=None, database=None, print_blob=False,
-                  suppress_health_check=list(HealthCheck))
-        @given(st.lists(messages(names), min_size=1, max_size=5))
-        def conversation(batch: list[Sent]) -> None:
-            for sent in batch:
-                try:
-                    runner.run(fuzz.send(sent))
-                except AssertionError as e:  # kept as first seen: shrinking replays on a store that moved on
-                    if len(fuzz.failures) < 5 and str(e) not in fuzz.failures:
-                        fuzz.failures.append(str(e)[:500])
-                    raise
-
-        failure = ""
         try:
-            conversation()
-        except Exception as e:  # the property failed: report it rather than a traceback
-            failure = f"{type(e).__name__}: {e}"[:2000]
+            failure, failures = drive(runner, st.lists(messages(names), min_size=1, max_size=5), fuzz.send,
+                                      examples, seed_value)
         finally:
             runner.run(app.close())
-    return {**fuzz.seen, "examples": examples, "seed": seed_value, "failure": failure, "failures": fuzz.failures}
-
-
-def main() -> None:
-    """Parse arguments, fuzz, print JSON; exit 1 when the property failed."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--examples", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
-    parser.add_argument("--database-url", default="", help="an empty database to migrate (default: SQLite in a temp dir)")
-    a = parser.parse_args()
-    report = run(Path(tempfile.mkdtemp(prefix="duban-fuzz-")), a.examples, a.seed, a.database_url)
-    print(json.dumps(report, ensure_ascii=False, indent=2))
-    sys.exit(1 if report["failure"] else 0)
+    return {**fuzz.seen, "examples": examples, "seed": seed_value, "failure": failure, "failures": failures}
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, run, "duban-fuzz-")

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     upload_max_mb: int = 200
     upload_link_hours: int = 24
+    desk_idle_minutes: int = 120  # a desk session unused this long ends (sign in again from chat)
 
     # Reminders and digests
     reminder_offsets: str = "30,14,7,3,1,0"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
-from bot.store.files import FileStore
+from bot.store.files import BlobRefused, FileStore
 
 
 def test_same_bytes_are_kept_once_under_their_hash(tmp_path: Path) -> None:
@@ -56,3 +57,28 @@ def test_a_failed_copy_leaves_nothing_half_written(tmp_path: Path, monkeypatch: 
     with pytest.raises(OSError):
         store.put(src)
     assert [p for p in (tmp_path / "evidence").rglob("*") if p.is_file()] == []
+
+
+def test_a_stored_file_is_read_back_only_as_it_was_written(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "evidence")
+    src = tmp_path / "a.pdf"
+    src.write_bytes(b"%PDF kept")
+    sha, size = store.put(src)
+    with store.open_blob(sha, size) as fh:
+        assert fh.read() == b"%PDF kept"
+    with pytest.raises(BlobRefused, match="大小"):
+        store.open_blob(sha, size + 1)  # the record says otherwise
+    blob = store.path_for(sha)
+    blob.unlink()
+    os.mkfifo(blob)  # a reader must not hang waiting for a writer
+    with pytest.raises(BlobRefused, match="不是普通文件"):
+        store.open_blob(sha, size)
+    blob.unlink()
+    blob.write_bytes(b"%PDF kepT")  # same size, other bytes: the export's reader notices at the end
+    with store.open_verified(blob, size) as reader:
+        assert reader.read(4) == b"%PDF"
+        assert reader.read(100) == b" kepT"
+        with pytest.raises(BlobRefused, match="校验值不符"):
+            reader.read(100)
+    with pytest.raises(BlobRefused, match="找不到"):
+        store.open_blob("0" * 64, 1)

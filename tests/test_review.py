@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from conftest import Chat
 
@@ -64,3 +65,17 @@ async def test_return_button_asks_for_the_reason(chat: Chat, app: App) -> None:
     assert "/return 43 原因" in answer.text
     plan = await app.store.plans.plan()
     assert (await app.store.plans.task(plan.id, 43)).status.label == "待审核"
+
+
+async def test_review_does_not_send_a_file_swapped_for_a_link(chat: Chat, app: App, tmp_path: Path) -> None:
+    await chat.bind("wei", "卫健局")
+    await chat.say("wei", "43-1", files=[("合同.pdf", b"contract")])
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 43)
+    blob = app.store.files.path_for(f.sha256)
+    (tmp_path / "passwd").write_bytes(b"root:x:0")
+    blob.unlink()
+    blob.symlink_to(tmp_path / "passwd")
+    replies = await chat.say("admin", "/review 43")
+    assert [r.file for r in replies if r.file is not None] == []
+    assert any("合同.pdf" in r.text and "是链接或不是普通文件" in r.text for r in replies)

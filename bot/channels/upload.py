@@ -26,7 +26,9 @@ from typing import IO
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from bot.actions.access import current_role, may_see_task
 from bot.app import App
 from bot.config import secret_for
 from bot.core.chinese import whole_number
@@ -42,6 +44,8 @@ ROUTE = "/upload/{token}"
 CHUNK = 256 * 1024
 FIELD_LIMIT = 64  # bytes of a small form field ("item", "csrf")
 MAX_ITEM = 999  # item numbers of one checklist; the caption "任务-材料" reads at most three digits
+BAD_PART = "表单的格式不对（文件名中不能有换行或空字符），没有保存。请把文件改名后重新上传。"
+BROKEN = "上传的内容不完整或格式不对，没有保存。请返回上一页，重新选择文件上传。"
 _DOMAIN = b"duban-upload-link\x00"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
@@ -107,8 +111,8 @@ class UploadPage:
             fields, upload = await receive_form(request, limit, self.app.scratch_file)
         except TooBig:
             return _too_big(self.app.settings.upload_max_mb)
-        except ValueError as e:
-            return _page("上传失败", f"<p>无法读取上传的内容：{html.escape(str(e))}</p>" + _back(request), status=400)
+        except BadForm as e:
+            return _page("上传失败", f"<p>{html.escape(str(e))}</p>" + _back(request), status=400)
         if upload is None:
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
@@ -126,11 +130,17 @@ class UploadPage:
         person = await self.app.store.people.get(grant.person_key)
         if person is None:
             return _page("链接无效", "<p>这个上传链接对应的用户已不存在。</p>", status=403)
+        person = current_role(person, self.app.settings.coordinator_keys)
         try:
             plan = await self.app.store.plans.plan(self.app.settings.plan or None)
             task = await self.app.store.plans.task(plan.id, grant.task_no)
         except UserError:
             return _page("任务不存在", f"<p>当前计划中没有任务{grant.task_no}。</p>", status=404)
+        if not may_see_task(person, task):
+            # removed, or moved to another unit since the link was sent: the task's status is no longer theirs to see
+            return _page("链接已失效", "<p>这个上传链接已经失效：您现在不是这项任务所属单位的联络员。"
+                         "如需上传材料，请在督办助手中发送「任务号」，点击新的「上传佐证材料」链接；如有疑问请联系节水办。</p>",
+                         status=403)
         return person, task
 
 
@@ -139,18 +149,19 @@ async def receive_form(request: web.Request, limit: int,
     """Read a multipart form: small fields as text, the "file" part streamed to a temporary file chunk by chunk.
 
     `new_file(prefix)` makes the temporary file (`App.scratch_file`: per process, so a restart can clean up).
-    Raises TooBig past `limit` (declared or streamed) and ValueError for anything but a multipart form.
+    Raises TooBig past `limit` (declared or streamed) and BadForm, in words, for anything but a well-formed
+    multipart form (a raw newline or NUL in a file name breaks the part's headers; a body cut short).
     A file part without a name (nothing was chosen) counts as none and leaves nothing behind; a chosen file
     that is empty is returned, for the core to refuse in words. The caller deletes the temporary file.
     """
     if request.content_type != "multipart/form-data":
-        raise ValueError("请在页面中选择文件后提交。")
+        raise BadForm("请在页面中选择文件后提交。")
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise TooBig
     fields: dict[str, str] = {}
     upload: Upload | None = None
-    reader = await request.multipart()
     try:
+        reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
@@ -162,9 +173,13 @@ async def receive_form(request: web.Request, limit: int,
                 await part.release()
             else:
                 await part.release()
-    except BaseException:
+    except BaseException as e:
         if upload is not None:
             upload.path.unlink(missing_ok=True)
+        if isinstance(e, HttpProcessingError):  # the part's headers do not parse
+            raise BadForm(BAD_PART) from None
+        if isinstance(e, ValueError):  # no boundary, another boundary, a body cut short
+            raise BadForm(BROKEN) from None
         raise
     if upload is not None and not upload.file_name:
         upload.path.unlink(missing_ok=True)
@@ -221,6 +236,10 @@ class Upload:
 
 class TooBig(Exception):
     """The file part grew past DUBAN_UPLOAD_MAX_MB."""
+
+
+class BadForm(Exception):
+    """The request is not a form the page could have sent; the message says so in Chinese."""
 
 
 def _plain_name(name: str) -> str:

@@ -1,11 +1,13 @@
-"""Sign-in to the desk: one-time links sent in chat, a signed session cookie, and CSRF tokens.
+"""Sign-in to the desk: one-time links sent in chat, server-side sessions, and CSRF tokens.
 
 A link carries [person key, nonce, expiry, where to go] signed with the instance secret; it is valid
 for LINK_MINUTES and is spent the first time it is used (its nonce is recorded in the store, so a
 second instance refuses it too). Opening the link only shows a button: chat apps fetch links to
-preview them, and a preview must not spend the link. The session cookie carries [person key, expiry,
-session id]; the person's role and unit are read from the store on every request, so a removed
-liaison loses access at once. The CSRF token of a form is an HMAC of the session cookie.
+preview them, and a preview must not spend the link. The session lives in the store (`desksession`);
+the cookie carries only its id, signed. Logout, `/remove`, a role change, DUBAN_DESK_IDLE_MINUTES
+without a page and SESSION_HOURS after sign-in end it, so a copy of the cookie stops working too.
+The person's role and unit are read from the store on every request. The CSRF token of a form is an
+HMAC of the session cookie.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from bot.core.views import PersonView
 from bot.handlers.desk import HOME, LINK_MINUTES
 from bot.signing import Signer
 from bot.store.chats import ChatRepo
+from bot.store.sessions import DeskSessionRepo, DeskSessionView
 
-SESSION_HOURS = 10  # a working day
+SESSION_HOURS = 10  # a working day: the cap however busy the session
 COOKIE = "duban_desk"
 
 
@@ -78,24 +81,49 @@ class DeskAuth:
         return await chats.first_time(grant.seen_key, self.clock.utcnow())
 
     # ---- sessions -------------------------------------------------------------------------------
-    def session(self, person_key: str) -> tuple[str, int]:
-        """Return a session cookie value for the person and its lifetime in seconds."""
-        seconds = SESSION_HOURS * 3600
-        expires = int(self.clock.real_utcnow().timestamp()) + seconds
-        return self._sessions.sign([person_key, expires, secrets.token_urlsafe(9)]), seconds
+    @property
+    def idle(self) -> dt.timedelta:
+        """Return how long a session may go unused."""
+        return dt.timedelta(minutes=self.settings.desk_idle_minutes)
 
-    def read_session(self, value: str) -> str | None:
-        """Return the person key of a genuine, unexpired session cookie."""
-        values = self._sessions.verify(value)
-        if values is None:
+    @property
+    def idle_text(self) -> str:
+        """Say the idle time in Chinese (2小时, 90分钟)."""
+        minutes = self.settings.desk_idle_minutes
+        return f"{minutes // 60}小时" if minutes % 60 == 0 else f"{minutes}分钟"
+
+    @property
+    def cap(self) -> dt.timedelta:
+        """Return how long a session lasts at most, however busy."""
+        return dt.timedelta(hours=SESSION_HOURS)
+
+    async def session(self, person_key: str, sessions: DeskSessionRepo) -> tuple[str, int]:
+        """Open a session for the person; return the cookie value naming it and the cookie's lifetime in seconds."""
+        sid = await sessions.open(person_key, self.clock.real_utcnow())
+        return self._sessions.sign([sid]), int(self.cap.total_seconds())
+
+    async def resume(self, value: str, sessions: DeskSessionRepo) -> str | None:
+        """Return the person key of the open session a genuine cookie names, else None."""
+        sid = self.session_id(value)
+        if sid is None:
             return None
-        try:
-            key, expires, _ = values
-            if self.clock.real_utcnow().timestamp() >= int(expires):
-                return None
-        except (ValueError, TypeError):
+        return await sessions.resume(sid, self.clock.real_utcnow(), idle=self.idle, cap=self.cap)
+
+    async def end(self, value: str, why: str, sessions: DeskSessionRepo) -> None:
+        """End the session a cookie names (logout)."""
+        if (sid := self.session_id(value)) is not None:
+            await sessions.end(sid, why, self.clock.real_utcnow())
+
+    async def open_sessions(self, sessions: DeskSessionRepo) -> list[DeskSessionView]:
+        """Return the sessions open now."""
+        return await sessions.open_sessions(self.clock.real_utcnow(), idle=self.idle, cap=self.cap)
+
+    def session_id(self, value: str) -> str | None:
+        """Return the session id of a genuine cookie."""
+        values = self._sessions.verify(value) if value else None
+        if values is None or len(values) != 1 or not isinstance(values[0], str):
             return None
-        return str(key)
+        return values[0]
 
     @property
     def secure_cookie(self) -> bool:
@@ -109,7 +137,8 @@ class DeskAuth:
 
     def csrf_ok(self, session_value: str, given: str) -> bool:
         """Tell whether a form's CSRF token belongs to this session."""
-        return bool(given) and hmac.compare_digest(self.csrf(session_value), given)
+        # as bytes: compare_digest refuses str with non-ASCII characters, and a form can post any
+        return bool(given) and hmac.compare_digest(self.csrf(session_value).encode(), given.encode())
 
 
 def safe_next(path: str) -> str:

@@ -1,6 +1,6 @@
 """The desk's pages on duban's own HTTP server: overview, task list and page, review queue, downloads.
 
-Every page and download resolves the signed-in person from the store and asks `bot.handlers.access`
+Every page and download resolves the signed-in person from the store and asks `bot.actions.access`
 what they may see, the same rules chat uses. Review and uploads go through the conversation core as
 `/approve`, `/return` and a captioned file would, so permissions, audit and the chat notices stay
 the core's. Pages are server-rendered Jinja2 (autoescaped), no scripts.
@@ -8,6 +8,7 @@ the core's. Pages are server-rendered Jinja2 (autoescaped), no scripts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -27,21 +28,28 @@ from bot.actions import completion
 from bot.actions.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
 from bot.actions.base import Actor
 from bot.app import App
-from bot.channels.upload import TooBig, file_upload, receive_form
+from bot.channels.upload import BadForm, TooBig, file_upload, receive_form
 from bot.core.chinese import day_text
-from bot.core.errors import UserError
+from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
-from bot.desk.auth import COOKIE, DeskAuth, LinkGrant
+from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
 from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
 from bot.reports.digest import progress_chart_png
 from bot.reports.render import deadline_text, file_size
+from bot.store.files import BlobRefused
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
+# The task page offers a preview of files declared as these; what is served inline is decided by the file's first
+# bytes (sniff), whatever the sender's client declared.
 PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+         (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+SNIFF_BYTES = 16
+CHUNK = 256 * 1024
 HTML_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",  # sign-in links carry their token in the URL: never sent to another site
@@ -54,6 +62,7 @@ ACTIONS = {
     "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
     "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
 }
+MAX_ROW_NUMBER = 2**31 - 1  # PostgreSQL INTEGER, the narrowest column a task or file number is looked up in
 SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
 DESK = "desk"  # the channel the audit log names for what is done on the desk
 
@@ -134,7 +143,7 @@ class Desk:
         _, grant = found
         if not await self.auth.spend(grant, self.app.store.chats):
             return self._used(request)
-        value, seconds = self.auth.session(grant.person_key)
+        value, seconds = await self.auth.session(grant.person_key, self.app.store.desk_sessions)
         response = _see_other(grant.next_path)
         response.set_cookie(COOKIE, value, max_age=seconds, path="/desk", httponly=True, samesite="Strict",
                             secure=self.auth.secure_cookie)
@@ -153,11 +162,16 @@ class Desk:
 
     def _same_origin(self, request: web.Request) -> bool:
         """Tell whether a browser's POST comes from the desk's own pages (clients that send neither header pass)."""
-        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
             return False
         origin = request.headers.get("Origin")
-        if origin is None or origin == "null":  # "null": a page whose referrer policy hides its origin
+        if origin is None:
             return True
+        if origin == "null":
+            # sent by a page whose referrer policy hides its origin, ours or a sandboxed frame on any site:
+            # only a browser that says the request is same-origin is believed
+            return site is not None
         public = urlsplit(self.app.settings.public_url)
         return origin in (f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}")
 
@@ -165,6 +179,7 @@ class Desk:
         return self._message(request, "链接已用过", f"这个登录链接已经用过了，每个链接只能用一次。{SIGN_IN}", 403)
 
     async def _logout(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        await self.auth.end(viewer.session, "logout", self.app.store.desk_sessions)
         response = self._message(request, "已退出", "您已退出督办台。再次使用时，请在督办助手中发送 /desk。")
         response.del_cookie(COOKIE, path="/desk")
         return response
@@ -174,10 +189,14 @@ class Desk:
 
         async def route(request: web.Request) -> web.StreamResponse:
             value = request.cookies.get(COOKIE, "")
-            key = self.auth.read_session(value) if value else None
+            key = await self.auth.resume(value, self.app.store.desk_sessions)
             person = await self.app.store.people.get(key) if key else None
             if person is None:
-                return self._message(request, "请先登录", f"督办台需要登录。{SIGN_IN}", 401)
+                page = self._message(request, "请先登录", f"督办台需要登录（退出、{self.auth.idle_text}未操作或登录满"
+                                     f"{SESSION_HOURS}小时后要重新登录）。{SIGN_IN}", 401)
+                if value:
+                    page.del_cookie(COOKIE, path="/desk")
+                return page
             person = current_role(person, self.app.settings.coordinator_keys)
             if not may_use_desk(person):
                 return self._message(request, "不能使用督办台", "您现在不是节水办人员，也没有绑定单位。", 403)
@@ -241,7 +260,7 @@ class Desk:
     async def _task(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan = await self._plan()
         try:
-            task = await self.app.store.plans.task(plan.id, int(request.match_info["no"]))
+            task = await self.app.store.plans.task(plan.id, _row_number(request.match_info["no"], "项任务"))
         except UserError as e:
             return self._message(request, "没有这项任务", e.message, 404, viewer)
         person = viewer.person
@@ -290,8 +309,8 @@ class Desk:
         except TooBig:
             return self._message(request, "文件太大", f"文件超过了 {self.app.settings.upload_max_mb}MB 的上限，没有保存。"
                                  "请压缩或拆分后再上传。", 413, viewer)
-        except ValueError as e:
-            return self._message(request, "上传失败", f"无法读取上传的内容：{e}", 400, viewer)
+        except BadForm as e:
+            return self._message(request, "上传失败", str(e), 400, viewer)
         try:
             if not self.auth.csrf_ok(viewer.session, fields.get("csrf", "")):
                 return self._message(request, "表单已失效", "页面已过期，请返回刷新后再上传。没有做任何修改。", 403, viewer)
@@ -311,7 +330,7 @@ class Desk:
     # ---- downloads ------------------------------------------------------------------------------
     async def _file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         try:
-            plan_id, f = await self.app.store.evidence.file(int(request.match_info["id"]))
+            plan_id, f = await self.app.store.evidence.file(_row_number(request.match_info["id"], "个文件"))
             task = await self.app.store.plans.task(plan_id, f.task_no)
             sharers = [task, *[await self.app.store.plans.task(plan_id, n) for n in task.shared_with]]
         except UserError:
@@ -319,12 +338,24 @@ class Desk:
         if not any(may_see_task(viewer.person, t) for t in sharers):
             # the same answer for "no such file" and "not yours": a liaison learns nothing by trying numbers
             return self._message(request, "没有这个文件", "没有这个文件，或它不属于贵单位的任务。", 404, viewer)
-        path = self.app.store.files.path_for(f.sha256)
-        if not path.is_file():
-            return self._message(request, "文件缺失", "这个文件在存储中找不到，请联系管理员。", 404, viewer)
-        inline = request.query.get("inline") == "1" and f.mime_type in PREVIEWABLE
-        mime = f.mime_type if inline else "application/octet-stream"
-        return _download(path, f.file_name, mime, inline=inline)
+        try:
+            blob = await asyncio.to_thread(self.app.store.files.open_blob, f.sha256, f.size)
+        except BlobRefused:  # logged by the store, with the reason
+            return self._message(request, "文件缺失", "这个文件在存储中找不到或已损坏，请联系管理员。", 404, viewer)
+        try:
+            head = await asyncio.to_thread(blob.read, SNIFF_BYTES)
+            shown = sniff(head) if request.query.get("inline") == "1" else None
+            response = web.StreamResponse(headers=_file_headers(f.file_name, shown or "application/octet-stream",
+                                                                 inline=shown is not None))
+            response.content_length = f.size
+            await response.prepare(request)
+            await response.write(head)
+            while chunk := await asyncio.to_thread(blob.read, CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        finally:
+            blob.close()
 
     async def _downloads(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks()
@@ -400,6 +431,14 @@ class Desk:
         return response
 
 
+def _row_number(text: str, what: str) -> int:
+    """Read a task or file number from the URL; past what the database's integers hold it names nothing."""
+    n = int(text)
+    if n > MAX_ROW_NUMBER:  # asking the database would overflow its integer (a 500), not find nothing
+        raise NotFound(f"没有第{n}{what}。")
+    return n
+
+
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
@@ -445,7 +484,20 @@ def content_disposition(name: str, *, inline: bool = False) -> str:
     return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
-def _download(path: Path, name: str, mime: str, *, inline: bool = False) -> web.FileResponse:
-    return web.FileResponse(path, headers={
-        "Content-Type": mime, "Content-Disposition": content_disposition(name, inline=inline),
-        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+def _download(path: Path, name: str, mime: str) -> web.FileResponse:
+    return web.FileResponse(path, headers=_file_headers(name, mime, inline=False))
+
+
+def _file_headers(name: str, mime: str, *, inline: bool) -> dict[str, str]:
+    """Return the headers of a file response: a file shown in the browser runs nothing (CSP sandbox) and is not
+    re-sniffed into HTML."""
+    return {"Content-Type": mime, "Content-Disposition": content_disposition(name, inline=inline),
+            "Content-Security-Policy": "sandbox", "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def sniff(head: bytes) -> str | None:
+    """Return the type of a file the browser may show inline, from its first bytes (PDF, PNG, JPEG, GIF, WebP)."""
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in MAGIC if head.startswith(magic)), None)

@@ -26,7 +26,7 @@ from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
 from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, cell_value, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
-from bot.store.files import atomic_path
+from bot.store.files import FileStore, atomic_path
 from bot.store.store import Store
 
 Progress = Callable[[int, int], None]  # (bytes written so far, bytes in all)
@@ -192,7 +192,7 @@ def _build(plan: PlanView, tasks: Sequence[TaskView], files: Sequence[FileView],
                 info = zipfile.ZipInfo.from_file(m.source, m.arcname, strict_timestamps=False)
                 info.compress_type = zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
-                with m.source.open("rb") as src, zf.open(info, "w") as dst:
+                with FileStore.open_verified(m.source, m.size) as src, zf.open(info, "w") as dst:
                     while chunk := src.read(CHUNK):
                         dst.write(chunk)
                         done += len(chunk)

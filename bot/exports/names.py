@@ -1,6 +1,7 @@
-"""File and folder names that are safe on any system: for the evidence bundle and for the desk's downloads.
+"""File and folder names that are safe on any system: every evidence file's name as it is kept (chat and web
+uploads), the evidence bundle's folders and files, and the desk's downloads.
 
-Apart from the bundle writer, so that naming a download does not load openpyxl.
+Apart from the bundle writer, so that naming a file does not load openpyxl.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ _WINDOWS_FORBIDDEN = str.maketrans({"<": "＜", ">": "＞", ":": "：", '"': "�
 _MAX_SUFFIX = 10
 
 
-def safe_name(name: str, limit: int = FILE_NAME_CHARS, fallback: str = "文件") -> str:
+def safe_name(name: str, limit: int = FILE_NAME_CHARS, fallback: str = "文件", *, for_disk: bool = True) -> str:
     """Make a file or folder name safe on any system: one path component, no control characters, no reserved name.
 
     Chinese is kept; "/" and "\\" cannot separate folders, "." and ".." parts are dropped, leading dots
-    are removed (no hidden files), CON/NUL/COM1… get a "_" in front, and the length is capped with the
-    extension kept.
+    are removed (no hidden files), and the length is capped with the extension kept. `for_disk` also makes
+    it valid on Windows (<>:"|?* become their full-width forms, CON/NUL/COM1… get a "_" in front); a name
+    that is only kept and shown (an upload's) leaves them as sent, and is made so when written out.
     """
     text = unicodedata.normalize("NFC", name)
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     parts = (p.strip() for p in re.split(r"[/\\]", text))
     text = "_".join(p for p in parts if p and p not in (".", ".."))
-    text = re.sub(r"\s+", " ", text.translate(_WINDOWS_FORBIDDEN)).strip(" .")
+    text = re.sub(r"\s+", " ", text.translate(_WINDOWS_FORBIDDEN) if for_disk else text).strip(" .")
     if not text:
         return fallback
-    if text.split(".")[0].strip().upper() in _RESERVED:
+    if for_disk and text.split(".")[0].strip().upper() in _RESERVED:
         text = "_" + text
     return _cap(text, limit)
 

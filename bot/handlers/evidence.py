@@ -15,6 +15,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Attachment, Choice, Reply
 from bot.core.views import ItemView, PendingView, TaskStatus, TaskView
+from bot.exports.names import safe_name
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
@@ -55,8 +56,13 @@ async def on_attachments(ctx: Context) -> Replies:
             else:
                 replies.append(await ask_where(ctx, blob, task_no, ctx.msg.text))
         except UserError as e:
-            replies.append(Reply(f"「{safe_name(att.file_name)}」未归档：{e.message}"))
+            replies.append(Reply(f"「{kept_name(att.file_name)}」未归档：{e.message}"))
     return replies
+
+
+def kept_name(name: str) -> str:
+    """Return a sender's file name as it is kept: one component, no control characters, short, extension kept."""
+    return safe_name(name, fallback="未命名文件", for_disk=False)
 
 
 async def store_blob(ctx: Context, att: Attachment) -> StoredBlob:
@@ -67,14 +73,7 @@ async def store_blob(ctx: Context, att: Attachment) -> StoredBlob:
     if (await asyncio.to_thread(att.path.stat)).st_size == 0:
         raise UserError(EMPTY_FILE)
     sha, size = await asyncio.to_thread(ctx.store.files.put, att.path)
-    return StoredBlob(sha, size, safe_name(att.file_name), att.mime_type)
-
-
-def safe_name(name: str) -> str:
-    """Keep only the last path component of a file name, without control characters."""
-    base = PurePath(name.replace("\\", "/")).name
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    return cleaned[:200] or "未命名文件"
+    return StoredBlob(sha, size, kept_name(att.file_name), att.mime_type)
 
 
 def check_can_upload(ctx: Context, t: TaskView) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.core.chinese import day_text
 from bot.core.clock import SHANGHAI
 from bot.core.messages import Choice, OutFile, Reply
@@ -11,6 +13,7 @@ from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
 from bot.reports.render import files_list
+from bot.store.files import BlobRefused
 
 KIND = "review"
 MAX_FILES = 5  # files sent per /review: a chat is not a download manager; the rest are in /export 材料
@@ -29,8 +32,13 @@ async def review(ctx: Context, args: str) -> Replies:
         head.append("未收到：" + "；".join(f"{i.no}. {i.title}" for i in t.missing))
     replies = [Reply("\n".join([*head, files_list(t, files)]))]
     for f in files[:MAX_FILES]:
-        path = ctx.store.files.path_for(f.sha256)
-        replies.append(Reply(f"#{f.id} 材料{f.item_no} · {f.file_name}（{f.unit}）", file=OutFile(f.file_name, path)))
+        label = f"#{f.id} 材料{f.item_no} · {f.file_name}（{f.unit}）"
+        try:  # a link or a changed file in the store is not sent (the store logs why)
+            await asyncio.to_thread(ctx.store.files.check, f.sha256, f.size)
+        except BlobRefused as e:
+            replies.append(Reply(f"{label}：{e.message}"))
+            continue
+        replies.append(Reply(label, file=OutFile(f.file_name, ctx.store.files.path_for(f.sha256))))
     tail = [f"另有{len(files) - MAX_FILES}个文件未发送，可发送「/export 材料 {t.lead}」导出全部材料。"
             ] if len(files) > MAX_FILES else []
     if t.status is not TaskStatus.SUBMITTED:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.errors import NotFound, UserError
 from bot.core.views import PersonView
 from bot.store.db import transaction, upsert
+from bot.store.sessions import end_sessions_of
 from bot.store.tables import Audit, BindFailure, Invite, Person
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on phones
@@ -85,6 +86,8 @@ class PeopleRepo:
             if row is None:
                 row = Person(channel=channel, user_id=user_id, created_at=now)
                 s.add(row)
+            elif row.coordinator != value:  # signed in under the old role: sign in again under the new one
+                await end_sessions_of(s, f"{channel}:{user_id}", "role", now)
             row.coordinator = value
             s.add(Audit(at=now, actor=actor, channel="cli", action="coordinator.set",
                         detail={"person": f"{channel}:{user_id}", "value": value}))
@@ -120,6 +123,8 @@ class PeopleRepo:
                 assert row is not None
                 old = row.unit
                 row.unit = invite.unit
+                if old != invite.unit:  # a desk session opened for the old unit does not carry over
+                    await end_sessions_of(s, person.key, "role", now)
                 invite.used_by, invite.used_at = person.key, now
                 s.add(Audit(at=now, actor=person.key, channel=person.channel, action="liaison.bind",
                             detail={"unit": invite.unit, "from": old}))
@@ -158,6 +163,7 @@ class PeopleRepo:
                         detail={"person": key, "unit": row.unit}))
             view = _view(row)
             row.unit = None
+            await end_sessions_of(s, key, "removed", now)
             return view
 
     async def mark_unreachable(self, channel: str, chat_id: str, reason: str, now: dt.datetime) -> None:

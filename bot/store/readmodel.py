@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "duban_changed"
 # Tables whose rows no cached read depends on: queues, ledgers, logs, one-time keys. Everything else counts.
 UNRELATED = frozenset({"pending", "outbox", "reminderledger", "inbound", "seenmessage", "audit", "snooze",
-                       "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision"})
+                       "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision",
+                       "desksession"})
 _DML = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 MAX_ANSWERS = 4096  # rendered answers kept at most (a generation rarely sees more than units x questions x days)
 K = TypeVar("K")

@@ -23,6 +23,7 @@ from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
 from bot.store.reminders import ReminderRepo
+from bot.store.sessions import DeskSessionRepo
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Store:
     notes: NoteRepo
     leases: LeaseRepo
     reminders: ReminderRepo
+    desk_sessions: DeskSessionRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -59,4 +61,5 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
                  OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
-                 NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker))
+                 NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker),
+                 DeskSessionRepo(sessions))

@@ -133,6 +133,17 @@ class Person(SQLModel, table=True):
     created_at: dt.datetime
 
 
+class DeskSession(SQLModel, table=True):
+    """A sign-in to the desk: the cookie carries only `id`, so ending the row ends every copy of the cookie."""
+
+    id: str = Field(primary_key=True)  # a random token
+    person: str = Field(index=True)  # person key channel:user_id
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    end_reason: str = ""  # logout | removed | role | idle | expired | ended (by an administrator)
+
+
 class Invite(SQLModel, table=True):
     """A single-use code that makes its user a liaison of `unit`."""
 

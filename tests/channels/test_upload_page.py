@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import shutil
 import uuid
@@ -15,9 +16,11 @@ import pytest
 from conftest import make_settings
 from fakes.wecom_api import FakeWeCom
 
+from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.channels.upload import UploadPage
 from bot.core.clock import Clock
+from bot.core.messages import ChatKind, ChatRef, Incoming
 from bot.core.views import PersonView
 from bot.runner import Runtime
 from bot.signing import Signer
@@ -152,9 +155,9 @@ async def test_link_files_only_for_its_own_person_and_task(running: tuple[App, R
     assert status == 200 and "归入任务12 材料3" in page
     plan = await app.store.plans.plan()
     assert await app.store.evidence.files(plan.id, 40) == []
-    # a link made for a task outside the person's unit is refused by the core's permission check
+    # a link made for a task outside the person's unit is refused before the task is shown
     status, page = await upload(http, link(app, education, 12), b"other bytes" * 100)
-    assert "区教育局不是牵头或配合单位" in page
+    assert status == 403 and "不是这项任务所属单位的联络员" in page
     [f] = await app.store.evidence.files(plan.id, 12)
     assert f.uploaded_by == "wecom:lisi"
 
@@ -239,3 +242,59 @@ async def test_upload_in_headless_chromium(running: tuple[App, Runtime], tmp_pat
     [f] = await app.store.evidence.files(plan.id, 12)
     assert f.sha256 == hashlib.sha256(PDF).hexdigest() and f.file_name == "计划用水调研报告.pdf"
     assert app.store.files.path_for(f.sha256).read_bytes() == PDF
+
+
+@pytest.mark.parametrize("name", [b"a\x00b.pdf", "调研\n报告.pdf".encode(), b"a\rb.pdf", "报告\r\n.pdf".encode()])
+async def test_control_characters_in_a_file_name_give_a_clear_page(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture,
+        name: bytes) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    body, headers = multipart(Part(b"item", b"3"), Part(b"file", PDF, name, b"application/pdf"))
+    async with http.post(url, data=body, headers=headers) as resp:
+        status, page = resp.status, await resp.text()
+    assert status < 500 and "上传" in page, page
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    plan = await app.store.plans.plan()
+    files = await app.store.evidence.files(plan.id, 12)
+    if status == 200:
+        [f] = files
+        assert "已收到" in page and not any(ch in f.file_name for ch in "\x00\r\n")
+    else:
+        assert status == 400 and files == [] and "文件名" in page
+    assert not app.scratch_dir.exists() or list(app.scratch_dir.iterdir()) == []
+
+
+async def test_link_of_a_removed_or_moved_liaison_shows_nothing_of_the_task(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    plan = await app.store.plans.plan()
+    task = await app.store.plans.task(plan.id, 12)
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    coordinator = ChatRef("wecom", "jieshuiban", ChatKind.PRIVATE)
+    for change in ("/remove wecom:lisi", "moved"):
+        if change == "moved":
+            await liaison(app, "lisi", "区教育局")  # bound again, to a unit with no part in task 12
+        else:
+            [removed] = await app.conversation.handle(Incoming("wecom", "jieshuiban", coordinator, text=change))
+            assert "已移除" in removed.text
+        async with http.get(url) as resp:
+            page = await resp.text()
+            assert resp.status == 403 and "链接已经失效" in page
+        assert "状态" not in page and task.lead not in page and not any(i.title in page for i in task.items)
+        status, page = await upload(http, url, PDF)
+        assert status == 403 and "链接已经失效" in page
+    assert await app.store.evidence.files(plan.id, 12) == []
+
+
+async def test_a_very_long_file_name_keeps_its_extension(running: tuple[App, Runtime],
+                                                         http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    long_name = "再生水利用调研报告" * 33 + "（定稿）.pdf"  # 304 characters
+    status, page = await upload(http, url, PDF, name=long_name)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 12)
+    assert status == 200 and f"已收到「{f.file_name}」" in page
+    assert f.file_name.endswith(".pdf") and f.file_name.startswith("再生水利用调研报告")
+    assert len(f.file_name.encode()) <= 240

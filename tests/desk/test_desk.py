@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import logging
 import re
 import shutil
 import zipfile
@@ -20,11 +21,14 @@ from conftest import make_settings
 from fakes.telegram_api import FakeTelegram
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page
+from sqlalchemy import event
 
+from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Incoming, Reply
 from bot.core.views import FileView, TaskStatus
+from bot.desk.auth import DeskAuth
 from bot.handlers import export as export_handler
 from bot.runner import Runtime
 
@@ -174,6 +178,21 @@ async def test_expired_or_forged_link_gives_no_session(running: tuple[App, Runti
     assert (await get(http, f"{rt.http_url}/desk/"))[0] == 401
 
 
+async def test_sign_in_posted_from_an_opaque_origin_is_refused(running: tuple[App, Runtime],
+                                                              http: aiohttp.ClientSession) -> None:
+    """A sandboxed frame or a data: page on another site posts with `Origin: null` and, in older browsers, no
+    Sec-Fetch-Site: it would sign the victim's browser in as the attacker (login CSRF)."""
+    app, _ = running
+    link = await desk_link(app, COORD)
+    for opaque in ({"Origin": "null"}, {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):
+        async with http.post(link, allow_redirects=False, headers=opaque) as resp:
+            assert resp.status == 403 and "Set-Cookie" not in resp.headers and "请直接点击" in await resp.text()
+    # a browser that vouches for the request being same-origin is believed (our page, a no-referrer policy)
+    async with http.post(link, allow_redirects=False, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}) \
+            as resp:
+        assert resp.status == 303 and "Set-Cookie" in resp.headers
+
+
 async def test_anonymous_visitor_sees_nothing(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                               tmp_path: Path) -> None:
     app, rt = running
@@ -251,6 +270,31 @@ async def test_liaison_sees_only_their_units_files(running: tuple[App, Runtime],
     assert any(n.startswith("40-") for n in names) and not any(n.startswith("44-") for n in names)
 
 
+async def test_huge_numbers_and_broken_file_names_get_a_clear_page(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await signed_in(app, http, BUILD)
+    huge = "9" * 20
+    for path, says in ((f"/desk/files/{huge}", "没有这个文件"), (f"/desk/files/{2**31}", "没有这个文件"),
+                       (f"/desk/tasks/{huge}", "没有这项任务")):
+        status, page = await get(http, f"{rt.http_url}{path}")
+        assert status == 404 and says in page, path
+    status, page = await get(http, f"{rt.http_url}/desk/tasks/44")
+    for name in (b"a\x00b.pdf", "名单\n第1批.pdf".encode()):
+        body, headers = multipart(Part(b"csrf", csrf_of(page).encode()), Part(b"item", b"2"),
+                                  Part(b"file", PDF, name, b"application/pdf"))
+        async with http.post(f"{rt.http_url}/desk/tasks/44/upload", data=body, headers=headers,
+                             allow_redirects=False) as resp:
+            assert resp.status == 400 and "文件名中不能有换行或空字符" in await resp.text()
+    for posted in (f"/desk/tasks/{huge}/upload", f"/desk/tasks/{huge}/review"):
+        async with http.post(f"{rt.http_url}{posted}", data={"csrf": csrf_of(page), "action": "approve"}) as resp:
+            assert resp.status < 500, posted
+    plan = await app.store.plans.plan()
+    assert await app.store.evidence.files(plan.id, 44) == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_file_download_keeps_its_name_and_bytes(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                                       tmp_path: Path) -> None:
     app, rt = running
@@ -271,6 +315,85 @@ async def test_file_download_keeps_its_name_and_bytes(running: tuple[App, Runtim
     async with http.get(f"{rt.http_url}/desk/files/{f.id}?inline=1") as resp:
         assert resp.headers["Content-Disposition"].startswith("inline;")
         assert resp.headers["Content-Type"] == "application/pdf"
+
+
+async def test_inline_is_decided_by_the_bytes_and_every_file_is_sandboxed(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await signed_in(app, http, BUILD)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/44")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    webp = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32)
+    html = b"<html><script>document.cookie</script></html>"
+    sent = [("照片.png", png, "text/html"), ("动图.webp", webp, "application/octet-stream"),
+            ("通知.pdf", html, "application/pdf")]  # the last one lies about what it is
+    for item, (name, data, declared) in enumerate(sent, start=1):
+        body, headers = multipart(Part(b"csrf", csrf_of(page).encode()), Part(b"item", str(item).encode()),
+                                  Part(b"file", data, name.encode(), declared.encode()))
+        async with http.post(f"{rt.http_url}/desk/tasks/44/upload", data=body, headers=headers) as resp:
+            assert resp.status == 200 and f"已收到「{name}」" in await resp.text()
+    plan = await app.store.plans.plan()
+    ids = {f.file_name: f.id for f in await app.store.evidence.files(plan.id, 44)}
+    for name, data, _ in sent:
+        async with http.get(f"{rt.http_url}/desk/files/{ids[name]}?inline=1") as resp:
+            assert resp.status == 200 and await resp.read() == data
+            assert resp.headers["Content-Security-Policy"] == "sandbox"
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            kind, disposition = resp.headers["Content-Type"], resp.headers["Content-Disposition"]
+        if name == "通知.pdf":
+            assert kind == "application/octet-stream" and disposition.startswith("attachment;")
+        else:
+            assert kind == {"照片.png": "image/png", "动图.webp": "image/webp"}[name]
+            assert disposition.startswith("inline;")
+    await signed_in(app, http, COORD)
+    for export in ("/desk/export/ledger", "/desk/export/bundle"):
+        async with http.get(f"{rt.http_url}{export}") as resp:
+            assert resp.status == 200 and resp.headers["Content-Security-Policy"] == "sandbox"
+
+
+async def test_a_stored_file_swapped_for_a_link_or_altered_is_not_handed_out(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    app, rt = running
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await say(app, BUILD, "44-1", files=(("创建通知.pdf", PDF),), tmp=tmp_path)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 44)
+    blob = app.store.files.path_for(f.sha256)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"S" * len(PDF))  # the size the record says, so only the link gives it away
+    await signed_in(app, http, COORD)
+    url = f"{rt.http_url}/desk/files/{f.id}"
+
+    blob.unlink()
+    blob.symlink_to(secret)
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page and "SSS" not in page
+    folder = blob.parent
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    (elsewhere / f.sha256).unlink()
+    (elsewhere / f.sha256).write_bytes(PDF)
+    folder.symlink_to(elsewhere)  # the right bytes, but reached through a linked folder
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page
+    folder.unlink()
+    elsewhere.rename(folder)
+    async with http.get(url) as resp:
+        assert resp.status == 200 and await resp.read() == PDF
+
+    blob.write_bytes(PDF + b"appended")  # another size than the record's
+    status, page = await get(http, url)
+    assert status == 404 and "找不到或已损坏" in page
+    blob.write_bytes(PDF[:-1] + b"X")  # same size, other bytes: served (size is what a download checks) ...
+    async with http.get(url) as resp:
+        assert resp.status == 200
+    status, page = await get(http, f"{rt.http_url}/desk/export/bundle")  # ... but never exported as the original
+    assert status == 404 and "无法导出" in page and "校验值不符" in page
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 4 and all(r.levelno == logging.WARNING and not r.exc_info for r in refused)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 async def test_liaison_uploads_into_an_item_from_the_desk(running: tuple[App, Runtime], http: aiohttp.ClientSession,
@@ -309,10 +432,109 @@ async def test_removed_liaison_loses_access_at_once(running: tuple[App, Runtime]
     await bind(app, EDU, "区教育局")
     await signed_in(app, http, EDU)
     assert (await get(http, f"{rt.http_url}/desk/tasks/42"))[0] == 200
+    cookie = session_cookie(http)
     [removed] = await say(app, COORD, f"/remove telegram:{EDU}")
     assert "区教育局" in removed.text
     status, page = await get(http, f"{rt.http_url}/desk/tasks/42")
-    assert status == 403 and "没有绑定单位" in page
+    assert status == 401 and "请先登录" in page
+    await bind(app, EDU, "区教育局")  # bound again: the session of before the removal stays ended
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 401
+
+
+def session_cookie(http: aiohttp.ClientSession) -> str:
+    """Return the desk cookie the client holds (what someone copying it would have)."""
+    [value] = [c.value for c in http.cookie_jar if c.key == "duban_desk"]
+    return value
+
+
+async def open_with(rt: Runtime, cookie: str, path: str) -> int:
+    """Open a desk page in another client carrying a copy of a session cookie; return the status."""
+    async with aiohttp.ClientSession() as other:
+        async with other.get(f"{rt.http_url}{path}", headers={"Cookie": f"duban_desk={cookie}"},
+                             allow_redirects=False) as resp:
+            return resp.status
+
+
+async def test_logout_ends_the_session_for_every_copy_of_the_cookie(running: tuple[App, Runtime],
+                                                                    http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    cookie = session_cookie(http)
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 200
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/42")
+    async with http.post(f"{rt.http_url}/desk/logout", data={"csrf": csrf_of(page)}) as resp:
+        assert resp.status == 200 and "您已退出督办台" in await resp.text()
+    assert await open_with(rt, cookie, "/desk/tasks/42") == 401
+    assert await open_with(rt, cookie, "/desk/") == 401
+
+
+async def test_a_new_unit_or_role_needs_a_new_sign_in(running: tuple[App, Runtime], http: aiohttp.ClientSession,
+                                                      tmp_path: Path) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await signed_in(app, http, EDU)
+    liaison = session_cookie(http)
+    assert await open_with(rt, liaison, "/desk/tasks") == 200
+    await bind(app, EDU, "区住房和城乡建设局")
+    assert await open_with(rt, liaison, "/desk/tasks") == 401
+
+    await signed_in(app, http, EDU)
+    promoted = session_cookie(http)
+    now = app.clock.utcnow()
+    await app.store.people.set_coordinator("telegram", EDU, True, actor="cli", now=now)  # `duban coordinator add`
+    assert await open_with(rt, promoted, "/desk/tasks") == 401
+    await signed_in(app, http, EDU)
+    coordinator = session_cookie(http)
+    assert await open_with(rt, coordinator, "/desk/review") == 200
+    await app.store.people.set_coordinator("telegram", EDU, False, actor="cli", now=now)  # `… coordinator remove`
+    assert await open_with(rt, coordinator, "/desk/tasks") == 401
+
+
+async def test_idle_session_ends_and_a_busy_one_ends_after_ten_hours(running: tuple[App, Runtime], clock: Clock,
+                                                                     http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    cookie = session_cookie(http)
+    clock.advance(dt.timedelta(minutes=119))
+    assert await open_with(rt, cookie, "/desk/tasks") == 200  # used again just in time
+    for _ in range(4):  # a page every 1 h 55 min keeps it open ...
+        clock.advance(dt.timedelta(minutes=115))
+        assert await open_with(rt, cookie, "/desk/tasks") == 200
+    clock.advance(dt.timedelta(minutes=115))  # ... until ten hours after signing in
+    assert await open_with(rt, cookie, "/desk/tasks") == 401
+
+    await signed_in(app, http, COORD)
+    idle = session_cookie(http)
+    clock.advance(dt.timedelta(minutes=121))
+    status, page = await get(http, f"{rt.http_url}/desk/tasks")
+    assert status == 401 and "2小时未操作" in page
+    assert await open_with(rt, idle, "/desk/tasks") == 401
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(running: tuple[App, Runtime], clock: Clock,
+                                                          http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    writes: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE DESKSESSION"):
+            writes.append(statement)
+
+    event.listen(app.store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):  # (the real clock runs on too: the steps leave it most of the minute)
+            clock.advance(dt.timedelta(seconds=2))
+            assert (await get(http, f"{rt.http_url}/desk/tasks"))[0] == 200
+        assert writes == []
+        clock.advance(dt.timedelta(seconds=55))
+        for _ in range(3):
+            assert (await get(http, f"{rt.http_url}/desk/tasks"))[0] == 200
+        assert len(writes) == 1
+    finally:
+        event.remove(app.store.engine.sync_engine, "before_cursor_execute", count)
+    [session] = await DeskAuth(app.settings, clock).open_sessions(app.store.desk_sessions)
+    assert session.last_seen_at - session.created_at >= dt.timedelta(seconds=65)
 
 
 async def test_task_page_shows_an_extension_and_progress_notes(running: tuple[App, Runtime],
@@ -442,6 +664,10 @@ async def test_coordinator_reviews_and_downloads_in_a_browser(running: tuple[App
         download = await info.value
         assert download.suggested_filename == "创建工作通知.pdf"
         assert Path(await download.path()).read_bytes() == PDF
+        [f44] = await app.store.evidence.files(plan.id, 44)
+        viewer = page.expect_event("framenavigated", lambda f: f.url.startswith("chrome-extension://"))
+        async with viewer:  # Chromium's PDF viewer still opens the preview under CSP sandbox
+            await page.goto(f"{rt.http_url}/desk/files/{f44.id}?inline=1")
 
         await page.goto(f"{rt.http_url}/desk/review")
         async with page.expect_navigation():
