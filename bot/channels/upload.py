@@ -6,9 +6,9 @@ so task replies carry a link to this page. The token in the link is
     base64url(JSON [person key, task no, expiry unix time]) "." base64url(HMAC-SHA256[:16])
 
 signed with the instance secret (domain-separated), so it cannot be forged, stretched or moved to
-another person or task. The page streams the file to disk and files it through the same core code
-as a chat upload (an Incoming with the caption "任务-材料"): permissions, duplicates and audit stay
-the core's. The plan is the one chats work on; a token names no plan.
+another person or task. The page streams the file to disk and files it through the same evidence action as
+a file sent in chat: permissions, duplicates and audit are the action's. The plan is the one chats work on;
+a token names no plan.
 """
 
 from __future__ import annotations
@@ -28,19 +28,22 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from bot.actions import evidence
 from bot.actions.access import current_role, may_see_task
+from bot.actions.base import Actor
 from bot.app import App
 from bot.config import secret_for
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
-from bot.core.messages import Attachment, Incoming, Push, Reply
-from bot.core.views import PersonView, TaskView
+from bot.core.messages import Attachment, Push, Reply
+from bot.core.views import PersonView, PlanView, TaskView
 from bot.reports.render import deadline_text
 from bot.signing import Signer
 
 log = logging.getLogger(__name__)
 
 ROUTE = "/upload/{token}"
+UPLOAD = "upload"  # the channel the audit log names for files given on this page
 CHUNK = 256 * 1024
 FIELD_LIMIT = 64  # bytes of a small form field ("item", "csrf")
 MAX_ITEM = 999  # item numbers of one checklist; the caption "任务-材料" reads at most three digits
@@ -98,14 +101,14 @@ class UploadPage:
         found = await self._resolve(request.match_info["token"])
         if isinstance(found, web.Response):
             return found
-        person, task = found
+        person, _, task = found
         return _page("上传佐证材料", _form(person, task, self.app.settings.upload_max_mb, self.app.clock.today()))
 
     async def _post(self, request: web.Request) -> web.Response:
         found = await self._resolve(request.match_info["token"])
         if isinstance(found, web.Response):
             return found
-        person, task = found
+        person, plan, task = found
         limit = self.app.settings.upload_max_mb * 1024 * 1024
         try:
             fields, upload = await receive_form(request, limit, self.app.scratch_file)
@@ -116,13 +119,14 @@ class UploadPage:
         if upload is None:
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
-            text = await file_upload(self.app, person, task.no, fields.get("item", ""), upload)
+            text = await file_upload(Actor(person, UPLOAD, self.app.services), plan, task.no, fields.get("item", ""),
+                                     upload)
         finally:
             upload.path.unlink(missing_ok=True)
         body = "".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n") if line.strip())
         return _page("上传结果", f'<div class="result">{body}</div>' + _back(request, "继续上传"))
 
-    async def _resolve(self, token: str) -> tuple[PersonView, TaskView] | web.Response:
+    async def _resolve(self, token: str) -> tuple[PersonView, PlanView, TaskView] | web.Response:
         grant = self.verify(token)
         if grant is None:
             return _page("链接无效", "<p>这个上传链接无效或已过期。请在督办助手中重新发送「任务号」，"
@@ -141,7 +145,7 @@ class UploadPage:
             return _page("链接已失效", "<p>这个上传链接已经失效：您现在不是这项任务所属单位的联络员。"
                          "如需上传材料，请在督办助手中发送「任务号」，点击新的「上传佐证材料」链接；如有疑问请联系节水办。</p>",
                          status=403)
-        return person, task
+        return person, plan, task
 
 
 async def receive_form(request: web.Request, limit: int,
@@ -208,19 +212,19 @@ async def _stream(part: BodyPartReader, limit: int, new_file: Callable[[str], Pa
     return Upload(file_name, path, mime, size)
 
 
-async def file_upload(app: App, person: PersonView, task_no: int, item: str, upload: Upload) -> str:
-    """Hand the file to the core as a chat upload captioned "任务-材料", echo the answer to the chat, return it."""
+async def file_upload(actor: Actor, plan: PlanView, task_no: int, item: str, upload: Upload) -> str:
+    """File a form's file through the same evidence action as chat, echo the answer to the person's chat, return it."""
     if (item_no := whole_number(item, limit=MAX_ITEM)) is None:
         return "请选择这份文件对应的材料。"
-    chat = person.chat
-    incoming = Incoming(channel=person.channel, user_id=person.user_id, chat=chat, text=f"{task_no}-{item_no}",
-                        attachments=(Attachment(upload.file_name, upload.path, upload.mime_type, upload.size),),
-                        user_name="")
-    replies = await app.conversation.handle(incoming)
-    text = "\n".join(r.text for r in replies if r.text)
-    stamp = app.clock.utcnow().isoformat()
-    await app.outbox.push(Push(chat, Reply(f"（网页上传）{text}"),
-                               dedupe_key=f"upload:{person.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
+    try:
+        blob = await evidence.keep_file(actor, Attachment(upload.file_name, upload.path, upload.mime_type, upload.size))
+        filed = await evidence.file_evidence(actor, plan, blob, task_no, item_no)
+        text = filed.summary() + ("，可以提交审核。" if filed.ready else "")
+    except UserError as e:
+        text = f"「{evidence.kept_name(upload.file_name)}」未归档：{e.message}"
+    stamp = actor.now.isoformat()
+    await actor.services.push(Push(actor.person.chat, Reply(f"（网页上传）{text}"),
+                                   dedupe_key=f"upload:{actor.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
     return text
 
 

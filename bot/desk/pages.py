@@ -317,7 +317,7 @@ class Desk:
             if upload is None:
                 text = "没有选择文件：请选择要上传的文件后再提交。"
             else:
-                text = await file_upload(self.app, viewer.person, no, fields.get("item", ""), upload)
+                text = await file_upload(self._actor(viewer), await self._plan(), no, fields.get("item", ""), upload)
         finally:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)

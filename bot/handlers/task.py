@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from bot.actions import evidence
 from bot.actions.access import may_see_task, require_involved
 from bot.core.chinese import day_text, whole_number
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
-from bot.core.views import TaskStatus
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import files_list, task_detail
@@ -58,12 +58,6 @@ async def withdraw(ctx: Context, args: str) -> Replies:
     file_id = whole_number(args.strip().lstrip("#＃"))
     if file_id is None:
         raise UserError("请写上文件编号（阿拉伯数字），例如 /withdraw 37。发送「/files 任务号」可以看到编号。")
-    _, f = await ctx.store.evidence.file(file_id)
-    if not ctx.person.coordinator and f.unit != ctx.person.unit:
-        raise NotAllowed("只能撤回本单位提交的文件。")
-    t = await ctx.task(f.task_no)
-    if t.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED) and not ctx.person.coordinator:
-        raise UserError(f"任务{t.no}已「{t.status.label}」，不能再撤回文件。如需更正请联系节水办。")
-    await ctx.store.evidence.withdraw(f.id, by=ctx.person.key, channel=ctx.msg.channel, now=ctx.now)
+    f = await evidence.withdraw(ctx.actor, ctx.plan, file_id)
     return [Reply(f"已撤回文件 #{f.id}「{f.file_name}」（任务{f.task_no} 材料{f.item_no}）。"
                   "文件记录保留在操作日志中。")]
