@@ -38,37 +38,44 @@ from bot.core.plan import (
     deadline_from_raw,
 )
 from bot.core.units import UnitRegistry
+
+# Shared with the Word reader; imported under the names this module always used, so its own lines stay as they were.
+from bot.planfiles.cells import ATTACHMENT as _ATTACHMENT
+from bot.planfiles.cells import (
+    COOPERATING,
+    DEADLINE,
+    EVIDENCE,
+    LEAD,
+    NOTES,
+    NUMBER,
+    OPTIONAL_COLUMNS,
+    RECURRENCE,
+    REQUIRED_COLUMNS,
+    TARGETS,
+    TEXT,
+    parse_evidence_list,
+)
+from bot.planfiles.cells import ITEM_MARK as _ITEM_MARK
+from bot.planfiles.cells import NONE_WORDS as _NONE_WORDS
+from bot.planfiles.cells import NOTE_LINE as _NOTE_LINE
+from bot.planfiles.cells import NOTES_HEADING as _NOTES_HEADING
+from bot.planfiles.cells import SAME_AS as _SAME_AS
+from bot.planfiles.cells import TASK_NO as _TASK_NO
+from bot.planfiles.cells import UNIT_SEPARATORS as _UNIT_SEPARATORS
+from bot.planfiles.cells import YEAR_IN_TITLE as _YEAR_IN_TITLE
+from bot.planfiles.cells import district_of as _district
+from bot.planfiles.cells import heading as _heading
+from bot.planfiles.cells import one_line as _one_line
+from bot.planfiles.cells import topic_tasks as _topic_tasks
 from bot.store.files import atomic_path
 from bot.store.store import Store
 from bot.store.tables import Note
 
-LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE = "牵头单位", "工作任务", "完成时间", "配合单位", "佐证材料"
-REQUIRED_COLUMNS = (LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE)
-NUMBER, RECURRENCE, TARGETS, NOTES = "序号", "周期", "量化目标", "备注"
-OPTIONAL_COLUMNS = (NUMBER, RECURRENCE, TARGETS, NOTES)
 SHEET_TITLE = "任务分工表"
 
-# Other headings seen in district tables for the same columns.
-_HEADER_ALIASES = {
-    "责任单位": LEAD, "牵头部门": LEAD, "工作内容": TEXT, "任务内容": TEXT, "完成时限": DEADLINE,
-    "时间节点": DEADLINE, "完成期限": DEADLINE, "配合部门": COOPERATING, "协办单位": COOPERATING,
-    "佐证资料": EVIDENCE, "佐证材料清单": EVIDENCE, "编号": NUMBER, "重复周期": RECURRENCE, "量化指标": TARGETS,
-}
 _HEADER_SCAN_ROWS = 20
 _MAX_COLUMNS = 60  # a formatted sheet can claim 16384 columns; the table never has this many
 _EMPTY_ROWS_AT_END = 100  # … or a million rows: stop after this many empty ones
-_NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
-_TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
-_ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
-_ITEM_SEPARATORS = "；;。，,\n"
-_ITEM_TRAILING = " \t\u3000\n；;。，,"
-_UNIT_SEPARATORS = re.compile(r"[、，,；;\n]+")
-_SAME_AS = re.compile(r"^(?:同|见)第?\s*(\d{1,4})\s*项")
-_NOTE_LINE = re.compile(r"^\s*(\d{1,3})\s*[.．、]\s*")
-_NOTES_HEADING = re.compile(r"^\s*备\s*注\s*[：:]?\s*")
-_ATTACHMENT = re.compile(r"^附件\s*\d+$")
-_YEAR_IN_TITLE = re.compile(r"(20\d{2})\s*年")
-_DISTRICT_IN_TITLE = re.compile(r"(?:市)?([\u4e00-\u9fff]{2}[区县])")
 _TARGET_SPEC = re.compile(r"^(≥|>|=|＞|＝)\s*(\d+(?:\.\d+)?)\s*(\S.*)$")
 _COMPARISON_SIGNS = {"at_least": "≥", "more_than": ">", "exactly": "="}
 _SIGN_COMPARISONS = {"≥": "at_least", ">": "more_than", "＞": "more_than", "=": "exactly", "＝": "exactly"}
@@ -153,19 +160,6 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def _one_line(text: str) -> str:
-    """Join a wrapped cell's lines: Chinese text has no spaces between them."""
-    return "".join(line.strip() for line in text.splitlines())
-
-
-def _heading(text: str) -> str | None:
-    """Return the column a heading names, if it is one duban reads."""
-    key = "".join(text.split())
-    if key in REQUIRED_COLUMNS or key in OPTIONAL_COLUMNS:
-        return key
-    return _HEADER_ALIASES.get(key)
 
 
 def _open_workbook(path: Path) -> Any:
@@ -412,28 +406,6 @@ def _cooperating(sheet: _Sheet, row: int, column: int, units: UnitRegistry) -> t
     return resolved
 
 
-def parse_evidence_list(text: str) -> list[str] | None:
-    """Split "(1)《…》；(2)《…》" into titles; None when the numbering is not 1, 2, 3 …; [] for "/"."""
-    body = text.strip()
-    if "".join(body.split()) in _NONE_WORDS:
-        return []
-    marks = []
-    for m in _ITEM_MARK.finditer(body):
-        before = body[: m.start()].rstrip(" \t\u3000")
-        if not before or before[-1] in _ITEM_SEPARATORS:
-            marks.append(m)
-    if not marks or marks[0].start() != 0:
-        # Unnumbered: one title per line (or per "；").
-        return [t.strip(_ITEM_TRAILING) for t in re.split(r"[\n；;]", body) if t.strip(_ITEM_TRAILING)]
-    if [int(m.group(1)) for m in marks] != list(range(1, len(marks) + 1)):
-        return None
-    titles = []
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
-        titles.append(_one_line(body[m.end(): end]).strip(_ITEM_TRAILING))
-    return titles
-
-
 def _evidence_titles(sheet: _Sheet, row: int, column: int, text: str) -> tuple[str, ...]:
     """Return the evidence titles a cell lists, or refuse a broken numbering."""
     titles = parse_evidence_list(text)
@@ -549,25 +521,6 @@ def _notes(sheet: _Sheet, lines: list[str], tasks: Sequence[TaskSpec], rows: lis
             linked = _topic_tasks(body, tasks)
         notes[no] = NoteSpec(no=no, text=body, tasks=linked)
     return tuple(notes[n] for n in sorted(notes))
-
-
-def _topic_tasks(note: str, tasks: Sequence[TaskSpec]) -> tuple[int, ...]:
-    """Return the tasks whose text names every part of the note's topic (取水点设置要求、智能化建设)."""
-    topic, colon, _ = note.partition("：")
-    if not colon:
-        return ()
-    parts = [p.strip() for p in re.split(r"[、，,]", topic) if len(p.strip()) >= 2]
-
-    def names(part: str, text: str) -> bool:
-        return part in text or (part.endswith("要求") and len(part) > 4 and part[:-2] in text)
-
-    return tuple(t.no for t in tasks if parts and all(names(p, t.text) for p in parts))
-
-
-def _district(title: str) -> str:
-    """Guess the district from a title like 2023年坪山区…."""
-    m = _DISTRICT_IN_TITLE.search(_YEAR_IN_TITLE.sub("", title, count=1))
-    return m.group(1) if m else ""
 
 
 # ---- writing ------------------------------------------------------------------------------------
