@@ -14,11 +14,11 @@ from openpyxl.packaging.custom import CustomPropertyList
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence
 from bot.core.units import UnitRegistry
+from bot.planfiles.cells import parse_evidence_list
 from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 from bot.store.plansheet import (
     format_evidence_list,
     load_plan_sheet,
-    parse_evidence_list,
     stored_plan_spec,
     write_plan_sheet,
 )

@@ -7,9 +7,14 @@ reads the same whichever program it was typed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
-from bot.core.plan import TaskSpec
+from bot.core.plan import EvidenceItemSpec, NoteSpec, Recurrence, Target, TaskSpec, deadline_from_raw
+from bot.core.units import UnitRegistry, normalize_unit_text
+from bot.planfiles.result import ALIAS, DEADLINE_FORM, FUZZY, Inference, place_of
 
 LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE = "牵头单位", "工作任务", "完成时间", "配合单位", "佐证材料"
 REQUIRED_COLUMNS = (LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE)
@@ -88,3 +93,208 @@ def district_of(title: str) -> str:
     """Guess the district from a title like 2023年坪山区…."""
     m = DISTRICT_IN_TITLE.search(YEAR_IN_TITLE.sub("", title, count=1))
     return m.group(1) if m else ""
+
+
+class CellError(Exception):
+    """A cell says something a reader cannot take; the reader adds where (file, sheet or table, row, column)."""
+
+    def __init__(self, detail: str, row: int = 0) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.row = row  # the reader's row number, for errors found after the rows were read
+
+
+@dataclass
+class TaskRow:
+    """A task row as read, before units and sharing are resolved."""
+
+    row: int
+    no: int
+    lead: str
+    text: str
+    deadline_raw: str
+    cooperating: tuple[str, ...]
+    evidence: tuple[str, ...]
+    group: tuple[int, int] | None  # top cell of a merged 佐证材料 range spanning task rows
+    same_as: int | None  # "同第N项": shares task N's list
+    recurrence: Recurrence | None
+    targets: tuple[Target, ...]
+    note_nos: tuple[int, ...]
+
+
+def build_tasks(rows: list[TaskRow], year: int) -> tuple[TaskSpec, ...]:
+    """Resolve shared evidence lists (merged cells, "同第N项") and build the task specs."""
+    by_no = {row.no: row for row in rows}
+    groups: dict[object, list[int]] = {}
+    for row in rows:
+        if row.group is not None:
+            groups.setdefault(row.group, []).append(row.no)
+    owner: dict[int, int] = {}  # task -> the task whose cell holds the list
+    for members in groups.values():
+        if len(members) > 1:
+            for no in members:
+                owner[no] = members[0]
+    for row in rows:
+        if row.same_as is None:
+            continue
+        target = by_no.get(row.same_as)
+        if target is None or target.no == row.no:
+            raise CellError(f"引用的第{row.same_as}项任务不存在", row.row)
+        if target.same_as is not None:
+            raise CellError(f"引用的第{row.same_as}项任务本身又引用了第{target.same_as}项", row.row)
+        owner[row.no] = owner.get(target.no, target.no)
+        owner.setdefault(target.no, owner[row.no])
+    sharers: dict[int, list[int]] = {}
+    for no, holder in owner.items():
+        sharers.setdefault(holder, []).append(no)
+    tasks = []
+    for row in sorted(rows, key=lambda x: x.no):
+        first = owner.get(row.no)
+        titles = by_no[first].evidence if first is not None else row.evidence
+        shared = tuple(sorted(n for n in sharers.get(first, ()) if n != row.no)) if first is not None else ()
+        tasks.append(TaskSpec(
+            no=row.no, lead=row.lead, text=row.text, deadline_raw=row.deadline_raw,
+            deadline=deadline_from_raw(row.deadline_raw, year), cooperating=row.cooperating,
+            evidence=tuple(EvidenceItemSpec(no=i, title=t) for i, t in enumerate(titles, start=1)),
+            evidence_shared_with=shared if titles else (), recurrence=row.recurrence, targets=row.targets,
+        ))
+    return tuple(tasks)
+
+
+def read_notes(lines: list[str], tasks: Sequence[TaskSpec],
+               cited: Mapping[int, tuple[int, ...]] | None) -> tuple[NoteSpec, ...]:
+    """Split the 备注 lines into numbered notes and link each to the tasks it explains.
+
+    With a 备注 column the rows say which notes they cite (`cited`: task -> notes); without one a note
+    explains the tasks whose text contains its topic (the words before its first "：").
+    """
+    text = "\n".join(lines)
+    text = NOTES_HEADING.sub("", text, count=1) if text.lstrip().startswith("备") else text
+    parsed: list[tuple[int, list[str]]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = NOTE_LINE.match(line)
+        if m:
+            parsed.append((int(m.group(1)), [line[m.end():].strip()]))
+        elif parsed:
+            parsed[-1][1].append(line)
+        else:
+            parsed.append((1, [line]))
+    notes: dict[int, NoteSpec] = {}
+    for no, parts in parsed:
+        if no in notes:
+            raise CellError(f"备注{no}重复出现")
+        body = "".join(parts)
+        if cited is not None:
+            linked = tuple(sorted(task for task, nos in cited.items() if no in nos))
+        else:
+            linked = topic_tasks(body, tasks)
+        notes[no] = NoteSpec(no=no, text=body, tasks=linked)
+    return tuple(notes[n] for n in sorted(notes))
+
+
+def evidence_titles(text: str) -> tuple[str, ...]:
+    """Return the evidence titles a cell lists, or refuse a broken numbering."""
+    titles = parse_evidence_list(text)
+    if titles is None:
+        numbers = "".join(f"({m.group(1)})" for m in ITEM_MARK.finditer(text))
+        raise CellError(f"材料编号应从(1)起连续：实际是 {numbers}")
+    for i, title in enumerate(titles, start=1):
+        if not title:
+            raise CellError(f"第({i})项材料名称为空")
+    return tuple(titles)
+
+
+def match_unit(units: UnitRegistry, name: str, no: int, field: str, inferred: list[Inference]) -> str:
+    """Map a unit as written to its canonical name, noting a short name or a fuzzy match; refuse an unknown one."""
+    unit = units.get(name)
+    if unit is not None:
+        if normalize_unit_text(name) != normalize_unit_text(unit.name):
+            inferred.append(Inference(no, field, name, unit.name, ALIAS,
+                                      f"{place_of(no, field)}写作“{name}”，按简称认作{unit.name}"))
+        return unit.name
+    # The registry's own rule for what staff type: sure only when one unit clearly scores highest.
+    unit = units.resolve(name).unit
+    if unit is not None:
+        inferred.append(Inference(no, field, name, unit.name, FUZZY,
+                                  f"{place_of(no, field)}写作“{name}”，单位名录中没有这个名称，按最相近的认作{unit.name}"))
+        return unit.name
+    close = "、".join(u.name for u in units.closest(name, 3)) or "无相近的单位"
+    raise CellError(f"单位不在单位名录中：“{name}”（最接近的是：{close}）")
+
+
+def cooperating_units(text: str, units: UnitRegistry, no: int, inferred: list[Inference]) -> tuple[str, ...]:
+    """Return the cooperating units a cell names; "/" or an empty cell means none."""
+    if "".join(text.split()) in NONE_WORDS:
+        return ()
+    names = [n.strip() for n in UNIT_SEPARATORS.split(text) if n.strip()]
+    resolved = tuple(match_unit(units, n, no, "cooperating", inferred) for n in names)
+    if len(set(resolved)) != len(resolved):
+        raise CellError(f"有重复的单位：{'、'.join(resolved)}")
+    return resolved
+
+
+def recurrence_in_text(text: str) -> Recurrence | None:
+    """Return how often a task's text says its work repeats (每月, 每季度), if it says so."""
+    if "每季度" in text:
+        return Recurrence.QUARTERLY
+    return Recurrence.MONTHLY if "每月" in text else None
+
+
+_DEADLINE_HINT = "（应为 2023.9 这样的年月，或“全年”“每月”“每季度”）"
+_YEAR_MONTH = re.compile(r"^(20\d{2})[.年/-](\d{1,2})月?(?:底|末)?前?$")
+_MONTH_ONLY = re.compile(r"^(\d{1,2})月(?:底|末)?前?$")
+_WHOLE_YEAR = frozenset({"全年", "长期", "长期坚持", "持续推进"})
+_REPEATING = (
+    (re.compile(r"^(?:每|按)季度?(?:末|底)?前?$"), Recurrence.QUARTERLY),
+    (re.compile(r"^(?:每|按)月(?:末|底)?前?$"), Recurrence.MONTHLY),
+)
+_RECURRENCE_NAMES = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A deadline as the plan keeps it ("2023.9", "全年") and the repetition it implies (每月 -> monthly)."""
+
+    raw: str
+    recurrence: Recurrence | None = None
+
+
+def read_deadline(written: str, year: int, no: int, inferred: list[Inference]) -> Deadline:
+    """Read a 完成时间 cell: 2023.9, 2023年9月底前, 9月, 全年, 每月, 每季度; note anything not kept as written."""
+    text = "".join(unicodedata.normalize("NFKC", written).split())
+    if not text:
+        raise CellError(f"不能为空{_DEADLINE_HINT}")
+    found = Deadline(text)
+    if text in _WHOLE_YEAR:
+        found = Deadline("全年")
+    elif m := _YEAR_MONTH.match(text):
+        found = Deadline(f"{m.group(1)}.{int(m.group(2))}")
+    elif m := _MONTH_ONLY.match(text):
+        found = Deadline(f"{year}.{int(m.group(1))}")
+    else:
+        for pattern, recurrence in _REPEATING:
+            if pattern.match(text):
+                found = Deadline("全年", recurrence)
+    try:
+        deadline_from_raw(found.raw, year)
+    except ValueError as exc:
+        raise CellError(f"无法识别：“{written.strip()}”{_DEADLINE_HINT}") from exc
+    if found.raw != written.strip() or found.recurrence is not None:
+        taken = found.raw + (f"（{_RECURRENCE_NAMES[found.recurrence]}重复）" if found.recurrence else "")
+        inferred.append(Inference(no, "deadline", written.strip(), taken, DEADLINE_FORM,
+                                  f"{place_of(no, 'deadline')}写作“{written.strip()}”，记为{taken}"))
+    return found
+
+
+def plan_year(title: str, deadlines: Iterable[str]) -> int | None:
+    """Return the plan's year: from the title, else the most common year among the deadlines."""
+    m = YEAR_IN_TITLE.search(title)
+    if m:
+        return int(m.group(1))
+    years = Counter(int(m.group(1)) for raw in deadlines if (m := re.match(r"(20\d{2})[.年/-]\d{1,2}", raw)))
+    if years:
+        return years.most_common(1)[0][0]
+    return None

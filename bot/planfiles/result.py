@@ -1,0 +1,57 @@
+"""What a plan reader returns: the plan, and every value it had to infer so a person can confirm it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.plan import PlanSpec
+
+# How a value was inferred (Inference.kind).
+MERGED_CELL = "merged_cell"  # a blank cell under a merged cell took the merged cell's value
+ROW_ABOVE = "row_above"  # a blank (or 同上) cell took the value of the row above
+ALIAS = "alias"  # a unit written by its short or former name
+FUZZY = "fuzzy"  # a unit written differently from every known name, matched by similarity
+FROM_NOTE = "note"  # a deadline the table gives in a 备注
+CONTINUED_ROW = "continued_row"  # a row split across pages, joined to the row above
+DEADLINE_FORM = "deadline_form"  # a deadline written another way (2023年9月底前, 每月) and what it was taken as
+SEQUENCE = "sequence"  # a task without a number, numbered after the one above
+EARLIER_PLAN = "earlier_plan"  # taken from the matching task of the earlier plan, where the table is silent
+
+# The Chinese name of each field an inference can be about, as the table's header calls it.
+FIELD_LABELS = {
+    "no": "序号",
+    "lead": "牵头单位",
+    "text": "工作任务",
+    "deadline": "完成时间",
+    "cooperating": "配合单位",
+    "evidence": "佐证材料",
+    "recurrence": "周期",
+    "targets": "量化目标",
+    "key": "计划标识",
+}
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A value the file did not state outright, with what was written, what was taken and why."""
+
+    no: int | None  # the task it belongs to (None: the plan as a whole)
+    field: str  # a key of FIELD_LABELS
+    written: str  # as the file writes it; "" when the cell is blank
+    taken: str  # the value taken
+    kind: str  # one of the kinds above
+    message: str  # one Chinese sentence for the person who confirms it
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A plan read from a file, and what had to be inferred to read it."""
+
+    plan: PlanSpec
+    inferred: tuple[Inference, ...] = ()
+
+
+def place_of(no: int | None, field: str) -> str:
+    """Return "第12项的牵头单位" (or "计划标识") for a message."""
+    label = FIELD_LABELS.get(field, field)
+    return f"第{no}项的{label}" if no is not None else label
