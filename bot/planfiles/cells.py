@@ -31,6 +31,11 @@ NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
 TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
 ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
 ITEM_SEPARATORS = "；;。，,\n"
+_ITEM_STYLES = (  # (mark, what may stand before a mark that starts an item)
+    (ITEM_MARK, ITEM_SEPARATORS + "》"),
+    (re.compile(r"([\u2460-\u2473\u3251-\u325f\u32b1-\u32bf])"), ITEM_SEPARATORS + "》"),  # ① … ㊿
+    (re.compile(r"(\d{1,3})\s*[.．、]"), ITEM_SEPARATORS),
+)
 ITEM_TRAILING = " \t\u3000\n；;。，,"
 UNIT_SEPARATORS = re.compile(r"[、，,；;\n]+")
 SAME_AS = re.compile(r"^(?:同|见)第?\s*(\d{1,4})\s*项")
@@ -55,25 +60,44 @@ def heading(text: str) -> str | None:
 
 
 def parse_evidence_list(text: str) -> list[str] | None:
-    """Split "(1)《…》；(2)《…》" into titles; None when the numbering is not 1, 2, 3 …; [] for "/"."""
+    """Split "(1)《…》；(2)《…》" (or 1.… / 1、… / ①…) into titles; None when not numbered 1, 2, 3 …; [] for "/"."""
     body = text.strip()
     if "".join(body.split()) in NONE_WORDS:
         return []
-    marks = []
-    for m in ITEM_MARK.finditer(body):
-        before = body[: m.start()].rstrip(" \t\u3000")
-        if not before or before[-1] in ITEM_SEPARATORS:
-            marks.append(m)
-    if not marks or marks[0].start() != 0:
+    marks = _item_marks(body)
+    if not marks or marks[0][1] != 0:
         # Unnumbered: one title per line (or per "；").
         return [t.strip(ITEM_TRAILING) for t in re.split(r"[\n；;]", body) if t.strip(ITEM_TRAILING)]
-    if [int(m.group(1)) for m in marks] != list(range(1, len(marks) + 1)):
+    if [number for number, _, _ in marks] != list(range(1, len(marks) + 1)):
         return None
     titles = []
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
-        titles.append(one_line(body[m.end(): end]).strip(ITEM_TRAILING))
+    for i, (_, _, start) in enumerate(marks):
+        end = marks[i + 1][1] if i + 1 < len(marks) else len(body)
+        titles.append(one_line(body[start: end]).strip(ITEM_TRAILING))
     return titles
+
+
+def _item_marks(body: str) -> list[tuple[int, int, int]]:
+    """Return (number, start, end) of each item mark in the style the list opens with, where a new item can start.
+
+    A mark counts at the start of the cell or after a separator, so "(2)" inside a title is part of it; a
+    closing 》 also ends an item for the bracketed and circled styles ("(1)《a》(2)《b》" run together).
+    """
+    for style, boundaries in _ITEM_STYLES:
+        if not style.match(body):
+            continue
+        found = []
+        for m in style.finditer(body):
+            before = body[: m.start()].rstrip(" \t\u3000")
+            if not before or before[-1] in boundaries:
+                found.append((_item_number(m.group(1)), m.start(), m.end()))
+        return found
+    return []
+
+
+def _item_number(mark: str) -> int:
+    """Return the number of an item mark: "12" or "⑫"."""
+    return int(mark) if mark.isdigit() and mark.isascii() else int(unicodedata.numeric(mark))
 
 
 def topic_tasks(note: str, tasks: Sequence[TaskSpec]) -> tuple[int, ...]:
@@ -115,7 +139,7 @@ class TaskRow:
     deadline_raw: str
     cooperating: tuple[str, ...]
     evidence: tuple[str, ...]
-    group: tuple[int, int] | None  # top cell of a merged 佐证材料 range spanning task rows
+    group: tuple[int, ...] | None  # top cell of a merged 佐证材料 range spanning task rows
     same_as: int | None  # "同第N项": shares task N's list
     recurrence: Recurrence | None
     targets: tuple[Target, ...]
@@ -199,7 +223,7 @@ def evidence_titles(text: str) -> tuple[str, ...]:
     """Return the evidence titles a cell lists, or refuse a broken numbering."""
     titles = parse_evidence_list(text)
     if titles is None:
-        numbers = "".join(f"({m.group(1)})" for m in ITEM_MARK.finditer(text))
+        numbers = "".join(f"({number})" for number, _, _ in _item_marks(text.strip()))
         raise CellError(f"材料编号应从(1)起连续：实际是 {numbers}")
     for i, title in enumerate(titles, start=1):
         if not title:
@@ -251,7 +275,7 @@ _REPEATING = (
     (re.compile(r"^(?:每|按)季度?(?:末|底)?前?$"), Recurrence.QUARTERLY),
     (re.compile(r"^(?:每|按)月(?:末|底)?前?$"), Recurrence.MONTHLY),
 )
-_RECURRENCE_NAMES = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
+RECURRENCE_NAMES = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
 
 
 @dataclass(frozen=True)
@@ -283,7 +307,7 @@ def read_deadline(written: str, year: int, no: int, inferred: list[Inference]) -
     except ValueError as exc:
         raise CellError(f"无法识别：“{written.strip()}”{_DEADLINE_HINT}") from exc
     if found.raw != written.strip() or found.recurrence is not None:
-        taken = found.raw + (f"（{_RECURRENCE_NAMES[found.recurrence]}重复）" if found.recurrence else "")
+        taken = found.raw + (f"（{RECURRENCE_NAMES[found.recurrence]}重复）" if found.recurrence else "")
         inferred.append(Inference(no, "deadline", written.strip(), taken, DEADLINE_FORM,
                                   f"{place_of(no, 'deadline')}写作“{written.strip()}”，记为{taken}"))
     return found

@@ -55,3 +55,8 @@ def place_of(no: int | None, field: str) -> str:
     """Return "第12项的牵头单位" (or "计划标识") for a message."""
     label = FIELD_LABELS.get(field, field)
     return f"第{no}项的{label}" if no is not None else label
+
+
+def short(text: str, limit: int = 30) -> str:
+    """Return the start of a long text for a sentence (the whole of a short one)."""
+    return text if len(text) <= limit else text[:limit] + "……"
