@@ -14,12 +14,17 @@ from dataclasses import dataclass
 
 from bot.core.plan import EvidenceItemSpec, NoteSpec, Recurrence, Target, TaskSpec, deadline_from_raw
 from bot.core.units import UnitRegistry, normalize_unit_text
-from bot.planfiles.result import ALIAS, DEADLINE_FORM, FUZZY, Inference, place_of
+from bot.planfiles.result import ALIAS, DEADLINE_FORM, FUZZY, Inference
 
 LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE = "牵头单位", "工作任务", "完成时间", "配合单位", "佐证材料"
 REQUIRED_COLUMNS = (LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE)
 NUMBER, RECURRENCE, TARGETS, NOTES = "序号", "周期", "量化目标", "备注"
 OPTIONAL_COLUMNS = (NUMBER, RECURRENCE, TARGETS, NOTES)
+# The name of each field of a task as the table's heading writes it (an Inference's field is one of these keys).
+FIELD_LABELS = {
+    "no": NUMBER, "lead": LEAD, "text": TEXT, "deadline": DEADLINE, "cooperating": COOPERATING, "evidence": EVIDENCE,
+    "recurrence": RECURRENCE, "targets": TARGETS, "key": "计划标识",
+}
 
 # Other headings seen in district tables for the same columns.
 HEADER_ALIASES = {
@@ -44,6 +49,12 @@ NOTES_HEADING = re.compile(r"^\s*备\s*注\s*[：:]?\s*")
 ATTACHMENT = re.compile(r"^附件\s*\d+$")
 YEAR_IN_TITLE = re.compile(r"(20\d{2})\s*年")
 DISTRICT_IN_TITLE = re.compile(r"(?:市)?([\u4e00-\u9fff]{2}[区县])")
+
+
+def place_of(no: int | None, field: str) -> str:
+    """Return "第12项的牵头单位" (or "计划标识") for a message."""
+    label = FIELD_LABELS.get(field, field)
+    return f"第{no}项的{label}" if no is not None else label
 
 
 def one_line(text: str) -> str:

@@ -27,8 +27,8 @@ from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
 from bot.core.plan import PlanSpec, TaskSpec
-from bot.planfiles.cells import RECURRENCE_NAMES
-from bot.planfiles.result import EARLIER_PLAN, Inference, ReadResult, place_of
+from bot.planfiles.cells import RECURRENCE_NAMES, place_of
+from bot.planfiles.result import EARLIER_PLAN, Inference, ReadResult
 
 SAME_LEAD_SIMILARITY = 60.0
 OTHER_LEAD_SIMILARITY = 90.0

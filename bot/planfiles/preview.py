@@ -7,8 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from bot.planfiles.cells import FIELD_LABELS
 from bot.planfiles.compare import PlanComparison
-from bot.planfiles.result import FIELD_LABELS, Inference, ReadResult, short
+from bot.planfiles.result import Inference, ReadResult, short
 
 
 @dataclass(frozen=True)

@@ -17,26 +17,12 @@ DEADLINE_FORM = "deadline_form"  # a deadline written another way (2023年9月�
 SEQUENCE = "sequence"  # a task without a number, numbered after the one above
 EARLIER_PLAN = "earlier_plan"  # taken from the matching task of the earlier plan, where the table is silent
 
-# The Chinese name of each field an inference can be about, as the table's header calls it.
-FIELD_LABELS = {
-    "no": "序号",
-    "lead": "牵头单位",
-    "text": "工作任务",
-    "deadline": "完成时间",
-    "cooperating": "配合单位",
-    "evidence": "佐证材料",
-    "recurrence": "周期",
-    "targets": "量化目标",
-    "key": "计划标识",
-}
-
-
 @dataclass(frozen=True)
 class Inference:
     """A value the file did not state outright, with what was written, what was taken and why."""
 
     no: int | None  # the task it belongs to (None: the plan as a whole)
-    field: str  # a key of FIELD_LABELS
+    field: str  # a key of bot.planfiles.cells.FIELD_LABELS
     written: str  # as the file writes it; "" when the cell is blank
     taken: str  # the value taken
     kind: str  # one of the kinds above
@@ -49,12 +35,6 @@ class ReadResult:
 
     plan: PlanSpec
     inferred: tuple[Inference, ...] = ()
-
-
-def place_of(no: int | None, field: str) -> str:
-    """Return "第12项的牵头单位" (or "计划标识") for a message."""
-    label = FIELD_LABELS.get(field, field)
-    return f"第{no}项的{label}" if no is not None else label
 
 
 def short(text: str, limit: int = 30) -> str:

@@ -33,6 +33,7 @@ from bot.planfiles.cells import (
     COOPERATING,
     DEADLINE,
     EVIDENCE,
+    FIELD_LABELS,
     LEAD,
     NONE_WORDS,
     NOTE_LINE,
@@ -52,6 +53,7 @@ from bot.planfiles.cells import (
     heading,
     match_unit,
     one_line,
+    place_of,
     plan_year,
     read_deadline,
     read_notes,
@@ -66,7 +68,6 @@ from bot.planfiles.result import (
     SEQUENCE,
     Inference,
     ReadResult,
-    place_of,
     short,
 )
 
@@ -78,7 +79,7 @@ _DATE_IN_NOTE = (
     re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月"),
     re.compile(r"(20\d{2})\s*[.．]\s*(\d{1,2})(?!\d)"),
 )
-_FIELD_OF = {LEAD: "lead", TEXT: "text", DEADLINE: "deadline", COOPERATING: "cooperating", EVIDENCE: "evidence"}
+_FIELD_OF = {label: name for name, label in FIELD_LABELS.items() if label in REQUIRED_COLUMNS}  # 牵头单位 -> lead
 _ITEM_START = re.compile(r"^\s*(?:[（(]\s*\d{1,3}\s*[)）]|\d{1,3}\s*[.．、]|[\u2460-\u2473\u3251-\u325f\u32b1-\u32bf])")
 
 
@@ -265,6 +266,7 @@ class _Reader:
         notes: list[str] = []
         pending: list[_Pending] = []
         columns: dict[str, int] | None = None
+        width = 0
         number = 0
         for block in blocks:
             if block.tag == qn("w:p"):
@@ -275,16 +277,16 @@ class _Reader:
             number += 1
             table = _Table(self, number, block)
             header = self._header(table)
-            if header is None and columns is None:
-                continue  # a layout table before the plan (a letterhead): not the plan
-            notes.clear()  # paragraphs between two parts of the table ("续表") are not notes
             if header is not None:
                 header_row, columns = header
+                width = table.width
                 if not pending:
                     above.extend(self._texts_above(table, header_row))
+            elif columns is None or table.width != width:
+                continue  # a table for layout (a letterhead, a signature block): not part of the plan
             else:
-                header_row = -1
-            assert columns is not None
+                header_row = -1  # the table goes on after a page without repeating its header
+            notes.clear()  # paragraphs between two parts of the table ("续表") are not notes
             self._rows(table, header_row, columns, pending, notes)
         if columns is None and self.partial is not None:
             raise self.partial
@@ -375,9 +377,8 @@ class _Reader:
 
     def _plan(self, above: list[str], pending: list[_Pending], note_lines: list[str], key: str | None) -> ReadResult:
         """Turn the rows into tasks, read the notes, and name the plan."""
-        attachment = next(("".join(t.split()).rstrip("：:") for t in above
-                           if ATTACHMENT.match("".join(t.split()).rstrip("：:"))), "")
-        title = "".join(one_line(t) for t in above if not ATTACHMENT.match("".join(t.split()).rstrip("：:")))
+        attachment = next((found for t in above if (found := _attachment(t))), "")
+        title = "".join(one_line(t) for t in above if not _attachment(t))
         year = plan_year(title, ("".join(p.texts[DEADLINE].split()) for p in pending))
         if year is None:
             first = pending[0]
@@ -527,6 +528,12 @@ class _Reader:
                                            f"{place_of(row.no, 'deadline')}写作“{written}”，从备注{wanted}读出：{found}"))
 
 
+def _attachment(text: str) -> str | None:
+    """Return the 附件 line as the plan keeps it ("附件 2：" -> "附件2"), if the text is one."""
+    compact = "".join(text.split()).rstrip("：:")
+    return compact if ATTACHMENT.match(compact) else None
+
+
 def _column_text(name: str, cell: _Cell | None) -> str:
     """Return a cell's text, with Word's list numbers written out in the evidence column."""
     if cell is None:
@@ -545,13 +552,13 @@ def _deadline_in(note: str, year: int) -> str | None:
 
 def _joined(name: str, above: str, more: str, units: UnitRegistry) -> str:
     """Join a column's text continued on the next row: Chinese text runs on; a new item or unit starts afresh."""
+    if "".join(above.split()) in NONE_WORDS:
+        return more
     if name == EVIDENCE and _ITEM_START.match(more):
         return f"{above}\n{more}"
-    if name == COOPERATING and above and not UNIT_SEPARATORS.match(more[:1]) and not UNIT_SEPARATORS.match(above[-1:]):
+    if name == COOPERATING and not UNIT_SEPARATORS.match(more[:1]) and not UNIT_SEPARATORS.match(above[-1:]):
         # A unit name broken at the page ("区住房和城乡" / "建设局") runs on; a further unit starts afresh.
         tail = UNIT_SEPARATORS.split(above)[-1]
         head = UNIT_SEPARATORS.split(more)[0]
         return above + more if units.get(tail + head) else f"{above}、{more}"
-    if "".join(above.split()) in NONE_WORDS:
-        return more
     return above + more

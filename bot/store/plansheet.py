@@ -55,6 +55,7 @@ from bot.planfiles.cells import (
     cooperating_units,
     evidence_titles,
     match_unit,
+    place_of,
     plan_year,
     read_deadline,
     read_notes,
@@ -69,7 +70,7 @@ from bot.planfiles.cells import TaskRow as _Row
 from bot.planfiles.cells import district_of as _district
 from bot.planfiles.cells import heading as _heading
 from bot.planfiles.cells import one_line as _one_line
-from bot.planfiles.result import MERGED_CELL, ROW_ABOVE, SEQUENCE, Inference, ReadResult, place_of
+from bot.planfiles.result import MERGED_CELL, ROW_ABOVE, SEQUENCE, Inference, ReadResult
 from bot.store.files import atomic_path
 from bot.store.store import Store
 from bot.store.tables import Note

@@ -5,24 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
 from wordtable import REMOVED, next_year, write_seed_docx
 
 from bot.core.plan import PlanSpec
 from bot.core.units import UnitRegistry
 from bot.planfiles.compare import compare_plans, most_similar_plan
 from bot.planfiles.word import read_plan_docx
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-
-
-@pytest.fixture(scope="module")
-def units() -> UnitRegistry:
-    return load_units_file(default_units_path())
-
-
-@pytest.fixture(scope="module")
-def seed(units: UnitRegistry) -> PlanSpec:
-    return load_plan_file(default_plan_path(), units)
 
 
 def test_next_years_table_gives_exactly_the_added_removed_and_changed_tasks(seed: PlanSpec, units: UnitRegistry,

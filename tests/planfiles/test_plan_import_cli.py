@@ -7,31 +7,16 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from test_cli import state  # noqa: F401  (autouse: the state directory and pinned day of the CLI tests)
 from wordtable import next_year, write_seed_docx
 
 from bot.__main__ import main
 from bot.core.plan import PlanSpec
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-
-
-@pytest.fixture(autouse=True)
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
-    monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
-    monkeypatch.delenv("DUBAN_PLAN", raising=False)
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def seed() -> PlanSpec:
-    return load_plan_file(default_plan_path(), load_units_file(default_units_path()))
 
 
 @pytest.fixture
-def next_docx(seed: PlanSpec, state: Path) -> Path:
-    return write_seed_docx(next_year(seed), state / "2024年分工表.docx", written_units={"区教育局": "教育局"})
+def next_docx(seed: PlanSpec, tmp_path: Path) -> Path:
+    return write_seed_docx(next_year(seed), tmp_path / "2024年分工表.docx", written_units={"区教育局": "教育局"})
 
 
 def plans(capsys: pytest.CaptureFixture[str]) -> str:
@@ -74,8 +59,8 @@ def test_dry_run_prints_the_preview_in_chinese(next_docx: Path, capsys: pytest.C
 
 
 def test_importing_the_word_seed_updates_the_stored_plan_and_next_year_adds_one(
-        seed: PlanSpec, next_docx: Path, state: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    seed_docx = write_seed_docx(seed, state / "附件2.docx")
+        seed: PlanSpec, next_docx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_docx = write_seed_docx(seed, tmp_path / "附件2.docx")
     assert main(["plan", "import", str(seed_docx)]) == 0
     err = capsys.readouterr().err
     assert "已更新计划 pingshan-2023：新增0项，更新0项，未变63项" in err  # same plan: no second copy
@@ -88,7 +73,7 @@ def test_importing_the_word_seed_updates_the_stored_plan_and_next_year_adds_one(
         "不少于4家", "至少1家", "覆盖率达到13%"]
 
 
-def test_excel_table_reports_what_it_inferred_the_same_way(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_excel_table_reports_what_it_inferred_the_same_way(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     wb = Workbook()
     ws = wb.active
     ws["A1"] = "2024年坪山区节水工作任务分工表"
@@ -104,8 +89,8 @@ def test_excel_table_reports_what_it_inferred_the_same_way(state: Path, capsys: 
         for c, value in enumerate(row, start=1):
             ws.cell(row=r, column=c, value=value)
     ws.merge_cells("A3:A4")  # 水务局 over tasks 1–2; task 3's cell left blank
-    wb.save(state / "分工表.xlsx")
-    assert main(["plan", "import", str(state / "分工表.xlsx"), "--dry-run", "--json"]) == 0
+    wb.save(tmp_path / "分工表.xlsx")
+    assert main(["plan", "import", str(tmp_path / "分工表.xlsx"), "--dry-run", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     said = [(i["no"], i["field"], i["kind"], i["written"], i["taken"]) for i in out["inferred"]]
     assert said == [

@@ -20,17 +20,6 @@ from bot.planfiles.cells import parse_evidence_list
 from bot.planfiles.compare import carry_forward, compare_plans
 from bot.planfiles.limits import PlanFileLimits
 from bot.planfiles.word import load_plan_docx, read_plan_docx
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-
-
-@pytest.fixture(scope="module")
-def units() -> UnitRegistry:
-    return load_units_file(default_units_path())
-
-
-@pytest.fixture(scope="module")
-def seed(units: UnitRegistry) -> PlanSpec:
-    return load_plan_file(default_plan_path(), units)
 
 
 @pytest.fixture
@@ -256,3 +245,41 @@ def test_limits_on_rows_tasks_and_cells_are_named(seed_docx: Path, units: UnitRe
     assert "超过了 50 行的上限" in refusal(seed_docx, units, limits=PlanFileLimits(rows=50))
     assert "任务超过了 40 项的上限" in refusal(seed_docx, units, limits=PlanFileLimits(tasks=40))
     assert "一个单元格超过了 100 字的上限" in refusal(seed_docx, units, limits=PlanFileLimits(cell_chars=100))
+
+
+def test_table_broken_into_two_tables_reads_as_one(tmp_path: Path, units: UnitRegistry) -> None:
+    """A letterhead table above, the plan split into two tables at a page (the second without its header,
+    beginning with the rest of a task), 备注, and a signature table below."""
+    doc = Document()
+    doc.add_table(rows=1, cols=2).cell(0, 0).text = "深圳市坪山区水务局"
+    doc.add_paragraph("附件2")
+    doc.add_paragraph("2024年坪山区节水工作任务分工表")
+    first = doc.add_table(rows=3, cols=6)
+    for c, name in enumerate(["序号", "工作任务", "牵头单位", "完成时间", "配合单位", "佐证材料"]):
+        first.cell(0, c).text = name
+    for c, text in enumerate(["1", "开展节水宣传。", "区水务局", "2024.10", "/", "《宣传照片》"]):
+        first.cell(1, c).text = text
+    for c, text in enumerate(["2", "开展节水", "区教育局", "2024.9", "区水务局、区住房和城乡", "(1)《学校名单》；"]):
+        first.cell(2, c).text = text
+    doc.add_paragraph("续表")
+    second = doc.add_table(rows=2, cols=6)
+    for c, text in enumerate(["", "进校园活动。", "", "", "建设局", "(2)《活动照片》"]):
+        second.cell(0, c).text = text
+    for c, text in enumerate(["3", "推进节水型小区建设。", "", "2024.11", "/", "/"]):
+        second.cell(1, c).text = text
+    doc.add_paragraph("备注：1. 节水型小区：按市标准评定。")
+    doc.add_table(rows=1, cols=2).cell(0, 1).text = "2024年3月1日"
+    doc.save(str(tmp_path / "t.docx"))
+    read = read_plan_docx(tmp_path / "t.docx", units)
+    plan = read.plan
+    assert (plan.attachment, plan.title) == ("附件2", "2024年坪山区节水工作任务分工表")
+    assert [(t.no, t.lead, t.text, t.cooperating) for t in plan.tasks] == [
+        (1, "区水务局", "开展节水宣传。", ()),
+        (2, "区教育局", "开展节水进校园活动。", ("区水务局", "区住房和城乡建设局")),  # a name broken at the page
+        (3, "区教育局", "推进节水型小区建设。", ()),
+    ]
+    assert [e.title for e in plan.tasks[1].evidence] == ["《学校名单》", "《活动照片》"]
+    assert [(n.no, n.text, n.tasks) for n in plan.notes] == [(1, "节水型小区：按市标准评定。", (3,))]
+    said = [(i.no, i.field, i.kind) for i in read.inferred]
+    assert said == [(2, "text", "continued_row"), (2, "cooperating", "continued_row"),
+                    (2, "evidence", "continued_row"), (3, "lead", "row_above")]
