@@ -194,7 +194,7 @@ class _Table:
                     cell = _Cell(self._paragraphs(tc, r, col), (r, col))
                 row.extend([cell] * span)
             self.rows.append(row)
-        self.width = max([declared, *(len(row) for row in self.rows)], default=0)
+        self.width = max([min(declared, _MAX_GRID_COLUMNS), *(len(row) for row in self.rows)], default=0)
 
     def _paragraphs(self, tc: Any, row: int, col: int) -> tuple[tuple[str, bool], ...]:
         """Return a cell's paragraphs (those of a table nested in it are not the plan's)."""
