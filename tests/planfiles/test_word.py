@@ -11,7 +11,7 @@ import pytest
 from docx import Document
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from wordtable import write_seed_docx
+from wordtable import HEADINGS, write_seed_docx
 
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence
@@ -86,6 +86,13 @@ def test_word_seed_reports_what_it_inferred(seed: PlanSpec, seed_docx: Path, uni
 # --- a table as offices type it --------------------------------------------------------------------
 
 
+def fill(table: object, rows: list[list[str]]) -> None:
+    """Type rows of text into a Word table, from its first row."""
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text  # type: ignore[attr-defined]
+
+
 def office_table(path: Path, rows: list[list[str]], *, notes: tuple[str, ...] = (),
                  merge_down: tuple[tuple[int, int, int], ...] = ()) -> Path:
     """Write a small Word table: title, header 序号/工作任务/牵头单位/完成时间/配合单位/佐证材料, rows, notes."""
@@ -93,11 +100,7 @@ def office_table(path: Path, rows: list[list[str]], *, notes: tuple[str, ...] = 
     doc.add_paragraph("附件 1：")
     doc.add_paragraph("2024年坪山区节水工作任务分工表")
     table = doc.add_table(rows=1 + len(rows), cols=6)
-    for c, name in enumerate(["序号", "工作任务", "牵头单位", "完成时间", "配合单位", "佐证材料"]):
-        table.cell(0, c).text = name
-    for r, row in enumerate(rows, start=1):
-        for c, text in enumerate(row):
-            table.cell(r, c).text = text
+    fill(table, [HEADINGS, *rows])
     for col, top, bottom in merge_down:
         table.cell(top, col).merge(table.cell(bottom, col))
     for note in notes:
@@ -220,8 +223,7 @@ def test_note_without_a_date_is_refused(tmp_path: Path, units: UnitRegistry) -> 
 def test_missing_column_is_refused(tmp_path: Path, units: UnitRegistry) -> None:
     doc = Document()
     table = doc.add_table(rows=2, cols=3)
-    for c, name in enumerate(["工作任务", "牵头单位", "完成时间"]):
-        table.cell(0, c).text = name
+    fill(table, [["工作任务", "牵头单位", "完成时间"]])
     doc.save(str(tmp_path / "t.docx"))
     msg = refusal(tmp_path / "t.docx", units)
     assert "表格第1行" in msg and "表头缺少「配合单位」、「佐证材料」列" in msg
@@ -254,19 +256,16 @@ def test_table_broken_into_two_tables_reads_as_one(tmp_path: Path, units: UnitRe
     doc.add_table(rows=1, cols=2).cell(0, 0).text = "深圳市坪山区水务局"
     doc.add_paragraph("附件2")
     doc.add_paragraph("2024年坪山区节水工作任务分工表")
-    first = doc.add_table(rows=3, cols=6)
-    for c, name in enumerate(["序号", "工作任务", "牵头单位", "完成时间", "配合单位", "佐证材料"]):
-        first.cell(0, c).text = name
-    for c, text in enumerate(["1", "开展节水宣传。", "区水务局", "2024.10", "/", "《宣传照片》"]):
-        first.cell(1, c).text = text
-    for c, text in enumerate(["2", "开展节水", "区教育局", "2024.9", "区水务局、区住房和城乡", "(1)《学校名单》；"]):
-        first.cell(2, c).text = text
+    fill(doc.add_table(rows=3, cols=6), [
+        HEADINGS,
+        ["1", "开展节水宣传。", "区水务局", "2024.10", "/", "《宣传照片》"],
+        ["2", "开展节水", "区教育局", "2024.9", "区水务局、区住房和城乡", "(1)《学校名单》；"],
+    ])
     doc.add_paragraph("续表")
-    second = doc.add_table(rows=2, cols=6)
-    for c, text in enumerate(["", "进校园活动。", "", "", "建设局", "(2)《活动照片》"]):
-        second.cell(0, c).text = text
-    for c, text in enumerate(["3", "推进节水型小区建设。", "", "2024.11", "/", "/"]):
-        second.cell(1, c).text = text
+    fill(doc.add_table(rows=2, cols=6), [
+        ["", "进校园活动。", "", "", "建设局", "(2)《活动照片》"],
+        ["3", "推进节水型小区建设。", "", "2024.11", "/", "/"],
+    ])
     doc.add_paragraph("备注：1. 节水型小区：按市标准评定。")
     doc.add_table(rows=1, cols=2).cell(0, 1).text = "2024年3月1日"
     doc.save(str(tmp_path / "t.docx"))

@@ -20,7 +20,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 
 from bot.core.plan import EvidenceItemSpec, PlanSpec, Recurrence, TaskSpec
 
-HEADINGS = ("序号", "工作任务", "牵头单位", "完成时间", "配合单位", "佐证材料")
+HEADINGS = ["序号", "工作任务", "牵头单位", "完成时间", "配合单位", "佐证材料"]
 NO, TEXT, LEAD, DEADLINE, COOPERATING, EVIDENCE = range(6)
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
