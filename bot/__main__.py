@@ -44,7 +44,16 @@ def _print_json(data: object) -> None:
 
 
 async def cmd_plan_import(app: App, a: argparse.Namespace) -> None:
-    r = await app.import_plan(Path(a.file), actor="cli")
+    from bot.planfiles.preview import preview_json, preview_lines
+
+    preview = await app.preview_import(Path(a.file), key=a.key)
+    if a.json:
+        _print_json(preview_json(preview))
+    print("\n".join(preview_lines(preview)), file=sys.stdout if a.dry_run and not a.json else sys.stderr)
+    if a.dry_run:
+        err.print("以上是预览，没有写入任何内容。去掉 --dry-run 即导入。")
+        return
+    r = await app.store.plans.import_plan(preview.read.plan, "cli", app.clock.utcnow())
     verb = "新建" if r.created else "更新"
     err.print(f"已{verb}计划 {r.plan_key}：新增{r.tasks_added}项，更新{r.tasks_updated}项，未变{r.tasks_unchanged}项，"
               f"备注{r.notes}条。")
@@ -192,8 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = add("console", cmd_console, "在终端里与督办助手对话")
     c.add_argument("--user", default="admin", help="以此身份对话（默认 admin）")
     plan = sub.add_parser("plan", help="导入或查看计划").add_subparsers(dest="plan_command", metavar="操作")
-    pi = plan.add_parser("import", help="导入计划文件（YAML 或 Excel）")
+    pi = plan.add_parser("import", help="导入计划文件（YAML、Excel 或 Word 分工表）")
     pi.add_argument("file")
+    pi.add_argument("--dry-run", action="store_true", help="只预览：读出的任务、推断的内容、与早先计划的差异，不写入")
+    pi.add_argument("--json", action="store_true", help="以 JSON 输出预览")
+    pi.add_argument("--key", help="计划标识（默认：文件中写明的，或与库中同一计划相同，或按年度和文件名）")
     pi.set_defaults(func=cmd_plan_import)
     plan.add_parser("list", help="列出计划").set_defaults(func=cmd_plan_list)
     u = add("units", cmd_units, "列出单位及简称")

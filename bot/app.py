@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -18,6 +19,8 @@ from bot.handlers import build_router
 from bot.handlers.router import Conversation, Router
 from bot.intake import Intake
 from bot.outbox import Outbox
+from bot.planfiles.preview import ImportPreview
+from bot.planfiles.result import ReadResult
 from bot.store import housekeeping
 from bot.store.planfile import load_plan_file, load_units_file
 from bot.store.readmodel import ReadModel
@@ -68,14 +71,35 @@ class App:
         return app
 
     async def import_plan(self, path: Path, actor: str) -> ImportResult:
-        """Import a plan file (YAML, or a spreadsheet) into the store."""
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            from bot.store.plansheet import load_plan_sheet
+        """Import a plan file (YAML, a spreadsheet or a Word table) into the store."""
+        return await self.store.plans.import_plan(self.read_plan(path).plan, actor, self.clock.utcnow())
 
-            spec = load_plan_sheet(path, self.units)
-        else:
-            spec = load_plan_file(path, self.units)
-        return await self.store.plans.import_plan(spec, actor, self.clock.utcnow())
+    def read_plan(self, path: Path, key: str | None = None) -> ReadResult:
+        """Read a plan file (YAML, Excel or Word) with the values its reader had to infer."""
+        suffix = path.suffix.lower()
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            from bot.store.plansheet import read_plan_sheet
+
+            return read_plan_sheet(path, self.units, key)
+        if suffix in (".docx", ".doc", ".wps"):
+            from bot.planfiles.word import read_plan_docx
+
+            return read_plan_docx(path, self.units, key)
+        spec = load_plan_file(path, self.units)
+        return ReadResult(dataclasses.replace(spec, key=key) if key else spec)
+
+    async def preview_import(self, path: Path, key: str | None = None) -> ImportPreview:
+        """Read a plan file and compare it with the most similar stored plan of its district; write nothing."""
+        from bot.planfiles.compare import carry_forward, compare_plans, most_similar_plan
+        from bot.store.plansheet import stored_plan_spec
+
+        read = self.read_plan(path, key)
+        stored = [await stored_plan_spec(self.store, p.key) for p in await self.store.plans.list_plans()]
+        earlier = most_similar_plan(read.plan, stored)
+        if earlier is None:
+            return ImportPreview(read)
+        comparison = compare_plans(read.plan, earlier)
+        return ImportPreview(carry_forward(read, comparison, keep_key=key is not None), comparison)
 
     @property
     def scratch_dir(self) -> Path:

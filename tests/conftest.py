@@ -18,6 +18,9 @@ from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Envelope, Media, Reply
+from bot.core.plan import PlanSpec
+from bot.core.units import UnitRegistry
+from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 
 PG_URL = os.environ.get("DUBAN_TEST_DATABASE_URL", "")
 TODAY = dt.date(2023, 10, 20)  # a Friday in the plan's year: some tasks overdue, some due soon
@@ -109,6 +112,18 @@ async def db_url(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPath
         await reset_postgres(url)
         return url
     return await sqlite_url(tmp_path, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def units() -> UnitRegistry:
+    """Return the shipped unit registry."""
+    return load_units_file(default_units_path())
+
+
+@pytest.fixture(scope="session")
+def seed(units: UnitRegistry) -> PlanSpec:
+    """Return the shipped plan (the 2023 Pingshan table) as read from its YAML."""
+    return load_plan_file(default_plan_path(), units)
 
 
 @pytest.fixture

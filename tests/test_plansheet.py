@@ -14,27 +14,16 @@ from openpyxl.packaging.custom import CustomPropertyList
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence
 from bot.core.units import UnitRegistry
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.planfiles.cells import parse_evidence_list
 from bot.store.plansheet import (
     format_evidence_list,
     load_plan_sheet,
-    parse_evidence_list,
     stored_plan_spec,
     write_plan_sheet,
 )
 from bot.store.store import Store, open_store
 
 NOW = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def units() -> UnitRegistry:
-    return load_units_file(default_units_path())
-
-
-@pytest.fixture(scope="module")
-def seed(units: UnitRegistry) -> PlanSpec:
-    return load_plan_file(default_plan_path(), units)
 
 
 @pytest.fixture

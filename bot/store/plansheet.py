@@ -13,9 +13,7 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,40 +33,53 @@ from bot.core.plan import (
     Recurrence,
     Target,
     TaskSpec,
-    deadline_from_raw,
 )
 from bot.core.units import UnitRegistry
+
+# Shared with the Word reader; imported under the names this module always used, so its own lines stay as they were.
+from bot.planfiles.cells import ATTACHMENT as _ATTACHMENT
+from bot.planfiles.cells import (
+    COOPERATING,
+    DEADLINE,
+    EVIDENCE,
+    LEAD,
+    NOTES,
+    NUMBER,
+    OPTIONAL_COLUMNS,
+    RECURRENCE,
+    REQUIRED_COLUMNS,
+    TARGETS,
+    TEXT,
+    CellError,
+    build_tasks,
+    cooperating_units,
+    evidence_titles,
+    match_unit,
+    place_of,
+    plan_year,
+    read_deadline,
+    read_notes,
+    recurrence_in_text,
+)
+from bot.planfiles.cells import NONE_WORDS as _NONE_WORDS
+from bot.planfiles.cells import NOTE_LINE as _NOTE_LINE
+from bot.planfiles.cells import NOTES_HEADING as _NOTES_HEADING
+from bot.planfiles.cells import SAME_AS as _SAME_AS
+from bot.planfiles.cells import TASK_NO as _TASK_NO
+from bot.planfiles.cells import TaskRow as _Row
+from bot.planfiles.cells import district_of as _district
+from bot.planfiles.cells import heading as _heading
+from bot.planfiles.cells import one_line as _one_line
+from bot.planfiles.result import MERGED_CELL, ROW_ABOVE, SEQUENCE, Inference, ReadResult
 from bot.store.files import atomic_path
 from bot.store.store import Store
 from bot.store.tables import Note
 
-LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE = "牵头单位", "工作任务", "完成时间", "配合单位", "佐证材料"
-REQUIRED_COLUMNS = (LEAD, TEXT, DEADLINE, COOPERATING, EVIDENCE)
-NUMBER, RECURRENCE, TARGETS, NOTES = "序号", "周期", "量化目标", "备注"
-OPTIONAL_COLUMNS = (NUMBER, RECURRENCE, TARGETS, NOTES)
 SHEET_TITLE = "任务分工表"
 
-# Other headings seen in district tables for the same columns.
-_HEADER_ALIASES = {
-    "责任单位": LEAD, "牵头部门": LEAD, "工作内容": TEXT, "任务内容": TEXT, "完成时限": DEADLINE,
-    "时间节点": DEADLINE, "完成期限": DEADLINE, "配合部门": COOPERATING, "协办单位": COOPERATING,
-    "佐证资料": EVIDENCE, "佐证材料清单": EVIDENCE, "编号": NUMBER, "重复周期": RECURRENCE, "量化指标": TARGETS,
-}
 _HEADER_SCAN_ROWS = 20
 _MAX_COLUMNS = 60  # a formatted sheet can claim 16384 columns; the table never has this many
 _EMPTY_ROWS_AT_END = 100  # … or a million rows: stop after this many empty ones
-_NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
-_TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
-_ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
-_ITEM_SEPARATORS = "；;。，,\n"
-_ITEM_TRAILING = " \t\u3000\n；;。，,"
-_UNIT_SEPARATORS = re.compile(r"[、，,；;\n]+")
-_SAME_AS = re.compile(r"^(?:同|见)第?\s*(\d{1,4})\s*项")
-_NOTE_LINE = re.compile(r"^\s*(\d{1,3})\s*[.．、]\s*")
-_NOTES_HEADING = re.compile(r"^\s*备\s*注\s*[：:]?\s*")
-_ATTACHMENT = re.compile(r"^附件\s*\d+$")
-_YEAR_IN_TITLE = re.compile(r"(20\d{2})\s*年")
-_DISTRICT_IN_TITLE = re.compile(r"(?:市)?([\u4e00-\u9fff]{2}[区县])")
 _TARGET_SPEC = re.compile(r"^(≥|>|=|＞|＝)\s*(\d+(?:\.\d+)?)\s*(\S.*)$")
 _COMPARISON_SIGNS = {"at_least": "≥", "more_than": ">", "exactly": "="}
 _SIGN_COMPARISONS = {"≥": "at_least", ">": "more_than", "＞": "more_than", "=": "exactly", "＝": "exactly"}
@@ -128,24 +139,6 @@ class _Sheet:
         return PlanFileError(f"任务分工表 {self.path.name} 工作表「{self.title}」第{row}行：{detail}")
 
 
-@dataclass
-class _Row:
-    """A task row as read, before units and sharing are resolved."""
-
-    row: int
-    no: int
-    lead: str
-    text: str
-    deadline_raw: str
-    cooperating: tuple[str, ...]
-    evidence: tuple[str, ...]
-    group: tuple[int, int] | None  # top cell of a merged 佐证材料 range spanning task rows
-    same_as: int | None  # "同第N项": shares task N's list
-    recurrence: Recurrence | None
-    targets: tuple[Target, ...]
-    note_nos: tuple[int, ...]
-
-
 def _cell_text(value: Any) -> str:
     """Return a cell value as stripped text."""
     if value is None:
@@ -153,19 +146,6 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def _one_line(text: str) -> str:
-    """Join a wrapped cell's lines: Chinese text has no spaces between them."""
-    return "".join(line.strip() for line in text.splitlines())
-
-
-def _heading(text: str) -> str | None:
-    """Return the column a heading names, if it is one duban reads."""
-    key = "".join(text.split())
-    if key in REQUIRED_COLUMNS or key in OPTIONAL_COLUMNS:
-        return key
-    return _HEADER_ALIASES.get(key)
 
 
 def _open_workbook(path: Path) -> Any:
@@ -197,6 +177,11 @@ def _find_header(sheet: _Sheet) -> tuple[int, dict[str, int]] | None:
 
 def load_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> PlanSpec:
     """Read, validate and return a plan kept as a spreadsheet; refuse naming sheet, row and column."""
+    return read_plan_sheet(path, units, key).plan
+
+
+def read_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> ReadResult:
+    """Read a plan kept as a spreadsheet, with every value that had to be inferred to read it."""
     wb = _open_workbook(path)
     found: tuple[_Sheet, int, dict[str, int]] | None = None
     partial: tuple[_Sheet, int, dict[str, int]] | None = None
@@ -231,7 +216,7 @@ def _properties(wb: Any) -> dict[str, str]:
 
 
 def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: UnitRegistry, key: str | None,
-               props: dict[str, str]) -> PlanSpec:
+               props: dict[str, str]) -> ReadResult:
     """Read the header rows, the task rows and the notes of a sheet whose header row is known."""
     title, attachment = _header_texts(sheet, header_row)
     header_end = max(sheet.merged.get((header_row, c), (0, 0, header_row))[2] for c in columns.values())
@@ -266,13 +251,14 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
 
     deadlines = [(r, _deadline_text(sheet, r, columns[DEADLINE])) for r in task_rows]
     year = _year(sheet, title, deadlines, columns[DEADLINE])
-    rows = _task_rows(sheet, columns, task_rows, dict(deadlines), year, units)
+    inferred: list[Inference] = []
+    rows = _task_rows(sheet, columns, task_rows, dict(deadlines), year, units, inferred)
     tasks = _tasks(sheet, columns, rows, year)
     notes = _notes(sheet, note_lines, tasks, rows if NOTES in columns else None)
     district = props.get(_DISTRICT_PROPERTY) or _district(title)
     stored_key = props.get(_KEY_PROPERTY) if props.get(_YEAR_PROPERTY) == str(year) else None
     stem = "-".join(sheet.path.stem.split())
-    return PlanSpec(
+    return ReadResult(PlanSpec(
         key=key or stored_key or f"plan-{year}-{stem}",
         title=title or sheet.path.stem,
         attachment=attachment,
@@ -281,7 +267,7 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
         notes=notes,
         district=district,
         source=str(sheet.path),
-    )
+    ), tuple(inferred))
 
 
 def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str]:
@@ -312,18 +298,15 @@ def _deadline_text(sheet: _Sheet, row: int, column: int) -> str:
 
 def _year(sheet: _Sheet, title: str, deadlines: list[tuple[int, str]], column: int) -> int:
     """Return the plan's year: from the title, else the most common year among the deadlines."""
-    m = _YEAR_IN_TITLE.search(title)
-    if m:
-        return int(m.group(1))
-    years = Counter(int(raw.split(".")[0]) for _, raw in deadlines if re.fullmatch(r"20\d{2}\.\d{1,2}", raw))
-    if years:
-        return years.most_common(1)[0][0]
+    year = plan_year(title, (raw for _, raw in deadlines))
+    if year is not None:
+        return year
     row = deadlines[0][0]
     raise sheet.fail(row, column, DEADLINE, "无法确定计划年度：标题中没有“20xx年”，完成时间也都没有写年份")
 
 
 def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], deadlines: dict[int, str], year: int,
-               units: UnitRegistry) -> list[_Row]:
+               units: UnitRegistry, inferred: list[Inference]) -> list[_Row]:
     """Read each task row: number, lead, text, deadline, cooperating units, evidence and the optional columns."""
     rows: list[_Row] = []
     seen: dict[int, int] = {}
@@ -333,7 +316,7 @@ def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], d
         text = _one_line(sheet.text(r, text_col))
         if not text:
             raise sheet.fail(r, text_col, TEXT, "不能为空")
-        no, text = _number(sheet, r, columns, text, rows[-1].no if rows else 0)
+        no, text = _number(sheet, r, columns, text, rows[-1].no if rows else 0, inferred)
         if no in seen:
             place = (NUMBER, columns[NUMBER]) if NUMBER in columns and sheet.text(r, columns[NUMBER]) else (TEXT, text_col)
             raise sheet.fail(r, place[1], place[0], f"序号{no}重复（第{seen[no]}行已是第{no}项任务）")
@@ -343,29 +326,27 @@ def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], d
         lead_above = lead_written or lead_above
         if not lead_above:
             raise sheet.fail(r, columns[LEAD], LEAD, "不能为空（上方也没有可沿用的牵头单位）")
-        lead = _unit(sheet, r, columns[LEAD], LEAD, lead_above, units)
+        lead = _unit(sheet, r, columns[LEAD], LEAD, lead_above, units, no, inferred)
+        if not sheet.text(r, columns[LEAD], merged=False):
+            _note_lead_from_above(sheet, r, columns[LEAD], no, lead, inferred)
 
-        raw_deadline = deadlines[r]
-        if not raw_deadline:
-            raise sheet.fail(r, columns[DEADLINE], DEADLINE, "不能为空（应为 2023.9 这样的年月，或“全年”）")
         try:
-            deadline_from_raw(raw_deadline, year)
-        except ValueError as exc:
-            raise sheet.fail(r, columns[DEADLINE], DEADLINE,
-                             f"无法识别：“{raw_deadline}”（应为 2023.9 这样的年月，或“全年”）") from exc
+            deadline = read_deadline(deadlines[r], year, no, inferred)
+        except CellError as exc:
+            raise sheet.fail(r, columns[DEADLINE], DEADLINE, exc.detail) from exc
 
-        cooperating = _cooperating(sheet, r, columns[COOPERATING], units)
+        cooperating = _cooperating(sheet, r, columns[COOPERATING], units, no, inferred)
         evidence_col = columns[EVIDENCE]
         evidence_text = sheet.text(r, evidence_col)
         top = sheet.merged.get((r, evidence_col))
         spans_rows = top is not None and top[2] > top[0]
         same = _SAME_AS.match(evidence_text) if not spans_rows else None
         rows.append(_Row(
-            row=r, no=no, lead=lead, text=text, deadline_raw=raw_deadline, cooperating=cooperating,
+            row=r, no=no, lead=lead, text=text, deadline_raw=deadline.raw, cooperating=cooperating,
             evidence=() if same else _evidence_titles(sheet, r, evidence_col, evidence_text),
             group=(top[0], top[1]) if top is not None and spans_rows else None,
             same_as=int(same.group(1)) if same else None,
-            recurrence=_recurrence(sheet, r, columns, text),
+            recurrence=_recurrence(sheet, r, columns, text) or deadline.recurrence,
             targets=_targets(sheet, r, columns, text),
             note_nos=tuple(int(n) for n in re.findall(r"\d+", sheet.text(r, columns[NOTES]))) if NOTES in columns
             else (),
@@ -373,7 +354,8 @@ def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], d
     return rows
 
 
-def _number(sheet: _Sheet, row: int, columns: dict[str, int], text: str, previous: int) -> tuple[int, str]:
+def _number(sheet: _Sheet, row: int, columns: dict[str, int], text: str, previous: int,
+            inferred: list[Inference]) -> tuple[int, str]:
     """Return the task number (序号 column, else "12." before the text, else the one after the row above)."""
     m = _TASK_NO.match(text)
     body = text[m.end():].strip() if m else text
@@ -388,70 +370,50 @@ def _number(sheet: _Sheet, row: int, columns: dict[str, int], text: str, previou
         if number < 1:
             raise sheet.fail(row, columns[TEXT], TEXT, f"序号应为正整数，实际是：{number}")
         return number, body
+    inferred.append(Inference(previous + 1, "no", "", str(previous + 1), SEQUENCE,
+                              f"第{row}行没有序号，按上一项顺延为第{previous + 1}项"))
     return previous + 1, body
 
 
-def _unit(sheet: _Sheet, row: int, column: int, heading: str, name: str, units: UnitRegistry) -> str:
+def _unit(sheet: _Sheet, row: int, column: int, heading: str, name: str, units: UnitRegistry, no: int,
+          inferred: list[Inference]) -> str:
     """Map a unit as written to its canonical name, or refuse naming the closest units."""
-    unit = units.get(name)
-    if unit is not None:
-        return unit.name
-    close = "、".join(u.name for u in units.closest(name, 3)) or "无相近的单位"
-    raise sheet.fail(row, column, heading, f"单位不在单位名录中：“{name}”（最接近的是：{close}）")
+    try:
+        return match_unit(units, name, no, "lead" if heading == LEAD else "cooperating", inferred)
+    except CellError as exc:
+        raise sheet.fail(row, column, heading, exc.detail) from exc
 
 
-def _cooperating(sheet: _Sheet, row: int, column: int, units: UnitRegistry) -> tuple[str, ...]:
+def _note_lead_from_above(sheet: _Sheet, row: int, column: int, no: int, lead: str, inferred: list[Inference]) -> None:
+    """Record that a blank 牵头单位 cell took the unit of the merged cell or of the row above."""
+    top = sheet.merged.get((row, column))
+    if top is not None and top[0] != row:
+        inferred.append(Inference(no, "lead", "", lead, MERGED_CELL, f"{place_of(no, 'lead')}取自合并单元格：{lead}"))
+    else:
+        inferred.append(Inference(no, "lead", "", lead, ROW_ABOVE, f"{place_of(no, 'lead')}空白，沿用上一行：{lead}"))
+
+
+def _cooperating(sheet: _Sheet, row: int, column: int, units: UnitRegistry, no: int,
+                 inferred: list[Inference]) -> tuple[str, ...]:
     """Return the cooperating units of a row; "/" or an empty cell means none."""
-    text = sheet.text(row, column)
-    if "".join(text.split()) in _NONE_WORDS:
-        return ()
-    names = [n.strip() for n in _UNIT_SEPARATORS.split(text) if n.strip()]
-    resolved = tuple(_unit(sheet, row, column, COOPERATING, n, units) for n in names)
-    if len(set(resolved)) != len(resolved):
-        raise sheet.fail(row, column, COOPERATING, f"有重复的单位：{'、'.join(resolved)}")
-    return resolved
-
-
-def parse_evidence_list(text: str) -> list[str] | None:
-    """Split "(1)《…》；(2)《…》" into titles; None when the numbering is not 1, 2, 3 …; [] for "/"."""
-    body = text.strip()
-    if "".join(body.split()) in _NONE_WORDS:
-        return []
-    marks = []
-    for m in _ITEM_MARK.finditer(body):
-        before = body[: m.start()].rstrip(" \t\u3000")
-        if not before or before[-1] in _ITEM_SEPARATORS:
-            marks.append(m)
-    if not marks or marks[0].start() != 0:
-        # Unnumbered: one title per line (or per "；").
-        return [t.strip(_ITEM_TRAILING) for t in re.split(r"[\n；;]", body) if t.strip(_ITEM_TRAILING)]
-    if [int(m.group(1)) for m in marks] != list(range(1, len(marks) + 1)):
-        return None
-    titles = []
-    for i, m in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
-        titles.append(_one_line(body[m.end(): end]).strip(_ITEM_TRAILING))
-    return titles
+    try:
+        return cooperating_units(sheet.text(row, column), units, no, inferred)
+    except CellError as exc:
+        raise sheet.fail(row, column, COOPERATING, exc.detail) from exc
 
 
 def _evidence_titles(sheet: _Sheet, row: int, column: int, text: str) -> tuple[str, ...]:
     """Return the evidence titles a cell lists, or refuse a broken numbering."""
-    titles = parse_evidence_list(text)
-    if titles is None:
-        numbers = "".join(f"({m.group(1)})" for m in _ITEM_MARK.finditer(text))
-        raise sheet.fail(row, column, EVIDENCE, f"材料编号应从(1)起连续：实际是 {numbers}")
-    for i, title in enumerate(titles, start=1):
-        if not title:
-            raise sheet.fail(row, column, EVIDENCE, f"第({i})项材料名称为空")
-    return tuple(titles)
+    try:
+        return evidence_titles(text)
+    except CellError as exc:
+        raise sheet.fail(row, column, EVIDENCE, exc.detail) from exc
 
 
 def _recurrence(sheet: _Sheet, row: int, columns: dict[str, int], text: str) -> Recurrence | None:
     """Return the 周期 column's value, or, without the column, what the task text says (每月, 每季度)."""
     if RECURRENCE not in columns:
-        if "每季度" in text:
-            return Recurrence.QUARTERLY
-        return Recurrence.MONTHLY if "每月" in text else None
+        return recurrence_in_text(text)
     written = "".join(sheet.text(row, columns[RECURRENCE]).split())
     if written in _NONE_WORDS:
         return None
@@ -480,94 +442,18 @@ def _targets(sheet: _Sheet, row: int, columns: dict[str, int], text: str) -> tup
 
 def _tasks(sheet: _Sheet, columns: dict[str, int], rows: list[_Row], year: int) -> tuple[TaskSpec, ...]:
     """Resolve shared evidence lists (merged cells, "同第N项") and build the task specs."""
-    by_no = {row.no: row for row in rows}
-    groups: dict[object, list[int]] = {}
-    for row in rows:
-        if row.group is not None:
-            groups.setdefault(row.group, []).append(row.no)
-    owner: dict[int, int] = {}  # task -> the task whose cell holds the list
-    for members in groups.values():
-        if len(members) > 1:
-            for no in members:
-                owner[no] = members[0]
-    for row in rows:
-        if row.same_as is None:
-            continue
-        col_ = columns[EVIDENCE]
-        target = by_no.get(row.same_as)
-        if target is None or target.no == row.no:
-            raise sheet.fail(row.row, col_, EVIDENCE, f"引用的第{row.same_as}项任务不存在")
-        if target.same_as is not None:
-            raise sheet.fail(row.row, col_, EVIDENCE, f"引用的第{row.same_as}项任务本身又引用了第{target.same_as}项")
-        owner[row.no] = owner.get(target.no, target.no)
-        owner.setdefault(target.no, owner[row.no])
-    sharers: dict[int, list[int]] = {}
-    for no, holder in owner.items():
-        sharers.setdefault(holder, []).append(no)
-    tasks = []
-    for row in sorted(rows, key=lambda x: x.no):
-        first = owner.get(row.no)
-        titles = by_no[first].evidence if first is not None else row.evidence
-        shared = tuple(sorted(n for n in sharers.get(first, ()) if n != row.no)) if first is not None else ()
-        tasks.append(TaskSpec(
-            no=row.no, lead=row.lead, text=row.text, deadline_raw=row.deadline_raw,
-            deadline=deadline_from_raw(row.deadline_raw, year), cooperating=row.cooperating,
-            evidence=tuple(EvidenceItemSpec(no=i, title=t) for i, t in enumerate(titles, start=1)),
-            evidence_shared_with=shared if titles else (), recurrence=row.recurrence, targets=row.targets,
-        ))
-    return tuple(tasks)
+    try:
+        return build_tasks(rows, year)
+    except CellError as exc:
+        raise sheet.fail(exc.row, columns[EVIDENCE], EVIDENCE, exc.detail) from exc
 
 
 def _notes(sheet: _Sheet, lines: list[str], tasks: Sequence[TaskSpec], rows: list[_Row] | None) -> tuple[NoteSpec, ...]:
-    """Split the 备注 rows into numbered notes and link each to the tasks it explains.
-
-    With a 备注 column the rows say which notes they cite; without one a note explains the tasks whose
-    text contains its topic (the words before its first "：").
-    """
-    text = "\n".join(lines)
-    text = _NOTES_HEADING.sub("", text, count=1) if text.lstrip().startswith("备") else text
-    parsed: list[tuple[int, list[str]]] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        m = _NOTE_LINE.match(line)
-        if m:
-            parsed.append((int(m.group(1)), [line[m.end():].strip()]))
-        elif parsed:
-            parsed[-1][1].append(line)
-        else:
-            parsed.append((1, [line]))
-    notes: dict[int, NoteSpec] = {}
-    for no, parts in parsed:
-        if no in notes:
-            raise PlanFileError(f"任务分工表 {sheet.path.name} 工作表「{sheet.title}」的备注{no}重复出现")
-        body = "".join(parts)
-        if rows is not None:
-            linked = tuple(sorted(r.no for r in rows if no in r.note_nos))
-        else:
-            linked = _topic_tasks(body, tasks)
-        notes[no] = NoteSpec(no=no, text=body, tasks=linked)
-    return tuple(notes[n] for n in sorted(notes))
-
-
-def _topic_tasks(note: str, tasks: Sequence[TaskSpec]) -> tuple[int, ...]:
-    """Return the tasks whose text names every part of the note's topic (取水点设置要求、智能化建设)."""
-    topic, colon, _ = note.partition("：")
-    if not colon:
-        return ()
-    parts = [p.strip() for p in re.split(r"[、，,]", topic) if len(p.strip()) >= 2]
-
-    def names(part: str, text: str) -> bool:
-        return part in text or (part.endswith("要求") and len(part) > 4 and part[:-2] in text)
-
-    return tuple(t.no for t in tasks if parts and all(names(p, t.text) for p in parts))
-
-
-def _district(title: str) -> str:
-    """Guess the district from a title like 2023年坪山区…."""
-    m = _DISTRICT_IN_TITLE.search(_YEAR_IN_TITLE.sub("", title, count=1))
-    return m.group(1) if m else ""
+    """Split the 备注 rows into numbered notes and link each to the tasks it explains (see `read_notes`)."""
+    try:
+        return read_notes(lines, tasks, {r.no: r.note_nos for r in rows} if rows is not None else None)
+    except CellError as exc:
+        raise PlanFileError(f"任务分工表 {sheet.path.name} 工作表「{sheet.title}」的{exc.detail}") from exc
 
 
 # ---- writing ------------------------------------------------------------------------------------
