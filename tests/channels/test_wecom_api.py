@@ -229,6 +229,10 @@ async def test_http_error_without_json_is_an_api_error(fake: FakeWeCom, session:
         ('attachment; filename="ä¸\xadæ\x96\x87.doc"', "中文.doc"),  # raw UTF-8 read as Latin-1
         ('attachment; filename="\udcd6\udcd0\udcce\udcc4.doc"', "中文.doc"),  # GBK bytes, surrogate-escaped
         ('attachment; filename="café.txt"', "café.txt"),
+        ('attachment; filename="%E4%B8%AD%E6%96%87.pdf"', "中文.pdf"),  # plain but percent-encoded: decoded
+        ('attachment; filename="100%合格.pdf"', "100%合格.pdf"),
+        ('attachment; filename="%FF%FE.pdf"', "%FF%FE.pdf"),  # not UTF-8 once decoded: kept as it came
+        ('attachment; filename="..%2F..%2Fetc%2Fpasswd"', "passwd"),
         ('attachment; filename="../../etc/passwd"', "passwd"),
         ('attachment; filename="C:\\\\temp\\\\x.txt"', "x.txt"),
         ("attachment", ""),

@@ -354,3 +354,54 @@ async def test_two_processes_hold_one_connection_and_the_other_takes_over(tmp_pa
     finally:
         for p in procs:
             await _stop(p)
+
+
+# ---- frames as WeCom sends them in the field -----------------------------------------------------------
+async def test_text_with_a_raw_control_character_is_answered(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    ws.send_raw_text(LIAISON, "我单位有哪些任务\x01")
+    [reply] = await ws.wait_for()
+    assert reply.via == "respond" and "/bind" in reply.text
+
+
+async def test_video_is_filed_as_evidence(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    await say(ws, LIAISON, "40-3")
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20
+    ws.send_file(LIAISON, video, "节水宣传片.mp4", kind="video")
+    [filed] = await ws.wait_for()
+    assert "归入任务40 材料3" in filed.text
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 40)
+    assert f.file_name == "节水宣传片.mp4" and app.store.files.path_for(f.sha256).read_bytes() == video
+
+
+async def test_a_file_quoted_when_mentioning_the_bot_in_a_group_is_filed(running: tuple[App, Runtime],
+                                                                        ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    ws.send_quote(LIAISON, "@督办助手 40-3", "file", PDF, "创建材料.pdf", chat=GROUP)
+    [filed] = await ws.wait_for()
+    assert filed.to == GROUP and "归入任务40 材料3" in filed.text
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 40)
+    assert f.file_name == "创建材料.pdf" and f.sha256 == hashlib.sha256(PDF).hexdigest()
+
+
+async def test_an_image_quoted_in_a_private_chat_is_filed(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    jpeg = b"\xff\xd8\xff\xe0" + b"jpeg" * 500
+    ws.send_quote(LIAISON, "40-2", "image", jpeg, "")
+    [filed] = await ws.wait_for()
+    assert "归入任务40 材料2" in filed.text
+    plan = await app.store.plans.plan()
+    assert [f.item_no for f in await app.store.evidence.files(plan.id, 40)] == [2]
+
+
+async def test_a_plain_percent_encoded_file_name_is_decoded(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    ws.send_file(LIAISON, PDF, "学校节水宣传材料.pdf", plain_name=True)
+    question, _card = await ws.wait_for(count=2)
+    assert "收到「学校节水宣传材料.pdf」" in question.text

@@ -60,7 +60,8 @@ BUTTON_TEXT = 12
 RETRY_AFTER = 30.0
 CLOSED_KEPT = 1024  # req_ids on which the server refused a reply, remembered so the rest of the answer is pushed
 MENTION = re.compile(r"^(?:@\S+\s*)+")
-MEDIA = {"image": ("图片", ".jpg", "image/jpeg"), "file": ("文件", "", "application/octet-stream")}
+MEDIA = {"image": ("图片", ".jpg", "image/jpeg"), "file": ("文件", "", "application/octet-stream"),
+         "video": ("视频", ".mp4", "video/mp4")}
 NOT_FETCHED = "没能取到这个{label}（{why}），没有收到。请重新发送一次。"
 
 
@@ -280,24 +281,31 @@ def decode_frame(raw: dict[str, Any]) -> Envelope | None:
 
 
 def _content(body: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
-    """Return a message's text and its downloadable files (kind, url, aeskey), whatever its msgtype."""
+    """Return a message's text and its downloadable files (kind, url, aeskey), whatever its msgtype.
+
+    A file, image or video the message quotes (a user @-ing the bot in a group while quoting a file) counts as
+    sent with it; the quoted text does not.
+    """
     kind = body.get("msgtype")
+    text, files = "", list[tuple[str, str, str]]()
     if kind == "text":
-        return str((body.get("text") or {}).get("content", "")), []
-    if kind == "voice":  # WeCom transcribes voice messages
-        return str((body.get("voice") or {}).get("content", "")), []
-    if kind in MEDIA:
+        text = str((body.get("text") or {}).get("content", ""))
+    elif kind == "voice":  # WeCom transcribes voice messages
+        text = str((body.get("voice") or {}).get("content", ""))
+    elif kind in MEDIA:
         media = body.get(kind) or {}
-        return "", [(kind, str(media.get("url", "")), str(media.get("aeskey", "")))]
-    if kind == "mixed":
+        files = [(kind, str(media.get("url", "")), str(media.get("aeskey", "")))]
+    elif kind == "mixed":
         texts: list[str] = []
-        files: list[tuple[str, str, str]] = []
         for item in (body.get("mixed") or {}).get("msg_item") or []:
             t, f = _content(item)
             texts.append(t)
             files += f
-        return "\n".join(t for t in texts if t), files
-    return "", []
+        text = "\n".join(t for t in texts if t)
+    quote = body.get("quote")
+    if isinstance(quote, dict):
+        files += _content(quote)[1]
+    return text, files
 
 
 def _as_stream(body: Frame) -> Frame:

@@ -7,12 +7,14 @@ import base64
 import hashlib
 import json
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Mapping
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 
@@ -24,6 +26,7 @@ TOKEN_MARGIN = 300.0  # seconds before expires_in at which a cached token is ren
 DUPLICATE_CHECK_INTERVAL = 1800
 _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 JsonDict = dict[str, Any]
 
@@ -250,10 +253,23 @@ def content_disposition_filename(header: str) -> str:
         if isinstance(value, tuple):
             extended = collapse_rfc2231_value(value)
         else:
-            plain = collapse_rfc2231_value(value)
+            plain = _percent_decoded(collapse_rfc2231_value(value))
     name = extended or plain
     # keep only the last path component: the name is informative, never a place to write
     return PureWindowsPath(PurePosixPath(name).name).name
+
+
+def _percent_decoded(name: str) -> str:
+    """Decode a plain filename sent percent-encoded (as WeCom's file server does), as both official SDKs do.
+
+    A name that does not decode to UTF-8 is kept as it came ("100%合格.pdf" has no escape to decode).
+    """
+    if not _PERCENT_ESCAPE.search(name):
+        return name
+    try:
+        return unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        return name
 
 
 def _repair_header_text(name: str) -> str:

@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,7 @@ DISCONNECTED_EVENT = "disconnected_event"
 UPLOAD_CHUNK_BYTES = 512 * 1024  # the documented chunk size; at most 100 chunks per file
 UPLOAD_MAX_CHUNKS = 100
 MISSED_PINGS = 2  # pings without an ack before the connection counts as dead
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class OpenWsError(Exception):
@@ -218,8 +220,10 @@ class OpenWs:
             try:
                 frame = json.loads(raw)
             except ValueError:
-                log.warning("openws: a frame that is not JSON was ignored")
-                continue
+                frame, raw = _lenient(raw)
+                if frame is None:
+                    log.warning("openws: a frame that is not JSON was ignored")
+                    continue
             if not isinstance(frame, dict):
                 continue
             cmd = frame.get("cmd")
@@ -247,6 +251,19 @@ class OpenWs:
                 missed += 1
             except OpenWsError as e:
                 log.warning("openws: ping refused: %s", e)
+
+
+def _lenient(raw: str) -> tuple[Any, str]:
+    """Parse a frame carrying raw control characters (a user's text with \\x01 in it comes so); return it and its JSON.
+
+    Like the Node SDK, the control characters are stripped before parsing; tabs and line breaks, which may also
+    come raw inside a string, are kept. The frame is serialised again so that what is kept is strict JSON.
+    """
+    try:
+        frame = json.loads(CONTROL_CHARACTERS.sub("", raw), strict=False)
+    except ValueError:
+        return None, raw
+    return frame, json.dumps(frame, ensure_ascii=False)
 
 
 def _expire(fut: asyncio.Future[Frame]) -> None:
