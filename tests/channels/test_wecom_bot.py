@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -20,6 +22,7 @@ from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 from bot.app import App
 from bot.channels.wecom.aibot import WeComBotChannel, decode_frame
 from bot.channels.wecom.openws import ConnectionLost, OpenWs
+from bot.channels.wecom.supervisor import DISPLACED_WAIT, Supervisor
 from bot.core.clock import Clock
 from bot.runner import Runtime
 
@@ -193,6 +196,46 @@ async def test_a_displaced_connection_gives_up_instead_of_fighting(running: tupl
     await ws.until(lambda: ch.state == "displaced")
     assert ws.subscribes == [(BOT_ID, 0)]  # no reconnect that would displace the newer connection in turn
     assert await app.store.leases.holder(ch.supervisor.lease, app.clock.utcnow()) is None  # another may take it
+
+
+async def test_wait_after_a_displacement_starts_short_again_after_a_healthy_connection(app: App,
+                                                                                    ws: FakeOpenWs) -> None:
+    """Displaced at once again: the wait doubles (a fight); displaced after a healthy hour: the short wait again."""
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        """Return at once from the waits after a displacement; the lease's renewal never comes round here."""
+        if seconds < DISPLACED_WAIT:
+            await asyncio.Event().wait()
+        waits.append(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        conn = OpenWs(session, ws.ws_url, BOT_ID, SECRET, on_frame=lambda _frame, _raw, _conn: None,
+                      on_up=lambda: supervisor.connected())
+        supervisor = Supervisor(conn, app.store.leases, app.clock, lease=f"wecom-bot:{BOT_ID}",
+                                ttl=dt.timedelta(seconds=60), on_taken=_nothing, sleep=sleep,
+                                monotonic=lambda: now[0])
+        running = asyncio.create_task(supervisor.run())
+        try:
+            await ws.until(lambda: supervisor.state == "connected")
+            await ws.displace()
+            await ws.until(lambda: len(waits) == 1 and supervisor.state == "connected")
+            await ws.displace()  # displaced again at once: someone else keeps connecting
+            await ws.until(lambda: len(waits) == 2 and supervisor.state == "connected")
+            now[0] += 3600  # then an hour connected without trouble
+            await ws.displace()
+            await ws.until(lambda: len(waits) == 3 and supervisor.state == "connected")
+            assert waits == [60.0, 120.0, 60.0]
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await supervisor.release()
+
+
+async def _nothing() -> None:
+    """Nothing was left by a previous holder."""
 
 
 async def test_refused_secret_is_logged_once_without_a_loop(tmp_path: Path, db_url: str, clock: Clock,
