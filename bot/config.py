@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     wecom_bot_secret: str = ""
     wecom_bot_ws_url: str = "wss://openws.work.weixin.qq.com"
     wecom_bot_lease_s: int = 20  # one process holds the connection; another takes over this long after it died
+
+    # Outbound proxy (bot.channels.proxy): HTTPS_PROXY / HTTP_PROXY / NO_PROXY as every tool reads them, or one
+    # proxy for duban alone
+    proxy: str = ""
+    https_proxy: str = Field(default_factory=lambda: _standard_env("https_proxy"))
+    http_proxy: str = Field(default_factory=lambda: _standard_env("http_proxy"))
+    no_proxy: str = Field(default_factory=lambda: _standard_env("no_proxy"))
 
     # HTTP server (WeCom callback, Telegram webhook, upload page, /healthz)
     http_host: str = "127.0.0.1"
@@ -144,6 +152,11 @@ def secret_for(settings: Settings) -> bytes:
             tmp.unlink()
     return path.read_text().strip().encode()
 
+
+
+def _standard_env(name: str) -> str:
+    """Read a standard proxy variable (no DUBAN_ prefix), the lower-case spelling first as curl and urllib do."""
+    return os.environ.get(name) or os.environ.get(name.upper()) or ""
 
 
 @functools.lru_cache(maxsize=8)

@@ -96,7 +96,9 @@ async def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
     """Build settings for a test: state in tmp_path, the given database, the date pinned."""
     values: dict[str, object] = {"state_dir": tmp_path, "database_url": url, "today": TODAY,
-                                 "coordinators": "console:admin,telegram:1000,wecom:jieshuiban"}
+                                 "coordinators": "console:admin,telegram:1000,wecom:jieshuiban",
+                                 # the fakes listen on 127.0.0.1: a proxy set in the developer's shell stays out
+                                 "proxy": "", "https_proxy": "", "http_proxy": "", "no_proxy": ""}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 

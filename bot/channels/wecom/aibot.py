@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.proxy import proxy_for
 from bot.channels.wecom.openws import (
     RESPOND,
     RESPOND_WELCOME,
@@ -83,7 +84,7 @@ class WeComBotChannel:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30,
                                                                             sock_read=120))
         self.ws = OpenWs(self._session, s.wecom_bot_ws_url, s.wecom_bot_id, s.wecom_bot_secret, on_frame=self._arrived,
-                         on_up=self._up, on_down=self._down)
+                         on_up=self._up, on_down=self._down, proxy=proxy_for(s.wecom_bot_ws_url, s))
         self.supervisor = Supervisor(self.ws, leases, clock, lease=f"{NAME}:{s.wecom_bot_id}",
                                      ttl=dt.timedelta(seconds=s.wecom_bot_lease_s), on_taken=self._taken)
         self._closed: OrderedDict[str, None] = OrderedDict()  # req_ids the server refused a reply on
@@ -177,7 +178,8 @@ class WeComBotChannel:
         label = MEDIA.get(media.kind, ("文件",))[0]
         try:
             name, size = await download_decrypted(self._session, media.ref, media.secret, dest,
-                                                  self.settings.upload_max_mb * 1024 * 1024)
+                                                  self.settings.upload_max_mb * 1024 * 1024,
+                                                  proxy=proxy_for(media.ref, self.settings))
         except DownloadError as e:
             log.warning("wecom bot %s not fetched: %s", media.kind, e)
             too_big = "larger" in str(e)

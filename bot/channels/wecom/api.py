@@ -62,8 +62,10 @@ class WeComApi:
         agent_id: int,
         base_url: str = DEFAULT_BASE_URL,
         clock: Callable[[], float] = time.monotonic,
+        proxy: str | None = None,
     ) -> None:
         self._session = session
+        self._proxy = proxy
         self._corp_id = corp_id
         self._secret = secret
         self.agent_id = agent_id
@@ -83,7 +85,7 @@ class WeComApi:
             if token is not None:
                 return token
             params = {"corpid": self._corp_id, "corpsecret": self._secret}
-            async with self._session.get(self._url("cgi-bin/gettoken"), params=params) as resp:
+            async with self._session.get(self._url("cgi-bin/gettoken"), params=params, proxy=self._proxy) as resp:
                 data = await _read_json(resp, "cgi-bin/gettoken")
             _raise_for_errcode(data, "cgi-bin/gettoken")
             token = str(data["access_token"])
@@ -140,7 +142,7 @@ class WeComApi:
         for attempt in (1, 2):
             token = await self.access_token()
             params = {"access_token": token, "media_id": media_id}
-            async with self._session.get(self._url(path), params=params) as resp:
+            async with self._session.get(self._url(path), params=params, proxy=self._proxy) as resp:
                 if _is_json_reply(resp):
                     data = await _read_json(resp, path)
                     if self._should_retry(data, token, attempt):
@@ -183,6 +185,7 @@ class WeComApi:
                 params=query,
                 json=json_body,
                 data=data() if data is not None else None,
+                proxy=self._proxy,
             ) as resp:
                 result = await _read_json(resp, path)
             if self._should_retry(result, token, attempt):
@@ -210,9 +213,11 @@ class WeComApi:
 class WeComRobot:
     """Send to a group through a robot webhook (send-only; 20 messages a minute)."""
 
-    def __init__(self, session: aiohttp.ClientSession, key: str, base_url: str = DEFAULT_BASE_URL) -> None:
+    def __init__(self, session: aiohttp.ClientSession, key: str, base_url: str = DEFAULT_BASE_URL,
+                 proxy: str | None = None) -> None:
         self._session = session
         self._key = key
+        self._proxy = proxy
         self._base_url = base_url.rstrip("/")
 
     async def send_text(self, content: str, mentioned_list: list[str] | None = None) -> JsonDict:
@@ -234,7 +239,7 @@ class WeComRobot:
     async def _post(self, body: JsonDict) -> JsonDict:
         path = "cgi-bin/webhook/send"
         url = f"{self._base_url}/{path}"
-        async with self._session.post(url, params={"key": self._key}, json=body) as resp:
+        async with self._session.post(url, params={"key": self._key}, json=body, proxy=self._proxy) as resp:
             result = await _read_json(resp, path)
         _raise_for_errcode(result, path)
         return result

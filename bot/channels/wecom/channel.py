@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.proxy import proxy_for
 from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
 from bot.config import Settings
@@ -95,7 +96,8 @@ class WeComChannel:
             self.crypto = WeComCrypto(s.wecom_token, s.wecom_aes_key, s.wecom_corp_id)
         except WeComCryptoError as e:
             raise UserError(f"DUBAN_WECOM_AES_KEY 无效（应为企业微信后台生成的 43 位 EncodingAESKey）：{e}") from e
-        self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url)
+        self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url,
+                            proxy=proxy_for(s.wecom_api_url, s))
         self._monotonic = monotonic
         self._limiters: dict[str, _Limiter] = {}
         self._closing = False
@@ -289,7 +291,8 @@ class WeComRobotChannel:
         key = await self._robot_key(chat.chat_id)
         if key is None:
             raise Unreachable(f"没有名为「{chat.chat_id}」的群机器人")
-        robot = WeComRobot(self._session, key, base_url=self.settings.wecom_api_url)
+        s = self.settings
+        robot = WeComRobot(self._session, key, base_url=s.wecom_api_url, proxy=proxy_for(s.wecom_api_url, s))
         limiter = self._limiters.setdefault(key, _Limiter(self._per_minute, 60.0, self._monotonic))
         text = reply.text
         if reply.link is not None:

@@ -94,9 +94,10 @@ class OpenWs:
     def __init__(self, session: aiohttp.ClientSession, url: str, bot_id: str, secret: str, *,
                  on_frame: Callable[[Frame, str, str], None], on_up: Callable[[], None] = lambda: None,
                  on_down: Callable[[], None] = lambda: None, heartbeat: float = 30.0,
-                 ack_timeout: float = 15.0) -> None:
+                 ack_timeout: float = 15.0, proxy: str | None = None) -> None:
         self._session = session
         self.url = url
+        self._proxy = proxy  # aiohttp applies no environment proxy to a WebSocket: it is passed on each connect
         self._bot_id = bot_id
         self._secret = secret
         self._on_frame = on_frame  # (callback frame, its JSON text, id of the connection it came on); must not block
@@ -120,7 +121,7 @@ class OpenWs:
         """Connect, subscribe, then read until the connection ends; always raise why it ended."""
         self._loop = asyncio.get_running_loop()
         ws = await self._session.ws_connect(self.url, autoping=True, heartbeat=None, max_msg_size=0,
-                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0), proxy=self._proxy)
         self._ws = ws
         self.conn_id = secrets.token_hex(6)
         self.authenticated = False
@@ -276,7 +277,7 @@ class DownloadError(Exception):
 
 
 async def download_decrypted(session: aiohttp.ClientSession, url: str, aeskey: str, dest: Path,
-                             limit: int) -> tuple[str, int]:
+                             limit: int, *, proxy: str | None = None) -> tuple[str, int]:
     """Stream a message's file to dest, decrypting it; return the server's file name and the size.
 
     AES-256-CBC, key = base64(aeskey) (which may lack its `=` padding), IV = the key's first 16 bytes,
@@ -291,7 +292,7 @@ async def download_decrypted(session: aiohttp.ClientSession, url: str, aeskey: s
     tail = b""
     handle = await asyncio.to_thread(dest.open, "wb")
     try:
-        async with session.get(url) as resp:
+        async with session.get(url, proxy=proxy) as resp:
             if resp.status != 200:
                 raise DownloadError(f"HTTP {resp.status}")
             name = content_disposition_filename(resp.headers.get("Content-Disposition", ""))
