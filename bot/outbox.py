@@ -37,15 +37,24 @@ class Sender(Protocol):
 
 
 class TemporaryFailure(Exception):
-    """Try again later (rate limit, network); `retry_after` in seconds when the platform said."""
+    """Try again later (rate limit, network); `retry_after` in seconds when the platform said.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `rest`: one part takes several platform calls (a text, then its card, then its file) and a later call failed;
+    `rest` is what of the part is still undelivered, and all a retry sends of it.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, rest: Reply | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rest = rest
 
 
 class Unreachable(Exception):
     """The recipient cannot be reached (blocked the bot, never started it, left the company)."""
+
+
+class Refused(Exception):
+    """The platform refused this message for good (a chat that does not exist, content it never takes): no retry."""
 
 
 class Outbox:
@@ -106,7 +115,8 @@ class Outbox:
             try:
                 await sender.send(item.chat, part)
             except Exception as e:
-                await self._failed(item, e, rest=_joined(parts[n:]) if n else None)
+                left = undelivered(parts[n:], e)
+                await self._failed(item, e, rest=_joined(left) if n or left[0] is not part else None)
                 return 0
         await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
         return 1
@@ -117,6 +127,10 @@ class Outbox:
         if isinstance(e, Unreachable):
             await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
             await self.unreachable(item.chat, e)
+            return
+        if isinstance(e, Refused):
+            await self.store.outbox.settle(item.id, "failed", now, error=str(e), rest=rest)
+            log.error("%s refused for good, not retried: %s", item.dedupe_key, e)
             return
         if item.attempts >= MAX_ATTEMPTS:  # any other failure is retried, never dropped silently
             await self.store.outbox.settle(item.id, "failed", now, error=repr(e), rest=rest)
@@ -161,6 +175,12 @@ class Outbox:
             await asyncio.wait({waker, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             stopper.cancel()
+
+
+def undelivered(parts: Sequence[Reply], e: Exception) -> list[Reply]:
+    """Return what is left of `parts` when the first of them failed with `e`: less of it when some went out."""
+    rest = e.rest if isinstance(e, TemporaryFailure) else None
+    return [rest or parts[0], *parts[1:]]
 
 
 def _joined(parts: Sequence[Reply]) -> Reply:

@@ -21,6 +21,7 @@ from bot.channels.wecom.api import (
     WeComRobot,
     content_disposition_filename,
 )
+from bot.channels.wecom.errcodes import Verdict
 
 AGENT_ID = 1000002
 
@@ -119,8 +120,7 @@ async def test_rate_limit_surfaces_as_error_without_retry(api: WeComApi, fake: F
     fake.fail_next("cgi-bin/message/send", 45009, "api freq out of limit")
     with pytest.raises(WeComApiError) as caught:
         await api.send_text("zhangsan", "x")
-    assert caught.value.is_rate_limited
-    assert not caught.value.is_unreachable
+    assert caught.value.verdict is Verdict.TRANSIENT
     assert caught.value.errcode == 45009
     assert caught.value.errmsg == "api freq out of limit"
     assert len(fake.calls_to("cgi-bin/message/send")) == 1
@@ -130,7 +130,7 @@ async def test_unknown_user_is_unreachable(api: WeComApi, fake: FakeWeCom) -> No
     with pytest.raises(WeComApiError) as caught:
         await api.send_text("ghost", "x")
     assert caught.value.errcode == 81013
-    assert caught.value.is_unreachable
+    assert caught.value.verdict is Verdict.UNREACHABLE
 
 
 async def test_partly_unknown_recipients_are_reported_in_invaliduser(api: WeComApi, fake: FakeWeCom) -> None:
@@ -277,7 +277,7 @@ async def test_robot_rate_limit_is_flagged(robot: WeComRobot, fake: FakeWeCom) -
     fake.fail_next("cgi-bin/webhook/send", 45009)
     with pytest.raises(WeComApiError) as caught:
         await robot.send_markdown("x")
-    assert caught.value.is_rate_limited
+    assert caught.value.verdict is Verdict.TRANSIENT
 
 
 async def test_overlong_markdown_is_refused_but_its_split_chunks_are_accepted(

@@ -20,10 +20,11 @@ from conftest import TODAY, make_settings
 from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 
 from bot.app import App
-from bot.channels.wecom.aibot import WeComBotChannel, decode_frame
+from bot.channels.wecom.aibot import NAME, WeComBotChannel, decode_frame
 from bot.channels.wecom.openws import ConnectionLost, OpenWs
 from bot.channels.wecom.supervisor import DISPLACED_WAIT, Supervisor
 from bot.core.clock import Clock
+from bot.core.messages import ChatKind, ChatRef, Push, Reply
 from bot.runner import Runtime
 
 LIAISON = "lilaoshi"
@@ -151,6 +152,21 @@ async def test_group_subscribe_stores_the_chatid(running: tuple[App, Runtime], w
     [ok] = await say(ws, COORD, "@督办助手 /subscribe", chat=GROUP)
     assert "已订阅" in ok.text
     assert [c.key() for c in await app.store.chats.subscriptions()] == [f"wecom-bot:{GROUP}"]
+
+
+async def test_push_to_a_chat_wecom_refuses_for_good_is_not_retried(running: tuple[App, Runtime],
+                                                                    ws: FakeOpenWs) -> None:
+    app, _ = running
+    ws.fail_next("aibot_send_msg", 86001, "invalid chatid", times=8)
+    await app.outbox.push(Push(ChatRef(NAME, "wrkGONE", ChatKind.GROUP), Reply("进度简报"), dedupe_key="digest-x"))
+
+    async def settled() -> bool:
+        return [r["status"] for r in await app.store.outbox.rows()] == ["failed"]
+
+    await app.outbox.until(settled)
+    [row] = await app.store.outbox.rows()
+    assert row["attempts"] == 1 and "86001" in row["error"]
+    assert sum(f.get("cmd") == "aibot_send_msg" for f in ws.frames) == 1
 
 
 async def test_redelivered_msgid_is_handled_once(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:

@@ -48,7 +48,7 @@ class FakeWeCom:
         self.uploaded: dict[str, tuple[str, bytes]] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._expired: set[str] = set()
-        self._failures: dict[str, deque[tuple[int, str]]] = defaultdict(deque)
+        self._failures: dict[str, deque[tuple[int, str] | None]] = defaultdict(deque)  # None: let one through
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -66,10 +66,11 @@ class FakeWeCom:
         """Invalidate every token issued so far: the next call with one gets 42001."""
         self._expired.update(self.tokens)
 
-    def fail_next(self, path: str, errcode: int, errmsg: str = "", times: int = 1) -> None:
-        """Answer the next `times` requests to path (e.g. "cgi-bin/message/send") with errcode."""
-        for _ in range(times):
-            self._failures[path.strip("/")].append((errcode, errmsg or f"fake error {errcode}"))
+    def fail_next(self, path: str, errcode: int, errmsg: str = "", times: int = 1, after: int = 0) -> None:
+        """Answer `times` requests to path (e.g. "cgi-bin/message/send") with errcode, once `after` went through."""
+        queue = self._failures[path.strip("/")]
+        queue.extend([None] * after)
+        queue.extend([(errcode, errmsg or f"fake error {errcode}")] * times)
 
     def calls_to(self, path: str) -> list[dict[str, str]]:
         """Return the query of every request made to path, in order."""
@@ -218,10 +219,8 @@ class FakeWeCom:
         path = request.path.strip("/")
         self.calls.append((path, dict(request.query)))
         queue = self._failures.get(path)
-        if queue:
-            errcode, errmsg = queue.popleft()
-            return _error(errcode, errmsg)
-        return None
+        failure = queue.popleft() if queue else None
+        return _error(*failure) if failure is not None else None
 
     def _check_token(self, request: web.Request) -> web.Response | None:
         token = request.query.get("access_token", "")

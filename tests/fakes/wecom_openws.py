@@ -8,7 +8,8 @@
   (sent, or quoted by a text) are served over HTTP encrypted with a per-file aeskey (AES-256-CBC, IV = key[:16],
   PKCS#7 to 32 bytes, the key given without its base64 `=` padding), named by RFC 5987 `filename*=` or by a
   plain percent-encoded `filename=`; a text can go out with its control characters raw inside the JSON;
-- `drop()` closes the connection from the server's side, `displace()` replaces it like a newer connection,
+- `fail_next(cmd, errcode)` answers a request with an errcode instead; `drop()` closes the connection from the
+  server's side, `displace()` replaces it like a newer connection,
   and `hold_downloads` parks file downloads until released.
 """
 
@@ -81,6 +82,7 @@ class FakeOpenWs:
         self.downloads: list[str] = []
         self.hold_downloads: asyncio.Event | None = None  # set to park downloads until the event is set
         self.silent = False  # True: acknowledge nothing (a connection that is open but dead)
+        self._refusals: dict[str, list[tuple[int, str]]] = {}  # cmd -> errcodes to answer its next requests with
         self._files: dict[str, tuple[bytes, str, bool]] = {}  # id -> encrypted bytes, name, named plainly
         self._targets: dict[str, tuple[str, float]] = {}  # callback req_id -> (chat, pushed at)
         self._uploads: dict[str, dict[str, Any]] = {}
@@ -199,6 +201,10 @@ class FakeOpenWs:
         self._targets.clear()
         self._mark = 0
 
+    def fail_next(self, cmd: str, errcode: int, errmsg: str = "", times: int = 1) -> None:
+        """Answer the next `times` requests of cmd (e.g. "aibot_send_msg") with errcode instead of accepting them."""
+        self._refusals.setdefault(cmd, []).extend([(errcode, errmsg or f"fake error {errcode}")] * times)
+
     async def drop(self, bot: str = BOT_ID) -> None:
         """Close the bot's connection from the server's side (a network loss as the bot sees it)."""
         conn = self.conns.pop(bot, None)
@@ -301,6 +307,9 @@ class FakeOpenWs:
             return ack
         if not conn.bot_id:
             return {**ack, "errcode": 40001, "errmsg": "not subscribed"}
+        if self._refusals.get(str(cmd)):
+            errcode, errmsg = self._refusals[str(cmd)].pop(0)
+            return {**ack, "errcode": errcode, "errmsg": errmsg}
         if cmd in ("aibot_respond_msg", "aibot_respond_welcome_msg"):
             to, pushed = self._targets.get(req_id, ("", 0.0))
             if not to:

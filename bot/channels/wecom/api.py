@@ -18,10 +18,10 @@ from urllib.parse import unquote
 
 import aiohttp
 
+from bot.channels.wecom.errcodes import Verdict, verdict
+
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 TOKEN_ERRCODES = frozenset({40014, 42001, 42007})  # invalid / expired access_token
-RATE_LIMIT_ERRCODES = frozenset({45009, 45033, 130101})
-UNREACHABLE_ERRCODES = frozenset({60111, 81013})  # user does not exist / no valid recipient
 TOKEN_MARGIN = 300.0  # seconds before expires_in at which a cached token is renewed
 DUPLICATE_CHECK_INTERVAL = 1800
 _CHUNK = 64 * 1024
@@ -41,14 +41,9 @@ class WeComApiError(Exception):
         self.path = path
 
     @property
-    def is_rate_limited(self) -> bool:
-        """Tell whether WeCom refused the call for frequency; retry later, not now."""
-        return self.errcode in RATE_LIMIT_ERRCODES
-
-    @property
-    def is_unreachable(self) -> bool:
-        """Tell whether the recipient does not exist or is outside the app's visible range."""
-        return self.errcode in UNREACHABLE_ERRCODES
+    def verdict(self) -> Verdict:
+        """Tell whether the same call may succeed later, cannot reach its recipient, or never will."""
+        return verdict(self.errcode)
 
 
 class WeComApi:

@@ -200,8 +200,8 @@ class OpenWs:
         """Upload a file as temporary media over the socket (init → chunk × N → finish); return its media_id."""
         data = await asyncio.to_thread(path.read_bytes)
         chunks = max(1, math.ceil(len(data) / UPLOAD_CHUNK_BYTES))
-        if len(data) < 5 or chunks > UPLOAD_MAX_CHUNKS:
-            raise OpenWsError(UPLOAD_INIT, -1, f"{file_name}: {len(data)} bytes cannot be uploaded (5 B to 50 MB)")
+        if len(data) < 5 or chunks > UPLOAD_MAX_CHUNKS:  # WeCom's own code for a size it never takes
+            raise OpenWsError(UPLOAD_INIT, 40006, f"{file_name}: {len(data)} bytes cannot be uploaded (5 B to 50 MB)")
         init = await self.request(UPLOAD_INIT, {"type": kind, "filename": file_name, "total_size": len(data),
                                                 "total_chunks": chunks, "md5": hashlib.md5(data).hexdigest()})
         upload_id = str((init.get("body") or {}).get("upload_id", ""))
