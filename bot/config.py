@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.messages import person_key
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +26,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     today: dt.date | None = None  # pins "today" for demos and tests
     time: dt.time | None = None  # with `today`, pins the time of day too (a test that must not depend on the hour)
-    coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin"
+    coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin" (wecom: both WeCom channels)
     plan_file: Path = REPO_ROOT / "data" / "plans" / "pingshan-2023.yaml"  # loaded into an empty database
     plan: str = ""  # key of the plan chats work on; default: the most recently imported
     units_file: Path = REPO_ROOT / "data" / "units.yaml"
@@ -161,4 +163,5 @@ def _standard_env(name: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _keys(listed: str) -> frozenset[str]:
-    return frozenset(p.strip() for p in listed.split(",") if p.strip())
+    # `wecom-bot:x` is accepted as another name of `wecom:x`: one person on both WeCom channels
+    return frozenset(person_key(p.strip()) for p in listed.split(",") if p.strip())

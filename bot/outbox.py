@@ -64,6 +64,9 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.senders: dict[str, Sender] = {}
+        # channel -> the channel that delivers its private chats when it has no sender here: one person on both WeCom
+        # channels, with only one of them configured (their last chat was on the other)
+        self.stand_ins: dict[str, str] = {}
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._settled = asyncio.Condition()
@@ -98,7 +101,9 @@ class Outbox:
         """Send every due row whose channel has a sender here; return how many were sent."""
         sent = 0
         while True:
-            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys())
+            standing_in = [c for c, other in self.stand_ins.items() if other in self.senders and c not in self.senders]
+            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys(),
+                                                  private=standing_in)
             if not batch:
                 return sent
             for item in batch:
@@ -109,11 +114,14 @@ class Outbox:
 
     async def _send(self, item: OutboxItem) -> int:
         """Send one claimed row and settle it; return 1 when it was delivered."""
-        sender = self.senders[item.chat.channel]  # claim() only returns rows of channels we have
-        parts = sender.parts(item.chat, item.reply)
+        chat = item.chat
+        if chat.channel not in self.senders:  # claim() only returns rows of channels we have or stand in for
+            chat = ChatRef(self.stand_ins[chat.channel], chat.chat_id, chat.kind)
+        sender = self.senders[chat.channel]
+        parts = sender.parts(chat, item.reply)
         for n, part in enumerate(parts):
             try:
-                await sender.send(item.chat, part)
+                await sender.send(chat, part)
             except Exception as e:
                 left = undelivered(parts[n:], e)
                 await self._failed(item, e, rest=_joined(left) if n or left[0] is not part else None)
