@@ -25,7 +25,7 @@ MARKDOWN_LIMIT = 4096  # bytes, robot markdown
 
 
 class FakeWeCom:
-    """Stand in for qyapi.weixin.qq.com: gettoken, message/send, media, robot webhook."""
+    """Stand in for qyapi.weixin.qq.com: gettoken, agent/get, message/send, media, robot webhook."""
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class FakeWeCom:
         """Serve on 127.0.0.1 on a free port and return the base URL."""
         app = web.Application(client_max_size=30 * 1024 * 1024)
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
+        app.router.add_get("/cgi-bin/agent/get", self._agent_get)
         app.router.add_post("/cgi-bin/message/send", self._message_send)
         app.router.add_post("/cgi-bin/media/upload", self._media_upload)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
@@ -136,6 +137,11 @@ class FakeWeCom:
         token = f"fake-token-{next(self._ids)}"
         self.tokens.append(token)
         return _ok(access_token=token, expires_in=self.expires_in)
+
+    async def _agent_get(self, request: web.Request) -> web.Response:
+        if (failure := self._record(request) or self._check_token(request)) is not None:
+            return failure
+        return _ok(agentid=int(request.query.get("agentid", "0") or 0), name="督办助手", close=0)
 
     async def _message_send(self, request: web.Request) -> web.Response:
         if (failure := self._record(request) or self._check_token(request)) is not None:

@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
@@ -82,6 +83,7 @@ class FakeOpenWs:
         self.downloads: list[str] = []
         self.hold_downloads: asyncio.Event | None = None  # set to park downloads until the event is set
         self.silent = False  # True: acknowledge nothing (a connection that is open but dead)
+        self.clock_offset = 0.0  # seconds the Date header of every HTTP response is off (a server's clock, as seen)
         self._refusals: dict[str, list[tuple[int, str]]] = {}  # cmd -> errcodes to answer its next requests with
         self._files: dict[str, tuple[bytes, str, bool]] = {}  # id -> encrypted bytes, name, named plainly
         self._targets: dict[str, tuple[str, float]] = {}  # callback req_id -> (chat, pushed at)
@@ -102,6 +104,7 @@ class FakeOpenWs:
     async def start(self) -> None:
         """Listen on a free local port."""
         app = web.Application()
+        app.on_response_prepare.append(self._date)
         app.router.add_get("/", self._socket)
         app.router.add_get("/files/{fid}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
@@ -264,6 +267,10 @@ class FakeOpenWs:
                               cmd="aibot_event_callback")
         await conn.ws.send_str(json.dumps(event))
         await conn.ws.close()
+
+    async def _date(self, _request: web.Request, response: web.StreamResponse) -> None:
+        if self.clock_offset:
+            response.headers["Date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)

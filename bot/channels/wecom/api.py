@@ -115,6 +115,10 @@ class WeComApi:
         media_id = await self.upload_media("image", data, file_name)
         return await self._send(touser, "image", {"media_id": media_id})
 
+    async def agent(self) -> JsonDict:
+        """Read the application's settings (agent/get): proves the AgentId and that this server's IP is trusted."""
+        return await self._call("GET", "cgi-bin/agent/get", {"agentid": str(self.agent_id)})
+
     async def upload_media(self, media_type: str, data: bytes, file_name: str) -> str:
         """Upload temporary media (valid 3 days) of type image, voice, video or file; return media_id."""
         content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"

@@ -254,6 +254,36 @@ class OpenWs:
                 log.warning("openws: ping refused: %s", e)
 
 
+async def try_subscribe(session: aiohttp.ClientSession, url: str, bot_id: str, secret: str, *,
+                        proxy: str | None = None, within: float = 15.0) -> None:
+    """Connect, subscribe with the bot id and secret, and close again; raise why it did not work.
+
+    AuthRefused when WeCom refused the id or secret, ConnectionLost when the server closed first, TimeoutError
+    when no answer came `within` seconds, aiohttp's errors when the WebSocket could not be opened.
+    """
+    up = asyncio.Event()
+    ws = OpenWs(session, url, bot_id, secret, on_frame=lambda _frame, _raw, _conn: None, on_up=up.set, proxy=proxy,
+                ack_timeout=within)
+    run = asyncio.create_task(ws.run(), name="openws-check")
+    waiting = asyncio.create_task(up.wait())
+    try:
+        await asyncio.wait({run, waiting}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if up.is_set():
+            await ws.close()
+            with contextlib.suppress(ConnectionLost):
+                await run
+            return
+        if run.done():
+            run.result()
+        raise TimeoutError(f"no answer to aibot_subscribe within {within:.0f} s")
+    finally:
+        waiting.cancel()
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
 def _lenient(raw: str) -> tuple[Any, str]:
     """Parse a frame carrying raw control characters (a user's text with \\x01 in it comes so); return it and its JSON.
 
