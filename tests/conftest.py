@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakes.recorder import Recorder
+from fakes.wecom_openws import FakeOpenWs
 from pgdb import create_database, drop_databases
 
 from bot.app import App
@@ -111,6 +112,15 @@ async def db_url(backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPath
         await reset_postgres(url)
         return url
     return await sqlite_url(tmp_path, tmp_path_factory)
+
+
+@pytest.fixture
+async def ws() -> AsyncIterator[FakeOpenWs]:
+    """A fake openws (智能机器人长连接) server on a free local port."""
+    fake = FakeOpenWs()
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture

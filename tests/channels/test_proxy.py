@@ -67,6 +67,16 @@ async def use_every_connection(app: App, far: Fakes) -> None:
     await far.tg.wait_for()
 
 
+async def run_everything(settings: Settings, clock: Clock, far: Fakes) -> None:
+    """Run `duban run` with every channel configured and make it open each kind of connection."""
+    app = await App.create(settings, clock)
+    try:
+        async with Runtime(app):
+            await use_every_connection(app, far)
+    finally:
+        await app.close()
+
+
 @pytest.mark.parametrize("proxy_settings", [
     pytest.param(lambda proxy: {"http_proxy": proxy}, id="HTTP_PROXY"),
     pytest.param(lambda proxy: {"http_proxy": DEAD, "https_proxy": DEAD, "proxy": proxy}, id="DUBAN_PROXY"),
@@ -74,13 +84,8 @@ async def use_every_connection(app: App, far: Fakes) -> None:
 async def test_every_outbound_connection_goes_through_the_proxy(tmp_path: Path, db_url: str, clock: Clock,
                                                                 proxy_settings: Callable[[str], dict[str, str]]) -> None:
     async with CountingProxy() as proxy, fakes() as far:
-        settings = make_settings(tmp_path, db_url, **every_channel(far), **proxy_settings(proxy.url))
-        app = await App.create(settings, clock)
-        try:
-            async with Runtime(app):
-                await use_every_connection(app, far)
-        finally:
-            await app.close()
+        await run_everything(make_settings(tmp_path, db_url, **every_channel(far), **proxy_settings(proxy.url)),
+                             clock, far)
     to_ws = proxy.to(far.ws.root)
     assert [s.method for s in to_ws if s.path == "/"] == ["GET"] * len(far.ws.subscribes)  # the WebSocket
     assert len([s for s in to_ws if s.path.startswith("/files/")]) >= len(far.ws.downloads) == 1
@@ -94,14 +99,8 @@ async def test_every_outbound_connection_goes_through_the_proxy(tmp_path: Path, 
 
 async def test_no_proxy_hosts_are_reached_directly(tmp_path: Path, db_url: str, clock: Clock) -> None:
     async with CountingProxy() as proxy, fakes() as far:
-        settings = make_settings(tmp_path, db_url, **every_channel(far), http_proxy=proxy.url,
-                                 https_proxy=proxy.url, no_proxy="localhost,127.0.0.0/8")
-        app = await App.create(settings, clock)
-        try:
-            async with Runtime(app):
-                await use_every_connection(app, far)
-        finally:
-            await app.close()
+        await run_everything(make_settings(tmp_path, db_url, **every_channel(far), http_proxy=proxy.url,
+                                           https_proxy=proxy.url, no_proxy="localhost,127.0.0.0/8"), clock, far)
     assert proxy.seen == []
 
 

@@ -25,20 +25,13 @@ from bot.channels.wecom.openws import ConnectionLost, OpenWs
 from bot.channels.wecom.supervisor import DISPLACED_WAIT, Supervisor
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Push, Reply
+from bot.core.views import FileView
 from bot.runner import Runtime
 
 LIAISON = "lilaoshi"
 COORD = "jieshuiban"
 GROUP = "wrkSFfCgAAxxGROUP"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-
-
-@pytest.fixture
-async def ws() -> AsyncIterator[FakeOpenWs]:
-    fake = FakeOpenWs()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def bot_settings(tmp_path: Path, db_url: str, fake: FakeOpenWs, **kw: object) -> dict[str, object]:
@@ -65,6 +58,12 @@ def channel(rt: Runtime) -> WeComBotChannel:
 async def say(ws: FakeOpenWs, user: str, text: str, **kw: object) -> list[Delivery]:
     ws.send_text(user, text, **kw)  # type: ignore[arg-type]
     return await ws.wait_for()
+
+
+async def files_of(app: App, task_no: int) -> list[FileView]:
+    """Return the evidence files filed for a task of the current plan."""
+    plan = await app.store.plans.plan()
+    return await app.store.evidence.files(plan.id, task_no)
 
 
 async def bind(app: App, ws: FakeOpenWs, user: str, unit: str) -> None:
@@ -123,8 +122,7 @@ async def test_next_file_goes_where_the_liaison_said_first(running: tuple[App, R
     ws.send_file(LIAISON, PDF, "创建材料.pdf")
     [filed] = await ws.wait_for()
     assert "归入任务40 材料3" in filed.text
-    plan = await app.store.plans.plan()
-    assert [f.item_no for f in await app.store.evidence.files(plan.id, 40)] == [3]
+    assert [f.item_no for f in await files_of(app, 40)] == [3]
 
 
 async def test_urge_reaches_the_liaison_as_an_active_push(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
@@ -430,8 +428,7 @@ async def test_video_is_filed_as_evidence(running: tuple[App, Runtime], ws: Fake
     ws.send_file(LIAISON, video, "节水宣传片.mp4", kind="video")
     [filed] = await ws.wait_for()
     assert "归入任务40 材料3" in filed.text
-    plan = await app.store.plans.plan()
-    [f] = await app.store.evidence.files(plan.id, 40)
+    [f] = await files_of(app, 40)
     assert f.file_name == "节水宣传片.mp4" and app.store.files.path_for(f.sha256).read_bytes() == video
 
 
@@ -442,8 +439,7 @@ async def test_a_file_quoted_when_mentioning_the_bot_in_a_group_is_filed(running
     ws.send_quote(LIAISON, "@督办助手 40-3", "file", PDF, "创建材料.pdf", chat=GROUP)
     [filed] = await ws.wait_for()
     assert filed.to == GROUP and "归入任务40 材料3" in filed.text
-    plan = await app.store.plans.plan()
-    [f] = await app.store.evidence.files(plan.id, 40)
+    [f] = await files_of(app, 40)
     assert f.file_name == "创建材料.pdf" and f.sha256 == hashlib.sha256(PDF).hexdigest()
 
 
@@ -454,8 +450,7 @@ async def test_an_image_quoted_in_a_private_chat_is_filed(running: tuple[App, Ru
     ws.send_quote(LIAISON, "40-2", "image", jpeg, "")
     [filed] = await ws.wait_for()
     assert "归入任务40 材料2" in filed.text
-    plan = await app.store.plans.plan()
-    assert [f.item_no for f in await app.store.evidence.files(plan.id, 40)] == [2]
+    assert [f.item_no for f in await files_of(app, 40)] == [2]
 
 
 async def test_a_plain_percent_encoded_file_name_is_decoded(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:

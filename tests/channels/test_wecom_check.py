@@ -26,14 +26,6 @@ PROXY_VARIABLES = {"http_proxy", "https_proxy", "no_proxy", "all_proxy"}
 
 
 @pytest.fixture
-async def ws() -> AsyncIterator[FakeOpenWs]:
-    fake = FakeOpenWs()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def api() -> AsyncIterator[FakeWeCom]:
     async with FakeWeCom(corp_id=CORP, secret=APP_SECRET) as server:
         yield server

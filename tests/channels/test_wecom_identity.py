@@ -34,14 +34,6 @@ async def api() -> AsyncIterator[FakeWeCom]:
 
 
 @pytest.fixture
-async def ws() -> AsyncIterator[FakeOpenWs]:
-    fake = FakeOpenWs()
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
