@@ -31,7 +31,7 @@ async def test_wecom_bot_people_become_the_wecom_people_they_are(db_url: str, tm
     """0011: one person per WeCom UserID; the bot's rows merge into the app's, and old keys are rewritten."""
     engine = make_engine(db_url)
     async with engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), "0008"))
+        await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), "-1"))  # to just before 0011
         await conn.run_sync(_write_two_wecom_realms)
     await migrate(engine)
     async with engine.connect() as conn:
@@ -56,6 +56,7 @@ async def test_wecom_bot_people_become_the_wecom_people_they_are(db_url: str, tm
         "snooze": [("wecom:lilaoshi", 40, "2023-10-27"), ("wecom:lilaoshi", 41, "2023-10-30")],
         "ledger": [("remind:1:40:2023:d-7:wecom:lilaoshi", "wecom:lilaoshi"),
                    ("remind:1:41:2023:d-7:wecom:lilaoshi", "wecom:lilaoshi")],
+        "desk": [("wecom:lilaoshi",)],  # a removal ends the sessions of the person's key
     }
 
 
@@ -64,7 +65,8 @@ AUDIT = sa.table("audit", sa.column("at", UTCDateTime()), sa.column("actor"), sa
 KEY_QUERIES = (("audit", "SELECT channel, actor FROM audit WHERE action = 'liaison.bind'"),
                ("pending", "SELECT person FROM pending"),
                ("snooze", "SELECT person, task_no, CAST(until AS VARCHAR) FROM snooze"),
-               ("ledger", "SELECT key, recipient FROM reminderledger"))
+               ("ledger", "SELECT key, recipient FROM reminderledger"),
+               ("desk", "SELECT person FROM desksession"))
 
 
 def _write_two_wecom_realms(c: Connection) -> None:
@@ -112,3 +114,7 @@ def _write_two_wecom_realms(c: Connection) -> None:
 
     c.execute(ledger.insert(), [reminder(40, "wecom:lilaoshi"), reminder(40, "wecom-bot:lilaoshi"),
                                 reminder(41, "wecom-bot:lilaoshi")])
+    desk = sa.table("desksession", sa.column("id"), sa.column("person"), sa.column("created_at", UTCDateTime()),
+                    sa.column("last_seen_at", UTCDateTime()), sa.column("end_reason"))
+    c.execute(desk.insert().values(id="s1", person="wecom-bot:lilaoshi", created_at=at, last_seen_at=at,
+                                   end_reason=""))

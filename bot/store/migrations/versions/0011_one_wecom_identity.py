@@ -1,7 +1,7 @@
 """one WeCom identity: the self-built app and the 智能机器人 see the same UserID, so it is one person
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010 (written on 0008; re-chained when 0010, desk sessions, came first)
 Create Date: 2026-12-05 10:00:00
 
 People were keyed `wecom:zhangsan` on the self-built app and `wecom-bot:zhangsan` on the 智能机器人. From here
@@ -14,8 +14,8 @@ message, where pushes go.
   reachable if either was; the earlier creation time. The `wecom-bot` row is deleted. Every merge is audited.
 - References to `wecom-bot:` person keys are rewritten to `wecom:` wherever they are compared or shown: the audit
   actor (its `channel` column still says `wecom-bot`), evidence uploaded/withdrawn by, invites, bind failures,
-  pending questions (a button pressed later must find its owner), snoozes, delay requests, progress notes, and
-  the reminder ledger (recipient and key, so a reminder already sent is not sent again). Where the rewritten row
+  pending questions (a button pressed later must find its owner), snoozes, delay requests, progress notes, desk
+  sessions (a removal ends them by the person's key), and the reminder ledger (recipient and key, so a reminder already sent is not sent again). Where the rewritten row
   would collide with the twin's (a snooze of the same task, a ledger key of the same reminder) the twin's stays.
 - Left as written, because they still resolve (PeopleRepo.get reads `wecom-bot:` as `wecom:`): person keys
   inside audit details, and keys signed into upload and desk links already handed out. Outbox rows keep their
@@ -31,7 +31,7 @@ from alembic import op
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 revision: str = '0011'
-down_revision: str | None = '0008'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -40,7 +40,7 @@ OLD, NEW = 'wecom-bot:', 'wecom:'
 KEY_COLUMNS = (('audit', 'actor'), ('evidencefile', 'uploaded_by'), ('evidencefile', 'withdrawn_by'),
                ('invite', 'created_by'), ('invite', 'used_by'), ('bindfailure', 'person'), ('pending', 'person'),
                ('extension', 'requested_by'), ('extension', 'decided_by'), ('progressnote', 'author'),
-               ('reminderledger', 'recipient'))
+               ('desksession', 'person'), ('reminderledger', 'recipient'))
 
 
 def upgrade() -> None:
