@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.messages import person_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +26,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     today: dt.date | None = None  # pins "today" for demos and tests
     time: dt.time | None = None  # with `today`, pins the time of day too (a test that must not depend on the hour)
-    coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin"
+    coordinators: str = ""  # "telegram:12345,wecom:zhangsan,console:admin" (wecom: both WeCom channels)
     plan_file: Path = REPO_ROOT / "data" / "plans" / "pingshan-2023.yaml"  # loaded into an empty database
     plan: str = ""  # key of the plan chats work on; default: the most recently imported
     units_file: Path = REPO_ROOT / "data" / "units.yaml"
@@ -52,6 +55,13 @@ class Settings(BaseSettings):
     wecom_bot_secret: str = ""
     wecom_bot_ws_url: str = "wss://openws.work.weixin.qq.com"
     wecom_bot_lease_s: int = 20  # one process holds the connection; another takes over this long after it died
+
+    # Outbound proxy (bot.channels.proxy): HTTPS_PROXY / HTTP_PROXY / NO_PROXY as every tool reads them, or one
+    # proxy for duban alone
+    proxy: str = ""
+    https_proxy: str = Field(default_factory=lambda: _standard_env("https_proxy"))
+    http_proxy: str = Field(default_factory=lambda: _standard_env("http_proxy"))
+    no_proxy: str = Field(default_factory=lambda: _standard_env("no_proxy"))
 
     # HTTP server (WeCom callback, Telegram webhook, upload page, /healthz)
     http_host: str = "127.0.0.1"
@@ -146,6 +156,12 @@ def secret_for(settings: Settings) -> bytes:
 
 
 
+def _standard_env(name: str) -> str:
+    """Read a standard proxy variable (no DUBAN_ prefix), the lower-case spelling first as curl and urllib do."""
+    return os.environ.get(name) or os.environ.get(name.upper()) or ""
+
+
 @functools.lru_cache(maxsize=8)
 def _keys(listed: str) -> frozenset[str]:
-    return frozenset(p.strip() for p in listed.split(",") if p.strip())
+    # `wecom-bot:x` is accepted as another name of `wecom:x`: one person on both WeCom channels
+    return frozenset(person_key(p.strip()) for p in listed.split(",") if p.strip())

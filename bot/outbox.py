@@ -37,15 +37,24 @@ class Sender(Protocol):
 
 
 class TemporaryFailure(Exception):
-    """Try again later (rate limit, network); `retry_after` in seconds when the platform said."""
+    """Try again later (rate limit, network); `retry_after` in seconds when the platform said.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `rest`: one part takes several platform calls (a text, then its card, then its file) and a later call failed;
+    `rest` is what of the part is still undelivered, and all a retry sends of it.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, rest: Reply | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rest = rest
 
 
 class Unreachable(Exception):
     """The recipient cannot be reached (blocked the bot, never started it, left the company)."""
+
+
+class Refused(Exception):
+    """The platform refused this message for good (a chat that does not exist, content it never takes): no retry."""
 
 
 class Outbox:
@@ -55,6 +64,9 @@ class Outbox:
         self.store = store
         self.clock = clock
         self.senders: dict[str, Sender] = {}
+        # channel -> the channel that delivers its private chats when it has no sender here: one person on both WeCom
+        # channels, with only one of them configured (their last chat was on the other)
+        self.stand_ins: dict[str, str] = {}
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._settled = asyncio.Condition()
@@ -89,7 +101,9 @@ class Outbox:
         """Send every due row whose channel has a sender here; return how many were sent."""
         sent = 0
         while True:
-            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys())
+            standing_in = [c for c, other in self.stand_ins.items() if other in self.senders and c not in self.senders]
+            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys(),
+                                                  private=standing_in)
             if not batch:
                 return sent
             for item in batch:
@@ -100,13 +114,17 @@ class Outbox:
 
     async def _send(self, item: OutboxItem) -> int:
         """Send one claimed row and settle it; return 1 when it was delivered."""
-        sender = self.senders[item.chat.channel]  # claim() only returns rows of channels we have
-        parts = sender.parts(item.chat, item.reply)
+        chat = item.chat
+        if chat.channel not in self.senders:  # claim() only returns rows of channels we have or stand in for
+            chat = ChatRef(self.stand_ins[chat.channel], chat.chat_id, chat.kind)
+        sender = self.senders[chat.channel]
+        parts = sender.parts(chat, item.reply)
         for n, part in enumerate(parts):
             try:
-                await sender.send(item.chat, part)
+                await sender.send(chat, part)
             except Exception as e:
-                await self._failed(item, e, rest=_joined(parts[n:]) if n else None)
+                left = undelivered(parts[n:], e)
+                await self._failed(item, e, rest=_joined(left) if n or left[0] is not part else None)
                 return 0
         await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
         return 1
@@ -117,6 +135,10 @@ class Outbox:
         if isinstance(e, Unreachable):
             await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
             await self.unreachable(item.chat, e)
+            return
+        if isinstance(e, Refused):
+            await self.store.outbox.settle(item.id, "failed", now, error=str(e), rest=rest)
+            log.error("%s refused for good, not retried: %s", item.dedupe_key, e)
             return
         if item.attempts >= MAX_ATTEMPTS:  # any other failure is retried, never dropped silently
             await self.store.outbox.settle(item.id, "failed", now, error=repr(e), rest=rest)
@@ -161,6 +183,12 @@ class Outbox:
             await asyncio.wait({waker, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             stopper.cancel()
+
+
+def undelivered(parts: Sequence[Reply], e: Exception) -> list[Reply]:
+    """Return what is left of `parts` when the first of them failed with `e`: less of it when some went out."""
+    rest = e.rest if isinstance(e, TemporaryFailure) else None
+    return [rest or parts[0], *parts[1:]]
 
 
 def _joined(parts: Sequence[Reply]) -> Reply:

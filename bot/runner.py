@@ -71,6 +71,8 @@ class Runtime:
             self.channels.append(WeComBotChannel(pipeline, s, clock, self.app.store.leases))
         for ch in self.channels:
             ch.install(web_app)
+        if s.wecom_enabled != s.wecom_bot_enabled:  # one person on both WeCom channels: the one configured stands in
+            self.app.outbox.stand_ins.update({"wecom-bot": "wecom"} if s.wecom_enabled else {"wecom": "wecom-bot"})
         if not self.receive:
             return
         await self.app.tidy()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fakes.recorder import Recorder
+from fakes.wecom_openws import FakeOpenWs
 from pgdb import create_database, drop_databases
 
 from bot.app import App
@@ -99,7 +100,9 @@ async def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
     """Build settings for a test: state in tmp_path, the given database, the date pinned."""
     values: dict[str, object] = {"state_dir": tmp_path, "database_url": url, "today": TODAY,
-                                 "coordinators": "console:admin,telegram:1000,wecom:jieshuiban"}
+                                 "coordinators": "console:admin,telegram:1000,wecom:jieshuiban",
+                                 # the fakes listen on 127.0.0.1: a proxy set in the developer's shell stays out
+                                 "proxy": "", "https_proxy": "", "http_proxy": "", "no_proxy": ""}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 
@@ -124,6 +127,15 @@ def units() -> UnitRegistry:
 def seed(units: UnitRegistry) -> PlanSpec:
     """Return the shipped plan (the 2023 Pingshan table) as read from its YAML."""
     return load_plan_file(default_plan_path(), units)
+
+
+@pytest.fixture
+async def ws() -> AsyncIterator[FakeOpenWs]:
+    """A fake openws (智能机器人长连接) server on a free local port."""
+    fake = FakeOpenWs()
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 import bot.store.tables  # noqa: F401  (registers the tables)
-from bot.store.db import make_engine, migrate
+from bot.store.db import _alembic_config, make_engine, migrate
+from bot.store.store import open_store
 
 
 async def test_migrated_schema_matches_models(db_url: str) -> None:
@@ -17,3 +25,96 @@ async def test_migrated_schema_matches_models(db_url: str) -> None:
         diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata))
     await engine.dispose()
     assert diff == []
+
+
+async def test_wecom_bot_people_become_the_wecom_people_they_are(db_url: str, tmp_path: Path) -> None:
+    """0011: one person per WeCom UserID; the bot's rows merge into the app's, and old keys are rewritten."""
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), "-1"))  # to just before 0011
+        await conn.run_sync(_write_two_wecom_realms)
+    await migrate(engine)
+    async with engine.connect() as conn:
+        people = {(r.channel, r.user_id): r for r in await conn.execute(sa.text("SELECT * FROM person"))}
+        merges = [r.detail for r in await conn.execute(sa.select(AUDIT).where(AUDIT.c.action == "person.merge"))]
+        keys = {table: sorted(tuple(r) for r in await conn.execute(sa.text(sql))) for table, sql in KEY_QUERIES}
+    await engine.dispose()
+    store = await open_store(db_url, tmp_path, run_migrations=False)
+    li = await store.people.get("wecom-bot:lilaoshi")
+    await store.close()
+    assert sorted(people) == [("wecom", "jieshuiban"), ("wecom", "lilaoshi"), ("wecom", "wangwu")]
+    lilaoshi = people[("wecom", "lilaoshi")]
+    assert (lilaoshi.unit, lilaoshi.name, lilaoshi.unreachable_since, lilaoshi.via) == ("区教育局", "李老师", None, "")
+    assert people[("wecom", "jieshuiban")].coordinator and people[("wecom", "jieshuiban")].via == "wecom-bot"
+    assert people[("wecom", "wangwu")].unit == "区教育局"  # both bound: the app's unit kept, the other one named
+    assert {"person": "wecom:wangwu", "from": "wecom-bot:wangwu", "unit": "区教育局",
+            "dropped_unit": "区水务局"} in merges and len(merges) == 2
+    assert li is not None and li.key == "wecom:lilaoshi" and li.unit == "区教育局"
+    assert keys == {
+        "audit": [("wecom-bot", "wecom:lilaoshi")],
+        "pending": [("wecom:lilaoshi",)],
+        "snooze": [("wecom:lilaoshi", 40, "2023-10-27"), ("wecom:lilaoshi", 41, "2023-10-30")],
+        "ledger": [("remind:1:40:2023:d-7:wecom:lilaoshi", "wecom:lilaoshi"),
+                   ("remind:1:41:2023:d-7:wecom:lilaoshi", "wecom:lilaoshi")],
+        "desk": [("wecom:lilaoshi",)],  # a removal ends the sessions of the person's key
+    }
+
+
+AUDIT = sa.table("audit", sa.column("at", UTCDateTime()), sa.column("actor"), sa.column("channel"),
+                 sa.column("action"), sa.column("detail", sa.JSON()))
+KEY_QUERIES = (("audit", "SELECT channel, actor FROM audit WHERE action = 'liaison.bind'"),
+               ("pending", "SELECT person FROM pending"),
+               ("snooze", "SELECT person, task_no, CAST(until AS VARCHAR) FROM snooze"),
+               ("ledger", "SELECT key, recipient FROM reminderledger"),
+               ("desk", "SELECT person FROM desksession"))
+
+
+def _write_two_wecom_realms(c: Connection) -> None:
+    """Rows as duban kept them before 0011: people of both WeCom channels, keyed by channel."""
+    at = dt.datetime(2023, 10, 1, 2, tzinfo=dt.UTC)
+    person = sa.table("person", sa.column("channel"), sa.column("user_id"), sa.column("name"),
+                      sa.column("coordinator", sa.Boolean()), sa.column("unit"), sa.column("chat_id"),
+                      sa.column("unreachable_since", UTCDateTime()), sa.column("unreachable_reason"),
+                      sa.column("created_at", UTCDateTime()))
+
+    def someone(channel: str, user: str, **kw: object) -> dict[str, object]:
+        return {"channel": channel, "user_id": user, "name": "", "coordinator": False, "unit": None,
+                "chat_id": user, "unreachable_since": None, "unreachable_reason": "", "created_at": at, **kw}
+
+    c.execute(person.insert(), [
+        someone("wecom-bot", "lilaoshi", name="李老师", unit="区教育局"),
+        someone("wecom", "lilaoshi", unreachable_since=at, unreachable_reason="不在应用可见范围内"),
+        someone("wecom-bot", "jieshuiban", coordinator=True),
+        someone("wecom-bot", "wangwu", unit="区水务局"),
+        someone("wecom", "wangwu", unit="区教育局"),
+    ])
+    c.execute(AUDIT.insert().values(at=at, actor="wecom-bot:lilaoshi", channel="wecom-bot", action="liaison.bind",
+                                    detail={"unit": "区教育局"}))
+    pending = sa.table("pending", sa.column("token"), sa.column("person"), sa.column("kind"),
+                       sa.column("payload", sa.JSON()), sa.column("created_at", UTCDateTime()),
+                       sa.column("expires_at", UTCDateTime()))
+    c.execute(pending.insert().values(token="t1", person="wecom-bot:lilaoshi", kind="file", payload={},
+                                      created_at=at, expires_at=at + dt.timedelta(days=1)))
+    snooze = sa.table("snooze", sa.column("person"), sa.column("plan_id"), sa.column("task_no"),
+                      sa.column("until", sa.Date()))
+    c.execute(snooze.insert(), [
+        {"person": "wecom:lilaoshi", "plan_id": 1, "task_no": 40, "until": dt.date(2023, 10, 27)},
+        {"person": "wecom-bot:lilaoshi", "plan_id": 1, "task_no": 40, "until": dt.date(2023, 10, 24)},
+        {"person": "wecom-bot:lilaoshi", "plan_id": 1, "task_no": 41, "until": dt.date(2023, 10, 30)},
+    ])
+    ledger = sa.table("reminderledger", sa.column("key"), sa.column("plan_id"), sa.column("task_no"),
+                      sa.column("period"), sa.column("stage"), sa.column("recipient"),
+                      sa.column("due_at", UTCDateTime()), sa.column("status"), sa.column("claimed_by"),
+                      sa.column("claimed_at", UTCDateTime()), sa.column("outbox_key"))
+
+    def reminder(task: int, who: str) -> dict[str, object]:
+        return {"key": f"remind:1:{task}:2023:d-7:{who}", "plan_id": 1, "task_no": task, "period": "2023",
+                "stage": "d-7", "recipient": who, "due_at": at, "status": "sent", "claimed_by": "x",
+                "claimed_at": at, "outbox_key": ""}
+
+    c.execute(ledger.insert(), [reminder(40, "wecom:lilaoshi"), reminder(40, "wecom-bot:lilaoshi"),
+                                reminder(41, "wecom-bot:lilaoshi")])
+    desk = sa.table("desksession", sa.column("id"), sa.column("person"), sa.column("created_at", UTCDateTime()),
+                    sa.column("last_seen_at", UTCDateTime()), sa.column("end_reason"))
+    c.execute(desk.insert().values(id="s1", person="wecom-bot:lilaoshi", created_at=at, last_seen_at=at,
+                                   end_reason=""))

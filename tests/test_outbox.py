@@ -9,8 +9,8 @@ from fakes.recorder import Recorder
 from bot.app import App
 from bot.channels.pipeline import Pipeline
 from bot.core.clock import Clock
-from bot.core.messages import ChatRef, Push, Reply
-from bot.outbox import Outbox, TemporaryFailure, Unreachable
+from bot.core.messages import ChatRef, Envelope, Push, Reply
+from bot.outbox import Outbox, Refused, TemporaryFailure, Unreachable
 
 
 def push(user: str, key: str) -> Push:
@@ -90,3 +90,18 @@ async def test_a_send_settled_while_a_waiter_checks_is_not_missed(app: App) -> N
 
     await app.outbox.until(delivered_on_second_look, within=5)
     assert checks == 2
+
+
+async def test_a_push_refused_for_good_is_failed_at_once(app: App) -> None:
+    app.pipeline.add(Recorder(failures=[Refused("企业微信拒绝了这条消息，重发也不会成功（errcode 86001）")]))
+    await app.outbox.push(push("li", "k5"))
+    assert await app.outbox.drain() == 0
+    [row] = await app.store.outbox.rows()
+    assert (row["status"], row["attempts"]) == ("failed", 1) and "86001" in row["error"]
+
+
+async def test_a_reply_refused_for_good_is_not_kept_for_a_retry(app: App) -> None:
+    channel = Recorder(failures=[Refused("企业微信拒绝了这条消息，重发也不会成功（errcode 86001）")])
+    app.pipeline.add(channel)
+    assert await channel.answer(app.pipeline, Envelope("console:m1", ChatRef("console", "li"), "li", text="/help")) == []
+    assert await app.store.outbox.rows() == []

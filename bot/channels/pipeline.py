@@ -25,7 +25,7 @@ from bot.core.errors import Transient
 from bot.core.messages import Attachment, ChatRef, Envelope, Incoming, Media, Reply
 from bot.handlers.router import Conversation
 from bot.intake import Intake
-from bot.outbox import Outbox, TemporaryFailure, Unreachable
+from bot.outbox import Outbox, Refused, TemporaryFailure, Unreachable, undelivered
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +146,13 @@ class Pipeline:
                 await adapter.deliver(chat, part, answering)
             except TemporaryFailure as e:
                 log.warning("reply to %s deferred to the outbox: %s", chat.key(), e)
-                await self.outbox.defer(chat, pending[n:], answering.key)
+                await self.outbox.defer(chat, undelivered(pending[n:], e), answering.key)
                 return
             except Unreachable as e:
                 await self.outbox.unreachable(chat, e)
                 return
+            except Refused as e:  # sending it again cannot help: the next parts may still go
+                log.error("reply to %s refused for good, not retried: %s", chat.key(), e)
             except Exception:  # the platform refused this part (a bug of ours): log it, send the others
                 log.exception("reply to %s failed", chat.key())
 

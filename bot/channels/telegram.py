@@ -31,6 +31,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.pipeline import FetchFailed, Pipeline
+from bot.channels.proxy import proxy_for
 from bot.config import Settings, secret_for
 from bot.core.messages import Attachment, ChatKind, ChatRef, Envelope, Media, Reply
 from bot.intake import MAX_CONCURRENT
@@ -85,6 +86,8 @@ class TelegramChannel:
         if s.telegram_api_url:
             root = s.telegram_api_url.rstrip("/")
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+        if proxy := proxy_for(s.telegram_api_url or "https://api.telegram.org", s):
+            builder = builder.proxy(proxy).get_updates_proxy(proxy)
         self.webhook = bool(s.telegram_webhook_url)
         self.ptb: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.bot_id = s.telegram_token.split(":", 1)[0]  # update_ids count per bot: the bot's id keeps keys apart

@@ -37,6 +37,22 @@ class ChatRef:
         return f"{self.channel}:{self.chat_id}"
 
 
+# The self-built app ("wecom") and the 智能机器人 ("wecom-bot") of one 企业 see the same member UserIDs: a person
+# is known by their channel's realm (one row, one key, one role), while a chat stays on the channel it is on.
+REALMS = {"wecom-bot": "wecom"}
+
+
+def realm(channel: str) -> str:
+    """Return the channel whose ids name the people of `channel` ("wecom-bot" people are "wecom" people)."""
+    return REALMS.get(channel, channel)
+
+
+def person_key(key: str) -> str:
+    """Return a ``channel:user_id`` key in its realm: ``wecom-bot:zhangsan`` is ``wecom:zhangsan``."""
+    channel, sep, user_id = key.partition(":")
+    return f"{realm(channel)}{sep}{user_id}"
+
+
 @dataclass(frozen=True)
 class Media:
     """A file a message refers to, not fetched yet: the channel that decoded it knows how to fetch `ref`."""

@@ -181,16 +181,17 @@ class PersonView:
     chat_id: str | None = None
     unreachable_since: dt.datetime | None = None
     unreachable_reason: str = ""
+    via: str = ""  # the channel they last wrote on in private ("wecom-bot" for a "wecom" person on the bot)
 
     @property
     def key(self) -> str:
-        """Return ``channel:user_id``."""
+        """Return ``channel:user_id`` (the channel's realm: both WeCom channels say ``wecom:``)."""
         return f"{self.channel}:{self.user_id}"
 
     @property
     def chat(self) -> ChatRef:
-        """Return the private chat to push to."""
-        return ChatRef(self.channel, self.chat_id or self.user_id, ChatKind.PRIVATE)
+        """Return the private chat to push to: on the channel they last wrote on."""
+        return ChatRef(self.via or self.channel, self.chat_id or self.user_id, ChatKind.PRIVATE)
 
     @property
     def display(self) -> str:

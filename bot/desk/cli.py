@@ -12,6 +12,7 @@ from rich.console import Console
 
 from bot.actions.access import current_role, may_use_desk
 from bot.core.errors import NotAllowed, UserError
+from bot.core.messages import person_key
 from bot.core.views import PersonView
 from bot.desk.auth import SESSION_HOURS, DeskAuth
 from bot.handlers.desk import link_terms
@@ -46,7 +47,7 @@ async def cmd_desk_link(app: App, a: argparse.Namespace) -> None:
     if not channel or not user_id:
         raise UserError("请写成 渠道:用户ID，例如 telegram:12345 或 wecom:zhangsan。")
     person = await app.store.people.get(a.who)
-    if person is None and a.who in app.settings.coordinator_keys:  # configured, never wrote to duban yet
+    if person is None and person_key(a.who) in app.settings.coordinator_keys:  # configured, never wrote yet
         person = await app.store.people.identify(channel, user_id, name="", chat_id=None, now=app.clock.utcnow(),
                                                  coordinator=True)
     if person is None:

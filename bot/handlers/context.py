@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bot.actions import access
 from bot.actions.base import Actor, Services
 from bot.core.errors import UserError
-from bot.core.messages import Incoming
+from bot.core.messages import Incoming, realm
 from bot.core.units import Unit, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
@@ -18,16 +18,20 @@ ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other
 
 
 async def identify(services: Services, msg: Incoming, *, fresh: bool) -> PersonView:
-    """Return who sent `msg`: from the read model for a question, from the database (`fresh`) for an action."""
+    """Return who sent `msg`: from the read model for a question, from the database (`fresh`) for an action.
+
+    The channel is the chat's: the one the message came on (the desk speaks in the person's last chat, and so
+    leaves it where it was).
+    """
+    channel = msg.chat.channel
     chat_id = None if msg.is_group else msg.chat.chat_id
-    coordinator = f"{msg.channel}:{msg.user_id}" in services.settings.coordinator_keys
+    coordinator = f"{realm(channel)}:{msg.user_id}" in services.settings.coordinator_keys
     if not fresh:  # the steady state: known here, nothing to record, no clock read
-        hit = services.reads.known(msg.channel, msg.user_id, name=msg.user_name, chat_id=chat_id,
-                                   coordinator=coordinator)
+        hit = services.reads.known(channel, msg.user_id, name=msg.user_name, chat_id=chat_id, coordinator=coordinator)
         if hit is not None:
             return hit
     source = services.store.people if fresh else services.reads
-    return await source.identify(msg.channel, msg.user_id, name=msg.user_name, now=services.clock.utcnow(),
+    return await source.identify(channel, msg.user_id, name=msg.user_name, now=services.clock.utcnow(),
                                  chat_id=chat_id, coordinator=coordinator)
 
 

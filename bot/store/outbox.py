@@ -83,18 +83,20 @@ class OutboxRepo:
         return True
 
     async def claim(self, now: dt.datetime, worker: str, channels: Collection[str],
-                    limit: int = 20) -> list[OutboxItem]:
+                    limit: int = 20, *, private: Collection[str] = ()) -> list[OutboxItem]:
         """Claim due rows of these channels atomically (one winner per row across processes).
 
-        Only channels the caller can send on: an instance without Telegram never touches Telegram rows.
+        Only channels the caller can send on: an instance without Telegram never touches Telegram rows; of the
+        channels in `private`, only private chats (another channel delivers them, see Outbox.stand_ins).
         Claims older than the lease (a crash between claim and settle) are taken again.
         """
-        if not channels:
+        if not channels and not private:
             return []
         async with self._sessions() as s:
             candidates = (await s.exec(
                 select(Outbox.id).where(
-                    col(Outbox.channel).in_(list(channels)),
+                    col(Outbox.channel).in_(list(channels))
+                    | (col(Outbox.channel).in_(list(private)) & (col(Outbox.chat_kind) == ChatKind.PRIVATE.value)),
                     ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
                     | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
                 .order_by(col(Outbox.id)).limit(limit))).all()

@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.errors import NotFound, UserError
+from bot.core.messages import person_key, realm
 from bot.core.views import PersonView
 from bot.store.db import transaction, upsert
 from bot.store.sessions import end_sessions_of
@@ -42,23 +43,27 @@ class PeopleRepo:
                        coordinator: bool = False) -> PersonView:
         """Return the person behind (channel, user id), creating the row on first contact.
 
-        `coordinator` is true when configuration names this person; it is stored so pushes find them.
-        Runs on every message, so the common case (nothing changed) is one read and no write.
+        The person is kept under the channel's realm (the same UserID on both WeCom channels is one person); a
+        private message records the channel it came on, where pushes go next. `coordinator` is true when
+        configuration names this person; it is stored so pushes find them. Runs on every message, so the common
+        case (nothing changed) is one read and no write.
         """
+        via, channel = channel, realm(channel)
         engine = self._sessions.kw["bind"]
         async with engine.connect() as c:  # a Core read: this runs for every message
             found = (await c.execute(sa_select(PERSON).where(
                 PERSON.c.channel == channel, PERSON.c.user_id == user_id))).first()
         if found is not None:
             current = _view(Person.model_validate(dict(found._mapping)))
-            if not needs_update(current, name, chat_id, coordinator):
+            if not needs_update(current, via, name, chat_id, coordinator):
                 return current
         async with transaction(self._sessions) as s:
             # A first message sent from several chats at once: one insert wins, the others find its row.
             created = 0
             if found is None:
                 insert = upsert(s, PERSON).values(channel=channel, user_id=user_id, name=name, chat_id=chat_id,
-                                                  created_at=now, coordinator=coordinator, unreachable_reason="")
+                                                  created_at=now, coordinator=coordinator, unreachable_reason="",
+                                                  via=via if chat_id else "")
                 created = (await s.exec(insert.on_conflict_do_nothing(index_elements=["channel", "user_id"]))).rowcount
             row = await _person(s, channel, user_id)
             assert row is not None
@@ -67,13 +72,14 @@ class PeopleRepo:
                 row.chat_id = chat_id or row.chat_id
                 row.coordinator = row.coordinator or coordinator
                 if chat_id:
-                    # They are talking to us in private, so they can be reached again.
+                    # They are talking to us in private, so they can be reached again, on this channel.
                     row.unreachable_since, row.unreachable_reason = None, ""
+                    row.via = via
             return _view(row)
 
     async def get(self, key: str) -> PersonView | None:
-        """Return a person by ``channel:user_id``."""
-        channel, _, user_id = key.partition(":")
+        """Return a person by ``channel:user_id`` (``wecom-bot:`` keys written before one realm still resolve)."""
+        channel, _, user_id = person_key(key).partition(":")
         async with self._sessions() as s:
             row = await _person(s, channel, user_id)
             return _view(row) if row else None
@@ -81,6 +87,7 @@ class PeopleRepo:
     async def set_coordinator(self, channel: str, user_id: str, value: bool, *, actor: str,
                               now: dt.datetime) -> PersonView:
         """Make someone a coordinator (or not), creating them if unknown."""
+        channel = realm(channel)
         async with transaction(self._sessions) as s:
             row = await _person(s, channel, user_id)
             if row is None:
@@ -154,7 +161,7 @@ class PeopleRepo:
 
     async def remove_liaison(self, key: str, *, actor: str, now: dt.datetime) -> PersonView:
         """Take a person's unit away (a coordinator's action)."""
-        channel, _, user_id = key.partition(":")
+        channel, _, user_id = person_key(key).partition(":")
         async with transaction(self._sessions) as s:
             row = await _person(s, channel, user_id)
             if row is None or row.unit is None:
@@ -169,7 +176,8 @@ class PeopleRepo:
     async def mark_unreachable(self, channel: str, chat_id: str, reason: str, now: dt.datetime) -> None:
         """Record that pushes to this private chat fail (blocked the bot, never started it, left)."""
         async with transaction(self._sessions) as s:
-            rows = (await s.exec(select(Person).where(Person.channel == channel, Person.chat_id == chat_id))).all()
+            rows = (await s.exec(select(Person).where(Person.channel == realm(channel),
+                                                      Person.chat_id == chat_id))).all()
             for row in rows:
                 row.unreachable_since = row.unreachable_since or now
                 row.unreachable_reason = reason
@@ -185,13 +193,14 @@ async def _person(s: AsyncSession, channel: str, user_id: str) -> Person | None:
     return (await s.exec(select(Person).where(Person.channel == channel, Person.user_id == user_id))).first()
 
 
-def needs_update(known: PersonView, name: str, chat_id: str | None, coordinator: bool) -> bool:
-    """Tell whether a message brings something to record about its sender (a new name, chat, role, reachability)."""
-    return bool((name and known.name != name) or (chat_id and known.chat_id != chat_id)
+def needs_update(known: PersonView, channel: str, name: str, chat_id: str | None, coordinator: bool) -> bool:
+    """Tell whether a message brings something to record about its sender (a new name, chat, channel, role,
+    reachability)."""
+    return bool((name and known.name != name) or (chat_id and (known.chat_id != chat_id or known.via != channel))
                 or (coordinator and not known.coordinator) or (chat_id and known.unreachable_since is not None))
 
 
 def _view(p: Person) -> PersonView:
     assert p.id is not None
     return PersonView(p.id, p.channel, p.user_id, p.name, p.coordinator, p.unit, p.chat_id,
-                      p.unreachable_since, p.unreachable_reason)
+                      p.unreachable_since, p.unreachable_reason, p.via)

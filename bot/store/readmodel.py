@@ -76,7 +76,7 @@ class ReadModel:
               coordinator: bool) -> PersonView | None:
         """Return the sender from memory, when known here and the message brings nothing new to record."""
         hit = self._people.get((channel, user_id))
-        return hit if hit is not None and not needs_update(hit, name, chat_id, coordinator) else None
+        return hit if hit is not None and not needs_update(hit, channel, name, chat_id, coordinator) else None
 
     async def identify(self, channel: str, user_id: str, *, name: str, chat_id: str | None, now: Any,
                        coordinator: bool) -> PersonView:

@@ -118,7 +118,8 @@ class Note(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
-    """Someone who talks to duban on one channel; a liaison speaks for one unit."""
+    """Someone who talks to duban, known by their channel's realm (bot.core.messages.realm); a liaison speaks for
+    one unit."""
 
     __table_args__ = (UniqueConstraint("channel", "user_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -131,6 +132,7 @@ class Person(SQLModel, table=True):
     unreachable_since: dt.datetime | None = None
     unreachable_reason: str = ""
     created_at: dt.datetime
+    via: str = ""  # the channel of their last private message, where pushes go ("wecom" or "wecom-bot")
 
 
 class DeskSession(SQLModel, table=True):

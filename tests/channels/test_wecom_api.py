@@ -21,6 +21,7 @@ from bot.channels.wecom.api import (
     WeComRobot,
     content_disposition_filename,
 )
+from bot.channels.wecom.errcodes import Verdict
 
 AGENT_ID = 1000002
 
@@ -119,8 +120,7 @@ async def test_rate_limit_surfaces_as_error_without_retry(api: WeComApi, fake: F
     fake.fail_next("cgi-bin/message/send", 45009, "api freq out of limit")
     with pytest.raises(WeComApiError) as caught:
         await api.send_text("zhangsan", "x")
-    assert caught.value.is_rate_limited
-    assert not caught.value.is_unreachable
+    assert caught.value.verdict is Verdict.TRANSIENT
     assert caught.value.errcode == 45009
     assert caught.value.errmsg == "api freq out of limit"
     assert len(fake.calls_to("cgi-bin/message/send")) == 1
@@ -130,7 +130,7 @@ async def test_unknown_user_is_unreachable(api: WeComApi, fake: FakeWeCom) -> No
     with pytest.raises(WeComApiError) as caught:
         await api.send_text("ghost", "x")
     assert caught.value.errcode == 81013
-    assert caught.value.is_unreachable
+    assert caught.value.verdict is Verdict.UNREACHABLE
 
 
 async def test_partly_unknown_recipients_are_reported_in_invaliduser(api: WeComApi, fake: FakeWeCom) -> None:
@@ -229,6 +229,10 @@ async def test_http_error_without_json_is_an_api_error(fake: FakeWeCom, session:
         ('attachment; filename="ä¸\xadæ\x96\x87.doc"', "中文.doc"),  # raw UTF-8 read as Latin-1
         ('attachment; filename="\udcd6\udcd0\udcce\udcc4.doc"', "中文.doc"),  # GBK bytes, surrogate-escaped
         ('attachment; filename="café.txt"', "café.txt"),
+        ('attachment; filename="%E4%B8%AD%E6%96%87.pdf"', "中文.pdf"),  # plain but percent-encoded: decoded
+        ('attachment; filename="100%合格.pdf"', "100%合格.pdf"),
+        ('attachment; filename="%FF%FE.pdf"', "%FF%FE.pdf"),  # not UTF-8 once decoded: kept as it came
+        ('attachment; filename="..%2F..%2Fetc%2Fpasswd"', "passwd"),
         ('attachment; filename="../../etc/passwd"', "passwd"),
         ('attachment; filename="C:\\\\temp\\\\x.txt"', "x.txt"),
         ("attachment", ""),
@@ -273,7 +277,7 @@ async def test_robot_rate_limit_is_flagged(robot: WeComRobot, fake: FakeWeCom) -
     fake.fail_next("cgi-bin/webhook/send", 45009)
     with pytest.raises(WeComApiError) as caught:
         await robot.send_markdown("x")
-    assert caught.value.is_rate_limited
+    assert caught.value.verdict is Verdict.TRANSIENT
 
 
 async def test_overlong_markdown_is_refused_but_its_split_chunks_are_accepted(

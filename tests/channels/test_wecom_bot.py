@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -18,23 +20,18 @@ from conftest import TODAY, make_settings
 from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 
 from bot.app import App
-from bot.channels.wecom.aibot import WeComBotChannel, decode_frame
+from bot.channels.wecom.aibot import NAME, WeComBotChannel, decode_frame
 from bot.channels.wecom.openws import ConnectionLost, OpenWs
+from bot.channels.wecom.supervisor import DISPLACED_WAIT, Supervisor
 from bot.core.clock import Clock
+from bot.core.messages import ChatKind, ChatRef, Push, Reply
+from bot.core.views import FileView
 from bot.runner import Runtime
 
 LIAISON = "lilaoshi"
 COORD = "jieshuiban"
 GROUP = "wrkSFfCgAAxxGROUP"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-
-
-@pytest.fixture
-async def ws() -> AsyncIterator[FakeOpenWs]:
-    fake = FakeOpenWs()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def bot_settings(tmp_path: Path, db_url: str, fake: FakeOpenWs, **kw: object) -> dict[str, object]:
@@ -61,6 +58,12 @@ def channel(rt: Runtime) -> WeComBotChannel:
 async def say(ws: FakeOpenWs, user: str, text: str, **kw: object) -> list[Delivery]:
     ws.send_text(user, text, **kw)  # type: ignore[arg-type]
     return await ws.wait_for()
+
+
+async def files_of(app: App, task_no: int) -> list[FileView]:
+    """Return the evidence files filed for a task of the current plan."""
+    plan = await app.store.plans.plan()
+    return await app.store.evidence.files(plan.id, task_no)
 
 
 async def bind(app: App, ws: FakeOpenWs, user: str, unit: str) -> None:
@@ -119,8 +122,7 @@ async def test_next_file_goes_where_the_liaison_said_first(running: tuple[App, R
     ws.send_file(LIAISON, PDF, "创建材料.pdf")
     [filed] = await ws.wait_for()
     assert "归入任务40 材料3" in filed.text
-    plan = await app.store.plans.plan()
-    assert [f.item_no for f in await app.store.evidence.files(plan.id, 40)] == [3]
+    assert [f.item_no for f in await files_of(app, 40)] == [3]
 
 
 async def test_urge_reaches_the_liaison_as_an_active_push(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
@@ -148,6 +150,21 @@ async def test_group_subscribe_stores_the_chatid(running: tuple[App, Runtime], w
     [ok] = await say(ws, COORD, "@督办助手 /subscribe", chat=GROUP)
     assert "已订阅" in ok.text
     assert [c.key() for c in await app.store.chats.subscriptions()] == [f"wecom-bot:{GROUP}"]
+
+
+async def test_push_to_a_chat_wecom_refuses_for_good_is_not_retried(running: tuple[App, Runtime],
+                                                                    ws: FakeOpenWs) -> None:
+    app, _ = running
+    ws.fail_next("aibot_send_msg", 86001, "invalid chatid", times=8)
+    await app.outbox.push(Push(ChatRef(NAME, "wrkGONE", ChatKind.GROUP), Reply("进度简报"), dedupe_key="digest-x"))
+
+    async def settled() -> bool:
+        return [r["status"] for r in await app.store.outbox.rows()] == ["failed"]
+
+    await app.outbox.until(settled)
+    [row] = await app.store.outbox.rows()
+    assert row["attempts"] == 1 and "86001" in row["error"]
+    assert sum(f.get("cmd") == "aibot_send_msg" for f in ws.frames) == 1
 
 
 async def test_redelivered_msgid_is_handled_once(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
@@ -193,6 +210,46 @@ async def test_a_displaced_connection_gives_up_instead_of_fighting(running: tupl
     await ws.until(lambda: ch.state == "displaced")
     assert ws.subscribes == [(BOT_ID, 0)]  # no reconnect that would displace the newer connection in turn
     assert await app.store.leases.holder(ch.supervisor.lease, app.clock.utcnow()) is None  # another may take it
+
+
+async def test_wait_after_a_displacement_starts_short_again_after_a_healthy_connection(app: App,
+                                                                                    ws: FakeOpenWs) -> None:
+    """Displaced at once again: the wait doubles (a fight); displaced after a healthy hour: the short wait again."""
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        """Return at once from the waits after a displacement; the lease's renewal never comes round here."""
+        if seconds < DISPLACED_WAIT:
+            await asyncio.Event().wait()
+        waits.append(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        conn = OpenWs(session, ws.ws_url, BOT_ID, SECRET, on_frame=lambda _frame, _raw, _conn: None,
+                      on_up=lambda: supervisor.connected())
+        supervisor = Supervisor(conn, app.store.leases, app.clock, lease=f"wecom-bot:{BOT_ID}",
+                                ttl=dt.timedelta(seconds=60), on_taken=_nothing, sleep=sleep,
+                                monotonic=lambda: now[0])
+        running = asyncio.create_task(supervisor.run())
+        try:
+            await ws.until(lambda: supervisor.state == "connected")
+            await ws.displace()
+            await ws.until(lambda: len(waits) == 1 and supervisor.state == "connected")
+            await ws.displace()  # displaced again at once: someone else keeps connecting
+            await ws.until(lambda: len(waits) == 2 and supervisor.state == "connected")
+            now[0] += 3600  # then an hour connected without trouble
+            await ws.displace()
+            await ws.until(lambda: len(waits) == 3 and supervisor.state == "connected")
+            assert waits == [60.0, 120.0, 60.0]
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await supervisor.release()
+
+
+async def _nothing() -> None:
+    """Nothing was left by a previous holder."""
 
 
 async def test_refused_secret_is_logged_once_without_a_loop(tmp_path: Path, db_url: str, clock: Clock,
@@ -354,3 +411,51 @@ async def test_two_processes_hold_one_connection_and_the_other_takes_over(tmp_pa
     finally:
         for p in procs:
             await _stop(p)
+
+
+# ---- frames as WeCom sends them in the field -----------------------------------------------------------
+async def test_text_with_a_raw_control_character_is_answered(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    ws.send_raw_text(LIAISON, "我单位有哪些任务\x01")
+    [reply] = await ws.wait_for()
+    assert reply.via == "respond" and "/bind" in reply.text
+
+
+async def test_video_is_filed_as_evidence(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    await say(ws, LIAISON, "40-3")
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20
+    ws.send_file(LIAISON, video, "节水宣传片.mp4", kind="video")
+    [filed] = await ws.wait_for()
+    assert "归入任务40 材料3" in filed.text
+    [f] = await files_of(app, 40)
+    assert f.file_name == "节水宣传片.mp4" and app.store.files.path_for(f.sha256).read_bytes() == video
+
+
+async def test_a_file_quoted_when_mentioning_the_bot_in_a_group_is_filed(running: tuple[App, Runtime],
+                                                                        ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    ws.send_quote(LIAISON, "@督办助手 40-3", "file", PDF, "创建材料.pdf", chat=GROUP)
+    [filed] = await ws.wait_for()
+    assert filed.to == GROUP and "归入任务40 材料3" in filed.text
+    [f] = await files_of(app, 40)
+    assert f.file_name == "创建材料.pdf" and f.sha256 == hashlib.sha256(PDF).hexdigest()
+
+
+async def test_an_image_quoted_in_a_private_chat_is_filed(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    jpeg = b"\xff\xd8\xff\xe0" + b"jpeg" * 500
+    ws.send_quote(LIAISON, "40-2", "image", jpeg, "")
+    [filed] = await ws.wait_for()
+    assert "归入任务40 材料2" in filed.text
+    assert [f.item_no for f in await files_of(app, 40)] == [2]
+
+
+async def test_a_plain_percent_encoded_file_name_is_decoded(running: tuple[App, Runtime], ws: FakeOpenWs) -> None:
+    app, _ = running
+    await bind(app, ws, LIAISON, "区教育局")
+    ws.send_file(LIAISON, PDF, "学校节水宣传材料.pdf", plain_name=True)
+    question, _card = await ws.wait_for(count=2)
+    assert "收到「学校节水宣传材料.pdf」" in question.text

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import hashlib
 import itertools
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -379,6 +380,44 @@ async def test_choices_pushed_from_the_outbox_are_numbered(running: tuple[App, R
                                dedupe_key="choice-1"))
     [msg] = await fake.wait_sent(1)
     assert str(msg["text"]["content"]).endswith("请回复序号选择：\n1. 甲\n2. 乙")
+
+
+async def test_push_wecom_refuses_for_good_is_failed_at_once(running: tuple[App, Runtime], fake: FakeWeCom,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    app, _ = running
+    fake.fail_next("cgi-bin/message/send", 45002, "content size out of limit", times=8)  # sending again won't help
+    await app.outbox.push(Push(ChatRef("wecom", "zhaoliu"), Reply("【督办提醒】任务40将于10月31日到期。"),
+                               dedupe_key="too-long"))
+
+    async def settled() -> bool:
+        return [r["status"] for r in await app.store.outbox.rows()] == ["failed"]
+
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        await eventually(settled)
+    [row] = await app.store.outbox.rows()
+    assert row["attempts"] == 1 and "45002" in row["error"] and "消息内容超过长度限制" in row["error"]
+    assert len(fake.calls_to("cgi-bin/message/send")) == 1
+    assert "refused for good" in caplog.text
+
+
+async def test_reply_whose_textcard_fails_sends_only_the_textcard_again(running: tuple[App, Runtime],
+                                                                         fake: FakeWeCom,
+                                                                         http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await bind(app, http, rt, fake, "lisi", "区水务局")
+    before = len(fake.sent)
+    fake.fail_next("cgi-bin/message/send", 45033, after=1)  # the task's text goes out, its upload card does not
+    assert await post(http, rt, *encrypted(text_msg("lisi", "任务12"))) == 200
+    sent = (await fake.wait_sent(before + 2))[before:]
+    await app.outbox.until(lambda: _all_sent(app))
+    assert [m["msgtype"] for m in fake.sent[before:]] == ["text", "textcard"]  # the text was not sent twice
+    assert "任务12" in sent[0]["text"]["content"] and sent[1]["textcard"]["title"] == "上传佐证材料"
+    [deferred] = await app.store.outbox.rows()
+    assert deferred["payload"]["text"] == "" and deferred["payload"]["link"][0] == "上传佐证材料"
+
+
+async def _all_sent(app: App) -> bool:
+    return all(r["status"] == "sent" for r in await app.store.outbox.rows())
 
 
 # ---- group robots -------------------------------------------------------------------------------

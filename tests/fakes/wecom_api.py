@@ -25,7 +25,7 @@ MARKDOWN_LIMIT = 4096  # bytes, robot markdown
 
 
 class FakeWeCom:
-    """Stand in for qyapi.weixin.qq.com: gettoken, message/send, media, robot webhook."""
+    """Stand in for qyapi.weixin.qq.com: gettoken, agent/get, message/send, media, robot webhook."""
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class FakeWeCom:
         self.uploaded: dict[str, tuple[str, bytes]] = {}
         self.calls: list[tuple[str, dict[str, str]]] = []
         self._expired: set[str] = set()
-        self._failures: dict[str, deque[tuple[int, str]]] = defaultdict(deque)
+        self._failures: dict[str, deque[tuple[int, str] | None]] = defaultdict(deque)  # None: let one through
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -66,10 +66,11 @@ class FakeWeCom:
         """Invalidate every token issued so far: the next call with one gets 42001."""
         self._expired.update(self.tokens)
 
-    def fail_next(self, path: str, errcode: int, errmsg: str = "", times: int = 1) -> None:
-        """Answer the next `times` requests to path (e.g. "cgi-bin/message/send") with errcode."""
-        for _ in range(times):
-            self._failures[path.strip("/")].append((errcode, errmsg or f"fake error {errcode}"))
+    def fail_next(self, path: str, errcode: int, errmsg: str = "", times: int = 1, after: int = 0) -> None:
+        """Answer `times` requests to path (e.g. "cgi-bin/message/send") with errcode, once `after` went through."""
+        queue = self._failures[path.strip("/")]
+        queue.extend([None] * after)
+        queue.extend([(errcode, errmsg or f"fake error {errcode}")] * times)
 
     def calls_to(self, path: str) -> list[dict[str, str]]:
         """Return the query of every request made to path, in order."""
@@ -97,6 +98,7 @@ class FakeWeCom:
         """Serve on 127.0.0.1 on a free port and return the base URL."""
         app = web.Application(client_max_size=30 * 1024 * 1024)
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
+        app.router.add_get("/cgi-bin/agent/get", self._agent_get)
         app.router.add_post("/cgi-bin/message/send", self._message_send)
         app.router.add_post("/cgi-bin/media/upload", self._media_upload)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
@@ -135,6 +137,11 @@ class FakeWeCom:
         token = f"fake-token-{next(self._ids)}"
         self.tokens.append(token)
         return _ok(access_token=token, expires_in=self.expires_in)
+
+    async def _agent_get(self, request: web.Request) -> web.Response:
+        if (failure := self._record(request) or self._check_token(request)) is not None:
+            return failure
+        return _ok(agentid=int(request.query.get("agentid", "0") or 0), name="督办助手", close=0)
 
     async def _message_send(self, request: web.Request) -> web.Response:
         if (failure := self._record(request) or self._check_token(request)) is not None:
@@ -218,10 +225,8 @@ class FakeWeCom:
         path = request.path.strip("/")
         self.calls.append((path, dict(request.query)))
         queue = self._failures.get(path)
-        if queue:
-            errcode, errmsg = queue.popleft()
-            return _error(errcode, errmsg)
-        return None
+        failure = queue.popleft() if queue else None
+        return _error(*failure) if failure is not None else None
 
     def _check_token(self, request: web.Request) -> web.Response | None:
         token = request.query.get("access_token", "")

@@ -4,10 +4,12 @@
   connection (a `disconnected_event`, then the server closes it), as the real server does;
 - `ping` is acknowledged; `aibot_respond_msg`, `aibot_respond_welcome_msg`, `aibot_send_msg` and the media
   upload (init → chunk × N → finish) are acknowledged and recorded as deliveries;
-- callbacks (`aibot_msg_callback`, `aibot_event_callback`) are pushed by the test; files and images are
-  served over HTTP encrypted with a per-file aeskey (AES-256-CBC, IV = key[:16], PKCS#7 to 32 bytes, the key
-  given without its base64 `=` padding);
-- `drop()` closes the connection from the server's side, `displace()` replaces it like a newer connection,
+- callbacks (`aibot_msg_callback`, `aibot_event_callback`) are pushed by the test; files, images and videos
+  (sent, or quoted by a text) are served over HTTP encrypted with a per-file aeskey (AES-256-CBC, IV = key[:16],
+  PKCS#7 to 32 bytes, the key given without its base64 `=` padding), named by RFC 5987 `filename*=` or by a
+  plain percent-encoded `filename=`; a text can go out with its control characters raw inside the JSON;
+- `fail_next(cmd, errcode)` answers a request with an errcode instead; `drop()` closes the connection from the
+  server's side, `displace()` replaces it like a newer connection,
   and `hold_downloads` parks file downloads until released.
 """
 
@@ -23,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
@@ -80,11 +83,13 @@ class FakeOpenWs:
         self.downloads: list[str] = []
         self.hold_downloads: asyncio.Event | None = None  # set to park downloads until the event is set
         self.silent = False  # True: acknowledge nothing (a connection that is open but dead)
-        self._files: dict[str, tuple[bytes, str]] = {}
+        self.clock_offset = 0.0  # seconds the Date header of every HTTP response is off (a server's clock, as seen)
+        self._refusals: dict[str, list[tuple[int, str]]] = {}  # cmd -> errcodes to answer its next requests with
+        self._files: dict[str, tuple[bytes, str, bool]] = {}  # id -> encrypted bytes, name, named plainly
         self._targets: dict[str, tuple[str, float]] = {}  # callback req_id -> (chat, pushed at)
         self._uploads: dict[str, dict[str, Any]] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
-        self._pending: list[tuple[str, Frame]] = []  # callbacks waiting for a connection
+        self._pending: list[tuple[str, Frame, str]] = []  # callbacks (and their wire text) waiting for a connection
         self._answers: dict[str, asyncio.Future[Delivery]] = {}  # callback req_id -> its first reply
         self._mark = 0
         self._cond = asyncio.Condition()
@@ -99,6 +104,7 @@ class FakeOpenWs:
     async def start(self) -> None:
         """Listen on a free local port."""
         app = web.Application()
+        app.on_response_prepare.append(self._date)
         app.router.add_get("/", self._socket)
         app.router.add_get("/files/{fid}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
@@ -122,14 +128,35 @@ class FakeOpenWs:
         """Push a text message from a user (in a group when `chat` is given); return the frame."""
         return self.push(self._message(user, "text", {"text": {"content": text}}, chat), bot)
 
-    def send_file(self, user: str, data: bytes, name: str, *, image: bool = False, bot: str = BOT_ID) -> Frame:
-        """Push a file (or image) message from a user in a 1:1 chat; the bytes are served encrypted."""
-        kind = "image" if image else "file"
+    def send_file(self, user: str, data: bytes, name: str, *, image: bool = False, kind: str = "",
+                  chat: str | None = None, plain_name: bool = False, bot: str = BOT_ID) -> Frame:
+        """Push a file (image, video) message from a user; the bytes are served encrypted.
+
+        `plain_name` names the file in a plain, percent-encoded `filename=` instead of RFC 5987 `filename*=`.
+        """
+        kind = kind or ("image" if image else "file")
+        return self.push(self._message(user, kind, {kind: self.serve(data, name, plain_name=plain_name)}, chat), bot)
+
+    def send_quote(self, user: str, text: str, kind: str, data: bytes, name: str, *, chat: str | None = None,
+                   bot: str = BOT_ID) -> Frame:
+        """Push a text that quotes an earlier file, image or video (in a group: a text @-ing the bot)."""
+        quote = {"msgtype": kind, kind: self.serve(data, name)}
+        return self.push(self._message(user, "text", {"text": {"content": text}, "quote": quote}, chat), bot)
+
+    def send_raw_text(self, user: str, text: str, *, bot: str = BOT_ID) -> Frame:
+        """Push a text whose control characters go out raw, unescaped inside the JSON (as WeCom has sent them)."""
+        frame = self._message(user, "text", {"text": {"content": text}})
+        wire = json.dumps(frame, ensure_ascii=False)
+        for ch in {c for c in text if ord(c) < 0x20 and c not in "\t\n\r"}:
+            wire = wire.replace(f"\\u{ord(ch):04x}", ch)
+        return self.push(frame, bot, wire=wire)
+
+    def serve(self, data: bytes, name: str, *, plain_name: bool = False) -> Frame:
+        """Serve a file encrypted as WeCom does; return its {url, aeskey} for a message or a quote."""
         fid = secrets.token_hex(6)
         enc, aeskey = encrypt(data)
-        self._files[fid] = (enc, name)
-        return self.push(self._message(user, kind, {kind: {"url": f"{self.root}/files/{fid}", "aeskey": aeskey}}),
-                         bot)
+        self._files[fid] = (enc, name, plain_name)
+        return {"url": f"{self.root}/files/{fid}", "aeskey": aeskey}
 
     def press(self, user: str, card: Frame, key: str, *, bot: str = BOT_ID) -> Frame:
         """Press a button of a card the bot sent."""
@@ -143,15 +170,19 @@ class FakeOpenWs:
         return self.push(self._message(user, "event", {"event": {"eventtype": "enter_chat"}},
                                        cmd="aibot_event_callback"), bot)
 
-    def push(self, frame: Frame, bot: str = BOT_ID) -> Frame:
-        """Deliver a callback frame now, or when the bot next connects; a repeated frame is a redelivery."""
+    def push(self, frame: Frame, bot: str = BOT_ID, *, wire: str = "") -> Frame:
+        """Deliver a callback frame now, or when the bot next connects; a repeated frame is a redelivery.
+
+        `wire` is the frame's text exactly as sent, when it must differ from plain JSON.
+        """
         body = frame["body"]
         self._targets[frame["headers"]["req_id"]] = (body.get("chatid") or body["from"]["userid"], time.perf_counter())
         conn = self.conns.get(bot)
         if conn is None or conn.ws.closed:
-            self._pending.append((bot, frame))
+            self._pending.append((bot, frame, wire))
         else:
-            asyncio.get_running_loop().create_task(conn.ws.send_str(json.dumps(frame, ensure_ascii=False)))
+            text = wire or json.dumps(frame, ensure_ascii=False)
+            asyncio.get_running_loop().create_task(conn.ws.send_str(text))
         return frame
 
     async def answered(self, frame: Frame, timeout: float = 30.0) -> Delivery:  # noqa: ASYNC109
@@ -172,6 +203,10 @@ class FakeOpenWs:
         self._replied.clear()
         self._targets.clear()
         self._mark = 0
+
+    def fail_next(self, cmd: str, errcode: int, errmsg: str = "", times: int = 1) -> None:
+        """Answer the next `times` requests of cmd (e.g. "aibot_send_msg") with errcode instead of accepting them."""
+        self._refusals.setdefault(cmd, []).extend([(errcode, errmsg or f"fake error {errcode}")] * times)
 
     async def drop(self, bot: str = BOT_ID) -> None:
         """Close the bot's connection from the server's side (a network loss as the bot sees it)."""
@@ -233,6 +268,10 @@ class FakeOpenWs:
         await conn.ws.send_str(json.dumps(event))
         await conn.ws.close()
 
+    async def _date(self, _request: web.Request, response: web.StreamResponse) -> None:
+        if self.clock_offset:
+            response.headers["Date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
+
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -275,6 +314,9 @@ class FakeOpenWs:
             return ack
         if not conn.bot_id:
             return {**ack, "errcode": 40001, "errmsg": "not subscribed"}
+        if self._refusals.get(str(cmd)):
+            errcode, errmsg = self._refusals[str(cmd)].pop(0)
+            return {**ack, "errcode": errcode, "errmsg": errmsg}
         if cmd in ("aibot_respond_msg", "aibot_respond_welcome_msg"):
             to, pushed = self._targets.get(req_id, ("", 0.0))
             if not to:
@@ -322,10 +364,10 @@ class FakeOpenWs:
             fut.set_result(d)
 
     def _flush(self, bot: str) -> None:
-        waiting = [f for b, f in self._pending if b == bot]
-        self._pending = [(b, f) for b, f in self._pending if b != bot]
-        for frame in waiting:
-            self.push(frame, bot)
+        waiting = [(f, w) for b, f, w in self._pending if b == bot]
+        self._pending = [p for p in self._pending if p[0] != bot]
+        for frame, wire in waiting:
+            self.push(frame, bot, wire=wire)
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         fid = request.match_info["fid"]
@@ -335,7 +377,7 @@ class FakeOpenWs:
             await self.hold_downloads.wait()
         if fid not in self._files:
             return web.Response(status=404)
-        data, name = self._files[fid]
-        return web.Response(body=data, headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+        data, name, plain = self._files[fid]
+        disposition = f'attachment; filename="{quote(name)}"' if plain else f"attachment; filename*=UTF-8''{quote(name)}"
+        return web.Response(body=data, headers={"Content-Type": "application/octet-stream",
+                                                "Content-Disposition": disposition})

@@ -30,6 +30,8 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.proxy import proxy_for
+from bot.channels.wecom.delivery import Progress
 from bot.channels.wecom.openws import (
     RESPOND,
     RESPOND_WELCOME,
@@ -45,7 +47,6 @@ from bot.channels.wecom.supervisor import Supervisor
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.messages import ENTERED, Attachment, ChatKind, ChatRef, Choice, Envelope, Media, Reply
-from bot.outbox import TemporaryFailure
 from bot.store.leases import LeaseRepo
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ BUTTON_TEXT = 12
 RETRY_AFTER = 30.0
 CLOSED_KEPT = 1024  # req_ids on which the server refused a reply, remembered so the rest of the answer is pushed
 MENTION = re.compile(r"^(?:@\S+\s*)+")
-MEDIA = {"image": ("图片", ".jpg", "image/jpeg"), "file": ("文件", "", "application/octet-stream")}
+MEDIA = {"image": ("图片", ".jpg", "image/jpeg"), "file": ("文件", "", "application/octet-stream"),
+         "video": ("视频", ".mp4", "video/mp4")}
 NOT_FETCHED = "没能取到这个{label}（{why}），没有收到。请重新发送一次。"
 
 
@@ -82,7 +84,7 @@ class WeComBotChannel:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30,
                                                                             sock_read=120))
         self.ws = OpenWs(self._session, s.wecom_bot_ws_url, s.wecom_bot_id, s.wecom_bot_secret, on_frame=self._arrived,
-                         on_up=self._up, on_down=self._down)
+                         on_up=self._up, on_down=self._down, proxy=proxy_for(s.wecom_bot_ws_url, s))
         self.supervisor = Supervisor(self.ws, leases, clock, lease=f"{NAME}:{s.wecom_bot_id}",
                                      ttl=dt.timedelta(seconds=s.wecom_bot_lease_s), on_taken=self._taken)
         self._closed: OrderedDict[str, None] = OrderedDict()  # req_ids the server refused a reply on
@@ -176,7 +178,8 @@ class WeComBotChannel:
         label = MEDIA.get(media.kind, ("文件",))[0]
         try:
             name, size = await download_decrypted(self._session, media.ref, media.secret, dest,
-                                                  self.settings.upload_max_mb * 1024 * 1024)
+                                                  self.settings.upload_max_mb * 1024 * 1024,
+                                                  proxy=proxy_for(media.ref, self.settings))
         except DownloadError as e:
             log.warning("wecom bot %s not fetched: %s", media.kind, e)
             too_big = "larger" in str(e)
@@ -197,14 +200,16 @@ class WeComBotChannel:
         return []
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
-        """Send one reply: on the message's req_id while it may be used, else pushed; retry later when no
-        connection is up or the server refuses it now."""
+        """Send one reply: on the message's req_id while it may be used, else pushed; retry later (only what is
+        undelivered) when no connection is up or the server refuses it now, give up when it refuses for good."""
+        progress = Progress()
         try:
-            for body in self._bodies(reply):
+            for body, rest in self._bodies(reply):
                 if answering is not None and self._may_answer(answering, REPLY_WINDOW):
                     req_id = answering.answer["req_id"]
                     try:
                         await self.ws.request(RESPOND, _as_stream(body), req_id=req_id)
+                        progress.sent(rest)
                         continue
                     except OpenWsError as e:  # too late or not accepted on this req_id: push it instead
                         log.info("reply on %s refused (%s); pushing it", req_id, e)
@@ -212,14 +217,16 @@ class WeComBotChannel:
                         while len(self._closed) > CLOSED_KEPT:
                             self._closed.popitem(last=False)
                 await self._push(chat, body)
+                progress.sent(rest)
             if reply.file is not None:
                 kind = "image" if reply.file.is_image else "file"
                 media_id = await self.ws.upload(reply.file.path, kind, reply.file.file_name)
                 await self._push(chat, {"msgtype": kind, kind: {"media_id": media_id}})
         except NotConnected as e:
-            raise TemporaryFailure("智能机器人长连接未建立", retry_after=RETRY_AFTER) from e
+            raise progress.later("智能机器人长连接未建立", RETRY_AFTER) from e
         except OpenWsError as e:
-            raise TemporaryFailure(f"企业微信拒绝了消息：{e}", retry_after=RETRY_AFTER) from e
+            raise progress.refused(e.errcode, e.errmsg,
+                                   unreachable="企业微信无法送达：成员不存在或不在机器人的可用范围内") from e
 
     async def _push(self, chat: ChatRef, body: Frame) -> None:
         await self.ws.request(SEND, {"chatid": chat.chat_id, "chat_type": 2 if chat.kind is ChatKind.GROUP else 1,
@@ -232,14 +239,23 @@ class WeComBotChannel:
                 and answering.answer.get("conn") == self.ws.conn_id and self.ws.up
                 and self.clock.real_utcnow() - dt.datetime.fromisoformat(at) <= window)
 
-    def _bodies(self, reply: Reply) -> list[Frame]:
-        """Render a reply as a markdown message, then a button card for its choices."""
-        text = reply.text
+    def _bodies(self, reply: Reply) -> list[tuple[Frame, Reply]]:
+        """Render a reply as a markdown message, then a button card for its choices; each with what is left after.
+
+        Text that is only the numbered lines of the choices is the rest of a reply whose text went out but whose
+        card did not: the card goes alone.
+        """
+        question = "" if reply.text.startswith(self.numbered) else reply.text
+        text = question
         if reply.link is not None:
             text += f"\n[{reply.link[0]}]({reply.link[1]})"
-        bodies: list[Frame] = [{"msgtype": "markdown", "markdown": {"content": text}}] if text.strip() else []
+        bodies: list[tuple[Frame, Reply]] = []
+        if text.strip():
+            bodies.append(({"msgtype": "markdown", "markdown": {"content": text}},
+                           Reply("", choices=reply.choices, file=reply.file)))
         if reply.choices:
-            bodies.append({"msgtype": "template_card", "template_card": _card(reply.text, reply.choices)})
+            bodies.append(({"msgtype": "template_card", "template_card": _card(question, reply.choices)},
+                           Reply("", file=reply.file)))
         return bodies
 
 
@@ -280,24 +296,31 @@ def decode_frame(raw: dict[str, Any]) -> Envelope | None:
 
 
 def _content(body: dict[str, Any]) -> tuple[str, list[tuple[str, str, str]]]:
-    """Return a message's text and its downloadable files (kind, url, aeskey), whatever its msgtype."""
+    """Return a message's text and its downloadable files (kind, url, aeskey), whatever its msgtype.
+
+    A file, image or video the message quotes (a user @-ing the bot in a group while quoting a file) counts as
+    sent with it; the quoted text does not.
+    """
     kind = body.get("msgtype")
+    text, files = "", list[tuple[str, str, str]]()
     if kind == "text":
-        return str((body.get("text") or {}).get("content", "")), []
-    if kind == "voice":  # WeCom transcribes voice messages
-        return str((body.get("voice") or {}).get("content", "")), []
-    if kind in MEDIA:
+        text = str((body.get("text") or {}).get("content", ""))
+    elif kind == "voice":  # WeCom transcribes voice messages
+        text = str((body.get("voice") or {}).get("content", ""))
+    elif kind in MEDIA:
         media = body.get(kind) or {}
-        return "", [(kind, str(media.get("url", "")), str(media.get("aeskey", "")))]
-    if kind == "mixed":
+        files = [(kind, str(media.get("url", "")), str(media.get("aeskey", "")))]
+    elif kind == "mixed":
         texts: list[str] = []
-        files: list[tuple[str, str, str]] = []
         for item in (body.get("mixed") or {}).get("msg_item") or []:
             t, f = _content(item)
             texts.append(t)
             files += f
-        return "\n".join(t for t in texts if t), files
-    return "", []
+        text = "\n".join(t for t in texts if t)
+    quote = body.get("quote")
+    if isinstance(quote, dict):
+        files += _content(quote)[1]
+    return text, files
 
 
 def _as_stream(body: Frame) -> Frame:

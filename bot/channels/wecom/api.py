@@ -7,23 +7,26 @@ import base64
 import hashlib
 import json
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Mapping
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 
+from bot.channels.wecom.errcodes import Verdict, verdict
+
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 TOKEN_ERRCODES = frozenset({40014, 42001, 42007})  # invalid / expired access_token
-RATE_LIMIT_ERRCODES = frozenset({45009, 45033, 130101})
-UNREACHABLE_ERRCODES = frozenset({60111, 81013})  # user does not exist / no valid recipient
 TOKEN_MARGIN = 300.0  # seconds before expires_in at which a cached token is renewed
 DUPLICATE_CHECK_INTERVAL = 1800
 _CHUNK = 64 * 1024
 _MAX_ERROR_BODY = 64 * 1024
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 JsonDict = dict[str, Any]
 
@@ -38,14 +41,9 @@ class WeComApiError(Exception):
         self.path = path
 
     @property
-    def is_rate_limited(self) -> bool:
-        """Tell whether WeCom refused the call for frequency; retry later, not now."""
-        return self.errcode in RATE_LIMIT_ERRCODES
-
-    @property
-    def is_unreachable(self) -> bool:
-        """Tell whether the recipient does not exist or is outside the app's visible range."""
-        return self.errcode in UNREACHABLE_ERRCODES
+    def verdict(self) -> Verdict:
+        """Tell whether the same call may succeed later, cannot reach its recipient, or never will."""
+        return verdict(self.errcode)
 
 
 class WeComApi:
@@ -59,8 +57,10 @@ class WeComApi:
         agent_id: int,
         base_url: str = DEFAULT_BASE_URL,
         clock: Callable[[], float] = time.monotonic,
+        proxy: str | None = None,
     ) -> None:
         self._session = session
+        self._proxy = proxy
         self._corp_id = corp_id
         self._secret = secret
         self.agent_id = agent_id
@@ -80,7 +80,7 @@ class WeComApi:
             if token is not None:
                 return token
             params = {"corpid": self._corp_id, "corpsecret": self._secret}
-            async with self._session.get(self._url("cgi-bin/gettoken"), params=params) as resp:
+            async with self._session.get(self._url("cgi-bin/gettoken"), params=params, proxy=self._proxy) as resp:
                 data = await _read_json(resp, "cgi-bin/gettoken")
             _raise_for_errcode(data, "cgi-bin/gettoken")
             token = str(data["access_token"])
@@ -115,6 +115,10 @@ class WeComApi:
         media_id = await self.upload_media("image", data, file_name)
         return await self._send(touser, "image", {"media_id": media_id})
 
+    async def agent(self) -> JsonDict:
+        """Read the application's settings (agent/get): proves the AgentId and that this server's IP is trusted."""
+        return await self._call("GET", "cgi-bin/agent/get", {"agentid": str(self.agent_id)})
+
     async def upload_media(self, media_type: str, data: bytes, file_name: str) -> str:
         """Upload temporary media (valid 3 days) of type image, voice, video or file; return media_id."""
         content_type = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
@@ -137,7 +141,7 @@ class WeComApi:
         for attempt in (1, 2):
             token = await self.access_token()
             params = {"access_token": token, "media_id": media_id}
-            async with self._session.get(self._url(path), params=params) as resp:
+            async with self._session.get(self._url(path), params=params, proxy=self._proxy) as resp:
                 if _is_json_reply(resp):
                     data = await _read_json(resp, path)
                     if self._should_retry(data, token, attempt):
@@ -180,6 +184,7 @@ class WeComApi:
                 params=query,
                 json=json_body,
                 data=data() if data is not None else None,
+                proxy=self._proxy,
             ) as resp:
                 result = await _read_json(resp, path)
             if self._should_retry(result, token, attempt):
@@ -207,9 +212,11 @@ class WeComApi:
 class WeComRobot:
     """Send to a group through a robot webhook (send-only; 20 messages a minute)."""
 
-    def __init__(self, session: aiohttp.ClientSession, key: str, base_url: str = DEFAULT_BASE_URL) -> None:
+    def __init__(self, session: aiohttp.ClientSession, key: str, base_url: str = DEFAULT_BASE_URL,
+                 proxy: str | None = None) -> None:
         self._session = session
         self._key = key
+        self._proxy = proxy
         self._base_url = base_url.rstrip("/")
 
     async def send_text(self, content: str, mentioned_list: list[str] | None = None) -> JsonDict:
@@ -231,7 +238,7 @@ class WeComRobot:
     async def _post(self, body: JsonDict) -> JsonDict:
         path = "cgi-bin/webhook/send"
         url = f"{self._base_url}/{path}"
-        async with self._session.post(url, params={"key": self._key}, json=body) as resp:
+        async with self._session.post(url, params={"key": self._key}, json=body, proxy=self._proxy) as resp:
             result = await _read_json(resp, path)
         _raise_for_errcode(result, path)
         return result
@@ -250,10 +257,23 @@ def content_disposition_filename(header: str) -> str:
         if isinstance(value, tuple):
             extended = collapse_rfc2231_value(value)
         else:
-            plain = collapse_rfc2231_value(value)
+            plain = _percent_decoded(collapse_rfc2231_value(value))
     name = extended or plain
     # keep only the last path component: the name is informative, never a place to write
     return PureWindowsPath(PurePosixPath(name).name).name
+
+
+def _percent_decoded(name: str) -> str:
+    """Decode a plain filename sent percent-encoded (as WeCom's file server does), as both official SDKs do.
+
+    A name that does not decode to UTF-8 is kept as it came ("100%合格.pdf" has no escape to decode).
+    """
+    if not _PERCENT_ESCAPE.search(name):
+        return name
+    try:
+        return unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        return name
 
 
 def _repair_header_text(name: str) -> str:

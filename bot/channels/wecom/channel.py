@@ -27,13 +27,15 @@ import aiohttp
 from aiohttp import web
 
 from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.proxy import proxy_for
 from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
+from bot.channels.wecom.delivery import Progress
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.errors import UserError
 from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Attachment, ChatKind, ChatRef, Envelope, Media, Reply
-from bot.outbox import TemporaryFailure, Unreachable
+from bot.outbox import Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ TEXT_LIMIT = 2048  # bytes of one message/send text
 ROBOT_LIMIT = 4096  # bytes of one robot markdown
 ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 MAX_CALLBACK_BODY = 256 * 1024  # a callback envelope is a few KB
-RETRY_AFTER = 60.0
 PER_MEMBER_PER_MINUTE = 30  # WeCom drops, silently, an app's messages to one member beyond this
 GREETINGS = {"subscribe": FOLLOWED, "enter_agent": ENTERED}
 # file is not documented as delivered to self-built apps; if it ever is, it is evidence like the rest
@@ -95,7 +96,8 @@ class WeComChannel:
             self.crypto = WeComCrypto(s.wecom_token, s.wecom_aes_key, s.wecom_corp_id)
         except WeComCryptoError as e:
             raise UserError(f"DUBAN_WECOM_AES_KEY 无效（应为企业微信后台生成的 43 位 EncodingAESKey）：{e}") from e
-        self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url)
+        self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url,
+                            proxy=proxy_for(s.wecom_api_url, s))
         self._monotonic = monotonic
         self._limiters: dict[str, _Limiter] = {}
         self._closing = False
@@ -202,24 +204,24 @@ class WeComChannel:
         return replies
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
-        """Send one reply (a text, a textcard for a link, a file), mapping WeCom errors to retry or unreachable."""
+        """Send one reply (a text, a textcard for a link, a file); WeCom's refusals become retry-later (only what
+        is undelivered), unreachable, or refused for good."""
+        progress = Progress()
         try:
-            await self._deliver(chat.chat_id, reply)
+            await self._deliver(chat.chat_id, reply, progress)
         except WeComApiError as e:
-            if e.is_unreachable:
-                raise Unreachable(f"企业微信无法送达：成员不存在或不在应用可见范围内（{e.errcode} {e.errmsg}）") from e
-            if e.is_rate_limited or e.errcode == -1:
-                raise TemporaryFailure(str(e), retry_after=RETRY_AFTER) from e
-            raise
+            raise progress.refused(e.errcode, e.errmsg,
+                                   unreachable="企业微信无法送达：成员不存在或不在应用可见范围内") from e
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise TemporaryFailure(f"企业微信网络错误：{e!r}") from e
+            raise progress.later(f"企业微信网络错误：{e!r}") from e
 
-    async def _deliver(self, user: str, reply: Reply) -> None:
+    async def _deliver(self, user: str, reply: Reply, progress: Progress) -> None:
         limiter = self._limiters.setdefault(user, _Limiter(PER_MEMBER_PER_MINUTE, 60.0, self._monotonic))
         text = reply.text
         if text.strip():
             await limiter.wait()
             _check_delivered(await self.api.send_text(user, text), user)
+            progress.sent(Reply("", link=reply.link, file=reply.file))  # its choices went out as numbered lines
         if reply.link is not None:
             title, url = reply.link
             first = html.escape(text.split("\n", 1)[0][:80]) if text else ""
@@ -229,6 +231,7 @@ class WeComChannel:
             await limiter.wait()
             _check_delivered(await self.api.send_textcard(
                 user, title[:40], desc, url, btntxt="上传" if "上传" in title else "打开"), user)
+            progress.sent(Reply("", file=reply.file))
         if reply.file is not None:
             await limiter.wait()
             if reply.file.is_image:
@@ -289,15 +292,18 @@ class WeComRobotChannel:
         key = await self._robot_key(chat.chat_id)
         if key is None:
             raise Unreachable(f"没有名为「{chat.chat_id}」的群机器人")
-        robot = WeComRobot(self._session, key, base_url=self.settings.wecom_api_url)
+        s = self.settings
+        robot = WeComRobot(self._session, key, base_url=s.wecom_api_url, proxy=proxy_for(s.wecom_api_url, s))
         limiter = self._limiters.setdefault(key, _Limiter(self._per_minute, 60.0, self._monotonic))
         text = reply.text
         if reply.link is not None:
             text += f"\n[{reply.link[0]}]({reply.link[1]})"
+        progress = Progress()
         try:
             if text.strip():
                 await limiter.wait()
                 await robot.send_markdown(text)
+                progress.sent(Reply("", file=reply.file))
             if reply.file is not None:
                 if not reply.file.is_image:
                     log.warning("robot %s: file %s not sent (robots take images only here)", chat.chat_id,
@@ -310,13 +316,11 @@ class WeComRobotChannel:
                 await limiter.wait()
                 await robot.send_image(data)
         except WeComApiError as e:
-            if e.is_rate_limited or e.errcode == -1:
-                raise TemporaryFailure(str(e), retry_after=RETRY_AFTER) from e
             if e.errcode == 93000:  # the webhook key was removed from the group
                 raise Unreachable(f"群机器人「{chat.chat_id}」的地址已失效") from e
-            raise
+            raise progress.refused(e.errcode, e.errmsg, unreachable=f"群机器人「{chat.chat_id}」无法送达") from e
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise TemporaryFailure(f"企业微信网络错误：{e!r}") from e
+            raise progress.later(f"企业微信网络错误：{e!r}") from e
 
 
 class _Limiter:

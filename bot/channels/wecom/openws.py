@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,7 @@ DISCONNECTED_EVENT = "disconnected_event"
 UPLOAD_CHUNK_BYTES = 512 * 1024  # the documented chunk size; at most 100 chunks per file
 UPLOAD_MAX_CHUNKS = 100
 MISSED_PINGS = 2  # pings without an ack before the connection counts as dead
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class OpenWsError(Exception):
@@ -92,9 +94,10 @@ class OpenWs:
     def __init__(self, session: aiohttp.ClientSession, url: str, bot_id: str, secret: str, *,
                  on_frame: Callable[[Frame, str, str], None], on_up: Callable[[], None] = lambda: None,
                  on_down: Callable[[], None] = lambda: None, heartbeat: float = 30.0,
-                 ack_timeout: float = 15.0) -> None:
+                 ack_timeout: float = 15.0, proxy: str | None = None) -> None:
         self._session = session
         self.url = url
+        self._proxy = proxy  # aiohttp applies no environment proxy to a WebSocket: it is passed on each connect
         self._bot_id = bot_id
         self._secret = secret
         self._on_frame = on_frame  # (callback frame, its JSON text, id of the connection it came on); must not block
@@ -118,7 +121,7 @@ class OpenWs:
         """Connect, subscribe, then read until the connection ends; always raise why it ended."""
         self._loop = asyncio.get_running_loop()
         ws = await self._session.ws_connect(self.url, autoping=True, heartbeat=None, max_msg_size=0,
-                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+                                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0), proxy=self._proxy)
         self._ws = ws
         self.conn_id = secrets.token_hex(6)
         self.authenticated = False
@@ -197,8 +200,8 @@ class OpenWs:
         """Upload a file as temporary media over the socket (init → chunk × N → finish); return its media_id."""
         data = await asyncio.to_thread(path.read_bytes)
         chunks = max(1, math.ceil(len(data) / UPLOAD_CHUNK_BYTES))
-        if len(data) < 5 or chunks > UPLOAD_MAX_CHUNKS:
-            raise OpenWsError(UPLOAD_INIT, -1, f"{file_name}: {len(data)} bytes cannot be uploaded (5 B to 50 MB)")
+        if len(data) < 5 or chunks > UPLOAD_MAX_CHUNKS:  # WeCom's own code for a size it never takes
+            raise OpenWsError(UPLOAD_INIT, 40006, f"{file_name}: {len(data)} bytes cannot be uploaded (5 B to 50 MB)")
         init = await self.request(UPLOAD_INIT, {"type": kind, "filename": file_name, "total_size": len(data),
                                                 "total_chunks": chunks, "md5": hashlib.md5(data).hexdigest()})
         upload_id = str((init.get("body") or {}).get("upload_id", ""))
@@ -218,8 +221,10 @@ class OpenWs:
             try:
                 frame = json.loads(raw)
             except ValueError:
-                log.warning("openws: a frame that is not JSON was ignored")
-                continue
+                frame, raw = _lenient(raw)
+                if frame is None:
+                    log.warning("openws: a frame that is not JSON was ignored")
+                    continue
             if not isinstance(frame, dict):
                 continue
             cmd = frame.get("cmd")
@@ -249,6 +254,49 @@ class OpenWs:
                 log.warning("openws: ping refused: %s", e)
 
 
+async def try_subscribe(session: aiohttp.ClientSession, url: str, bot_id: str, secret: str, *,
+                        proxy: str | None = None, within: float = 15.0) -> None:
+    """Connect, subscribe with the bot id and secret, and close again; raise why it did not work.
+
+    AuthRefused when WeCom refused the id or secret, ConnectionLost when the server closed first, TimeoutError
+    when no answer came `within` seconds, aiohttp's errors when the WebSocket could not be opened.
+    """
+    up = asyncio.Event()
+    ws = OpenWs(session, url, bot_id, secret, on_frame=lambda _frame, _raw, _conn: None, on_up=up.set, proxy=proxy,
+                ack_timeout=within)
+    run = asyncio.create_task(ws.run(), name="openws-check")
+    waiting = asyncio.create_task(up.wait())
+    try:
+        await asyncio.wait({run, waiting}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if up.is_set():
+            await ws.close()
+            with contextlib.suppress(ConnectionLost):
+                await run
+            return
+        if run.done():
+            run.result()
+        raise TimeoutError(f"no answer to aibot_subscribe within {within:.0f} s")
+    finally:
+        waiting.cancel()
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
+def _lenient(raw: str) -> tuple[Any, str]:
+    """Parse a frame carrying raw control characters (a user's text with \\x01 in it comes so); return it and its JSON.
+
+    Like the Node SDK, the control characters are stripped before parsing; tabs and line breaks, which may also
+    come raw inside a string, are kept. The frame is serialised again so that what is kept is strict JSON.
+    """
+    try:
+        frame = json.loads(CONTROL_CHARACTERS.sub("", raw), strict=False)
+    except ValueError:
+        return None, raw
+    return frame, json.dumps(frame, ensure_ascii=False)
+
+
 def _expire(fut: asyncio.Future[Frame]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
@@ -259,7 +307,7 @@ class DownloadError(Exception):
 
 
 async def download_decrypted(session: aiohttp.ClientSession, url: str, aeskey: str, dest: Path,
-                             limit: int) -> tuple[str, int]:
+                             limit: int, *, proxy: str | None = None) -> tuple[str, int]:
     """Stream a message's file to dest, decrypting it; return the server's file name and the size.
 
     AES-256-CBC, key = base64(aeskey) (which may lack its `=` padding), IV = the key's first 16 bytes,
@@ -274,7 +322,7 @@ async def download_decrypted(session: aiohttp.ClientSession, url: str, aeskey: s
     tail = b""
     handle = await asyncio.to_thread(dest.open, "wb")
     try:
-        async with session.get(url) as resp:
+        async with session.get(url, proxy=proxy) as resp:
             if resp.status != 200:
                 raise DownloadError(f"HTTP {resp.status}")
             name = content_disposition_filename(resp.headers.get("Content-Disposition", ""))

@@ -6,7 +6,8 @@ term) and gives it up when it stops; another process takes over once the lease l
 The supervisor runs one connection at a time under the lease and decides what each ending means:
 - a network loss: reconnect after a pause that doubles (1 s to 30 s), reset by a connection that came up;
 - a displacement (another program connected with the same bot id): give the lease up and wait, doubling
-  (1 minute to 30 minutes), so two holders never take turns displacing each other;
+  (1 minute to 30 minutes), so two holders never take turns displacing each other; a connection that had stayed
+  up 10 minutes was in no such fight, and the wait after it starts at 1 minute again;
 - a refused bot id/secret: one line in the log, then a long pause, never a loop;
 - the lease taken over by another process: disconnect and stand by.
 """
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0  # reconnecting after a network loss
 DISPLACED_WAIT, DISPLACED_MAX = 60.0, 1800.0  # after a newer connection replaced ours: wait, doubling
+HEALTHY = 600.0  # seconds connected after which a displacement is no fight: the wait starts short again
 AUTH_RETRY = 600.0  # after the bot id/secret was refused: one line in the log, then a long pause
 
 
@@ -45,7 +47,8 @@ class Supervisor:
 
     def __init__(self, ws: OpenWs, leases: LeaseRepo, clock: Clock, *, lease: str, ttl: dt.timedelta,
                  on_taken: Callable[[], Awaitable[None]],
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.ws = ws
         self.leases = leases
         self.clock = clock
@@ -54,6 +57,8 @@ class Supervisor:
         self._ttl = ttl
         self._on_taken = on_taken  # the lease became ours: handle what the previous holder left
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._up_since = 0.0
         self._holding = False
         self.state = "stopped"  # standby | connecting | connected | refused | displaced | stopped
 
@@ -88,6 +93,8 @@ class Supervisor:
                 await self._sleep(AUTH_RETRY)
                 continue
             except Displaced:
+                if self._monotonic() - self._up_since >= HEALTHY:
+                    displaced_wait = DISPLACED_WAIT
                 self.state = "displaced"
                 log.warning("智能机器人的长连接被同一 BotID 的新连接顶替，本进程让出连接，%d 秒后再看 — displaced by a "
                             "newer connection for the same bot; giving up the lease for %d s", displaced_wait,
@@ -114,6 +121,7 @@ class Supervisor:
     def connected(self) -> None:
         """Note that the connection is up (the socket subscribed)."""
         self.state = "connected"
+        self._up_since = self._monotonic()
 
     async def _connected_under_lease(self) -> None:
         """Run one connection while renewing the lease; end it when the lease is lost."""
