@@ -24,7 +24,8 @@ from openpyxl.utils import get_column_letter
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
-from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, cell_value, header_row
+from bot.exports.cells import write_cell
+from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
 from bot.store.files import FileStore, atomic_path
 from bot.store.store import Store
@@ -229,7 +230,7 @@ def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI) -> bytes
             f.unit if f else None, f.uploaded_by if f else None, uploaded,
         )
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=cell_value(value))
+            cell = write_cell(ws, r, c, value)
             cell.border = BORDER
             cell.alignment = WRAP if c in (3, 5, 7, 8) else TOP
             if row.state in (MISSING, LOST):

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from bot.core.clock import SHANGHAI
 from bot.core.views import PlanView, TaskView
+from bot.exports.cells import write_cell
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.store.files import atomic_path
 from bot.store.store import Store
@@ -39,13 +39,6 @@ TOP = Alignment(vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
-
-
-def cell_value(value: object) -> object:
-    """Return a value openpyxl accepts: control characters in text (a file name can hold them) shown as \\xNN."""
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return value
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
@@ -86,7 +79,7 @@ def sheet_name(name: str, used: set[str]) -> str:
 def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None:
     """Write a bold, filled, frozen header row with column widths."""
     for c, (name, width) in enumerate(zip(headers, widths, strict=True), start=1):
-        cell = ws.cell(row=1, column=c, value=name)
+        cell = write_cell(ws, 1, c, name)
         cell.font, cell.fill, cell.alignment, cell.border = HEADER_FONT, HEADER_FILL, CENTER, BORDER
         ws.column_dimensions[get_column_letter(c)].width = width
     ws.freeze_panes = "A2"
@@ -106,7 +99,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
             t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
-            cell = ws.cell(row=r, column=c, value=cell_value(value))
+            cell = write_cell(ws, r, c, value)
             cell.alignment = WRAP if name in _WRAPPED else TOP
             cell.border = BORDER
             if late:
@@ -136,7 +129,7 @@ def _summary_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date) -> None:
 
 def _summary_row(ws: Any, r: int, values: tuple[object, ...], *, highlight: bool) -> None:
     for c, value in enumerate(values, start=1):
-        cell = ws.cell(row=r, column=c, value=cell_value(value))
+        cell = write_cell(ws, r, c, value)
         cell.border = BORDER
         cell.alignment = WRAP if c == 1 else CENTER
         if highlight and SUMMARY_HEADERS[c - 1] == "逾期":

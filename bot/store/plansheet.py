@@ -35,6 +35,7 @@ from bot.core.plan import (
     TaskSpec,
 )
 from bot.core.units import UnitRegistry
+from bot.exports.cells import write_cell
 
 # Shared with the Word reader; imported under the names this module always used, so its own lines stay as they were.
 from bot.planfiles.cells import ATTACHMENT as _ATTACHMENT
@@ -486,13 +487,13 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
     ws = wb.active
     ws.title = SHEET_TITLE
     last = len(REQUIRED_COLUMNS)
-    ws.cell(row=1, column=1, value=plan.attachment or None)
-    ws.cell(row=2, column=1, value=plan.title).font = Font(bold=True, size=16)
-    ws.cell(row=2, column=1).alignment = _CENTER
+    write_cell(ws, 1, 1, plan.attachment or None)
+    title = write_cell(ws, 2, 1, plan.title)
+    title.font, title.alignment = Font(bold=True, size=16), _CENTER
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
     header = 3
     for c, name in enumerate(_WRITTEN_COLUMNS, start=1):
-        cell = ws.cell(row=header, column=c, value=name)
+        cell = write_cell(ws, header, c, name)
         cell.font, cell.fill, cell.alignment, cell.border = Font(bold=True), _HEADER_FILL, _CENTER, _BORDER
         ws.column_dimensions[get_column_letter(c)].width = _WIDTHS[name]
     ws.column_dimensions.group(get_column_letter(last + 1), get_column_letter(len(_WRITTEN_COLUMNS)), hidden=True,
@@ -513,11 +514,11 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
 
     r = first_row + len(plan.tasks)
     if plan.notes:
-        ws.cell(row=r, column=1, value="备注：").font = Font(bold=True)
+        write_cell(ws, r, 1, "备注：").font = Font(bold=True)
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
         for note in plan.notes:
             r += 1
-            cell = ws.cell(row=r, column=1, value=f"{note.no}. {note.text}")
+            cell = write_cell(ws, r, 1, f"{note.no}. {note.text}")
             cell.alignment = _WRAP_TOP
             ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
             # Excel does not fit a merged cell's height to its text: set it.
@@ -560,7 +561,7 @@ def _write_task_rows(ws: Any, plan: PlanSpec, row_of: dict[int, int], cites: dic
             f"见备注{'、'.join(str(n) for n in cites[t.no])}" if t.no in cites else None,
         ]
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = write_cell(ws, r, c, value)
             cell.alignment, cell.border = _WRAP_TOP, _BORDER
             cell.number_format = "@"  # text: Excel would read 2023.10 as the number 2023.1
     return merged
