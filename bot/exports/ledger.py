@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,25 @@ _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
 
 
-async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
-                        tz: dt.tzinfo = SHANGHAI) -> Path:
-    """Write the plan's 台账 to `out` (atomically) and return the path."""
+@dataclass(frozen=True)
+class LedgerData:
+    """What a 台账 shows: the plan and its tasks with their progress (with the day, which makes the overdue days)."""
+
+    plan: PlanView
+    tasks: tuple[TaskView, ...]
+
+
+async def ledger_data(store: Store, plan_key: str | None) -> LedgerData:
+    """Read what the plan's 台账 shows."""
     plan = await store.plans.plan(plan_key)
-    tasks = await store.plans.tasks(plan.id)
-    await asyncio.to_thread(write_ledger, plan, tasks, out, today, tz)
+    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)))
+
+
+async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
+                        tz: dt.tzinfo = SHANGHAI, data: LedgerData | None = None) -> Path:
+    """Write the plan's 台账 to `out` (atomically) and return the path; `data`, when given, is not read again."""
+    data = data or await ledger_data(store, plan_key)
+    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz)
     return out
 
 
