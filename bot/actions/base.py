@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.messages import Push
 from bot.core.units import UnitRegistry
 from bot.core.views import PersonView
+from bot.exports.builds import Builds
 from bot.store.readmodel import ReadModel
 from bot.store.store import Store
 
@@ -27,6 +28,7 @@ class Services:
     reads: ReadModel  # people, plans and tasks from memory, for questions
     upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
     desk_link: Callable[[PersonView, str], str] | None = None  # one-time desk sign-in link to a page, when served
+    builds: Builds = field(default_factory=Builds)  # the 台账 and bundles built so far, with the data they show
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, LinkGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
-from bot.handlers.export import bundle_name, bundle_path, ledger_name, ledger_path
+from bot.handlers.export import bundle_file, bundle_name, ledger_file, ledger_name
 from bot.reports.digest import progress_chart_png
 from bot.reports.render import deadline_text, file_size
 from bot.store.files import BlobRefused
@@ -366,29 +366,20 @@ class Desk:
             "nav": "downloads"})
 
     async def _ledger(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
-        from bot.exports.ledger import export_ledger
-
         plan = await self._plan()
         today = self.app.clock.today()
-        path = await export_ledger(self.app.store, plan.key, ledger_path(self.app.settings.state_dir, plan.key, today),
-                                   today, self.app.settings.tz)
+        path = await ledger_file(self.app.services, plan.key, today)
         return _download(path, ledger_name(today),
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     async def _bundle(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
-        from bot.exports.bundle import export_bundle
-
         plan = await self._plan()
         today = self.app.clock.today()
         unit = request.query.get("unit") or None
         if not viewer.person.coordinator:
             unit = viewer.person.unit  # a liaison's bundle is their unit's, whatever the URL says
-        out = bundle_path(self.app.settings.state_dir, plan.key, unit, today)
         try:
-            result = await export_bundle(self.app.store, plan.key, out, unit, generated_at=self.app.clock.utcnow(),
-                                         tz=self.app.settings.tz)
+            result = await bundle_file(self.app.services, plan.key, unit, today)
         except UserError as e:
             return self._message(request, "无法导出", e.message, 404, viewer)
         return _download(result.path, bundle_name(unit, today), "application/zip")

@@ -24,7 +24,8 @@ from openpyxl.utils import get_column_letter
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
-from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, cell_value, header_row
+from bot.exports.cells import write_cell
+from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
 from bot.store.files import FileStore, atomic_path
 from bot.store.store import Store
@@ -154,19 +155,36 @@ def plan_layout(tasks: Sequence[TaskView], files: Sequence[FileView], blob_path:
     return layout
 
 
-async def export_bundle(store: Store, plan_key: str | None, out: Path, unit: str | None = None,
-                        progress: Progress | None = None, *, generated_at: dt.datetime | None = None,
-                        tz: dt.tzinfo = SHANGHAI) -> BundleResult:
-    """Write the plan's evidence (or one lead unit's) as a zip at `out`, streaming each file; return what went in."""
+@dataclass(frozen=True)
+class BundleData:
+    """What a bundle holds: the plan, its tasks (or one lead unit's) and the plan's evidence files."""
+
+    plan: PlanView
+    tasks: tuple[TaskView, ...]
+    files: tuple[FileView, ...]
+
+
+async def bundle_data(store: Store, plan_key: str | None, unit: str | None = None) -> BundleData:
+    """Read what the plan's bundle (or one lead unit's) holds; refuse a unit that leads no task of the plan."""
     plan = await store.plans.plan(plan_key)
     tasks = await store.plans.tasks(plan.id)
     if unit is not None:
         tasks = [t for t in tasks if t.lead == unit]
         if not tasks:
             raise UserError(f"{unit}在计划「{plan.title}」中没有牵头的任务。")
-    files = await store.evidence.files(plan.id)
-    return await asyncio.to_thread(_build, plan, tasks, files, store.files.path_for, out, unit, progress,
-                                   generated_at, tz)
+    return BundleData(plan, tuple(tasks), tuple(await store.evidence.files(plan.id)))
+
+
+async def export_bundle(store: Store, plan_key: str | None, out: Path, unit: str | None = None,
+                        progress: Progress | None = None, *, generated_at: dt.datetime | None = None,
+                        tz: dt.tzinfo = SHANGHAI, data: BundleData | None = None) -> BundleResult:
+    """Write the plan's evidence (or one lead unit's) as a zip at `out`, streaming each file; return what went in.
+
+    `data`, when given, is what `bundle_data` read for this bundle: it is not read again.
+    """
+    data = data or await bundle_data(store, plan_key, unit)
+    return await asyncio.to_thread(_build, data.plan, data.tasks, data.files, store.files.path_for, out, unit,
+                                   progress, generated_at, tz)
 
 
 def _build(plan: PlanView, tasks: Sequence[TaskView], files: Sequence[FileView], blob_path: Callable[[str], Path],
@@ -229,7 +247,7 @@ def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI) -> bytes
             f.unit if f else None, f.uploaded_by if f else None, uploaded,
         )
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=cell_value(value))
+            cell = write_cell(ws, r, c, value)
             cell.border = BORDER
             cell.alignment = WRAP if c in (3, 5, 7, 8) else TOP
             if row.state in (MISSING, LOST):

@@ -6,16 +6,17 @@ import asyncio
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from bot.core.clock import SHANGHAI
 from bot.core.views import PlanView, TaskView
+from bot.exports.cells import write_cell
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.store.files import atomic_path
 from bot.store.store import Store
@@ -41,19 +42,25 @@ _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
 
 
-def cell_value(value: object) -> object:
-    """Return a value openpyxl accepts: control characters in text (a file name can hold them) shown as \\xNN."""
-    if isinstance(value, str):
-        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return value
+@dataclass(frozen=True)
+class LedgerData:
+    """What a 台账 shows: the plan and its tasks with their progress (with the day, which makes the overdue days)."""
+
+    plan: PlanView
+    tasks: tuple[TaskView, ...]
+
+
+async def ledger_data(store: Store, plan_key: str | None) -> LedgerData:
+    """Read what the plan's 台账 shows."""
+    plan = await store.plans.plan(plan_key)
+    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)))
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
-                        tz: dt.tzinfo = SHANGHAI) -> Path:
-    """Write the plan's 台账 to `out` (atomically) and return the path."""
-    plan = await store.plans.plan(plan_key)
-    tasks = await store.plans.tasks(plan.id)
-    await asyncio.to_thread(write_ledger, plan, tasks, out, today, tz)
+                        tz: dt.tzinfo = SHANGHAI, data: LedgerData | None = None) -> Path:
+    """Write the plan's 台账 to `out` (atomically) and return the path; `data`, when given, is not read again."""
+    data = data or await ledger_data(store, plan_key)
+    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz)
     return out
 
 
@@ -86,7 +93,7 @@ def sheet_name(name: str, used: set[str]) -> str:
 def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None:
     """Write a bold, filled, frozen header row with column widths."""
     for c, (name, width) in enumerate(zip(headers, widths, strict=True), start=1):
-        cell = ws.cell(row=1, column=c, value=name)
+        cell = write_cell(ws, 1, c, name)
         cell.font, cell.fill, cell.alignment, cell.border = HEADER_FONT, HEADER_FILL, CENTER, BORDER
         ws.column_dimensions[get_column_letter(c)].width = width
     ws.freeze_panes = "A2"
@@ -106,7 +113,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
             t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
-            cell = ws.cell(row=r, column=c, value=cell_value(value))
+            cell = write_cell(ws, r, c, value)
             cell.alignment = WRAP if name in _WRAPPED else TOP
             cell.border = BORDER
             if late:
@@ -136,7 +143,7 @@ def _summary_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date) -> None:
 
 def _summary_row(ws: Any, r: int, values: tuple[object, ...], *, highlight: bool) -> None:
     for c, value in enumerate(values, start=1):
-        cell = ws.cell(row=r, column=c, value=cell_value(value))
+        cell = write_cell(ws, r, c, value)
         cell.border = BORDER
         cell.alignment = WRAP if c == 1 else CENTER
         if highlight and SUMMARY_HEADERS[c - 1] == "逾期":

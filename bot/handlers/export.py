@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from bot.actions.base import Services
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
 from bot.exports.counts import overdue_days
 from bot.handlers.context import Context
 from bot.handlers.desk import link_terms
 from bot.handlers.router import Replies
+
+if TYPE_CHECKING:  # the bundle writer loads openpyxl: imported when someone exports
+    from bot.exports.bundle import BundleResult
 
 BUNDLE_WORDS = ("材料", "材料包", "佐证材料", "bundle", "zip")
 # WeCom sends files up to 20 MB and the Telegram cloud Bot API up to 50 MB: the lower one decides.
@@ -31,13 +36,9 @@ async def export(ctx: Context, args: str) -> Replies:
 
 
 async def _ledger(ctx: Context) -> Replies:
-    """Write today's 台账 into the state directory and send it."""
-    # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
-    from bot.exports.ledger import export_ledger
-
+    """Send today's 台账 (built again only when the data changed)."""
     today = ctx.today
-    path = ledger_path(ctx.services.settings.state_dir, ctx.plan.key, today)
-    await export_ledger(ctx.store, ctx.plan.key, path, today, ctx.services.settings.tz)
+    path = await ledger_file(ctx.services, ctx.plan.key, today)
     tasks = await ctx.tasks()
     late = sum(1 for t in tasks if overdue_days(t, today))
     text = f"{ctx.plan.title}台账（{today:%Y-%m-%d}）：任务{len(tasks)}项，逾期{late}项（表中红色标出）。"
@@ -46,13 +47,9 @@ async def _ledger(ctx: Context) -> Replies:
 
 async def _bundle(ctx: Context, unit: str | None) -> Replies:
     """Build the evidence bundle; send it when small enough, else link to the desk (or say where it is on the server)."""
-    # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
-    from bot.exports.bundle import export_bundle
-
     today = ctx.today
-    path = bundle_path(ctx.services.settings.state_dir, ctx.plan.key, unit, today)
-    result = await export_bundle(ctx.store, ctx.plan.key, path, unit, generated_at=ctx.now,
-                                 tz=ctx.services.settings.tz)
+    result = await bundle_file(ctx.services, ctx.plan.key, unit, today)
+    path = result.path
     summary = (f"佐证材料包{f'（{unit}）' if unit else ''}：任务{result.tasks}项，材料{result.items}项，"
                f"缺{result.items_missing}项，文件{result.files}个，{result.zip_bytes / 1048576:.1f} MB。")
     if result.lost:
@@ -70,6 +67,31 @@ async def _bundle(ctx: Context, unit: str | None) -> Replies:
         f"请管理员从该路径取走；如需重新生成，可在服务器上运行：\n"
         f"duban --plan {ctx.plan.key} export bundle --out {path}{unit_arg}"
     )]
+
+
+async def ledger_file(services: Services, plan_key: str, today: dt.date) -> Path:
+    """Return today's 台账 of a plan in the state directory, built unless built already from the same data."""
+    # the spreadsheet writers load openpyxl (and numpy), so only when someone exports
+    from bot.exports.ledger import export_ledger, ledger_data
+
+    path = ledger_path(services.settings.state_dir, plan_key, today)
+    return await services.builds.once(
+        ("ledger", plan_key, None, today), lambda: ledger_data(services.store, plan_key), path,
+        lambda data: export_ledger(services.store, plan_key, path, today, services.settings.tz, data))
+
+
+async def bundle_file(services: Services, plan_key: str, unit: str | None, today: dt.date) -> BundleResult:
+    """Return today's evidence bundle (of the plan, or of one lead unit), built unless built already from the same data.
+
+    Refuses (UserError) a unit that leads no task of the plan.
+    """
+    from bot.exports.bundle import bundle_data, export_bundle
+
+    path = bundle_path(services.settings.state_dir, plan_key, unit, today)
+    return await services.builds.once(
+        ("bundle", plan_key, unit, today), lambda: bundle_data(services.store, plan_key, unit), path,
+        lambda data: export_bundle(services.store, plan_key, path, unit, generated_at=services.clock.utcnow(),
+                                   tz=services.settings.tz, data=data))
 
 
 def ledger_path(state_dir: Path, plan_key: str, today: dt.date) -> Path:

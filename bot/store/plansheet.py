@@ -6,13 +6,18 @@ merged over several task rows is one evidence list those tasks share; evidence i
 "(1)《…》；(2)《…》"; 备注 rows close the table. Three optional columns carry what the printed table does
 not: 周期 (how often the work repeats), 量化目标 (targets) and 备注 (which notes explain the task).
 `write_plan_sheet` writes them hidden (grouped), so the sheet prints like the original.
+
+Whatever the file holds, reading it is bounded: its size, parts, rows, cells and merges are checked before openpyxl
+reads a value (`bot.planfiles.sheetlimits`), and a plan has at most MAX_TASKS tasks of MAX_CELL_CHARS characters a cell.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ from bot.core.plan import (
     TaskSpec,
 )
 from bot.core.units import UnitRegistry
+from bot.exports.cells import write_cell
 
 # Shared with the Word reader; imported under the names this module always used, so its own lines stay as they were.
 from bot.planfiles.cells import ATTACHMENT as _ATTACHMENT
@@ -71,6 +77,7 @@ from bot.planfiles.cells import district_of as _district
 from bot.planfiles.cells import heading as _heading
 from bot.planfiles.cells import one_line as _one_line
 from bot.planfiles.result import MERGED_CELL, ROW_ABOVE, SEQUENCE, Inference, ReadResult
+from bot.planfiles.sheetlimits import MAX_CELL_CHARS, MAX_TASKS, scan_workbook
 from bot.store.files import atomic_path
 from bot.store.store import Store
 from bot.store.tables import Note
@@ -94,30 +101,63 @@ _KEY_PROPERTY, _YEAR_PROPERTY, _DISTRICT_PROPERTY = "duban.key", "duban.year", "
 # ---- reading ------------------------------------------------------------------------------------
 
 
-class _Sheet:
-    """One worksheet with merged cells resolved; builds refusals naming the sheet, row and column."""
+class _Merges:
+    """Merged ranges clipped to a sheet's used area, found by column and row without expanding them cell by cell.
 
-    def __init__(self, path: Path, ws: Any) -> None:
+    Excel never writes overlapping ranges; were a file to hold some, a cell reads as part of the one starting last.
+    """
+
+    def __init__(self, ranges: Sequence[tuple[int, int, int, int]], max_row: int, max_column: int) -> None:
+        spans: dict[int, list[tuple[int, int, int]]] = {}  # column -> (first row, last row, first column)
+        for first_col, first_row, last_col, last_row in ranges:
+            last_row, last_col = min(last_row, max_row), min(last_col, max_column)
+            if first_row > last_row or first_col > last_col or (first_row, first_col) == (last_row, last_col):
+                continue  # outside the cells that hold values, or a single cell once clipped
+            for c in range(first_col, last_col + 1):
+                spans.setdefault(c, []).append((first_row, last_row, first_col))
+        for column in spans.values():
+            column.sort()
+        self._spans = spans
+        self._starts = {c: [first for first, _, _ in column] for c, column in spans.items()}
+
+    def at(self, row: int, column: int) -> tuple[int, int, int] | None:
+        """Return (top row, left column, bottom row) of the merged range holding this cell, if any."""
+        starts = self._starts.get(column)
+        i = bisect.bisect_right(starts, row) - 1 if starts else -1
+        if i < 0:
+            return None
+        first, last, left = self._spans[column][i]
+        return (first, left, last) if row <= last else None
+
+
+class _Sheet:
+    """One worksheet's values (the first _MAX_COLUMNS columns) and merged cells; builds refusals naming sheet and cell.
+
+    The used area — the rows and columns that hold values — is the sheet's size, whatever its formatting claims.
+    """
+
+    def __init__(self, path: Path, title: str, values: dict[tuple[int, int], Any], formats: dict[tuple[int, int], str],
+                 merges: Sequence[tuple[int, int, int, int]]) -> None:
         self.path = path
-        self.ws = ws
-        self.title = str(ws.title)
-        # (row, col) -> (top row, top col) of the merged range the cell lies in.
-        self.merged: dict[tuple[int, int], tuple[int, int, int]] = {}
-        for rng in ws.merged_cells.ranges:
-            for r in range(rng.min_row, rng.max_row + 1):
-                for c in range(rng.min_col, rng.max_col + 1):
-                    self.merged[(r, c)] = (rng.min_row, rng.min_col, rng.max_row)
+        self.title = title
+        self.values = values
+        self.formats = formats  # number formats of the cells holding numbers (a deadline keeps its decimals)
+        self.max_row = max((r for r, _ in values), default=0)
+        self.max_column = max((c for _, c in values), default=0)
+        self.merges = _Merges(merges, self.max_row, self.max_column)
+
+    def merged(self, row: int, column: int) -> tuple[int, int, int] | None:
+        """Return (top row, left column, bottom row) of the merged range this cell lies in."""
+        return self.merges.at(row, column)
 
     def raw(self, row: int, column: int) -> Any:
         """Return the value written in this very cell (None inside a merged range but its first cell)."""
-        return self.ws.cell(row=row, column=column).value
+        return self.values.get((row, column))
 
     def value(self, row: int, column: int) -> Any:
         """Return the cell's value, taking a merged range's value for every cell in it."""
-        top = self.merged.get((row, column))
-        if top is not None:
-            return self.ws.cell(row=top[0], column=top[1]).value
-        return self.raw(row, column)
+        top = self.merged(row, column)
+        return self.raw(*top[:2]) if top is not None else self.raw(row, column)
 
     def text(self, row: int, column: int, *, merged: bool = True) -> str:
         """Return the cell as stripped text ("" when empty)."""
@@ -125,9 +165,8 @@ class _Sheet:
 
     def number_format(self, row: int, column: int) -> str:
         """Return the number format of the cell holding this cell's value."""
-        top = self.merged.get((row, column))
-        r, c = (top[0], top[1]) if top is not None else (row, column)
-        return str(self.ws.cell(row=r, column=c).number_format or "")
+        top = self.merged(row, column)
+        return self.formats.get(top[:2] if top is not None else (row, column), "")
 
     def fail(self, row: int, column: int, heading: str, detail: str) -> PlanFileError:
         """Return a refusal naming the file, sheet, row and column."""
@@ -148,24 +187,78 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _open_workbook(path: Path) -> Any:
-    """Open the workbook for reading (values, not formulas), or refuse in Chinese."""
-    if path.suffix.lower() == ".xls":
-        raise PlanFileError(f"任务分工表 {path.name} 是旧版 .xls 格式，请在 Excel 中另存为 .xlsx 后再导入。")
-    try:
-        return load_workbook(path, data_only=True)
-    except FileNotFoundError as exc:
-        raise PlanFileError(f"任务分工表 {path.name} 不存在。") from exc
-    except (OSError, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
-        raise PlanFileError(f"任务分工表 {path.name} 无法读取（须为 Excel .xlsx 文件）：{exc}") from exc
+class _Book:
+    """A plan table opened for reading once its limits were checked (`bot.planfiles.sheetlimits`).
+
+    openpyxl streams the values in read-only mode, which keeps no cell objects and ignores merges (those come from
+    the first pass, clipped to the values). A sheet is read as far as needed: its first rows to find the header,
+    all of it only for the sheet that holds the table.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.label = f"任务分工表 {path.name}"
+        if path.suffix.lower() == ".xls":
+            raise PlanFileError(f"{self.label} 是旧版 .xls 格式，请在 Excel 中另存为 .xlsx 后再导入。")
+        try:
+            self.scans = scan_workbook(path, self.label)
+            self.wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        except FileNotFoundError as exc:
+            raise PlanFileError(f"{self.label} 不存在。") from exc
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile, InvalidFileException, KeyError, ValueError,
+                NotImplementedError, RuntimeError) as exc:  # the last two: compression zipfile lacks, encryption
+            raise PlanFileError(f"{self.label} 无法读取（须为 Excel .xlsx 文件）：{exc}") from exc
+
+    @property
+    def worksheets(self) -> list[Any]:
+        """Return the worksheets, in the workbook's order."""
+        return [ws for ws in self.wb.worksheets if ws.title in self.scans]
+
+    def sheet(self, ws: Any, rows: int | None = None) -> _Sheet:
+        """Read a worksheet's values (its first `rows` rows, or all) into a _Sheet."""
+        scan = self.scans[ws.title]
+        last = scan.last_row if rows is None else min(rows, scan.last_row)
+        return _Sheet(self.path, ws.title, *_values(ws, last, self.label), scan.merges)
+
+    def properties(self) -> dict[str, str]:
+        """Return the duban properties a sheet written by `write_plan_sheet` carries."""
+        props: dict[str, str] = {}
+        for prop in getattr(self.wb, "custom_doc_props", []):
+            if str(prop.name).startswith("duban.") and prop.value is not None:
+                props[str(prop.name)] = str(prop.value)
+        return props
+
+    def close(self) -> None:
+        """Close the file (a read-only workbook keeps it open)."""
+        self.wb.close()
+
+
+def _values(ws: Any, last_row: int, label: str) -> tuple[dict[tuple[int, int], Any], dict[tuple[int, int], str]]:
+    """Return the values (and the numbers' formats) of a read-only sheet's first _MAX_COLUMNS columns."""
+    values: dict[tuple[int, int], Any] = {}
+    formats: dict[tuple[int, int], str] = {}
+    if not last_row:
+        return values, formats  # (and max_row=0 would mean "as far as the sheet claims")
+    for row in ws.iter_rows(min_row=1, max_row=last_row, max_col=_MAX_COLUMNS):
+        for cell in row:
+            value = cell.value
+            if value is None or value == "":
+                continue
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                raise PlanFileError(f"{label} 工作表「{ws.title}」{cell.coordinate} 单元格有 {len(value)} 个字，"
+                                    f"超过了每格 {MAX_CELL_CHARS} 字的上限，未导入。")
+            values[(cell.row, cell.column)] = value
+            if isinstance(value, float):
+                formats[(cell.row, cell.column)] = str(cell.number_format or "")
+    return values, formats
 
 
 def _find_header(sheet: _Sheet) -> tuple[int, dict[str, int]] | None:
     """Return (row, column of each heading) of the header row, or None when the sheet has none."""
     best: tuple[int, dict[str, int]] | None = None
-    for r in range(1, min(sheet.ws.max_row, _HEADER_SCAN_ROWS) + 1):
+    for r in range(1, min(sheet.max_row, _HEADER_SCAN_ROWS) + 1):
         columns: dict[str, int] = {}
-        for c in range(1, min(sheet.ws.max_column, _MAX_COLUMNS) + 1):
+        for c in range(1, min(sheet.max_column, _MAX_COLUMNS) + 1):
             name = _heading(sheet.text(r, c, merged=False))
             if name is not None:
                 columns.setdefault(name, c)
@@ -182,51 +275,46 @@ def load_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> 
 
 def read_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> ReadResult:
     """Read a plan kept as a spreadsheet, with every value that had to be inferred to read it."""
-    wb = _open_workbook(path)
-    found: tuple[_Sheet, int, dict[str, int]] | None = None
-    partial: tuple[_Sheet, int, dict[str, int]] | None = None
-    for ws in wb.worksheets:
-        sheet = _Sheet(path, ws)
-        header = _find_header(sheet)
-        if header is None:
-            continue
-        if all(name in header[1] for name in REQUIRED_COLUMNS):
-            found = (sheet, *header)
-            break
-        partial = partial or (sheet, *header)
-    if found is None:
-        need = "、".join(REQUIRED_COLUMNS)
-        if partial is not None:
-            sheet, row, columns = partial
-            missing = "、".join(f"「{n}」" for n in REQUIRED_COLUMNS if n not in columns)
-            raise sheet.fail_row(row, f"表头缺少{missing}列（需要：{need}）")
-        first = wb.worksheets[0].title if wb.worksheets else ""
-        raise PlanFileError(f"任务分工表 {path.name} 工作表「{first}」前{_HEADER_SCAN_ROWS}行中找不到表头行（需要列：{need}）")
-    sheet, header_row, columns = found
-    return _read_plan(sheet, header_row, columns, units, key, _properties(wb))
-
-
-def _properties(wb: Any) -> dict[str, str]:
-    """Return the duban properties a sheet written by `write_plan_sheet` carries."""
-    props: dict[str, str] = {}
-    for prop in getattr(wb, "custom_doc_props", []):
-        if str(prop.name).startswith("duban.") and prop.value is not None:
-            props[str(prop.name)] = str(prop.value)
-    return props
+    book = _Book(path)
+    try:
+        found: tuple[Any, int, dict[str, int]] | None = None
+        partial: tuple[_Sheet, int, dict[str, int]] | None = None
+        for ws in book.worksheets:
+            head = book.sheet(ws, _HEADER_SCAN_ROWS)
+            header = _find_header(head)
+            if header is None:
+                continue
+            if all(name in header[1] for name in REQUIRED_COLUMNS):
+                found = (ws, *header)
+                break
+            partial = partial or (head, *header)
+        if found is None:
+            need = "、".join(REQUIRED_COLUMNS)
+            if partial is not None:
+                sheet, row, columns = partial
+                missing = "、".join(f"「{n}」" for n in REQUIRED_COLUMNS if n not in columns)
+                raise sheet.fail_row(row, f"表头缺少{missing}列（需要：{need}）")
+            first = book.wb.worksheets[0].title if book.wb.worksheets else ""
+            raise PlanFileError(f"任务分工表 {path.name} 工作表「{first}」前{_HEADER_SCAN_ROWS}行中找不到表头行"
+                                f"（需要列：{need}）")
+        ws, header_row, columns = found
+        return _read_plan(book.sheet(ws), header_row, columns, units, key, book.properties())
+    finally:
+        book.close()
 
 
 def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: UnitRegistry, key: str | None,
                props: dict[str, str]) -> ReadResult:
     """Read the header rows, the task rows and the notes of a sheet whose header row is known."""
     title, attachment = _header_texts(sheet, header_row)
-    header_end = max(sheet.merged.get((header_row, c), (0, 0, header_row))[2] for c in columns.values())
+    header_end = max((sheet.merged(header_row, c) or (0, 0, header_row))[2] for c in columns.values())
     main = [columns[n] for n in REQUIRED_COLUMNS]
     heading_texts = {_heading(sheet.text(header_row, c, merged=False)) for c in main}
     task_rows: list[int] = []
     note_lines: list[str] = []
     in_notes = False
     empty = 0
-    for r in range(header_end + 1, sheet.ws.max_row + 1):
+    for r in range(header_end + 1, sheet.max_row + 1):
         written = [sheet.text(r, c, merged=False) for c in main]
         extras = [sheet.text(r, columns[n], merged=False) for n in OPTIONAL_COLUMNS if n in columns]
         empty = 0 if any(written) or any(extras) else empty + 1
@@ -246,6 +334,8 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
         if {_heading(t) for t in written} == heading_texts:
             continue  # the header repeated (a table printed over several pages)
         task_rows.append(r)
+        if len(task_rows) > MAX_TASKS:
+            raise sheet.fail_row(r, f"任务超过了 {MAX_TASKS} 项的上限，未导入。请把计划拆成几个文件后再导入")
     if not task_rows:
         raise sheet.fail_row(header_end + 1, "表头下面没有任何任务行")
 
@@ -274,7 +364,7 @@ def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str]:
     """Return (title, attachment) from the rows above the header row."""
     title = attachment = ""
     for r in range(1, header_row):
-        for c in range(1, min(sheet.ws.max_column, _MAX_COLUMNS) + 1):
+        for c in range(1, min(sheet.max_column, _MAX_COLUMNS) + 1):
             text = _one_line(sheet.text(r, c, merged=False))
             if not text:
                 continue
@@ -338,7 +428,7 @@ def _task_rows(sheet: _Sheet, columns: dict[str, int], row_numbers: list[int], d
         cooperating = _cooperating(sheet, r, columns[COOPERATING], units, no, inferred)
         evidence_col = columns[EVIDENCE]
         evidence_text = sheet.text(r, evidence_col)
-        top = sheet.merged.get((r, evidence_col))
+        top = sheet.merged(r, evidence_col)
         spans_rows = top is not None and top[2] > top[0]
         same = _SAME_AS.match(evidence_text) if not spans_rows else None
         rows.append(_Row(
@@ -386,7 +476,7 @@ def _unit(sheet: _Sheet, row: int, column: int, heading: str, name: str, units: 
 
 def _note_lead_from_above(sheet: _Sheet, row: int, column: int, no: int, lead: str, inferred: list[Inference]) -> None:
     """Record that a blank 牵头单位 cell took the unit of the merged cell or of the row above."""
-    top = sheet.merged.get((row, column))
+    top = sheet.merged(row, column)
     if top is not None and top[0] != row:
         inferred.append(Inference(no, "lead", "", lead, MERGED_CELL, f"{place_of(no, 'lead')}取自合并单元格：{lead}"))
     else:
@@ -486,13 +576,13 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
     ws = wb.active
     ws.title = SHEET_TITLE
     last = len(REQUIRED_COLUMNS)
-    ws.cell(row=1, column=1, value=plan.attachment or None)
-    ws.cell(row=2, column=1, value=plan.title).font = Font(bold=True, size=16)
-    ws.cell(row=2, column=1).alignment = _CENTER
+    write_cell(ws, 1, 1, plan.attachment or None)
+    title = write_cell(ws, 2, 1, plan.title)
+    title.font, title.alignment = Font(bold=True, size=16), _CENTER
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)
     header = 3
     for c, name in enumerate(_WRITTEN_COLUMNS, start=1):
-        cell = ws.cell(row=header, column=c, value=name)
+        cell = write_cell(ws, header, c, name)
         cell.font, cell.fill, cell.alignment, cell.border = Font(bold=True), _HEADER_FILL, _CENTER, _BORDER
         ws.column_dimensions[get_column_letter(c)].width = _WIDTHS[name]
     ws.column_dimensions.group(get_column_letter(last + 1), get_column_letter(len(_WRITTEN_COLUMNS)), hidden=True,
@@ -513,11 +603,11 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
 
     r = first_row + len(plan.tasks)
     if plan.notes:
-        ws.cell(row=r, column=1, value="备注：").font = Font(bold=True)
+        write_cell(ws, r, 1, "备注：").font = Font(bold=True)
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
         for note in plan.notes:
             r += 1
-            cell = ws.cell(row=r, column=1, value=f"{note.no}. {note.text}")
+            cell = write_cell(ws, r, 1, f"{note.no}. {note.text}")
             cell.alignment = _WRAP_TOP
             ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last)
             # Excel does not fit a merged cell's height to its text: set it.
@@ -560,7 +650,7 @@ def _write_task_rows(ws: Any, plan: PlanSpec, row_of: dict[int, int], cites: dic
             f"见备注{'、'.join(str(n) for n in cites[t.no])}" if t.no in cites else None,
         ]
         for c, value in enumerate(values, start=1):
-            cell = ws.cell(row=r, column=c, value=value)
+            cell = write_cell(ws, r, c, value)
             cell.alignment, cell.border = _WRAP_TOP, _BORDER
             cell.number_format = "@"  # text: Excel would read 2023.10 as the number 2023.1
     return merged
