@@ -1,7 +1,7 @@
 """Speed of the plan store and the conversation core on the seed plan (SQLite), as JSON.
 
 Issue targets: unit resolution < 1 ms, a unit's task list from the store < 5 ms, a "what's due" message
-p50 < 5 ms from Incoming to replies, free-text intent + unit resolution p50 < 1 ms. Each figure is
+p50 < 5 ms from Message to replies, free-text intent + unit resolution p50 < 1 ms. Each figure is
 printed beside a baseline measured in the same run (a bare SELECT 1 round trip, a dict lookup), so a
 slow machine shows up in both.
 """
@@ -24,7 +24,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.core import intents
 from bot.core.clock import SHANGHAI, Clock
-from bot.core.messages import ChatRef, Incoming
+from bot.core.messages import ChatRef, Message
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -67,7 +67,7 @@ async def main(n: int) -> dict[str, object]:
         plan = await app.store.plans.plan()
         code = await app.store.people.create_invite("区水务局", by="bench", now=clock.utcnow(), days=7)
         chat = ChatRef("console", "li")
-        await app.conversation.handle(Incoming("console", "li", chat, text=f"/bind {code}"))
+        await app.conversation.handle(Message("console", "li", chat, text=f"/bind {code}"))
 
         async def select_one() -> None:
             async with app.store.sessions() as s:
@@ -77,8 +77,8 @@ async def main(n: int) -> dict[str, object]:
             tasks = await app.store.plans.tasks(plan.id)
             [t for t in tasks if t.role_of("区水务局")]
 
-        msg = Incoming("console", "li", chat, text="我单位有哪些任务")
-        free = Incoming("console", "li", chat, text="十月份要完成什么")
+        msg = Message("console", "li", chat, text="我单位有哪些任务")
+        free = Message("console", "li", chat, text="十月份要完成什么")
         aliases = {u.name: u for u in app.units.all()}
         result = {
             "bench": "core", "python": sys.version.split()[0], "n": n,

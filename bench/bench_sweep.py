@@ -56,15 +56,15 @@ from bot.core.messages import ChatKind, ChatRef, Choice, Push, Reply
 from bot.reminders.engine import ReminderEngine
 from bot.store.outbox import outbox_values
 from bot.store.planfile import load_plan_file
-from bot.store.tables import Outbox, Pending, Person, ReminderLedger
+from bot.store.tables import OutboxRow, Person, QuestionRow, ReminderLedger
 
 NOW = dt.datetime(2023, 10, 31, 10, 0, tzinfo=SHANGHAI)
 AFTER_OUTAGE = NOW + dt.timedelta(days=10)
 DEFAULT_SIZES = ["1x66", "20x66", "100x66", "20x2000", "20x10000"]
 PERSON: Table = Person.__table__  # type: ignore[attr-defined]
 LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
-OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
-PENDING: Table = Pending.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
+QUESTIONS: Table = QuestionRow.__table__  # type: ignore[attr-defined]
 FLOOR_READ = ["SELECT id, plan_id, no, lead, deadline, recurrence, status FROM task "
               "WHERE status NOT IN ('submitted', 'approved')",
               "SELECT taskunit.task_id, taskunit.unit FROM taskunit JOIN task ON task.id = taskunit.task_id "
@@ -96,7 +96,7 @@ async def build(n: int, plans: int, liaisons: int) -> tuple[App, str]:
 async def clear_sweeps(app: App) -> None:
     """Empty what sweeps write, so the next first sweep starts on an empty ledger."""
     async with app.store.sessions() as s, s.begin():
-        for table in (LEDGER, OUTBOX, PENDING):
+        for table in (LEDGER, OUTBOX, QUESTIONS):
             await s.exec(delete(table))  # type: ignore[call-overload]
 
 

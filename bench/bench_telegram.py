@@ -45,7 +45,7 @@ from procstat import cpu_seconds, peak_rss_mb  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.channels.telegram import REPLY_LIMIT  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.core.messages import ChatRef, Incoming  # noqa: E402
+from bot.core.messages import ChatRef, Message  # noqa: E402
 from bot.intake import MAX_CONCURRENT  # noqa: E402
 
 USERS = 20
@@ -72,7 +72,7 @@ async def prepare_duban(state: Path) -> tuple[str, dict[str, list[dict[str, Any]
         answers = {}
         for question in QUESTIONS.values():
             user = str(FIRST_USER)
-            replies = await app.conversation.handle(Incoming(channel="telegram", user_id=user, chat=ChatRef(
+            replies = await app.conversation.handle(Message(channel="telegram", user_id=user, chat=ChatRef(
                 "telegram", user), text=question, user_name="", reply_limit=REPLY_LIMIT))
             # the HTML duban's Telegram channel sends (it escapes the text; these answers carry no link or file)
             assert all(r.link is None and r.file is None for r in replies)

@@ -41,14 +41,14 @@ from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml, parse_ca
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.runner import Runtime
-from bot.store.tables import Inbound
+from bot.store.tables import IntakeRow
 
 CORP, SECRET, TOKEN = "wwbench0000000001", "bench-secret", "benchToken"
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")
 CRYPTO = WeComCrypto(TOKEN, AES_KEY, CORP)
 _ids = itertools.count(1)
 LIAISONS = [f"liaison{i:02d}" for i in range(20)]
-INBOUND: Table = Inbound.__table__  # type: ignore[attr-defined]
+INBOUND: Table = IntakeRow.__table__  # type: ignore[attr-defined]
 
 
 def envelope(fields: dict[str, str]) -> tuple[dict[str, str], bytes]:

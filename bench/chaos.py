@@ -107,7 +107,7 @@ async def run(uploads: int, kills: int, seed: int) -> dict[str, Any]:
         filed = Counter(f.file_name for f in await app.store.evidence.files(plan.id, 12))
         referenced = await app.store.evidence.hashes()
         blobs = list(app.store.files.blobs())
-        unhandled = len(await app.store.inbound.unhandled("telegram"))
+        unhandled = len(await app.store.intake.unhandled("telegram"))
         partial = len(list(app.store.files.partial_copies()))
     finally:
         await app.close()

@@ -37,7 +37,7 @@ from sqlalchemy import text
 from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
-from bot.core.messages import ChatKind, ChatRef, Incoming
+from bot.core.messages import ChatKind, ChatRef, Message
 from bot.runner import Runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script too: bench.fuzzing
@@ -159,7 +159,7 @@ class Fuzz:
 
     async def _say(self, user: str, words: str) -> list[Any]:
         chat = ChatRef("console", user, ChatKind.PRIVATE)
-        return await self.app.conversation.handle(Incoming("console", user, chat, text=words, user_name=user))
+        return await self.app.conversation.handle(Message("console", user, chat, text=words, user_name=user))
 
     async def send(self, post: Post) -> None:
         """Send one post and assert the property; raise AssertionError naming it when it fails."""

@@ -129,9 +129,9 @@ class Fuzz:
         self.app.pipeline.add(self.channel)
         self.app.intake.open()
         code = await self.app.store.people.create_invite("区教育局", by="fuzz", now=self.app.clock.utcnow(), days=7)
-        await self.channel.answer(self.app.pipeline, self._envelope(Sent("liaison", f"/bind {code}")))
+        await self.channel.handle(self.app.pipeline, self._envelope(Sent("liaison", f"/bind {code}")))
         for role in USERS:
-            await self.channel.answer(self.app.pipeline, self._envelope(Sent(role, "/help")))
+            await self.channel.handle(self.app.pipeline, self._envelope(Sent(role, "/help")))
 
     async def send(self, sent: Sent) -> None:
         """Send one message and assert the property; raise AssertionError with the message when it fails."""
@@ -144,7 +144,7 @@ class Fuzz:
             msg = self._envelope(sent)
             self.channel.page = self.channel.limit = sent.limit
             before = await self.checksum()
-            replies = await self.channel.answer(self.app.pipeline, msg)
+            replies = await self.channel.handle(self.app.pipeline, msg)
             after = await self.checksum()
         finally:
             logger.removeHandler(handler)

@@ -103,7 +103,7 @@ class Intake:
         """Commit a batch, queue the new messages for handling, and return them; acknowledge after this returns."""
         marks, self._marks = self._marks, []
         try:
-            ids = await self.store.inbound.keep(envelopes, self.clock.utcnow(),
+            ids = await self.store.intake.keep(envelopes, self.clock.utcnow(),
                                                 handled=[i for ids, _ in marks for i in ids])
         except BaseException:
             if marks:  # not marked: the marker tries again
@@ -130,7 +130,7 @@ class Intake:
         them is recognised by its key and not queued twice. Nothing is handled until `open()`.
         """
         self._closing, self._paused = False, True
-        await self.store.inbound.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
+        await self.store.intake.forget_handled(self.clock.utcnow() - KEEP_HANDLED)
         for channel in self._channels:
             await self.resume(channel)
 
@@ -149,13 +149,13 @@ class Intake:
         """
         decode = self._channels[channel].decode
         left = 0
-        for row in await self.store.inbound.unhandled(channel):
+        for row in await self.store.intake.unhandled(channel):
             if row.id in self._known:
                 continue
             envelope = Envelope.from_json(row.payload) or decode(row.payload)
             if envelope is None:
                 log.error("a kept %s message could not be read and is dropped: %s", channel, row.key)
-                await self.store.inbound.handled([row.id], self.clock.utcnow())
+                await self.store.intake.handled([row.id], self.clock.utcnow())
                 continue
             log.warning("handling %s message left from before a restart: %s", channel, row.key)
             self._enqueue(Kept(row.id, envelope))
@@ -245,7 +245,7 @@ class Intake:
             while self._marks:
                 marks, self._marks = self._marks, []
                 try:
-                    await self.store.inbound.handled([i for ids, _ in marks for i in ids], self.clock.utcnow())
+                    await self.store.intake.handled([i for ids, _ in marks for i in ids], self.clock.utcnow())
                 except Exception:
                     # They stay kept, and known here so this process does not handle them twice: the next start does.
                     log.exception("marking %d message(s) handled failed; they are handled again on the next start",

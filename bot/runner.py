@@ -45,7 +45,7 @@ class Runtime:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
         web_app = build_web_app(self.app)
         from bot.channels.upload import UploadPage
-        from bot.channels.wecom.channel import WeComChannel, WeComRobotChannel
+        from bot.channels.wecom.channel import WeComAppChannel, WeComRobotChannel
 
         page = UploadPage(self.app)
         page.install(web_app)
@@ -58,7 +58,7 @@ class Runtime:
         pipeline, clock = self.app.pipeline, self.app.clock
         self.channels.append(WeComRobotChannel(pipeline, s, self._session, self.app.store.chats.robot_key))
         if s.wecom_enabled:
-            self.channels.append(WeComChannel(pipeline, s, clock, self._session))
+            self.channels.append(WeComAppChannel(pipeline, s, clock, self._session))
         if s.telegram_enabled:
             from bot.channels.telegram import TelegramChannel
 

@@ -178,7 +178,7 @@ class Chat:
         recorder.page = recorder.limit = limit
         envelope = Envelope(f"test:{uuid.uuid4().hex}", chat, user, user, text=text, callback=callback,
                             media=tuple(media))
-        return await recorder.answer(self.app.pipeline, envelope)
+        return await recorder.handle(self.app.pipeline, envelope)
 
     async def text(self, user: str, text: str = "", **kw: object) -> str:
         """Send a message and return all reply texts joined."""

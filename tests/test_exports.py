@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.errors import UserError
-from bot.core.messages import ChatRef, Incoming, Push
+from bot.core.messages import ChatRef, Message, Push
 from bot.core.units import UnitRegistry
 from bot.core.views import PersonView, PlanView, TaskStatus
 from bot.exports.bundle import export_bundle
@@ -286,7 +286,7 @@ def chat(store: Store, units: UnitRegistry, plan: PlanView, state_dir: Path, *, 
                         reads=ReadModel(store))
     person = PersonView(id=1, channel="console", user_id="boss", coordinator=coordinator,
                         unit=None if coordinator else "区水务局")
-    msg = Incoming(channel="console", user_id="boss", chat=ChatRef("console", "boss"), text="/export")
+    msg = Message(channel="console", user_id="boss", chat=ChatRef("console", "boss"), text="/export")
     return Context(services, msg, person, plan)
 
 

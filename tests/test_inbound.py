@@ -32,11 +32,11 @@ def sqlite_path(app: App) -> str:
 
 async def test_a_keep_waits_for_another_writer_without_stopping_the_loop(app: App) -> None:
     now = app.clock.utcnow()
-    first = (await app.store.inbound.keep([said("console:1", "一")], now))["console:1"]
+    first = (await app.store.intake.keep([said("console:1", "一")], now))["console:1"]
     other = sqlite3.connect(sqlite_path(app), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
     try:
-        keeping = asyncio.create_task(app.store.inbound.keep([said("console:2", "二")], now, handled=[first]))
+        keeping = asyncio.create_task(app.store.intake.keep([said("console:2", "二")], now, handled=[first]))
         loop = asyncio.get_running_loop()
         before = loop.time()
         await asyncio.sleep(0)  # the keep starts, finds the database held, and goes to wait in its thread
@@ -49,15 +49,15 @@ async def test_a_keep_waits_for_another_writer_without_stopping_the_loop(app: Ap
         other.execute("ROLLBACK")
         other.close()
     assert list(await asyncio.wait_for(keeping, 30)) == ["console:2"]
-    assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:2"]  # the mark went with it
+    assert [m.key for m in await app.store.intake.unhandled("console")] == ["console:2"]  # the mark went with it
 
 
 async def test_a_redelivery_is_kept_once(app: App) -> None:
     now = app.clock.utcnow()
     envelope = said("console:7", "任务12还差哪些材料")
-    assert len(await app.store.inbound.keep([envelope, envelope], now)) == 1
-    assert await app.store.inbound.keep([envelope], now) == {}
-    [kept] = await app.store.inbound.unhandled("console")
+    assert len(await app.store.intake.keep([envelope, envelope], now)) == 1
+    assert await app.store.intake.keep([envelope], now) == {}
+    [kept] = await app.store.intake.unhandled("console")
     assert Envelope.from_json(kept.payload) == envelope
 
 
@@ -66,11 +66,11 @@ async def test_keeping_goes_on_after_the_server_closed_the_held_connection(app: 
     if backend != "postgres":
         pytest.skip("a server-side connection to kill is PostgreSQL's")
     now = app.clock.utcnow()
-    assert await app.store.inbound.keep([said("console:1", "一")], now)
+    assert await app.store.intake.keep([said("console:1", "一")], now)
     await end_connections(db_url)
-    kept = await app.store.inbound.keep([said("console:2", "二")], now)
-    await app.store.inbound.handled([kept["console:2"]], now)
-    assert [m.key for m in await app.store.inbound.unhandled("console")] == ["console:1"]
+    kept = await app.store.intake.keep([said("console:2", "二")], now)
+    await app.store.intake.handled([kept["console:2"]], now)
+    assert [m.key for m in await app.store.intake.unhandled("console")] == ["console:1"]
 
 
 async def test_an_in_memory_database_keeps_and_marks_too(tmp_path: Path) -> None:
@@ -78,9 +78,9 @@ async def test_an_in_memory_database_keeps_and_marks_too(tmp_path: Path) -> None
     try:
         now = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
         envelope = said("console:1", "一")
-        first = (await store.inbound.keep([envelope, envelope], now))["console:1"]
-        assert await store.inbound.keep([envelope], now) == {}
-        await store.inbound.keep([said("console:2", "二")], now, handled=[first])
-        assert [m.key for m in await store.inbound.unhandled("console")] == ["console:2"]
+        first = (await store.intake.keep([envelope, envelope], now))["console:1"]
+        assert await store.intake.keep([envelope], now) == {}
+        await store.intake.keep([said("console:2", "二")], now, handled=[first])
+        assert [m.key for m in await store.intake.unhandled("console")] == ["console:2"]
     finally:
         await store.close()

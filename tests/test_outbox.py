@@ -103,5 +103,5 @@ async def test_a_push_refused_for_good_is_failed_at_once(app: App) -> None:
 async def test_a_reply_refused_for_good_is_not_kept_for_a_retry(app: App) -> None:
     channel = Recorder(failures=[Refused("企业微信拒绝了这条消息，重发也不会成功（errcode 86001）")])
     app.pipeline.add(channel)
-    assert await channel.answer(app.pipeline, Envelope("console:m1", ChatRef("console", "li"), "li", text="/help")) == []
+    assert await channel.handle(app.pipeline, Envelope("console:m1", ChatRef("console", "li"), "li", text="/help")) == []
     assert await app.store.outbox.rows() == []

@@ -22,13 +22,13 @@ from sqlmodel import select
 from bot.app import App
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Push, Reply
-from bot.core.views import TaskStatus
+from bot.core.views import Question, TaskStatus
 from bot.reminders.engine import ReminderEngine
 from bot.reminders.ticker import ReminderTicker
 from bot.reminders.workdays import is_workday
 from bot.store.planfile import load_plan_file
-from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry, Question
-from bot.store.tables import Pending
+from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry
+from bot.store.tables import QuestionRow
 
 D = dt.date
 GROUP = ChatRef("telegram", "-100", ChatKind.GROUP)
@@ -219,7 +219,7 @@ async def test_two_processes_sweeping_in_batches_at_once_send_each_reminder_once
     assert {r["chat_id"] for r in rows} == {user for user, _ in liaisons}
     buttons = {data.split(":")[0] for r in rows for _, data in r["payload"]["choices"]}
     async with app.store.sessions() as s:  # a lost claim left none of its buttons' questions behind
-        assert set((await s.exec(select(Pending.token))).all()) == buttons
+        assert set((await s.exec(select(QuestionRow.token))).all()) == buttons
 
 
 async def test_a_message_whose_reminder_was_taken_meanwhile_is_not_sent(app: App, clock: Clock) -> None:
@@ -240,7 +240,7 @@ async def test_a_message_whose_reminder_was_taken_meanwhile_is_not_sent(app: App
     assert {(e.recipient, e.task_no, e.status) for e in await repo.entries()} == {
         ("console:a", 1, SENT), ("console:a", 2, SENT), ("console:b", 2, MISSED)}
     async with app.store.sessions() as s:
-        assert set((await s.exec(select(Pending.token))).all()) == {"token-a"}
+        assert set((await s.exec(select(QuestionRow.token))).all()) == {"token-a"}
 
 
 # ---- who gets what ----------------------------------------------------------------------------------

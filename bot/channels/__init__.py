@@ -1,1 +1,1 @@
-"""Chat channels: each translates a platform payload to an Incoming and a Reply to API calls."""
+"""Chat channels: each translates a platform payload to an Message and a Reply to API calls."""

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from bot.channels.choices import NumberedChoices
 from bot.core.errors import Transient
-from bot.core.messages import Attachment, ChatRef, Envelope, Incoming, Media, Reply
+from bot.core.messages import Attachment, ChatRef, Envelope, Media, Message, Reply
 from bot.handlers.router import Conversation
 from bot.intake import Intake
 from bot.outbox import Outbox, Refused, TemporaryFailure, Unreachable, undelivered
@@ -124,7 +124,7 @@ class Pipeline:
             for att in atts:
                 att.path.unlink(missing_ok=True)
 
-    def _message(self, adapter: Adapter, batch: list[Envelope], atts: list[Attachment]) -> Incoming:
+    def _message(self, adapter: Adapter, batch: list[Envelope], atts: list[Attachment]) -> Message:
         first = batch[0]
         text = next((e.text for e in batch if e.text), "")
         callback = first.callback
@@ -132,7 +132,7 @@ class Pipeline:
             picked = self.choices.pick(first.chat.key(), text)  # a bare number answers choices shown as lines
             if picked is not None:
                 callback, text = picked.data, ""
-        return Incoming(channel=first.channel, user_id=first.user_id, chat=first.chat, text=text,
+        return Message(channel=first.channel, user_id=first.user_id, chat=first.chat, text=text,
                         user_name=first.user_name, attachments=tuple(atts), callback=callback,
                         message_id=first.message_id, reply_limit=adapter.page, event=first.event)
 

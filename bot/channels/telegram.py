@@ -232,12 +232,12 @@ class TelegramChannel:
         query = raw.get("callback_query")
         if isinstance(query, dict):
             user, message = query["from"], query.get("message") or {}
-            answer = {"query": str(query["id"])}
+            reply_to = {"query": str(query["id"])}
             if "message_id" in message:
-                answer["message"] = str(message["message_id"])
+                reply_to["message"] = str(message["message_id"])
             chat = _chat(message["chat"]) if "chat" in message else ChatRef(self.name, str(user["id"]))
             return Envelope(key, chat, str(user["id"]), _full_name(user), callback=str(query.get("data") or ""),
-                            answer=answer)
+                            reply_to=reply_to)
         m = raw.get("message")
         if not isinstance(m, dict):
             return None
@@ -286,7 +286,7 @@ class TelegramChannel:
 
     async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
         """Answer a button press (Telegram waits for it): a lone short answer becomes the button's alert."""
-        query = answering.answer.get("query")
+        query = answering.reply_to.get("query")
         if query is None:
             return replies
         if len(replies) == 1 and not replies[0].edit and not replies[0].choices and len(replies[0].text) <= ALERT:
@@ -300,7 +300,7 @@ class TelegramChannel:
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
         """Send one reply (edit the pressed message where asked), mapping Telegram errors to retry or unreachable."""
         await self._initialize()  # sending without receiving (duban remind run-once): getMe first
-        pressed = answering.answer.get("message") if answering is not None else None
+        pressed = answering.reply_to.get("message") if answering is not None else None
         try:
             if reply.edit and pressed is not None and await self._edit(chat, int(pressed), reply):
                 return

@@ -54,7 +54,7 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 @dataclass(frozen=True)
-class LinkGrant:
+class UploadGrant:
     """What a valid upload token allows: this person, this task, until then."""
 
     person_key: str
@@ -82,14 +82,14 @@ class UploadPage:
         token = self._signer.sign([person.key, task_no, expires])
         return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
 
-    def verify(self, token: str) -> LinkGrant | None:
+    def verify(self, token: str) -> UploadGrant | None:
         """Return the grant of a genuine, unexpired token, else None."""
         values = self._signer.verify(token)
         if values is None:
             return None
         try:
             key, task_no, expires = values
-            grant = LinkGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
+            grant = UploadGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
         except (ValueError, TypeError):
             return None
         if self.app.clock.real_utcnow() >= grant.expires:

@@ -1,4 +1,4 @@
-"""What a channel hands the core (Incoming) and what the core hands back (Reply).
+"""What a channel hands the core (Message) and what the core hands back (Reply).
 
 Modelled on NoneBot2's Event: the business logic needs who spoke, where, what they said and what
 they attached; everything platform-specific stays in the channel that translated it.
@@ -76,7 +76,7 @@ class Envelope:
 
     `key` is the platform's delivery id (a redelivery has the same key). Media are references, fetched only when
     the message is handled. `group` names messages sent together (a Telegram album), handled as one.
-    `answer` is how the platform lets us answer this very message (a button press's query id, a long
+    `reply_to` is how the platform lets us reply to this very message (a button press's query id, a long
     connection's req_id); it means something only to the channel that decoded it.
     """
 
@@ -90,7 +90,7 @@ class Envelope:
     event: str = ""
     message_id: str = ""  # the platform's id of the message itself
     group: str = ""
-    answer: Mapping[str, str] = field(default_factory=dict)
+    reply_to: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def channel(self) -> str:
@@ -109,8 +109,8 @@ class Envelope:
             out["callback"] = self.callback
         if self.media:
             out["media"] = [{k: v for k, v in vars(m).items() if v} for m in self.media]
-        if self.answer:
-            out["answer"] = dict(self.answer)
+        if self.reply_to:
+            out["reply_to"] = dict(self.reply_to)
         return out
 
     @classmethod
@@ -124,7 +124,7 @@ class Envelope:
             callback=None if data.get("callback") is None else str(data["callback"]),
             media=tuple(Media(**m) for m in data.get("media", ())), event=str(data.get("event", "")),
             message_id=str(data.get("message_id", "")), group=str(data.get("group", "")),
-            answer={str(k): str(v) for k, v in (data.get("answer") or {}).items()})
+            reply_to={str(k): str(v) for k, v in (data.get("reply_to") or {}).items()})
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class Incoming:
+class Message:
     """One message or button press, normalised from any channel."""
 
     channel: str

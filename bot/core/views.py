@@ -212,8 +212,12 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
-class PendingView:
-    """A question waiting for a button press."""
+class Question:
+    """A question duban asked with choices, waiting for a button press: each button carries its token.
+
+    Chat asks them (which file goes where, confirm a submission), reminders ask them (稍后提醒), notices ask
+    them (批准 / 不批准); the store keeps them so buttons survive restarts and are checked when pressed.
+    """
 
     token: str
     person: str

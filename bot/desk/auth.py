@@ -31,7 +31,7 @@ COOKIE = "duban_desk"
 
 
 @dataclass(frozen=True)
-class LinkGrant:
+class SignInGrant:
     """What a genuine, unexpired sign-in link says."""
 
     person_key: str
@@ -63,20 +63,20 @@ class DeskAuth:
         token = self._links.sign([person.key, secrets.token_urlsafe(12), expires, safe_next(next_path)])
         return f"{self.settings.public_url.rstrip('/')}/desk/login/{token}"
 
-    def read_link(self, token: str) -> LinkGrant | None:
+    def read_link(self, token: str) -> SignInGrant | None:
         """Return the grant of a genuine, unexpired link, else None (whether it was used is the store's to say)."""
         values = self._links.verify(token)
         if values is None:
             return None
         try:
             key, nonce, expires, next_path = values
-            grant = LinkGrant(str(key), str(nonce), dt.datetime.fromtimestamp(int(expires), dt.UTC),
+            grant = SignInGrant(str(key), str(nonce), dt.datetime.fromtimestamp(int(expires), dt.UTC),
                               safe_next(str(next_path)))
         except (ValueError, TypeError):
             return None
         return grant if self.clock.real_utcnow() < grant.expires else None
 
-    async def spend(self, grant: LinkGrant, chats: ChatRepo) -> bool:
+    async def spend(self, grant: SignInGrant, chats: ChatRepo) -> bool:
         """Record the link as used; return False when it already was."""
         return await chats.first_time(grant.seen_key, self.clock.utcnow())
 

@@ -32,7 +32,7 @@ from bot.channels.upload import BadForm, TooBig, file_upload, receive_form
 from bot.core.chinese import day_text
 from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
-from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, LinkGrant
+from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, SignInGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
@@ -149,7 +149,7 @@ class Desk:
                             secure=self.auth.secure_cookie)
         return response
 
-    async def _grant(self, request: web.Request) -> tuple[PersonView, LinkGrant] | web.StreamResponse:
+    async def _grant(self, request: web.Request) -> tuple[PersonView, SignInGrant] | web.StreamResponse:
         grant = self.auth.read_link(request.match_info["token"])
         if grant is None:
             return self._message(request, "链接无效", f"这个登录链接无效或已过期（10分钟内有效）。{SIGN_IN}", 403)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import intents
 from bot.core.intents import Kind
 from bot.core.messages import ENTERED, Reply
-from bot.core.views import PendingView
+from bot.core.views import Question
 from bot.handlers import delay, notes, questions
 from bot.handlers.context import LIAISON, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
@@ -69,10 +69,10 @@ async def on_text(ctx: Context) -> Replies:
     elif intent.kind not in (Kind.HELP, Kind.UNKNOWN):
         ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:
-        pending = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)
-        if pending is None:
+        question = await ctx.store.chats.take_latest(ctx.person.key, PAGE_KIND, now=ctx.now)
+        if question is None:
             return [Reply("没有更多内容了。")]
-        return await next_page(ctx, pending)
+        return await next_page(ctx, question)
     if intent.kind is Kind.DELAY and intent.task_no is not None:
         return await delay.request(ctx, intent.task_no, intent.day, intent.text)
     if intent.kind is Kind.NOTE and intent.task_no is not None:
@@ -101,6 +101,6 @@ async def on_text(ctx: Context) -> Replies:
     return [Reply(NOT_UNDERSTOOD)]
 
 
-async def on_page(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_page(ctx: Context, question: Question, answer: str) -> Replies:
     """Show the next page when the 下一页 button is pressed."""
-    return await next_page(ctx, pending)
+    return await next_page(ctx, question)

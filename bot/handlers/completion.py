@@ -7,7 +7,7 @@ from bot.actions.completion import MAX_PROGRESS, MissingEvidence
 from bot.core.chinese import decimal_number
 from bot.core.errors import UserError
 from bot.core.messages import Choice, Reply
-from bot.core.views import PendingView
+from bot.core.views import Question
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
@@ -20,9 +20,9 @@ async def done(ctx: Context, args: str) -> Replies:
     return await _submit(ctx, require_task_no(args, "/done 12"), despite_missing=False)
 
 
-async def on_confirm(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_confirm(ctx: Context, question: Question, answer: str) -> Replies:
     """Submit after the liaison confirmed despite missing items, or keep working."""
-    no = int(str(pending.payload["task"]))
+    no = int(str(question.payload["task"]))
     if answer != "yes":
         return [Reply(f"好的，任务{no}暂不提交。材料补齐后再发送「/done {no}」。", edit=True)]
     return await _submit(ctx, no, despite_missing=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bot.actions import access
 from bot.actions.base import Actor, Services
 from bot.core.errors import UserError
-from bot.core.messages import Incoming, realm
+from bot.core.messages import Message, realm
 from bot.core.units import Unit, require_unit
 from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
@@ -17,7 +17,7 @@ from bot.store.store import Store
 ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
 
 
-async def identify(services: Services, msg: Incoming, *, fresh: bool) -> PersonView:
+async def identify(services: Services, msg: Message, *, fresh: bool) -> PersonView:
     """Return who sent `msg`: from the read model for a question, from the database (`fresh`) for an action.
 
     The channel is the chat's: the one the message came on (the desk speaks in the person's last chat, and so
@@ -40,7 +40,7 @@ class Context:
     """One message being handled."""
 
     services: Services
-    msg: Incoming
+    msg: Message
     person: PersonView
     plan: PlanView
     _tasks: list[TaskView] | None = field(default=None, repr=False)

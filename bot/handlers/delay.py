@@ -9,7 +9,7 @@ from bot.actions.access import require_involved
 from bot.core.chinese import day_text, find_day
 from bot.core.errors import UserError
 from bot.core.messages import Reply
-from bot.core.views import ExtensionView, PendingView
+from bot.core.views import ExtensionView, Question
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
@@ -54,9 +54,9 @@ async def request(ctx: Context, no: int, day: dt.date | None, reason: str) -> Re
                   f"原因：{ext.reason}。节水办批复后会通知您；批复前仍按原截止日期提醒。")]
 
 
-async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
     """Approve from the 批准 button; 不批准 asks for the reason the liaison will read."""
-    no = int(str(pending.payload["task"]))
+    no = int(str(question.payload["task"]))
     if answer == "yes":
         replies = await decide(ctx, no, approve=True, note="")
         return [Reply(r.text, edit=True) for r in replies]

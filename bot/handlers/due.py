@@ -7,7 +7,7 @@ from bot.core.chinese import ROLE_LABEL, DateRange
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
-from bot.core.views import PendingView, TaskStatus, TaskView
+from bot.core.views import Question, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import paginate, task_line
@@ -35,7 +35,7 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
             return await _plan_overview(ctx, intent)
         unit = ctx.require_unit()
     reads, key = ctx.services.reads, ("tasks", ctx.plan.id, ctx.today, unit, intent, ctx.msg.reply_limit)
-    known = reads.answer(key)
+    known = reads.rendered(key)
     if known is not None:
         return list(known)
     tasks = [t for t in await ctx.tasks()
@@ -45,7 +45,7 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     what = _describe(intent)
     if not tasks:
         replies = [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
-        reads.keep_answer(key, tuple(replies), ctx.tasks_generation)
+        reads.keep_rendered(key, tuple(replies), ctx.tasks_generation)
         return replies
     blocks: list[str] = []
     if lead:
@@ -61,7 +61,7 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     pages = paginate(header, blocks, ctx.msg.reply_limit, footer)
     if len(pages) == 1:  # the same for every liaison of the unit today: kept (a longer list is paged per person)
         replies = [Reply(pages[0])]
-        reads.keep_answer(key, tuple(replies), ctx.tasks_generation)
+        reads.keep_rendered(key, tuple(replies), ctx.tasks_generation)
         return replies
     return await _paged(ctx, pages, unit)
 
@@ -86,12 +86,12 @@ async def _paged(ctx: Context, pages: list[str], unit: str | None) -> Replies:
     return [Reply(pages[0], choices=(Choice(f"下一页（2/{len(pages)}）", f"{token}:next"),))]
 
 
-async def next_page(ctx: Context, pending: PendingView) -> Replies:
+async def next_page(ctx: Context, question: Question) -> Replies:
     """Show the next stored page, if the sender may still see that unit, and offer the one after it."""
-    unit = pending.payload.get("unit")
+    unit = question.payload.get("unit")
     if not ctx.person.coordinator and (unit is None or unit != ctx.person.unit):
         raise NotAllowed(f"您现在是{ctx.require_unit()}的联络员，不能再查看这份清单。请重新查询本单位的任务。")
-    pages = pending.payload["pages"]
+    pages = question.payload["pages"]
     assert isinstance(pages, list)
     page, rest = str(pages[0]), pages[1:]
     if not rest:

@@ -13,7 +13,7 @@ from bot.core.chinese import whole_number
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Choice, Reply
-from bot.core.views import PendingView, TaskStatus
+from bot.core.views import Question, TaskStatus
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 
@@ -93,10 +93,10 @@ async def ask_where(ctx: Context, blob: StoredBlob, task_no: int | None, caption
                  "例如「12-3」。", choices=tuple(choices))
 
 
-async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
     """File the blob where the sender chose, or drop the question."""
-    raw = pending.payload["blob"]
-    options = pending.payload["options"]
+    raw = question.payload["blob"]
+    options = question.payload["options"]
     assert isinstance(raw, dict) and isinstance(options, list)
     blob = StoredBlob.from_payload(raw)
     if answer == "x":

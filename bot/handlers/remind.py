@@ -7,7 +7,7 @@ import dataclasses
 from bot.core.chinese import weekday_name, whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Reply
-from bot.core.views import PendingView
+from bot.core.views import Question
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import task_reply
@@ -19,12 +19,12 @@ __all__ = ["KIND", "on_reminder_choice"]  # KIND is re-exported for build_router
 MAX_UPLOADS = 5  # tasks answered per press of 上传材料
 
 
-async def on_reminder_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_reminder_choice(ctx: Context, question: Question, answer: str) -> Replies:
     """Act on a reminder's button: show the task, give the upload link, or hold the reminders a few working days."""
-    action = str(pending.payload.get("action", answer))
+    action = str(question.payload.get("action", answer))
     if action == VIEW:
-        return await _view(ctx, _int(pending.payload.get("plan")), _int(pending.payload.get("task")))
-    refs = _refs(pending.payload.get("tasks"))
+        return await _view(ctx, _int(question.payload.get("plan")), _int(question.payload.get("task")))
+    refs = _refs(question.payload.get("tasks"))
     if action == UPLOAD:
         return await _upload(ctx, refs)
     if action == SNOOZE:

@@ -7,7 +7,7 @@ import asyncio
 from bot.core.chinese import day_text
 from bot.core.clock import SHANGHAI
 from bot.core.messages import Choice, OutFile, Reply
-from bot.core.views import PendingView, TaskStatus
+from bot.core.views import Question, TaskStatus
 from bot.handlers.completion import approve
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
@@ -49,9 +49,9 @@ async def review(ctx: Context, args: str) -> Replies:
                                                        Choice("退回", f"{token}:return")))]
 
 
-async def on_choice(ctx: Context, pending: PendingView, answer: str) -> Replies:
+async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
     """Approve from the button; 退回 asks for the reason the liaison will read."""
-    no = int(str(pending.payload["task"]))
+    no = int(str(question.payload["task"]))
     if answer == "approve":
         return [Reply(r.text, edit=True) for r in await approve(ctx, str(no))]
     return [Reply(f"请发送「/return {no} 原因」退回任务{no}，原因会转告联络员。", edit=True)]

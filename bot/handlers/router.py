@@ -1,4 +1,4 @@
-"""The conversation's entry point: one Incoming in, replies out, whatever the channel.
+"""The conversation's entry point: one Message in, replies out, whatever the channel.
 
 Handlers are registered explicitly in `bot.handlers.build_router`; each returns its replies
 (Errbot's habit) and raises `UserError` to refuse. Anything else is a bug: logged with its traceback,
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from bot.actions.base import Services
 from bot.core.chinese import without_controls
 from bot.core.errors import Transient, UserError
-from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Incoming, Reply
-from bot.core.views import PendingView
+from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Message, Reply
+from bot.core.views import Question
 from bot.handlers.context import ANYONE, LIAISON, Context, identify
 from bot.store.db import is_transient
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 Replies = list[Reply]
 CommandHandler = Callable[[Context, str], Awaitable[Replies]]
-ChoiceHandler = Callable[[Context, PendingView, str], Awaitable[Replies]]
+ChoiceHandler = Callable[[Context, Question, str], Awaitable[Replies]]
 MessageHandler = Callable[[Context], Awaitable[Replies]]
 
 APOLOGY = "抱歉，处理您的消息时出了问题，已记录下来，请稍后再试。如一直不行，请联系节水办。"
@@ -49,7 +49,7 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Answer:
+class ChoiceRoute:
     """The handler of answers to one kind of question (button), and who may still answer it."""
 
     handler: ChoiceHandler
@@ -61,7 +61,7 @@ class Router:
     """Maps commands, button answers, attachments and free text to handlers."""
 
     commands: dict[str, Command] = field(default_factory=dict)
-    choices: dict[str, Answer] = field(default_factory=dict)
+    choices: dict[str, ChoiceRoute] = field(default_factory=dict)
     on_text: MessageHandler | None = None
     on_attachments: MessageHandler | None = None
     on_entered: MessageHandler | None = None
@@ -75,7 +75,7 @@ class Router:
 
     def choice(self, kind: str, handler: ChoiceHandler, who: str = LIAISON) -> None:
         """Register the handler for answers to a question of this kind, re-checking `who` at every press."""
-        self.choices[kind] = Answer(handler, who)
+        self.choices[kind] = ChoiceRoute(handler, who)
 
     def listed(self) -> list[Command]:
         """Return each command once, in registration order (for /help and setMyCommands)."""
@@ -92,7 +92,7 @@ class Conversation:
         self.services = services
         self.router = router
 
-    async def handle(self, msg: Incoming) -> Replies:
+    async def handle(self, msg: Message) -> Replies:
         """Identify the sender, route the message, and turn refusals into Chinese answers."""
         text, name = without_controls(msg.text), without_controls(msg.user_name)
         if text != msg.text or name != msg.user_name:
@@ -110,7 +110,7 @@ class Conversation:
             replies = [Reply(APOLOGY)]
         return replies
 
-    async def _context(self, msg: Incoming) -> Context:
+    async def _context(self, msg: Message) -> Context:
         """Identify the sender: a command, a button or a file may act, so its sender is read from the database;
         free text is a question (the few free-text actions re-check with `Context.act`)."""
         s = self.services
@@ -123,8 +123,8 @@ class Conversation:
         msg = ctx.msg
         if msg.callback is not None:
             token, _, answer = msg.callback.partition(":")
-            pending = await ctx.store.chats.answer(token, ctx.person.key, now=ctx.now, check=self._may_answer(ctx))
-            return await self.router.choices[pending.kind].handler(ctx, pending, answer)
+            question = await ctx.store.chats.take_question(token, ctx.person.key, now=ctx.now, check=self._may_answer(ctx))
+            return await self.router.choices[question.kind].handler(ctx, question, answer)
         if msg.event in (ENTERED, FOLLOWED) and self.router.on_entered is not None:
             return await self.router.on_entered(ctx)
         if msg.event == UNSUPPORTED:

@@ -25,12 +25,12 @@ from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
-from bot.core.views import PersonView, PlanView, TaskView
+from bot.core.views import PersonView, PlanView, Question, TaskView
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
-from bot.store.reminders import SKIPPED, Claim, LedgerEntry, Question, TaskSchedule
+from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)

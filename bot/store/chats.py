@@ -14,9 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import ChatKind, ChatRef
-from bot.core.views import PendingView
+from bot.core.views import Question
 from bot.store.db import transaction
-from bot.store.tables import Audit, Pending, Robot, SeenMessage, Subscription
+from bot.store.tables import Audit, QuestionRow, Robot, SeenMessage, Subscription
 
 
 class ChatRepo:
@@ -30,18 +30,18 @@ class ChatRepo:
         """Store a question for `person`; return the short token its buttons carry."""
         token = secrets.token_urlsafe(6)
         async with transaction(self._sessions) as s:
-            s.add(Pending(token=token, person=person, kind=kind, payload=payload, created_at=now,
+            s.add(QuestionRow(token=token, person=person, kind=kind, payload=payload, created_at=now,
                           expires_at=now + ttl))
         return token
 
-    async def answer(self, token: str, person: str, *, now: dt.datetime,
-                     check: Callable[[str], None] | None = None) -> PendingView:
+    async def take_question(self, token: str, person: str, *, now: dt.datetime,
+                     check: Callable[[str], None] | None = None) -> Question:
         """Consume a question; refuse a stranger's press, a stale button or a second press.
 
         `check` sees the question's kind before it is consumed; raising there refuses and changes nothing.
         """
         async with transaction(self._sessions) as s:
-            row = await s.get(Pending, token)
+            row = await s.get(QuestionRow, token)
             if row is None:
                 raise UserError("这个按钮已失效，请重新发起操作。")
             if row.person != person:
@@ -53,18 +53,18 @@ class ChatRepo:
             if check is not None:
                 check(row.kind)
             row.used_at = now
-            return PendingView(row.token, row.person, row.kind, dict(row.payload))
+            return Question(row.token, row.person, row.kind, dict(row.payload))
 
-    async def take_latest(self, person: str, kind: str, *, now: dt.datetime) -> PendingView | None:
+    async def take_latest(self, person: str, kind: str, *, now: dt.datetime) -> Question | None:
         """Consume the newest open question of a kind (typed answers such as 「下一页」)."""
         async with transaction(self._sessions) as s:
-            row = (await s.exec(select(Pending).where(
-                Pending.person == person, Pending.kind == kind, col(Pending.used_at).is_(None),
-                col(Pending.expires_at) > now).order_by(col(Pending.created_at).desc()))).first()
+            row = (await s.exec(select(QuestionRow).where(
+                QuestionRow.person == person, QuestionRow.kind == kind, col(QuestionRow.used_at).is_(None),
+                col(QuestionRow.expires_at) > now).order_by(col(QuestionRow.created_at).desc()))).first()
             if row is None:
                 return None
             row.used_at = now
-            return PendingView(row.token, row.person, row.kind, dict(row.payload))
+            return Question(row.token, row.person, row.kind, dict(row.payload))
 
     async def subscribe(self, chat: ChatRef, title: str, *, by: str, now: dt.datetime) -> bool:
         """Subscribe a group to scheduled digests; return False if it already was."""

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.messages import ChatKind, ChatRef, Choice, OutFile, Push, Reply
 from bot.store.db import transaction
-from bot.store.tables import Outbox
+from bot.store.tables import OutboxRow
 
 LEASE = dt.timedelta(minutes=5)
 
@@ -62,9 +62,9 @@ def outbox_values(push: Push, now: dt.datetime) -> dict[str, Any]:
             "attempts": 0, "next_attempt_at": now, "error": "", "created_at": now}
 
 
-def outbox_row(push: Push, now: dt.datetime) -> Outbox:
+def outbox_row(push: Push, now: dt.datetime) -> OutboxRow:
     """Build the row for a push."""
-    return Outbox(**outbox_values(push, now))
+    return OutboxRow(**outbox_values(push, now))
 
 
 class OutboxRepo:
@@ -87,30 +87,30 @@ class OutboxRepo:
         """Claim due rows of these channels atomically (one winner per row across processes).
 
         Only channels the caller can send on: an instance without Telegram never touches Telegram rows; of the
-        channels in `private`, only private chats (another channel delivers them, see Outbox.stand_ins).
+        channels in `private`, only private chats (another channel delivers them, see OutboxRow.stand_ins).
         Claims older than the lease (a crash between claim and settle) are taken again.
         """
         if not channels and not private:
             return []
         async with self._sessions() as s:
             candidates = (await s.exec(
-                select(Outbox.id).where(
-                    col(Outbox.channel).in_(list(channels))
-                    | (col(Outbox.channel).in_(list(private)) & (col(Outbox.chat_kind) == ChatKind.PRIVATE.value)),
-                    ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
-                    | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
-                .order_by(col(Outbox.id)).limit(limit))).all()
+                select(OutboxRow.id).where(
+                    col(OutboxRow.channel).in_(list(channels))
+                    | (col(OutboxRow.channel).in_(list(private)) & (col(OutboxRow.chat_kind) == ChatKind.PRIVATE.value)),
+                    ((col(OutboxRow.status) == "pending") & (col(OutboxRow.next_attempt_at) <= now))
+                    | ((col(OutboxRow.status) == "sending") & (col(OutboxRow.claimed_at) <= now - LEASE)))
+                .order_by(col(OutboxRow.id)).limit(limit))).all()
         won: list[OutboxItem] = []
         for oid in candidates:
             async with transaction(self._sessions) as s:
-                result = await s.exec(update(Outbox).where(  # type: ignore[call-overload]
-                    col(Outbox.id) == oid,
-                    ((col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now))
-                    | ((col(Outbox.status) == "sending") & (col(Outbox.claimed_at) <= now - LEASE)))
-                    .values(status="sending", claimed_by=worker, claimed_at=now, attempts=col(Outbox.attempts) + 1))
+                result = await s.exec(update(OutboxRow).where(  # type: ignore[call-overload]
+                    col(OutboxRow.id) == oid,
+                    ((col(OutboxRow.status) == "pending") & (col(OutboxRow.next_attempt_at) <= now))
+                    | ((col(OutboxRow.status) == "sending") & (col(OutboxRow.claimed_at) <= now - LEASE)))
+                    .values(status="sending", claimed_by=worker, claimed_at=now, attempts=col(OutboxRow.attempts) + 1))
                 if result.rowcount != 1:
                     continue
-                row = await s.get(Outbox, oid)
+                row = await s.get(OutboxRow, oid)
                 assert row is not None and row.id is not None
                 chat = ChatRef(row.channel, row.chat_id, ChatKind(row.chat_kind))
                 won.append(OutboxItem(row.id, row.dedupe_key, chat, reply_from_json(row.payload), row.attempts))
@@ -123,7 +123,7 @@ class OutboxRepo:
         `rest`: part of the push went out; the row keeps only what is left, so a retry sends nothing twice.
         """
         async with transaction(self._sessions) as s:
-            row = await s.get(Outbox, oid)
+            row = await s.get(OutboxRow, oid)
             assert row is not None
             row.status, row.error = status, error[:500]
             if rest is not None:
@@ -136,13 +136,13 @@ class OutboxRepo:
     async def rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """Return outbox rows (operations and tests)."""
         async with self._sessions() as s:
-            q = select(Outbox).order_by(col(Outbox.id))
+            q = select(OutboxRow).order_by(col(OutboxRow.id))
             if status:
-                q = q.where(Outbox.status == status)
+                q = q.where(OutboxRow.status == status)
             return [r.model_dump() for r in (await s.exec(q)).all()]
 
     async def next_due(self) -> dt.datetime | None:
         """Return when the earliest pending row is due."""
         async with self._sessions() as s:
-            return (await s.exec(select(Outbox.next_attempt_at).where(Outbox.status == "pending")
-                                 .order_by(col(Outbox.next_attempt_at)).limit(1))).first()
+            return (await s.exec(select(OutboxRow.next_attempt_at).where(OutboxRow.status == "pending")
+                                 .order_by(col(OutboxRow.next_attempt_at)).limit(1))).first()

@@ -1,7 +1,7 @@
 """The read model: what nearly every message asks — the sender, the plan, its tasks — answered from memory.
 
 A steady-state question ("我单位有哪些任务") runs no SQL. The cache holds data (PersonView, PlanView, TaskView),
-which does not depend on the date; the one piece of text kept, a unit's rendered task list (`answer`), has
+which does not depend on the date; the one piece of text kept, a unit's rendered task list (`rendered`), has
 the day in its key. It only answers questions: every write keeps checking inside its own transaction, and
 messages that act (commands, buttons, files) identify the sender from the database, not from here (see
 `bot.handlers.router`).
@@ -48,7 +48,7 @@ UNRELATED = frozenset({"pending", "outbox", "reminderledger", "inbound", "seenme
                        "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision",
                        "desksession"})
 _DML = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
-MAX_ANSWERS = 4096  # rendered answers kept at most (a generation rarely sees more than units x questions x days)
+MAX_RENDERED = 4096  # rendered lists kept at most (a generation rarely sees more than units x questions x days)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -64,7 +64,7 @@ class ReadModel:
         self._plans: dict[str, PlanView] = {}
         self._tasks: dict[int, list[TaskView]] = {}
         self._reading: dict[tuple[str, object], tuple[int, asyncio.Future[Any]]] = {}  # shared reads in flight
-        self._answers: dict[Hashable, Any] = {}  # answers rendered from this generation's data (see `answer`)
+        self._rendered: dict[Hashable, Any] = {}  # replies rendered from this generation's data (see `rendered`)
         self._revision: int | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()  # set while a PostgreSQL listener is attached (tests wait on it)
@@ -101,22 +101,22 @@ class ReadModel:
             return hit
         return await self._shared(self._tasks, "tasks", plan_id, lambda: self.store.plans.tasks(plan_id))
 
-    def answer(self, key: Hashable) -> Any | None:
-        """Return what `keep_answer` kept for this key in this generation.
+    def rendered(self, key: Hashable) -> Any | None:
+        """Return what `keep_rendered` kept for this key in this generation.
 
-        The cache holds data, not text; an answer is the one exception: the same question from the same unit
+        The cache holds data, not text; a rendered list is the one exception: the same question from the same unit
         on the same day over the same data gets the same words, and rendering a unit's list was the largest
         piece of a steady-state question left. The key must hold everything the text depends on (the day too).
         """
-        return self._answers.get(key)
+        return self._rendered.get(key)
 
-    def keep_answer(self, key: Hashable, value: Any, generation: int) -> None:
-        """Keep an answer rendered from data read in `generation`; refused when the data changed since."""
+    def keep_rendered(self, key: Hashable, value: Any, generation: int) -> None:
+        """Keep a reply rendered from data read in `generation`; refused when the data changed since."""
         if generation != self.generation:
             return
-        if len(self._answers) >= MAX_ANSWERS:
-            self._answers.clear()
-        self._answers[key] = value
+        if len(self._rendered) >= MAX_RENDERED:
+            self._rendered.clear()
+        self._rendered[key] = value
 
     async def _keep(self, cache: dict[K, V], key: K, read: Awaitable[V]) -> V:
         seen = self.generation
@@ -151,7 +151,7 @@ class ReadModel:
         self._people.clear()
         self._plans.clear()
         self._tasks.clear()
-        self._answers.clear()
+        self._rendered.clear()
 
     # ---- this process's writes ---------------------------------------------------------------------
     def _watch_own_commits(self) -> None:

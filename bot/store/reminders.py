@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, delete, insert, text
@@ -23,17 +23,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.messages import Push
 from bot.core.plan import Recurrence
-from bot.core.views import TaskStatus
+from bot.core.views import Question, TaskStatus
 from bot.store.db import transaction, upsert
 from bot.store.outbox import outbox_values
-from bot.store.tables import Outbox, Pending, ReminderLedger, Snooze, Task, TaskUnit
+from bot.store.tables import OutboxRow, QuestionRow, ReminderLedger, Snooze, Task, TaskUnit
 
 CHUNK = 500  # keys per IN (...) query, well under SQLite's bound-parameter limit
 ONE_DAY = dt.timedelta(days=1)
 # Core inserts on the tables: no ORM object per row (a first sweep over 100 plans inserts thousands).
 LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
-PENDING: Table = Pending.__table__  # type: ignore[attr-defined]
-OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
+QUESTIONS: Table = QuestionRow.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 
 SENT = "sent"  # handed to the outbox in the claim's transaction (the outbox row tracks delivery)
 MISSED = "missed"  # fell due while duban was down, older than the catch-up window: never sent
@@ -93,16 +93,6 @@ class LedgerView:
 
 
 @dataclass(frozen=True)
-class Question:
-    """A button's pending question, written in the claim's transaction so a lost claim leaves none behind."""
-
-    token: str
-    person: str
-    kind: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Claim:
     """One message (or a few pushes) and the reminders it carries: claimed together or not at all."""
 
@@ -153,7 +143,7 @@ class ReminderRepo:
 
     async def existing_pushes(self, dedupe_keys: Iterable[str]) -> set[str]:
         """Return which outbox dedupe keys exist (a person's reminder message of the day, say)."""
-        return await self._present(col(Outbox.dedupe_key), dedupe_keys)
+        return await self._present(col(OutboxRow.dedupe_key), dedupe_keys)
 
     async def _present(self, column: Any, keys: Iterable[str]) -> set[str]:
         """Return the keys found in a unique text column, asking in chunks (SQL parameter limits)."""
@@ -194,7 +184,7 @@ class ReminderRepo:
                           "created_at": now, "expires_at": now + question_ttl}
                          for c, w in zip(claims, won, strict=True) if w for q in c.questions]
             if questions:
-                await s.exec(insert(PENDING), params=questions)  # type: ignore[call-overload]
+                await s.exec(insert(QUESTIONS), params=questions)  # type: ignore[call-overload]
         return won
 
     async def record(self, entries: Sequence[LedgerEntry], status: str, now: dt.datetime) -> int:

@@ -16,7 +16,7 @@ from bot.store.db import make_engine, migrate, session_factory
 from bot.store.evidence import EvidenceRepo
 from bot.store.extensions import ExtensionRepo
 from bot.store.files import FileStore
-from bot.store.inbound import InboundRepo
+from bot.store.intake import IntakeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.notes import NoteRepo
 from bot.store.outbox import OutboxRepo
@@ -37,7 +37,7 @@ class Store:
     evidence: EvidenceRepo
     chats: ChatRepo
     outbox: OutboxRepo
-    inbound: InboundRepo
+    intake: IntakeRepo
     files: FileStore
     extensions: ExtensionRepo
     notes: NoteRepo
@@ -47,7 +47,7 @@ class Store:
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
-        await self.inbound.close()
+        await self.intake.close()
         await self.engine.dispose()
 
 
@@ -60,6 +60,6 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     # the reminder ledger names who claimed each entry: this process, and this store within it (tests run two)
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
-                 OutboxRepo(sessions), InboundRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
+                 OutboxRepo(sessions), IntakeRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
                  NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker),
                  DeskSessionRepo(sessions))

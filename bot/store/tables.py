@@ -196,8 +196,10 @@ class Audit(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
-class Pending(SQLModel, table=True):
+class QuestionRow(SQLModel, table=True):
     """A question duban asked with choices; buttons carry its token, so they survive restarts and can be checked."""
+
+    __tablename__ = "pending"  # type: ignore[assignment]
 
     token: str = Field(primary_key=True)
     person: str = Field(index=True)
@@ -220,8 +222,10 @@ class Subscription(SQLModel, table=True):
     created_at: dt.datetime
 
 
-class Outbox(SQLModel, table=True):
+class OutboxRow(SQLModel, table=True):
     """A proactive message waiting to be sent, sent, or failed; nothing pushed is lost in memory."""
+
+    __tablename__ = "outbox"  # type: ignore[assignment]
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
@@ -283,12 +287,14 @@ class SeenMessage(SQLModel, table=True):
     at: dt.datetime
 
 
-class Inbound(SQLModel, table=True):
+class IntakeRow(SQLModel, table=True):
     """A message a platform handed us, kept before we acknowledged it and until it is handled: a crash loses none.
 
     `id` orders a chat's messages (handled in arrival order, also when replayed after a restart); `key` is the
     platform's id of the delivery (Telegram update_id, WeCom MsgId), so a redelivery is recognised and dropped.
     """
+
+    __tablename__ = "inbound"  # type: ignore[assignment]
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)

@@ -58,12 +58,12 @@ async def test_a_passing_failure_is_handled_again_and_answered_once(app: App, ch
     pdf.write_bytes(b"%PDF-1.4 report")
     envelope = Envelope("t:1", ChatRef("console", "li"), "li", text="12-3",
                         media=(Media("file", str(pdf), "报告.pdf", 15, "application/pdf"),))
-    [reply] = await channel.answer(pipeline, envelope)
+    [reply] = await channel.handle(pipeline, envelope)
     assert "任务12 材料3" in reply.text and reply.text != APOLOGY
     assert naps == [0.5, 1.0]  # two passing failures, a longer pause after each
     plan = await app.store.plans.plan()
     assert len(await app.store.evidence.files(plan.id, 12)) == 1
-    assert await app.store.inbound.unhandled("console") == []
+    assert await app.store.intake.unhandled("console") == []
 
 
 async def test_every_question_is_answered_once_while_the_database_connections_are_cut(

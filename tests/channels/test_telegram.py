@@ -324,7 +324,7 @@ async def test_kill_9_during_uploads_loses_none_and_files_none_twice(tmp_path: P
         plan = await app.store.plans.plan()
         filed = [f.file_name for f in await app.store.evidence.files(plan.id, 12)]
         assert sorted(filed) == names  # each filed, once
-        assert await app.store.inbound.unhandled("telegram") == []
+        assert await app.store.intake.unhandled("telegram") == []
     finally:
         await app.close()
 
@@ -350,12 +350,12 @@ async def test_update_kept_before_a_crash_is_answered_on_start(tmp_path: Path, d
     """An update fetched and kept (its offset confirmed) by a process that died is handled by the next start."""
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
-        await app.store.inbound.keep([kept_by_the_dead(app, _help_update(4242))], clock.utcnow())
+        await app.store.intake.keep([kept_by_the_dead(app, _help_update(4242))], clock.utcnow())
         async with Runtime(app):
             [reply] = await tg.wait_for()
             assert reply["chat_id"] == LIAISON and "/bind" in str(reply["text"])
             await app.intake.idle()
-        assert await app.store.inbound.unhandled("telegram") == []
+        assert await app.store.intake.unhandled("telegram") == []
     finally:
         await app.close()
 
@@ -366,7 +366,7 @@ async def test_a_leftover_is_handled_once_and_before_what_came_after_it(tmp_path
     app = await telegram_app(tmp_path, db_url, clock, tg)
     try:
         first = tg.send_text(LIAISON, "/help")
-        await app.store.inbound.keep([kept_by_the_dead(app, tg.update(first))], clock.utcnow())
+        await app.store.intake.keep([kept_by_the_dead(app, tg.update(first))], clock.utcnow())
         tg.send_text(LIAISON, "/units")
         async with Runtime(app):
             await tg.wait_for(count=2)
@@ -409,7 +409,7 @@ async def test_webhook_update_is_kept_before_the_200(tmp_path: Path, db_url: str
                 first = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
                 again = await http.post(hook, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
             assert (first.status, again.status) == (200, 200)
-            [kept] = await app.store.inbound.unhandled("telegram")  # the redelivery was recognised
+            [kept] = await app.store.intake.unhandled("telegram")  # the redelivery was recognised
             assert kept.key == f"telegram:{tg.bot_user['id']}:31337"
             await app.intake.start()  # resumes what is kept
             [reply] = await tg.wait_for()

@@ -20,7 +20,7 @@ from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.channels.upload import UploadPage
 from bot.core.clock import Clock
-from bot.core.messages import ChatKind, ChatRef, Incoming
+from bot.core.messages import ChatKind, ChatRef, Message
 from bot.core.views import PersonView
 from bot.runner import Runtime
 from bot.signing import Signer
@@ -276,7 +276,7 @@ async def test_link_of_a_removed_or_moved_liaison_shows_nothing_of_the_task(
         if change == "moved":
             await liaison(app, "lisi", "区教育局")  # bound again, to a unit with no part in task 12
         else:
-            [removed] = await app.conversation.handle(Incoming("wecom", "jieshuiban", coordinator, text=change))
+            [removed] = await app.conversation.handle(Message("wecom", "jieshuiban", coordinator, text=change))
             assert "已移除" in removed.text
         async with http.get(url) as resp:
             page = await resp.text()

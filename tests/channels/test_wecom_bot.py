@@ -274,12 +274,12 @@ async def test_frame_kept_before_a_restart_is_answered_by_push(tmp_path: Path, d
         envelope = decode_frame({"conn": "old-connection", "received_at": clock.utcnow().isoformat(),
                                  "frame": {"cmd": "aibot_msg_callback", "headers": {"req_id": "old-req"}, "body": body}})
         assert envelope is not None
-        await app.store.inbound.keep([envelope], clock.utcnow())
+        await app.store.intake.keep([envelope], clock.utcnow())
         async with Runtime(app):
             [reply] = await ws.wait_for()
             assert reply.via == "send" and reply.to == LIAISON and "/bind" in reply.text
             await app.intake.idle()
-        assert await app.store.inbound.unhandled("wecom-bot") == []
+        assert await app.store.intake.unhandled("wecom-bot") == []
     finally:
         await app.close()
 
@@ -376,7 +376,7 @@ async def test_kill_9_between_receipt_and_reply_then_restart_still_answers(tmp_p
         plan = await app.store.plans.plan()
         [f] = await app.store.evidence.files(plan.id, 40)
         assert app.store.files.path_for(f.sha256).read_bytes() == PDF
-        assert await app.store.inbound.unhandled("wecom-bot") == []
+        assert await app.store.intake.unhandled("wecom-bot") == []
     finally:
         await app.close()
 

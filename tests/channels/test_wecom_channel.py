@@ -26,7 +26,7 @@ from bot.channels.wecom.channel import _Limiter, decode_callback
 from bot.channels.wecom.cli import register
 from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml
 from bot.core.clock import Clock
-from bot.core.messages import ChatKind, ChatRef, Choice, Incoming, OutFile, Push, Reply
+from bot.core.messages import ChatKind, ChatRef, Choice, Message, OutFile, Push, Reply
 from bot.reports.digest import digest_text
 from bot.runner import Runtime
 
@@ -482,7 +482,7 @@ async def test_robot_registered_in_chat_by_a_coordinator(running: tuple[App, Run
     app, _ = running
 
     async def say_robot(user: str, text: str) -> str:
-        msg = Incoming(channel="wecom", user_id=user, chat=ChatRef("wecom", user), text=text)
+        msg = Message(channel="wecom", user_id=user, chat=ChatRef("wecom", user), text=text)
         return "\n".join(r.text for r in await app.conversation.handle(msg))
 
     assert "/bind" in await say_robot("lisi", "/robot 节水群 abcdef0123456789")  # a stranger hears how to bind
@@ -514,13 +514,13 @@ async def test_message_acknowledged_before_a_crash_is_handled_on_restart(tmp_pat
     try:
         # What the callback stored before answering 200, in a process that then died.
         envelope = decode_callback(text_msg("zhaoliu", "/help", msg_id=99))
-        assert envelope is not None and await app.store.inbound.keep([envelope], clock.utcnow())
+        assert envelope is not None and await app.store.intake.keep([envelope], clock.utcnow())
         async with Runtime(app):
             texts = await sent_with(fake, "我是督办助手")
             assert fake.sent[0]["touser"] == "zhaoliu" and len(texts) == 1
 
             async def settled() -> bool:
-                return await app.store.inbound.unhandled("wecom") == []
+                return await app.store.intake.unhandled("wecom") == []
 
             await eventually(settled)
     finally:

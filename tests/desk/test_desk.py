@@ -26,7 +26,7 @@ from sqlalchemy import event
 from bench.fuzz_forms import Part, multipart
 from bot.app import App
 from bot.core.clock import Clock
-from bot.core.messages import ChatKind, ChatRef, Incoming, Reply
+from bot.core.messages import ChatKind, ChatRef, Message, Reply
 from bot.core.views import FileView, TaskStatus
 from bot.desk.auth import DeskAuth
 from bot.handlers import export as export_handler
@@ -78,7 +78,7 @@ async def say(app: App, user: str, text: str = "", *, group: bool = False, callb
         path = tmp / f"in-{len(data)}-{abs(hash(name))}"
         path.write_bytes(data)
         atts.append(Attachment(name, path, "application/pdf", len(data)))
-    return await app.conversation.handle(Incoming("telegram", user, chat, text=text, user_name=f"用户{user}",
+    return await app.conversation.handle(Message("telegram", user, chat, text=text, user_name=f"用户{user}",
                                                   attachments=tuple(atts), callback=callback))
 
 

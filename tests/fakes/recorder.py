@@ -30,7 +30,7 @@ class Recorder:
         self.answers: dict[str, list[Reply]] = {}
         self.pushed: list[tuple[ChatRef, Reply]] = []
 
-    async def answer(self, pipeline: Pipeline, envelope: Envelope) -> list[Reply]:
+    async def handle(self, pipeline: Pipeline, envelope: Envelope) -> list[Reply]:
         """Hand an envelope to the pipeline as the platform would, and return the replies delivered for it."""
         await pipeline.keep([envelope])
         await pipeline.intake.idle()

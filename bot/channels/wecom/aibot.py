@@ -196,7 +196,7 @@ class WeComBotChannel:
             content = "\n\n".join(r.text for r in replies)[:1000]
             with contextlib.suppress(OpenWsError, NotConnected):
                 await self.ws.request(RESPOND_WELCOME, {"msgtype": "text", "text": {"content": content}},
-                                      req_id=answering.answer["req_id"])
+                                      req_id=answering.reply_to["req_id"])
         return []
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
@@ -206,7 +206,7 @@ class WeComBotChannel:
         try:
             for body, rest in self._bodies(reply):
                 if answering is not None and self._may_answer(answering, REPLY_WINDOW):
-                    req_id = answering.answer["req_id"]
+                    req_id = answering.reply_to["req_id"]
                     try:
                         await self.ws.request(RESPOND, _as_stream(body), req_id=req_id)
                         progress.sent(rest)
@@ -234,9 +234,9 @@ class WeComBotChannel:
 
     def _may_answer(self, answering: Envelope, window: dt.timedelta) -> bool:
         """Tell whether a message may still be answered on its req_id: same connection, within the window."""
-        req_id, at = answering.answer.get("req_id", ""), answering.answer.get("at", "")
+        req_id, at = answering.reply_to.get("req_id", ""), answering.reply_to.get("at", "")
         return (bool(req_id) and bool(at) and req_id not in self._closed
-                and answering.answer.get("conn") == self.ws.conn_id and self.ws.up
+                and answering.reply_to.get("conn") == self.ws.conn_id and self.ws.up
                 and self.clock.real_utcnow() - dt.datetime.fromisoformat(at) <= window)
 
     def _bodies(self, reply: Reply) -> list[tuple[Frame, Reply]]:
@@ -273,15 +273,15 @@ def decode_frame(raw: dict[str, Any]) -> Envelope | None:
     group = body.get("chattype") == "group"
     chat = ChatRef(NAME, str(body.get("chatid") or user) if group else user,
                    ChatKind.GROUP if group else ChatKind.PRIVATE)
-    answer = {"req_id": str((frame.get("headers") or {}).get("req_id", "")), "conn": str(raw.get("conn", "")),
+    reply_to = {"req_id": str((frame.get("headers") or {}).get("req_id", "")), "conn": str(raw.get("conn", "")),
               "at": str(raw.get("received_at", ""))}
-    base = Envelope(f"{NAME}:{msgid}", chat, user, message_id=msgid, answer=answer)
+    base = Envelope(f"{NAME}:{msgid}", chat, user, message_id=msgid, reply_to=reply_to)
     if body.get("msgtype") == "event":
         event = body.get("event") or {}
         etype = event.get("eventtype")
         if etype == "template_card_event":
             key = str((event.get("template_card_event") or {}).get("event_key", ""))
-            return dataclasses.replace(base, callback=key, answer={})  # an event is answered by a push (errcode 846605)
+            return dataclasses.replace(base, callback=key, reply_to={})  # an event is answered by a push (errcode 846605)
         if etype == "enter_chat":
             return dataclasses.replace(base, event=ENTERED)
         return None

@@ -56,7 +56,7 @@ def decode_callback(raw: dict[str, Any]) -> Envelope | None:
     """Read a decrypted callback: text, an image or video, or the app being opened."""
     msg = {k: str(v) for k, v in raw.items()}
     user, kind = msg["FromUserName"], msg["MsgType"]
-    base = Envelope(_message_key(msg), ChatRef(WeComChannel.name, user, ChatKind.PRIVATE), user,
+    base = Envelope(_message_key(msg), ChatRef(WeComAppChannel.name, user, ChatKind.PRIVATE), user,
                     message_id=msg.get("MsgId", ""))
     if kind == "text":
         return dataclasses.replace(base, text=msg.get("Content", ""))
@@ -77,7 +77,7 @@ def _message_key(msg: dict[str, str]) -> str:
     return f"wecom:{msg['FromUserName']}:{msg.get('CreateTime', '')}:{msg.get('Event', '')}"
 
 
-class WeComChannel:
+class WeComAppChannel:
     """Translate between a WeCom self-built application and the pipeline."""
 
     name = "wecom"

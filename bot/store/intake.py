@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.messages import Envelope
 from bot.store.db import SQLITE_BUSY_TIMEOUT, sqlite_pragmas, transaction
-from bot.store.tables import Inbound
+from bot.store.tables import IntakeRow
 
 log = logging.getLogger(__name__)
-INBOUND = Inbound.__table__  # type: ignore[attr-defined]
+INBOUND = IntakeRow.__table__  # type: ignore[attr-defined]
 _IDS_PER_UPDATE = 200  # ids per UPDATE … IN (…): well under SQLite's bound-parameter limit
 _INSERT = sqlite.insert(INBOUND).on_conflict_do_nothing(index_elements=["key"]).returning(INBOUND.c.id, INBOUND.c.key)
 
@@ -39,7 +39,7 @@ class Leftover:
     payload: dict[str, Any]
 
 
-class InboundRepo:
+class IntakeRepo:
     """Keep inbound messages (one transaction per batch, redeliveries dropped), mark them handled, list leftovers.
 
     Keeping and marking run for every message, so they bypass SQLAlchemy's transactions, whose bookkeeping cost
@@ -80,15 +80,15 @@ class InboundRepo:
     async def unhandled(self, channel: str) -> list[Leftover]:
         """Return messages kept but not handled (a crash or a stop came between), in arrival order."""
         async with self._sessions() as s:
-            rows = (await s.exec(select(Inbound).where(Inbound.channel == channel, col(Inbound.handled_at).is_(None))
-                                 .order_by(col(Inbound.id)))).all()
+            rows = (await s.exec(select(IntakeRow).where(IntakeRow.channel == channel, col(IntakeRow.handled_at).is_(None))
+                                 .order_by(col(IntakeRow.id)))).all()
             return [Leftover(r.id or 0, r.key, r.channel, dict(r.payload)) for r in rows]
 
     async def forget_handled(self, before: dt.datetime) -> int:
         """Delete handled messages older than `before` (they only served to recognise redeliveries)."""
         async with transaction(self._sessions) as s:
-            result = await s.exec(delete(Inbound).where(col(Inbound.handled_at).is_not(None),
-                                                           col(Inbound.handled_at) < before))
+            result = await s.exec(delete(IntakeRow).where(col(IntakeRow.handled_at).is_not(None),
+                                                           col(IntakeRow.handled_at) < before))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
