@@ -32,7 +32,7 @@ import zlib
 from pathlib import Path
 
 from bot.exports.bundle import export_bundle
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 from bot.store.store import Store, open_store
 
 MB = 1 << 20

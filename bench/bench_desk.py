@@ -37,7 +37,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.desk.pages import Desk
-from bot.store.planfile import load_plan_file
+from bot.planfiles.yamlfile import load_plan_file
 from bot.store.tables import Audit, EvidenceFile, EvidenceItem, EvidenceList, Task
 from bot.web import build_web_app
 

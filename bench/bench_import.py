@@ -42,8 +42,8 @@ from hostile_tables import MAIN_NS, SHEET, copy_with, one_cell, sheet_xml, with_
 THOUSAND = """
 import dataclasses, sys
 from pathlib import Path
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-from bot.store.plansheet import write_plan_sheet
+from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.planfiles.excel import write_plan_sheet
 seed = load_plan_file(default_plan_path(), load_units_file(default_units_path()))
 n, per = int(sys.argv[2]), len(seed.tasks)
 tasks = []

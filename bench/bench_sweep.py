@@ -53,9 +53,9 @@ from bot.app import App
 from bot.config import Settings
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Push, Reply
+from bot.planfiles.yamlfile import load_plan_file
 from bot.reminders.engine import ReminderEngine
 from bot.store.outbox import outbox_values
-from bot.store.planfile import load_plan_file
 from bot.store.tables import OutboxRow, Person, QuestionRow, ReminderLedger
 
 NOW = dt.datetime(2023, 10, 31, 10, 0, tzinfo=SHANGHAI)

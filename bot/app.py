@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import tempfile
@@ -20,9 +19,10 @@ from bot.handlers.router import Conversation, Router
 from bot.intake import Intake
 from bot.outbox import Outbox
 from bot.planfiles.preview import ImportPreview
+from bot.planfiles.read import read_plan
 from bot.planfiles.result import ReadResult
+from bot.planfiles.yamlfile import load_units_file
 from bot.store import housekeeping
-from bot.store.planfile import load_plan_file, load_units_file
 from bot.store.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
@@ -76,25 +76,14 @@ class App:
 
     def read_plan(self, path: Path, key: str | None = None) -> ReadResult:
         """Read a plan file (YAML, Excel or Word) with the values its reader had to infer."""
-        suffix = path.suffix.lower()
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            from bot.store.plansheet import read_plan_sheet
-
-            return read_plan_sheet(path, self.units, key)
-        if suffix in (".docx", ".doc", ".wps"):
-            from bot.planfiles.word import read_plan_docx
-
-            return read_plan_docx(path, self.units, key)
-        spec = load_plan_file(path, self.units)
-        return ReadResult(dataclasses.replace(spec, key=key) if key else spec)
+        return read_plan(path, self.units, key)
 
     async def preview_import(self, path: Path, key: str | None = None) -> ImportPreview:
         """Read a plan file and compare it with the most similar stored plan of its district; write nothing."""
         from bot.planfiles.compare import carry_forward, compare_plans, most_similar_plan
-        from bot.store.plansheet import stored_plan_spec
 
         read = self.read_plan(path, key)
-        stored = [await stored_plan_spec(self.store, p.key) for p in await self.store.plans.list_plans()]
+        stored = [await self.store.plans.spec(p.key) for p in await self.store.plans.list_plans()]
         earlier = most_similar_plan(read.plan, stored)
         if earlier is None:
             return ImportPreview(read)

@@ -21,7 +21,7 @@ from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Envelope, Media, Reply
 from bot.core.plan import PlanSpec
 from bot.core.units import UnitRegistry
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 
 PG_URL = os.environ.get("DUBAN_TEST_DATABASE_URL", "")
 TODAY = dt.date(2023, 10, 20)  # a Friday in the plan's year: some tasks overdue, some due soon

@@ -8,7 +8,7 @@ import pytest
 
 from bot.core.chinese import cn_to_int, days_phrase, find_day, parse_date_range
 from bot.core.intents import Kind, evidence_ref, parse, task_number
-from bot.store.planfile import default_units_path, load_units_file
+from bot.planfiles.yamlfile import default_units_path, load_units_file
 
 TODAY = dt.date(2023, 10, 20)  # Friday
 UNITS = load_units_file(default_units_path())

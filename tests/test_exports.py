@@ -26,7 +26,7 @@ from bot.exports.ledger import HEADERS, export_ledger
 from bot.exports.names import safe_name, unique_name
 from bot.handlers import export as export_handler
 from bot.handlers.context import Context, Services
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
+from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 from bot.store.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
@@ -378,7 +378,7 @@ def test_cli_exports_ledger_bundle_and_plan(tmp_path: Path, monkeypatch: pytest.
     with zipfile.ZipFile(tmp_path / "b.zip") as zf:
         assert {n.split("/")[0][:3] for n in zf.namelist() if "/" in n} == {"40-", "41-", "42-"}
     assert run_cli(["export", "plan", "--plan", "pingshan-2023", "--out", str(tmp_path / "plan.xlsx")]) == 0
-    from bot.store.plansheet import load_plan_sheet
+    from bot.planfiles.excel import load_plan_sheet
 
     assert load_plan_sheet(tmp_path / "plan.xlsx", units) == load_plan_file(default_plan_path(), units)
 

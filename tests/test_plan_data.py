@@ -14,7 +14,7 @@ import pytest
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence, TaskSpec
 from bot.core.units import KIND_COOPERATING, KIND_LEAD, UnitRegistry
-from bot.store.planfile import (
+from bot.planfiles.yamlfile import (
     default_plan_path,
     default_units_path,
     load_plan_file,

@@ -21,9 +21,9 @@ import pytest
 from hostile_tables import SHEET, copy_with, one_cell, sheet_xml, with_merges
 from openpyxl import Workbook
 
+from bot.planfiles.excel import write_plan_sheet
 from bot.planfiles.sheetlimits import MAX_CELL_CHARS, MAX_MERGES, MAX_ROWS, MAX_TASKS
-from bot.store.planfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-from bot.store.plansheet import write_plan_sheet
+from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
 from bot.store.store import open_store
 
 PEAK_LIMIT_MB = 300

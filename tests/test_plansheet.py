@@ -15,10 +15,9 @@ from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence
 from bot.core.units import UnitRegistry
 from bot.planfiles.cells import parse_evidence_list
-from bot.store.plansheet import (
+from bot.planfiles.excel import (
     format_evidence_list,
     load_plan_sheet,
-    stored_plan_spec,
     write_plan_sheet,
 )
 from bot.store.store import Store, open_store
@@ -85,7 +84,7 @@ def test_written_sheet_looks_like_the_table(seed_sheet: Path) -> None:
 
 async def test_stored_plan_writes_a_sheet_that_imports_as_the_same_plan(store: Store, seed: PlanSpec,
                                                                        units: UnitRegistry, tmp_path: Path) -> None:
-    spec = await stored_plan_spec(store)
+    spec = await store.plans.spec()
     assert spec == seed
     path = tmp_path / "out.xlsx"
     write_plan_sheet(spec, path)

@@ -22,8 +22,8 @@ from openpyxl import load_workbook
 from bot.__main__ import main
 from bot.app import App
 from bot.core.messages import Reply
-from bot.store.planfile import default_plan_path, load_plan_file
-from bot.store.plansheet import load_plan_sheet, write_plan_sheet
+from bot.planfiles.excel import load_plan_sheet, write_plan_sheet
+from bot.planfiles.yamlfile import default_plan_path, load_plan_file
 
 FILE_NAME = '=HYPERLINK("http:"&CHAR(47)&CHAR(47)&"evil.example","打开原件")'
 TITLE = '=HYPERLINK("http://evil.example","2023年坪山区节水典范城市建设工作任务分工表")'

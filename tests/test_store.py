@@ -12,7 +12,7 @@ from bot.app import App
 from bot.core.errors import PlanFileError
 from bot.core.plan import EvidenceItemSpec, PlanSpec
 from bot.core.views import TaskStatus
-from bot.store.planfile import default_plan_path, load_plan_file
+from bot.planfiles.yamlfile import default_plan_path, load_plan_file
 
 NOW = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.units import KIND_GROUP, Unit, UnitRegistry, normalize_unit_text
-from bot.store.planfile import default_units_path, load_units_file
+from bot.planfiles.yamlfile import default_units_path, load_units_file
 
 
 @pytest.fixture(scope="module")

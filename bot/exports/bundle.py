@@ -21,13 +21,14 @@ from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 from openpyxl.utils import get_column_letter
 
+from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.views import FileView, ItemView, PlanView, TaskView
-from bot.exports.cells import write_cell
 from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
-from bot.store.files import FileStore, atomic_path
+from bot.planfiles.workbook import write_cell
+from bot.store.files import FileStore
 from bot.store.store import Store
 
 Progress = Callable[[int, int], None]  # (bytes written so far, bytes in all)

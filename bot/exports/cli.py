@@ -80,8 +80,8 @@ async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
 
 async def cmd_export_plan(app: App, a: argparse.Namespace) -> None:
     """Write the stored plan as a task-division table."""
-    from bot.store.plansheet import stored_plan_spec, write_plan_sheet
+    from bot.planfiles.excel import write_plan_sheet
 
-    spec = await stored_plan_spec(app.store, a.plan)
+    spec = await app.store.plans.spec(a.plan)
     await asyncio.to_thread(write_plan_sheet, spec, a.out)
     err.print(f"已导出计划 {spec.key}（{len(spec.tasks)}项任务）：{a.out}", highlight=False, soft_wrap=True)

@@ -14,11 +14,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
 from bot.core.views import PlanView, TaskView
-from bot.exports.cells import write_cell
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
-from bot.store.files import atomic_path
+from bot.planfiles.workbook import write_cell
 from bot.store.store import Store
 
 LEDGER_SHEET = "台账"

@@ -1,6 +1,6 @@
 """Cells of a task-division table, whatever the file: headings, task numbers, evidence lists, notes, units.
 
-The Excel reader (bot.store.plansheet) and the Word reader (bot.planfiles.word) share these, so a table
+The Excel reader (bot.planfiles.excel) and the Word reader (bot.planfiles.word) share these, so a table
 reads the same whichever program it was typed in.
 """
 

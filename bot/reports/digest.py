@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.atomic import atomic_path
 from bot.core.chinese import days_phrase
 from bot.core.views import TaskStatus, TaskView
 from bot.reports.chart import UnitProgressRow, render_progress_chart
-from bot.store.files import atomic_path
 
 
 @dataclass(frozen=True)

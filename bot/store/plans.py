@@ -13,7 +13,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.errors import NotFound, PlanFileError, UserError
-from bot.core.plan import PlanSpec, Recurrence, Target, TaskSpec
+from bot.core.plan import EvidenceItemSpec, NoteSpec, PlanSpec, Recurrence, Target, TaskSpec
 from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
 from bot.store.db import transaction
 from bot.store.notes import latest_notes
@@ -164,6 +164,25 @@ class PlanRepo:
         return set((await s.exec(q)).all())
 
     # ---- reading ------------------------------------------------------------------------------
+    async def spec(self, key: str | None = None) -> PlanSpec:
+        """Rebuild the PlanSpec of a stored plan (tasks, shared lists, notes): to write it out, or compare with it."""
+        plan = await self.plan(key)
+        views = await self.tasks(plan.id)
+        async with self._sessions() as s:
+            notes = (await s.exec(select(Note).where(Note.plan_id == plan.id).order_by(col(Note.no)))).all()
+        tasks = tuple(
+            TaskSpec(
+                no=t.no, lead=t.lead, text=t.text, deadline_raw=t.deadline_raw, deadline=t.deadline,
+                cooperating=t.cooperating, evidence=tuple(EvidenceItemSpec(no=i.no, title=i.title) for i in t.items),
+                evidence_shared_with=tuple(sorted(t.shared_with)), recurrence=t.recurrence, targets=t.targets,
+            )
+            for t in views
+        )
+        return PlanSpec(
+            key=plan.key, title=plan.title, attachment=plan.attachment, year=plan.year, tasks=tasks,
+            notes=tuple(NoteSpec(no=n.no, text=n.text, tasks=tuple(n.task_nos)) for n in notes), district=plan.district,
+        )
+
     async def list_plans(self) -> list[PlanView]:
         """Return every plan with its task count, newest import first."""
         async with self._sessions() as s:

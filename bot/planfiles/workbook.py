@@ -2,7 +2,7 @@
 
 Much of what these workbooks hold came from outside: file names, plan texts, progress notes, unit and people's
 names. A file named `=HYPERLINK(…)` must reach the coordinator as a name, not as a live formula. Kept apart from
-the writers so that the plan export (bot.store.plansheet) and the exports use the one rule.
+the writers so that the plan export (bot.planfiles.excel) and the exports use the one rule.
 """
 
 from __future__ import annotations

@@ -28,11 +28,10 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.properties import PageSetupProperties
-from sqlmodel import col, select
 
+from bot.core.atomic import atomic_path
 from bot.core.errors import PlanFileError
 from bot.core.plan import (
-    EvidenceItemSpec,
     NoteSpec,
     PlanSpec,
     Recurrence,
@@ -40,7 +39,6 @@ from bot.core.plan import (
     TaskSpec,
 )
 from bot.core.units import UnitRegistry
-from bot.exports.cells import write_cell
 
 # Shared with the Word reader; imported under the names this module always used, so its own lines stay as they were.
 from bot.planfiles.cells import ATTACHMENT as _ATTACHMENT
@@ -78,9 +76,7 @@ from bot.planfiles.cells import heading as _heading
 from bot.planfiles.cells import one_line as _one_line
 from bot.planfiles.result import MERGED_CELL, ROW_ABOVE, SEQUENCE, Inference, ReadResult
 from bot.planfiles.sheetlimits import MAX_CELL_CHARS, MAX_TASKS, scan_workbook
-from bot.store.files import atomic_path
-from bot.store.store import Store
-from bot.store.tables import Note
+from bot.planfiles.workbook import write_cell
 
 SHEET_TITLE = "任务分工表"
 
@@ -666,29 +662,3 @@ def _merge_runs(ws: Any, plan: PlanSpec, row_of: dict[int, int]) -> None:
                 ws.merge_cells(start_row=row_of[tasks[start].no], start_column=1, end_row=row_of[tasks[i - 1].no],
                                end_column=1)
             start = i
-
-
-
-
-# ---- the stored plan ----------------------------------------------------------------------------
-
-
-async def stored_plan_spec(store: Store, key: str | None = None) -> PlanSpec:
-    """Rebuild the PlanSpec of a stored plan (tasks, shared lists, notes) for writing it back out."""
-    plan = await store.plans.plan(key)
-    views = await store.plans.tasks(plan.id)
-    async with store.sessions() as s:
-        notes = (await s.exec(select(Note).where(Note.plan_id == plan.id).order_by(col(Note.no)))).all()
-    tasks = tuple(
-        TaskSpec(
-            no=t.no, lead=t.lead, text=t.text, deadline_raw=t.deadline_raw, deadline=t.deadline,
-            cooperating=t.cooperating, evidence=tuple(EvidenceItemSpec(no=i.no, title=i.title) for i in t.items),
-            evidence_shared_with=tuple(sorted(t.shared_with)), recurrence=t.recurrence, targets=t.targets,
-        )
-        for t in views
-    )
-    return PlanSpec(
-        key=plan.key, title=plan.title, attachment=plan.attachment, year=plan.year, tasks=tasks,
-        notes=tuple(NoteSpec(no=n.no, text=n.text, tasks=tuple(n.task_nos)) for n in notes), district=plan.district,
-    )
-
