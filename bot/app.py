@@ -22,8 +22,8 @@ from bot.planfiles.preview import ImportPreview
 from bot.planfiles.read import read_plan
 from bot.planfiles.result import ReadResult
 from bot.planfiles.yamlfile import load_units_file
+from bot.readmodel import ReadModel
 from bot.store import housekeeping
-from bot.store.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from bot.exports.names import safe_name, unique_name
 from bot.handlers import export as export_handler
 from bot.handlers.context import Context, Services
 from bot.planfiles.yamlfile import default_plan_path, default_units_path, load_plan_file, load_units_file
-from bot.store.readmodel import ReadModel
+from bot.readmodel import ReadModel
 from bot.store.store import Store, open_store
 
 NOW = dt.datetime(2023, 10, 20, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shenzhen

@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 import bot.store.tables  # noqa: F401  (registers the tables)
 from bot.app import App
 from bot.core.clock import Clock
-from bot.store.readmodel import UNRELATED
+from bot.readmodel import UNRELATED
 
 PDF = b"%PDF-1.4 read model\n"
 

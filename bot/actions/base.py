@@ -12,7 +12,7 @@ from bot.core.messages import Push
 from bot.core.units import UnitRegistry
 from bot.core.views import PersonView
 from bot.exports.builds import Builds
-from bot.store.readmodel import ReadModel
+from bot.readmodel import ReadModel
 from bot.store.store import Store
 
 

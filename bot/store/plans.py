@@ -193,7 +193,7 @@ class PlanRepo:
     async def plan(self, key: str | None = None) -> PlanView:
         """Return the plan with this key, or the most recently imported one (task count not filled).
 
-        Asked on every message through the read model (`bot.store.readmodel`), which keeps the answer.
+        Asked on every message through the read model (`bot.readmodel`), which keeps the answer.
         """
         async with self._sessions() as s:
             q = select(Plan).order_by(col(Plan.imported_at).desc())

@@ -320,7 +320,7 @@ class ReadRevision(SQLModel, table=True):
     """One row whose `n` triggers bump on every write to what the read model caches (SQLite).
 
     PostgreSQL uses the sequence `duban_revision` instead (a single row would serialise every writer until its
-    commit) and notifies `duban_changed`; see migration 0007 and `bot.store.readmodel`.
+    commit) and notifies `duban_changed`; see migration 0007 and `bot.readmodel`.
     """
 
     id: int | None = Field(default=None, primary_key=True)
