@@ -168,7 +168,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 RUN_ONCE_REPORTING_RSS = """
 import sys
-from bot.__main__ import main
+from bot.cli.main import main
 status = main(["remind", "run-once"])
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(int(hwm.split()[1]) / 1024, file=sys.stderr)

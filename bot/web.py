@@ -6,14 +6,11 @@ from aiohttp import web
 
 from bot.app import App
 
-APP_KEY: web.AppKey[App] = web.AppKey("duban_app", App)
-
 
 def build_web_app(app: App, *, max_upload_mb: int | None = None) -> web.Application:
     """Create the aiohttp application with /healthz; channels add their own routes to it."""
     limit = (max_upload_mb or app.settings.upload_max_mb) * 1024 * 1024
     web_app = web.Application(client_max_size=limit + 1024 * 1024)
-    web_app[APP_KEY] = app
 
     async def healthz(_request: web.Request) -> web.Response:
         plans = await app.store.plans.list_plans()

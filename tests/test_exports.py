@@ -323,14 +323,14 @@ async def test_export_bundle_in_chat_sends_small_zips_and_points_to_big_ones(
 
 def _parser_with_export() -> tuple[argparse.ArgumentParser, bool]:
     """Return the duban parser, adding `export` ourselves when the CLI does not register it yet."""
-    from bot.__main__ import build_parser
+    from bot.cli.main import build_parser
 
     parser = build_parser()
     try:
         parser.parse_args(["export", "ledger", "--out", "x.xlsx"])
         return parser, True
     except SystemExit:
-        from bot.exports.cli import register
+        from bot.cli.exports import register
 
         p = argparse.ArgumentParser(prog="duban")
         p.add_argument("--plan")
@@ -346,7 +346,7 @@ def _parser_with_export() -> tuple[argparse.ArgumentParser, bool]:
 
 
 def run_cli(argv: list[str]) -> int:
-    from bot.__main__ import main
+    from bot.cli.main import main
 
     parser, wired = _parser_with_export()
     if wired:

@@ -30,7 +30,7 @@ PEAK_LIMIT_MB = 300
 IMPORT = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression dies here, not after eating the machine
-from bot.__main__ import main
+from bot.cli.main import main
 status = main(["plan", "import", sys.argv[1]])
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 print(int(hwm.split()[1]) // 1024, file=sys.stderr)

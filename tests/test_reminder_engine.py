@@ -424,7 +424,7 @@ async def test_stopping_during_a_sweep_lets_it_finish_without_a_traceback(
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
     """The `duban` entry point on a fresh SQLite state directory."""
-    import bot.__main__ as entry
+    import bot.cli.main as entry
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))

@@ -19,8 +19,8 @@ import pytest
 from conftest import TODAY, Chat
 from openpyxl import load_workbook
 
-from bot.__main__ import main
 from bot.app import App
+from bot.cli.main import main
 from bot.core.messages import Reply
 from bot.planfiles.excel import load_plan_sheet, write_plan_sheet
 from bot.planfiles.yamlfile import default_plan_path, load_plan_file
@@ -78,7 +78,7 @@ def file_of(replies: list[Reply]) -> Path:
 
 @pytest.fixture
 def cli_env(app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let `duban …` (bot.__main__.main) work on the same database and state directory as the app."""
+    """Let `duban …` (bot.cli.main.main) work on the same database and state directory as the app."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(app.settings.state_dir))
     monkeypatch.setenv("DUBAN_DATABASE_URL", app.settings.db_url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from bot.config import Settings
 from bot.core.clock import Clock
@@ -53,3 +55,18 @@ class Actor:
     def now(self) -> dt.datetime:
         """Return the current instant as aware UTC (the stored form)."""
         return self.services.clock.utcnow()
+
+
+class AppParts(Protocol):
+    """What the outer shell's pieces (web pages, the reminder ticker, CLI checks) use of the application.
+
+    bot.app.App has all of it; declaring the parts here keeps them from importing the composition root.
+    """
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    services: Services
+
+    def scratch_file(self, prefix: str) -> Path:
+        """Create an empty temporary file in this process's scratch directory and return its path."""

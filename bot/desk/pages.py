@@ -26,14 +26,13 @@ from aiohttp import web
 
 from bot.actions import completion
 from bot.actions.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
-from bot.actions.base import Actor
-from bot.app import App
-from bot.channels.upload import BadForm, TooBig, file_upload, receive_form
+from bot.actions.base import Actor, AppParts
 from bot.core.chinese import day_text
 from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, SignInGrant
 from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
+from bot.desk.upload import BadForm, TooBig, file_upload, receive_form
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
 from bot.handlers.export import bundle_file, bundle_name, ledger_file, ledger_name
@@ -90,7 +89,7 @@ Handler = Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]
 class Desk:
     """Serve /desk/… and make the one-time sign-in links to it."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AppParts) -> None:
         self.app = app
         self.auth = DeskAuth(app.settings, app.clock)
         self._chart: tuple[object, bytes] | None = None

@@ -18,8 +18,9 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
+from bot.actions.base import AppParts
 from bot.config import Settings
 from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
@@ -40,14 +41,6 @@ MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminde
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
 BATCH = 100  # people whose messages are claimed in one transaction (larger batches raise the peak: bench_sweep)
-
-
-class AppParts(Protocol):
-    """What the engine needs of the application (bot.app.App has it)."""
-
-    settings: Settings
-    clock: Clock
-    store: Store
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.reminders.engine import AppParts, ReminderEngine, SweepResult
+from bot.actions.base import AppParts
+from bot.reminders.engine import ReminderEngine, SweepResult
 
 log = logging.getLogger(__name__)
 JOB_ID = "reminder-sweep"

@@ -23,8 +23,8 @@ from yarl import URL
 
 from bot.app import App
 from bot.channels.wecom.channel import _Limiter, decode_callback
-from bot.channels.wecom.cli import register
 from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml
+from bot.cli.wecom import register
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Message, OutFile, Push, Reply
 from bot.reports.digest import digest_text

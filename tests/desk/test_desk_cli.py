@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from bot.__main__ import main
 from bot.app import App
+from bot.cli.main import main
 from bot.config import Settings
 from bot.runner import Runtime
 

@@ -10,7 +10,7 @@ from openpyxl import Workbook
 from test_cli import state  # noqa: F401  (autouse: the state directory and pinned day of the CLI tests)
 from wordtable import next_year, write_seed_docx
 
-from bot.__main__ import main
+from bot.cli.main import main
 from bot.core.plan import PlanSpec
 
 

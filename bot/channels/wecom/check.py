@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from bot.app import App
+from bot.actions.base import AppParts
 from bot.channels.proxy import DEFAULT_PORTS, SECURE_SCHEMES, proxy_for
 from bot.channels.wecom.api import WeComApi, WeComApiError
 from bot.channels.wecom.errcodes import describe
@@ -44,7 +44,7 @@ class Finding:
 class Checker:
     """Run the steps, collecting a finding for each; a target whose connection fails is not probed further."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AppParts) -> None:
         self.app = app
         self.findings: list[Finding] = []
         self._clock_checked = False

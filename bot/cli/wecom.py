@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app import App
 from bot.channels.wecom.check import Checker, as_json
+from bot.cli.base import Add
 from bot.core.errors import UserError
 from bot.handlers.robots import ROBOT_CHANNEL, parse_robot_key, parse_robot_name
 
-Command = Callable[[App, argparse.Namespace], Awaitable[None]]
 
-
-def register(sub: argparse._SubParsersAction[Any], add: Callable[[str, Command, str], argparse.ArgumentParser]) -> None:
+def register(sub: argparse._SubParsersAction[Any], add: Add) -> None:
     """Add `duban wecom robot add NAME KEY`, `duban wecom robot list` and `duban wecom check` to the CLI."""
     wecom = sub.add_parser("wecom", help="企业微信设置", description="企业微信设置")
     actions = wecom.add_subparsers(dest="wecom_command", metavar="操作")

@@ -30,8 +30,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.actions import evidence
 from bot.actions.access import current_role, may_see_task
-from bot.actions.base import Actor
-from bot.app import App
+from bot.actions.base import Actor, AppParts
 from bot.config import secret_for
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
@@ -65,7 +64,7 @@ class UploadGrant:
 class UploadPage:
     """Serve GET/POST /upload/{token} and make the signed links to it."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AppParts) -> None:
         self.app = app
         self._signer = Signer(secret_for(app.settings), _DOMAIN)
 

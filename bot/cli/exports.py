@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from bot.app import App
+from bot.cli.base import Add, Command, err
 from bot.core.units import require_unit
-
-if TYPE_CHECKING:  # the CLI layer is handed the App; importing it at run time would be a cycle
-    from bot.app import App
-
-Command = Callable[["App", argparse.Namespace], Awaitable[None]]
-Add = Callable[[str, Command, str], argparse.ArgumentParser]
-
-err = Console(stderr=True)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Add) -> None:

@@ -18,10 +18,10 @@ from fakes.wecom_api import FakeWeCom
 
 from bench.fuzz_forms import Part, multipart
 from bot.app import App
-from bot.channels.upload import UploadPage
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Message
 from bot.core.views import PersonView
+from bot.desk.upload import UploadPage
 from bot.runner import Runtime
 from bot.signing import Signer
 

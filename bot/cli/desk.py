@@ -5,25 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
-
-from rich.console import Console
 
 from bot.actions.access import current_role, may_use_desk
+from bot.app import App
+from bot.cli.base import Add, err
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import person_key
 from bot.core.views import PersonView
 from bot.desk.auth import SESSION_HOURS, DeskAuth
 from bot.handlers.desk import link_terms
-
-if TYPE_CHECKING:  # the CLI layer is handed the App
-    from bot.app import App
-
-Command = Callable[["App", argparse.Namespace], Awaitable[None]]
-Add = Callable[[str, Command, str], argparse.ArgumentParser]
-
-err = Console(stderr=True)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Add) -> None:

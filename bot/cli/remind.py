@@ -7,18 +7,17 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
 
+from bot.actions.base import AppParts
+from bot.app import App
 from bot.core.chinese import ROLE_LABEL
 from bot.core.errors import UserError
 from bot.outbox import Outbox
-from bot.reminders.engine import AppParts, ReminderEngine
-
-if TYPE_CHECKING:
-    from bot.app import App
+from bot.reminders.engine import ReminderEngine
 
 STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报"}
 
