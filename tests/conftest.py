@@ -24,6 +24,7 @@ from bot.store.planfile import default_plan_path, default_units_path, load_plan_
 
 PG_URL = os.environ.get("DUBAN_TEST_DATABASE_URL", "")
 TODAY = dt.date(2023, 10, 20)  # a Friday in the plan's year: some tasks overdue, some due soon
+NOW = dt.time(10, 0)  # the time of day with it: after the 09:00 reminders, whatever hour the suite runs at
 
 
 def backends() -> list[object]:
@@ -87,7 +88,7 @@ async def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     if "db" not in _TEMPLATE:
         tdir = tmp_path_factory.mktemp("template")
         settings = Settings(state_dir=tdir, database_url=f"sqlite+aiosqlite:///{tdir / 'duban.db'}", today=TODAY,
-                            _env_file=None)  # type: ignore[call-arg]
+                            time=NOW, _env_file=None)  # type: ignore[call-arg]
         app = await App.create(settings)
         await app.close()
         _TEMPLATE["db"] = tdir / "duban.db"
@@ -97,8 +98,8 @@ async def sqlite_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def make_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
-    """Build settings for a test: state in tmp_path, the given database, the date pinned."""
-    values: dict[str, object] = {"state_dir": tmp_path, "database_url": url, "today": TODAY,
+    """Build settings for a test: state in tmp_path, the given database, the date and time of day pinned."""
+    values: dict[str, object] = {"state_dir": tmp_path, "database_url": url, "today": TODAY, "time": NOW,
                                  "coordinators": "console:admin,telegram:1000,wecom:jieshuiban"}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
@@ -129,7 +130,7 @@ def seed(units: UnitRegistry) -> PlanSpec:
 @pytest.fixture
 def clock() -> Clock:
     """A clock pinned to 2023-10-20 10:00 in Shanghai; tests move it with advance()."""
-    return Clock(tz=SHANGHAI, pinned_today=TODAY, pinned_time=dt.time(10, 0))
+    return Clock(tz=SHANGHAI, pinned_today=TODAY, pinned_time=NOW)
 
 
 @pytest.fixture

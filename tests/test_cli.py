@@ -18,6 +18,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
+    monkeypatch.setenv("DUBAN_TIME", "10:00")
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
     monkeypatch.delenv("DUBAN_COORDINATORS", raising=False)
     return tmp_path
