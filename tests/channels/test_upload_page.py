@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import make_settings
+from conftest import FAKED_WALLCLOCK, make_settings
 from fakes.wecom_api import FakeWeCom
 
 from bench.fuzz_forms import Part, multipart
@@ -227,7 +227,8 @@ async def test_empty_file_is_refused_with_its_reason(running: tuple[App, Runtime
     assert list(app.scratch_dir.iterdir()) == []
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="no chromium")
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None or FAKED_WALLCLOCK,
+                    reason="no chromium (or under a faked wall clock)")
 async def test_upload_in_headless_chromium(running: tuple[App, Runtime], tmp_path: Path, backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("the browser path does not depend on the database; once on SQLite is enough")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from conftest import make_settings
+from conftest import FAKED_WALLCLOCK, make_settings
 from fakes.telegram_api import FakeTelegram
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page
@@ -37,7 +37,8 @@ EDU, BUILD = "2001", "2002"  # liaisons of 区教育局 (task 42) and 区住房�
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="no chromium")
+browser = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None or FAKED_WALLCLOCK,
+                             reason="no chromium (or under a faked wall clock)")
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 
 
