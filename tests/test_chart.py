@@ -68,7 +68,7 @@ def test_first_chart_writes_nothing_to_home(tmp_path: Path) -> None:
     home, state = tmp_path / "home", tmp_path / "state"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL", "DUBAN_"))}
-    env.update(HOME=str(home), DUBAN_STATE_DIR=str(state), DUBAN_TODAY="2023-10-20",
+    env.update(HOME=str(home), DUBAN_STATE_DIR=str(state), DUBAN_TODAY="2023-10-20", DUBAN_TIME="10:00",
                DUBAN_COORDINATORS="console:admin")
     done = subprocess.run([sys.executable, "-m", "bot", "console", "--user", "admin"], input="/digest 图\n", env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)

@@ -18,6 +18,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
+    monkeypatch.setenv("DUBAN_TIME", "10:00")
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
     monkeypatch.delenv("DUBAN_COORDINATORS", raising=False)
     return tmp_path
@@ -134,3 +135,20 @@ def test_console_upload_takes_paths_with_spaces(state: Path, monkeypatch: pytest
         assert f"已收到「学校 创建 材料{n}.pdf」，归入任务40 材料{n}" in out
     assert "文件不存在" not in out
 
+
+
+def test_removing_a_coordinator_named_in_settings_is_refused_until_the_setting_drops_them(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DUBAN_COORDINATORS", "console:admin,wecom:zhangsan")
+    assert "区教育局的联络员邀请码：" in console("admin", ["/invite 教育局"], monkeypatch, capsys)
+    assert main(["coordinator", "remove", "console:admin"]) == 2
+    err = capsys.readouterr().err
+    assert "没有取消" in err and "DUBAN_COORDINATORS" in err and "已取消" not in err
+    assert "区教育局的联络员邀请码：" in console("admin", ["/invite 教育局"], monkeypatch, capsys)  # still one
+
+    monkeypatch.setenv("DUBAN_COORDINATORS", "wecom:zhangsan")  # the operator takes admin off the list
+    assert main(["coordinator", "remove", "console:admin"]) == 0
+    assert "已取消节水办统筹人员：console:admin" in capsys.readouterr().err
+    assert "邀请码：" not in console("admin", ["/invite 教育局"], monkeypatch, capsys)
+    assert main(["coordinator", "list"]) == 0
+    assert "console:admin" not in capsys.readouterr().out

@@ -282,7 +282,7 @@ async def _no_push(push: Push) -> None:
 
 def chat(store: Store, units: UnitRegistry, plan: PlanView, state_dir: Path, *, coordinator: bool) -> Context:
     settings = Settings(state_dir=state_dir, database_url="sqlite+aiosqlite://")
-    services = Services(store=store, clock=Clock(pinned_today=TODAY), settings=settings, units=units, push=_no_push,
+    services = Services(store=store, clock=Clock(pinned_today=TODAY, pinned_time=dt.time(10, 0)), settings=settings, units=units, push=_no_push,
                         reads=ReadModel(store))
     person = PersonView(id=1, channel="console", user_id="boss", coordinator=coordinator,
                         unit=None if coordinator else "区水务局")
@@ -371,6 +371,7 @@ def test_cli_exports_ledger_bundle_and_plan(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/cli.db")
     monkeypatch.setenv("DUBAN_TODAY", TODAY.isoformat())
+    monkeypatch.setenv("DUBAN_TIME", "10:00")
     assert run_cli(["export", "ledger", "--out", str(tmp_path / "台账.xlsx")]) == 0
     ws = load_workbook(tmp_path / "台账.xlsx")["台账"]
     assert ws.max_row == 64 and ws["B2"].value == "区水务局"

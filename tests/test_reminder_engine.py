@@ -430,6 +430,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]]
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'var' / 'cli.db'}")
     monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
+    monkeypatch.setenv("DUBAN_TIME", "10:00")
     monkeypatch.delenv("DUBAN_COORDINATORS", raising=False)
     return entry.main
 

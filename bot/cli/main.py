@@ -125,6 +125,12 @@ async def cmd_coordinator(app: App, a: argparse.Namespace) -> None:
     channel, _, user = (a.who or "").partition(":")
     if not channel or not user:
         raise UserError("请写成 渠道:用户ID，例如 telegram:12345 或 wecom:zhangsan。")
+    if a.action == "remove" and f"{channel}:{user}" in app.settings.coordinator_keys:
+        # DUBAN_COORDINATORS is read on every message and makes its people coordinators again, so a removal here
+        # would report success and change nothing. Refused rather than letting the database overrule the setting:
+        # an operator reads the setting they wrote as the truth, and another process started with it would too.
+        raise UserError(f"没有取消：{channel}:{user} 写在设置 DUBAN_COORDINATORS（环境变量或 .env）里，只要还在那里，"
+                        "就仍是节水办统筹人员。请先从 DUBAN_COORDINATORS 中删去此人并重启督办助手，再运行本命令。")
     await app.store.people.set_coordinator(channel, user, a.action == "add", actor="cli", now=app.clock.utcnow())
     err.print(f"已{'设为' if a.action == 'add' else '取消'}节水办统筹人员：{a.who}")
 

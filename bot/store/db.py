@@ -90,7 +90,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def _alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection) -> Config:
+    """Return the Alembic configuration that runs duban's migrations on `connection`."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -100,7 +101,7 @@ def _alembic_config(connection: Connection) -> Config:
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent; safe on every start)."""
     async with engine.begin() as conn:
-        await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), "head"))
+        await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
 
 
 @asynccontextmanager

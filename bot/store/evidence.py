@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,23 +24,32 @@ class EvidenceRepo:
 
     async def add(self, plan_id: int, task_no: int, item_no: int, *, sha256: str, size: int, file_name: str,
                   mime_type: str, unit: str, by: str, channel: str, now: dt.datetime) -> tuple[FileView, bool]:
-        """File a stored blob against an item; return (file, True) when the same bytes were already there."""
-        async with transaction(self._sessions) as s:
-            item = await _item(s, plan_id, task_no, item_no)
-            assert item.id is not None
-            same = (await s.exec(select(EvidenceFile).where(
-                EvidenceFile.item_id == item.id, EvidenceFile.sha256 == sha256,
-                col(EvidenceFile.withdrawn_at).is_(None)))).first()
-            if same is not None:
+        """File a stored blob against an item; return (file, True) when the same bytes were already there.
+
+        Two uploads of the same bytes at once both find nothing in force and both insert; the unique index on
+        (item, hash) of files in force lets one commit, and the other is answered as the duplicate it is.
+        """
+        try:
+            async with transaction(self._sessions) as s:
+                item = await _item(s, plan_id, task_no, item_no)
+                assert item.id is not None
+                if (same := await _in_force(s, item, sha256)) is not None:
+                    return _view(same, task_no, item), True
+                row = EvidenceFile(item_id=item.id, sha256=sha256, size=size, file_name=file_name,
+                                   mime_type=mime_type, unit=unit, uploaded_by=by, uploaded_at=now)
+                s.add(row)
+                await touch_task(s, plan_id, task_no, now)
+                await s.flush()
+                s.add(Audit(at=now, actor=by, channel=channel, action="evidence.add", plan_id=plan_id,
+                            task_no=task_no, detail={"item": item_no, "file": file_name, "sha256": sha256,
+                                                     "size": size, "id": row.id}))
+                return _view(row, task_no, item), False
+        except IntegrityError:
+            async with self._sessions() as s:
+                item = await _item(s, plan_id, task_no, item_no)
+                if (same := await _in_force(s, item, sha256)) is None:
+                    raise  # not the race this handles
                 return _view(same, task_no, item), True
-            row = EvidenceFile(item_id=item.id, sha256=sha256, size=size, file_name=file_name, mime_type=mime_type,
-                               unit=unit, uploaded_by=by, uploaded_at=now)
-            s.add(row)
-            await touch_task(s, plan_id, task_no, now)
-            await s.flush()
-            s.add(Audit(at=now, actor=by, channel=channel, action="evidence.add", plan_id=plan_id, task_no=task_no,
-                        detail={"item": item_no, "file": file_name, "sha256": sha256, "size": size, "id": row.id}))
-            return _view(row, task_no, item), False
 
     async def files(self, plan_id: int, task_no: int | None = None) -> list[FileView]:
         """Return the files in force for a task (or the whole plan), by item then time."""
@@ -83,6 +93,13 @@ class EvidenceRepo:
             s.add(Audit(at=now, actor=by, channel=channel, action="evidence.withdraw", plan_id=plan_id,
                         task_no=view.task_no, detail={"id": file_id, "file": view.file_name, "item": view.item_no}))
         return view
+
+
+async def _in_force(s: AsyncSession, item: EvidenceItem, sha256: str) -> EvidenceFile | None:
+    """Return the file in force with these bytes for the item, if any."""
+    return (await s.exec(select(EvidenceFile).where(
+        EvidenceFile.item_id == item.id, EvidenceFile.sha256 == sha256,
+        col(EvidenceFile.withdrawn_at).is_(None)))).first()
 
 
 async def _item(s: AsyncSession, plan_id: int, task_no: int, item_no: int) -> EvidenceItem:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -169,6 +169,9 @@ class BindFailure(SQLModel, table=True):
 class EvidenceFile(SQLModel, table=True):
     """A file given for an evidence item; the bytes live content-addressed under the state directory."""
 
+    # The same bytes are in force at most once per item, even when two uploads race (withdrawn rows stay as history).
+    __table_args__ = (Index("uq_evidencefile_item_sha256_in_force", "item_id", "sha256", unique=True,
+                            sqlite_where=text("withdrawn_at IS NULL"), postgresql_where=text("withdrawn_at IS NULL")),)
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="evidenceitem.id", index=True)
     sha256: str = Field(index=True)

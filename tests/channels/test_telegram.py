@@ -220,8 +220,9 @@ async def test_duban_run_process_answers_and_stops_cleanly(tmp_path: Path, tg: F
     import signal
     import sys
 
-    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TELEGRAM_TOKEN=tg.token,
-               DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0", DUBAN_COORDINATORS=f"telegram:{COORD}")
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TIME="10:00",
+               DUBAN_TELEGRAM_TOKEN=tg.token, DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0",
+               DUBAN_COORDINATORS=f"telegram:{COORD}")
     env.pop("DUBAN_DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
                                                 stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -245,7 +246,8 @@ async def test_remind_run_once_from_cron_delivers_through_telegram(tmp_path: Pat
 
     from bot.config import Settings
 
-    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 23), _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 23), time=dt.time(10, 0),
+                        _env_file=None)  # type: ignore[call-arg]
     app = await App.create(settings)
     code = await app.store.people.create_invite("区教育局", by="test", now=app.clock.utcnow(), days=7)
     person = await app.store.people.identify("telegram", str(LIAISON), name="李", chat_id=str(LIAISON),
@@ -272,7 +274,8 @@ async def _bound_state(tmp_path: Path, unit: str) -> None:
 
     from bot.config import Settings
 
-    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 20), _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(state_dir=tmp_path, today=dt.date(2023, 10, 20), time=dt.time(10, 0),
+                        _env_file=None)  # type: ignore[call-arg]
     app = await App.create(settings)
     code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7)
     person = await app.store.people.identify("telegram", str(LIAISON), name="李", chat_id=str(LIAISON),
@@ -297,8 +300,9 @@ async def test_kill_9_during_uploads_loses_none_and_files_none_twice(tmp_path: P
     names = [f"节水报告{i:02d}.pdf" for i in range(12)]
     for i, name in enumerate(names):
         tg.send_document(LIAISON, PDF + bytes([i]), name, "application/pdf", caption="12-3")
-    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TELEGRAM_TOKEN=tg.token,
-               DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0", DUBAN_TELEGRAM_RATE_LIMIT="false")
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY="2023-10-20", DUBAN_TIME="10:00",
+               DUBAN_TELEGRAM_TOKEN=tg.token, DUBAN_TELEGRAM_API_URL=tg.root, DUBAN_HTTP_PORT="0",
+               DUBAN_TELEGRAM_RATE_LIMIT="false")
     env.pop("DUBAN_DATABASE_URL", None)
 
     async def duban_run() -> asyncio.subprocess.Process:

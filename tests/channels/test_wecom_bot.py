@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import TODAY, make_settings
+from conftest import NOW, TODAY, make_settings
 from fakes.wecom_openws import BOT_ID, SECRET, Delivery, FakeOpenWs
 
 from bot.app import App
@@ -320,7 +320,7 @@ async def test_lease_is_renewed_by_its_holder_and_taken_over_once_expired(app: A
 async def _bound_state(tmp_path: Path, unit: str) -> None:
     from bot.config import Settings
 
-    app = await App.create(Settings(state_dir=tmp_path, today=TODAY, _env_file=None))  # type: ignore[call-arg]
+    app = await App.create(Settings(state_dir=tmp_path, today=TODAY, time=NOW, _env_file=None))  # type: ignore[call-arg]
     code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7)
     person = await app.store.people.identify("wecom-bot", LIAISON, name="李", chat_id=LIAISON, now=app.clock.utcnow())
     await app.store.people.bind(person, code, now=app.clock.utcnow())
@@ -328,8 +328,9 @@ async def _bound_state(tmp_path: Path, unit: str) -> None:
 
 
 def _env(tmp_path: Path, ws: FakeOpenWs) -> dict[str, str]:
-    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY=TODAY.isoformat(), DUBAN_WECOM_BOT_ID=BOT_ID,
-               DUBAN_WECOM_BOT_SECRET=SECRET, DUBAN_WECOM_BOT_WS_URL=ws.ws_url, DUBAN_HTTP_PORT="0",
+    env = dict(os.environ, DUBAN_STATE_DIR=str(tmp_path), DUBAN_TODAY=TODAY.isoformat(),
+               DUBAN_TIME=NOW.isoformat(timespec="minutes"), DUBAN_WECOM_BOT_ID=BOT_ID, DUBAN_WECOM_BOT_SECRET=SECRET,
+               DUBAN_WECOM_BOT_WS_URL=ws.ws_url, DUBAN_HTTP_PORT="0",
                DUBAN_WECOM_BOT_LEASE_S="3", DUBAN_SCHEDULER="false")
     env.pop("DUBAN_DATABASE_URL", None)
     return env

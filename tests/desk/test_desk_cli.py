@@ -25,6 +25,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DUBAN_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DUBAN_TODAY", "2023-10-20")
+    monkeypatch.setenv("DUBAN_TIME", "10:00")
     monkeypatch.setenv("DUBAN_COORDINATORS", "wecom:jieshuiban")
     monkeypatch.setenv("DUBAN_PUBLIC_URL", PUBLIC)
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import make_settings
+from conftest import FAKED_WALLCLOCK, make_settings
 from fakes.wecom_api import FakeWeCom
 
 from bench.fuzz_forms import Part, multipart
@@ -114,6 +115,20 @@ async def test_uploaded_file_lands_byte_identical_as_evidence(running: tuple[App
     assert "已经提交过了" in page
 
 
+async def test_same_file_sent_twelve_times_at_once_is_filed_once(running: tuple[App, Runtime],
+                                                                  http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    url = link(app, await liaison(app, "lisi", "区水务局"), 12)
+    pages = await asyncio.gather(*(upload(http, url, PDF) for _ in range(12)))
+    assert all(status == 200 for status, _ in pages)
+    assert sum("已收到「再生水利用调研报告.pdf」" in page for _, page in pages) == 1
+    assert sum("这个文件已经提交过了" in page for _, page in pages) == 11
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 12)
+    assert f.sha256 == hashlib.sha256(PDF).hexdigest()
+    assert sum(f"#{f.id}" in page for _, page in pages) == 12  # the eleven name the file that was kept
+
+
 async def test_forged_or_altered_token_is_refused(running: tuple[App, Runtime], http: aiohttp.ClientSession) -> None:
     app, rt = running
     url = link(app, await liaison(app, "lisi", "区水务局"), 12)
@@ -212,7 +227,8 @@ async def test_empty_file_is_refused_with_its_reason(running: tuple[App, Runtime
     assert list(app.scratch_dir.iterdir()) == []
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None, reason="no chromium")
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None or FAKED_WALLCLOCK,
+                    reason="no chromium (or under a faked wall clock)")
 async def test_upload_in_headless_chromium(running: tuple[App, Runtime], tmp_path: Path, backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("the browser path does not depend on the database; once on SQLite is enough")

@@ -95,11 +95,11 @@ class Supervisor:
             except Displaced:
                 if self._monotonic() - self._up_since >= HEALTHY:
                     displaced_wait = DISPLACED_WAIT
+                await self.release()  # before saying so: whoever sees "displaced" may take the lease at once
                 self.state = "displaced"
                 log.warning("智能机器人的长连接被同一 BotID 的新连接顶替，本进程让出连接，%d 秒后再看 — displaced by a "
                             "newer connection for the same bot; giving up the lease for %d s", displaced_wait,
                             displaced_wait)
-                await self.release()
                 await self._sleep(displaced_wait)
                 displaced_wait = min(displaced_wait * 2, DISPLACED_MAX)
                 continue

@@ -1,7 +1,7 @@
 """one WeCom identity: the self-built app and the 智能机器人 see the same UserID, so it is one person
 
 Revision ID: 0011
-Revises: 0010 (written on 0008; re-chained when 0010, desk sessions, came first)
+Revises: 0010
 Create Date: 2026-12-05 10:00:00
 
 People were keyed `wecom:zhangsan` on the self-built app and `wecom-bot:zhangsan` on the 智能机器人. From here
