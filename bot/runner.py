@@ -44,7 +44,8 @@ class Runtime:
         s = self.app.settings
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
         web_app = build_web_app(self.app)
-        from bot.channels.wecom.channel import WeComAppChannel, WeComRobotChannel
+        from bot.channels.wecom.channel import WeComAppChannel
+        from bot.channels.wecom.robot import WeComRobotChannel
         from bot.desk.upload import UploadPage
 
         page = UploadPage(self.app)

@@ -15,8 +15,9 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from bot.channels.base import ChannelBase
 from bot.channels.pipeline import FetchFailed, Pipeline
 from bot.core.chinese import whole_number
 from bot.core.messages import Attachment, ChatKind, ChatRef, Choice, Envelope, Media, Reply
@@ -62,13 +63,11 @@ def upload_args(rest: str) -> tuple[Path | None, str]:
     return path, caption
 
 
-class ConsoleChannel:
+class ConsoleChannel(ChannelBase):
     """Read lines, hand them to the pipeline as envelopes, print replies; pushes to console users print here too."""
 
     name = "console"
     page = limit = 3500
-    numbered = ""  # buttons are printed and answered as #N
-    gather = 0.0
     measure = staticmethod(len)
 
     def __init__(self, pipeline: Pipeline, user: str, out: TextIO | None = None,
@@ -113,10 +112,6 @@ class ConsoleChannel:
         await self.pipeline.intake.idle()
 
     # ---- decode, fetch, deliver ----------------------------------------------------------------
-    def decode(self, raw: dict[str, Any]) -> Envelope | None:
-        """Lines are kept as envelopes already; there is no other form."""
-        return None
-
     async def fetch(self, media: Media, dest: Path) -> Attachment:
         """Copy the file named in /upload (the pipeline removes its copy after filing it)."""
         try:
@@ -124,10 +119,6 @@ class ConsoleChannel:
         except OSError as e:
             raise FetchFailed(f"读不到文件「{media.name}」：{e.strerror}。") from e
         return Attachment(media.name, dest, media.mime_type, dest.stat().st_size)
-
-    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
-        """Nothing to do before printing."""
-        return replies
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
         """Print a reply, or a push addressed to a console user (its buttons answer as #N once that user speaks)."""

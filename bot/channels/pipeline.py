@@ -13,6 +13,8 @@ handles it again after a pause (the intake's `Transient`); only a bug gets the a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -165,6 +167,50 @@ class Pipeline:
             lines = self.choices.number(chat.key(), reply.choices)
             reply = dataclasses.replace(reply, text="\n".join([reply.text, "", adapter.numbered, *lines]).strip())
         return split_reply(reply, adapter.limit, adapter.measure)
+
+
+class Keeper:
+    """Keep envelopes from a platform that hands each message over once and never again (a long connection).
+
+    Nothing can be acknowledged later, so what arrived is queued in memory and kept in arrival order, as many as
+    have arrived in one transaction, trying until the database takes them; `close` waits for the queue.
+    """
+
+    def __init__(self, pipeline: Pipeline, name: str) -> None:
+        self._pipeline = pipeline
+        self._name = name
+        self._queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._task = asyncio.create_task(self._keep(), name=f"{name}-keep")
+
+    def put(self, envelope: Envelope) -> None:
+        """Queue an envelope to be kept (never blocks the platform's reader)."""
+        self._queue.put_nowait(envelope)
+
+    async def close(self, within: float) -> None:
+        """Wait up to `within` seconds for what arrived to be kept (it is unless the database is away), then stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _keep(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            delay = 0.5
+            while True:
+                try:
+                    await asyncio.shield(self._pipeline.keep(batch))  # a stop lets the commit finish
+                    break
+                except Exception:  # the database is away: these exist only here, so try until they are kept
+                    log.exception("keeping %d %s message(s) failed; retrying", len(batch), self._name)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            for _ in batch:
+                self._queue.task_done()
 
 
 class _Pushes:

@@ -30,6 +30,7 @@ from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, Networ
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.channels.base import ChannelBase
 from bot.channels.pipeline import FetchFailed, Pipeline
 from bot.channels.proxy import proxy_for
 from bot.config import Settings, secret_for
@@ -56,7 +57,7 @@ TOO_BIG = ("文件「{name}」有 {mb:.1f}MB，超过了 Telegram 机器人能�
 ALERT = 180  # characters of a lone answer to a button press shown as the button's alert instead of a message
 
 
-class TelegramChannel:
+class TelegramChannel(ChannelBase):
     """Translate between Telegram and the pipeline.
 
     Updates are received by duban's own getUpdates loop (or the webhook), not PTB's Updater: PTB confirms an
@@ -67,7 +68,6 @@ class TelegramChannel:
 
     name = "telegram"
     page = limit = REPLY_LIMIT
-    numbered = ""  # inline keyboards
     gather = MEDIA_GROUP_WAIT
     measure = staticmethod(len)
 

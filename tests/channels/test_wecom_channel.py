@@ -22,8 +22,9 @@ from fakes.wecom_api import FakeWeCom
 from yarl import URL
 
 from bot.app import App
-from bot.channels.wecom.channel import _Limiter, decode_callback
+from bot.channels.wecom.channel import decode_callback
 from bot.channels.wecom.crypto import WeComCrypto, build_encrypted_xml
+from bot.channels.wecom.delivery import Limiter
 from bot.cli.wecom import register
 from bot.core.clock import Clock
 from bot.core.messages import ChatKind, ChatRef, Choice, Message, OutFile, Push, Reply
@@ -471,7 +472,7 @@ async def test_unknown_robot_is_unreachable_and_rate_limit_retries(running: tupl
 
 
 async def test_robot_limiter_waits_instead_of_dropping() -> None:
-    limiter = _Limiter(2, 0.3, time.monotonic)
+    limiter = Limiter(2, 0.3, time.monotonic)
     t0 = time.monotonic()
     for _ in range(3):
         await limiter.wait()

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
+from bot.channels.base import ChannelBase
+from bot.channels.pipeline import FetchFailed, Keeper, Pipeline, utf8_len
 from bot.channels.proxy import proxy_for
 from bot.channels.wecom.delivery import Progress
 from bot.channels.wecom.openws import (
@@ -66,14 +66,13 @@ MEDIA = {"image": ("图片", ".jpg", "image/jpeg"), "file": ("文件", "", "appl
 NOT_FETCHED = "没能取到这个{label}（{why}），没有收到。请重新发送一次。"
 
 
-class WeComBotChannel:
+class WeComBotChannel(ChannelBase):
     """Translate between the WeCom 智能机器人's long connection and the pipeline."""
 
     name = NAME
     page = PAGE
     limit = MARKDOWN_BYTES
     numbered = "点击下方按钮，或回复序号选择："
-    gather = 0.0
     measure = staticmethod(utf8_len)
 
     def __init__(self, pipeline: Pipeline, settings: Settings, clock: Clock, leases: LeaseRepo) -> None:
@@ -88,9 +87,8 @@ class WeComBotChannel:
         self.supervisor = Supervisor(self.ws, leases, clock, lease=f"{NAME}:{s.wecom_bot_id}",
                                      ttl=dt.timedelta(seconds=s.wecom_bot_lease_s), on_taken=self._taken)
         self._closed: OrderedDict[str, None] = OrderedDict()  # req_ids the server refused a reply on
-        self._arrivals: asyncio.Queue[Envelope] = asyncio.Queue()
         self._running: asyncio.Task[None] | None = None
-        self._keeper: asyncio.Task[None] | None = None
+        self._keeper: Keeper | None = None
         # Pushes go out only over the connection this process holds: the outbox sees us as a sender while up.
         pipeline.add(self, online=False)
 
@@ -100,12 +98,9 @@ class WeComBotChannel:
         return self.supervisor.state
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    def install(self, web_app: web.Application) -> None:
-        """Add nothing: the long connection goes out, nothing comes in over HTTP."""
-
     async def start(self) -> None:
         """Start holding the connection (when the lease is ours) and keeping the frames it brings."""
-        self._keeper = asyncio.create_task(self._keep_arrivals(), name="wecom-bot-keep")
+        self._keeper = Keeper(self.pipeline, self.name)
         self._running = asyncio.create_task(self.supervisor.run(), name="wecom-bot-connection")
 
     async def stop_receiving(self) -> None:
@@ -119,12 +114,7 @@ class WeComBotChannel:
                 await self._running
             self._running = None
         if self._keeper is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):  # what arrived is kept unless the database is away
-                    await self._arrivals.join()
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            await self._keeper.close(within=10)
             self._keeper = None
         await self.supervisor.release()
         await self._session.close()
@@ -147,26 +137,8 @@ class WeComBotChannel:
     # ---- receiving: keep first ----------------------------------------------------------------
     def _arrived(self, frame: Frame, raw: str, conn: str) -> None:
         envelope = self.decode({"conn": conn, "received_at": self.clock.real_utcnow().isoformat(), "frame": frame})
-        if envelope is not None:
-            self._arrivals.put_nowait(envelope)
-
-    async def _keep_arrivals(self) -> None:
-        """Keep envelopes, as many as have arrived in one transaction (order preserved)."""
-        while True:
-            batch = [await self._arrivals.get()]
-            while not self._arrivals.empty():
-                batch.append(self._arrivals.get_nowait())
-            delay = 0.5
-            while True:
-                try:
-                    await asyncio.shield(self.pipeline.keep(batch))  # a stop lets the commit finish
-                    break
-                except Exception:  # the database is away: the frames exist only here, so try until they are kept
-                    log.exception("keeping %d wecom bot frame(s) failed; retrying", len(batch))
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-            for _ in batch:
-                self._arrivals.task_done()
+        if envelope is not None and self._keeper is not None:
+            self._keeper.put(envelope)
 
     # ---- decode, fetch, deliver ----------------------------------------------------------------
     def decode(self, raw: dict[str, Any]) -> Envelope | None:

@@ -1,4 +1,4 @@
-"""The WeCom (企业微信) channels: a self-built app's callback and sends, and group robots (send-only).
+"""The WeCom (企业微信) self-built app (自建应用): its callback in, message/send out.
 
 Callback: WeCom POSTs an encrypted XML envelope to /wecom/callback; it is verified, decrypted, decoded and
 kept by the pipeline, then answered with an empty 200; replies go out through message/send. Nothing here
@@ -19,18 +19,19 @@ import html
 import logging
 import mimetypes
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from bot.channels.base import ChannelBase
 from bot.channels.pipeline import FetchFailed, Pipeline, utf8_len
 from bot.channels.proxy import proxy_for
-from bot.channels.wecom.api import WeComApi, WeComApiError, WeComRobot
+from bot.channels.wecom.api import WeComApi, WeComApiError
 from bot.channels.wecom.crypto import WeComCrypto, WeComCryptoError, parse_callback_xml
-from bot.channels.wecom.delivery import Progress
+from bot.channels.wecom.delivery import Limiter, Progress
 from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.errors import UserError
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/wecom/callback"
 PAGE = 600  # characters of a listing page; a WeCom text holds 2048 bytes, a CJK character takes 3
 TEXT_LIMIT = 2048  # bytes of one message/send text
-ROBOT_LIMIT = 4096  # bytes of one robot markdown
-ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
 MAX_CALLBACK_BODY = 256 * 1024  # a callback envelope is a few KB
 PER_MEMBER_PER_MINUTE = 30  # WeCom drops, silently, an app's messages to one member beyond this
 GREETINGS = {"subscribe": FOLLOWED, "enter_agent": ENTERED}
@@ -77,14 +76,13 @@ def _message_key(msg: dict[str, str]) -> str:
     return f"wecom:{msg['FromUserName']}:{msg.get('CreateTime', '')}:{msg.get('Event', '')}"
 
 
-class WeComAppChannel:
+class WeComAppChannel(ChannelBase):
     """Translate between a WeCom self-built application and the pipeline."""
 
     name = "wecom"
     page = PAGE
     limit = TEXT_LIMIT
     numbered = "请回复序号选择："
-    gather = 0.0
     measure = staticmethod(utf8_len)
 
     def __init__(self, pipeline: Pipeline, settings: Settings, clock: Clock, session: aiohttp.ClientSession, *,
@@ -99,7 +97,7 @@ class WeComAppChannel:
         self.api = WeComApi(session, s.wecom_corp_id, s.wecom_secret, s.wecom_agent_id, base_url=s.wecom_api_url,
                             proxy=proxy_for(s.wecom_api_url, s))
         self._monotonic = monotonic
-        self._limiters: dict[str, _Limiter] = {}
+        self._limiters: dict[str, Limiter] = {}
         self._closing = False
         pipeline.add(self)
 
@@ -199,10 +197,6 @@ class WeComAppChannel:
             file_name = media.name
         return Attachment(file_name, dest, mimetypes.guess_type(file_name)[0] or media.mime_type, size)
 
-    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
-        """Nothing to do before answering: replies are plain sends."""
-        return replies
-
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
         """Send one reply (a text, a textcard for a link, a file); WeCom's refusals become retry-later (only what
         is undelivered), unreachable, or refused for good."""
@@ -216,7 +210,7 @@ class WeComAppChannel:
             raise progress.later(f"企业微信网络错误：{e!r}") from e
 
     async def _deliver(self, user: str, reply: Reply, progress: Progress) -> None:
-        limiter = self._limiters.setdefault(user, _Limiter(PER_MEMBER_PER_MINUTE, 60.0, self._monotonic))
+        limiter = self._limiters.setdefault(user, Limiter(PER_MEMBER_PER_MINUTE, 60.0, self._monotonic))
         text = reply.text
         if text.strip():
             await limiter.wait()
@@ -240,109 +234,6 @@ class WeComAppChannel:
             else:
                 result = await self.api.send_file(user, reply.file.path, reply.file.file_name)
             _check_delivered(result, user)
-
-
-class WeComRobotChannel:
-    """Send digests and charts to WeCom groups through registered robot webhooks (send-only)."""
-
-    name = "wecom-robot"
-    page = PAGE
-    limit = ROBOT_LIMIT
-    numbered = ""  # a robot reads no answers; what goes to groups (digests, reports) asks nothing
-    gather = 0.0
-    measure = staticmethod(utf8_len)
-
-    def __init__(self, pipeline: Pipeline, settings: Settings, session: aiohttp.ClientSession,
-                 robot_key: Callable[[str], Awaitable[str | None]], *, per_minute: int = 20,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.settings = settings
-        self._session = session
-        self._robot_key = robot_key
-        self._limiters: dict[str, _Limiter] = {}
-        self._per_minute = per_minute
-        self._monotonic = monotonic
-        pipeline.add(self)
-
-    def install(self, web_app: web.Application) -> None:
-        """Add nothing: a robot cannot receive messages."""
-
-    async def start(self) -> None:
-        """Nothing to start."""
-
-    async def stop_receiving(self) -> None:
-        """Nothing to stop: a robot receives nothing."""
-
-    async def stop(self) -> None:
-        """Nothing to stop."""
-
-    def decode(self, raw: dict[str, Any]) -> Envelope | None:
-        """Nothing comes in through a robot."""
-        return None
-
-    async def fetch(self, media: Media, dest: Path) -> Attachment:
-        """Nothing comes in through a robot."""
-        raise FetchFailed("群机器人不接收文件。")
-
-    async def begin(self, answering: Envelope, replies: list[Reply]) -> list[Reply]:
-        """Nothing is ever answered through a robot."""
-        return replies
-
-    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
-        """Post one reply to the robot named chat.chat_id: its markdown, then any image."""
-        key = await self._robot_key(chat.chat_id)
-        if key is None:
-            raise Unreachable(f"没有名为「{chat.chat_id}」的群机器人")
-        s = self.settings
-        robot = WeComRobot(self._session, key, base_url=s.wecom_api_url, proxy=proxy_for(s.wecom_api_url, s))
-        limiter = self._limiters.setdefault(key, _Limiter(self._per_minute, 60.0, self._monotonic))
-        text = reply.text
-        if reply.link is not None:
-            text += f"\n[{reply.link[0]}]({reply.link[1]})"
-        progress = Progress()
-        try:
-            if text.strip():
-                await limiter.wait()
-                await robot.send_markdown(text)
-                progress.sent(Reply("", file=reply.file))
-            if reply.file is not None:
-                if not reply.file.is_image:
-                    log.warning("robot %s: file %s not sent (robots take images only here)", chat.chat_id,
-                                reply.file.file_name)
-                    return
-                data = await asyncio.to_thread(reply.file.path.read_bytes)
-                if len(data) > ROBOT_IMAGE_LIMIT:
-                    log.warning("robot %s: image %s over 2 MB not sent", chat.chat_id, reply.file.file_name)
-                    return
-                await limiter.wait()
-                await robot.send_image(data)
-        except WeComApiError as e:
-            if e.errcode == 93000:  # the webhook key was removed from the group
-                raise Unreachable(f"群机器人「{chat.chat_id}」的地址已失效") from e
-            raise progress.refused(e.errcode, e.errmsg, unreachable=f"群机器人「{chat.chat_id}」无法送达") from e
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise progress.later(f"企业微信网络错误：{e!r}") from e
-
-
-class _Limiter:
-    """Let at most `rate` calls through per `period` seconds; callers over it wait their turn."""
-
-    def __init__(self, rate: int, period: float, monotonic: Callable[[], float]) -> None:
-        self._rate = rate
-        self._period = period
-        self._monotonic = monotonic
-        self._sent: list[float] = []
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        """Return when one more call fits in the window."""
-        async with self._lock:
-            while True:
-                now = self._monotonic()
-                self._sent = [t for t in self._sent if t > now - self._period]
-                if len(self._sent) < self._rate:
-                    self._sent.append(now)
-                    return
-                await asyncio.sleep(self._sent[0] + self._period - now)
 
 
 def _check_delivered(result: dict[str, Any], user: str) -> None:

@@ -1,4 +1,5 @@
-"""What the outbox does when WeCom refuses a message: retry later, mark the person unreachable, or give up.
+"""Sending to WeCom: what the outbox does when a message is refused (retry later, mark the person unreachable,
+or give up), and the pace WeCom allows.
 
 One part of a reply can take several WeCom calls: its text, then a card or textcard, then a file. When a later
 call fails, the failure carries what of the part is still undelivered (`TemporaryFailure.rest`), so a retry
@@ -7,6 +8,9 @@ never sends a message twice. Whether a retry can help at all is the errcode's ve
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 from bot.channels.wecom.errcodes import Verdict, describe, verdict
 from bot.core.messages import Reply
@@ -38,3 +42,25 @@ class Progress:
     def later(self, message: str, retry_after: float | None = None) -> TemporaryFailure:
         """Return a retry-later failure carrying only what is still undelivered."""
         return TemporaryFailure(message, retry_after=retry_after, rest=self.rest)
+
+
+class Limiter:
+    """Let at most `rate` calls through per `period` seconds; callers over it wait their turn."""
+
+    def __init__(self, rate: int, period: float, monotonic: Callable[[], float]) -> None:
+        self._rate = rate
+        self._period = period
+        self._monotonic = monotonic
+        self._sent: list[float] = []
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        """Return when one more call fits in the window."""
+        async with self._lock:
+            while True:
+                now = self._monotonic()
+                self._sent = [t for t in self._sent if t > now - self._period]
+                if len(self._sent) < self._rate:
+                    self._sent.append(now)
+                    return
+                await asyncio.sleep(self._sent[0] + self._period - now)
