@@ -148,7 +148,7 @@ class Fuzz:
             await self._say(user, f"/bind {code}")
         water = await self.app.store.people.get(f"console:{WATER}")
         assert water is not None and self.app.services.upload_link is not None
-        self.upload_url = self.app.services.upload_link(water, 12)
+        self.upload_url = self.app.services.upload_link(water, (await self.app.store.plans.plan()).id, 12)
         [reply] = await self._say(BUILD, "/desk")
         assert reply.link is not None, reply.text
         async with self.http.post(reply.link[1], allow_redirects=False) as resp:

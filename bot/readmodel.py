@@ -62,6 +62,7 @@ class ReadModel:
         self.generation = 0
         self._people: dict[tuple[str, str], PersonView] = {}
         self._plans: dict[str, PlanView] = {}
+        self._active: dict[str, list[PlanView]] = {}  # one entry, "": the plans being worked on
         self._tasks: dict[int, list[TaskView]] = {}
         self._reading: dict[tuple[str, object], tuple[int, asyncio.Future[Any]]] = {}  # shared reads in flight
         self._rendered: dict[Hashable, Any] = {}  # replies rendered from this generation's data (see `rendered`)
@@ -93,6 +94,13 @@ class ReadModel:
         if hit is not None:
             return hit
         return await self._shared(self._plans, "plan", key or "", lambda: self.store.plans.plan(key))
+
+    async def active_plans(self) -> list[PlanView]:
+        """Return the plans being worked on, newest import first."""
+        hit = self._active.get("")
+        if hit is not None:
+            return hit
+        return await self._shared(self._active, "active", "", self.store.plans.active_plans)
 
     async def tasks(self, plan_id: int) -> list[TaskView]:
         """Return a plan's tasks with status, effective deadline, evidence counts and progress."""
@@ -150,6 +158,7 @@ class ReadModel:
         self.generation += 1
         self._people.clear()
         self._plans.clear()
+        self._active.clear()
         self._tasks.clear()
         self._rendered.clear()
 

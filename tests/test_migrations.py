@@ -39,7 +39,7 @@ async def test_wecom_bot_people_become_the_wecom_people_they_are(db_url: str, tm
     """0011: one person per WeCom UserID; the bot's rows merge into the app's, and old keys are rewritten."""
     engine = make_engine(db_url)
     async with engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "-1"))  # to just before 0011
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0010"))  # to just before 0011
         await conn.run_sync(_write_two_wecom_realms)
     await migrate(engine)
     async with engine.connect() as conn:

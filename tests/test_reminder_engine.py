@@ -332,7 +332,7 @@ async def test_view_and_upload_buttons_answer_with_the_task(app: App, chat: Chat
 
 
 async def test_upload_button_gives_the_upload_page_when_served(app: App, chat: Chat, clock: Clock) -> None:
-    app.services.upload_link = lambda person, no: f"https://duban.example/upload/{no}?p={person.user_id}"
+    app.services.upload_link = lambda person, plan, no: f"https://duban.example/upload/{no}?p={person.user_id}"
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-10-20 10:00")
     await sweep(app)

@@ -28,7 +28,7 @@ class Services:
     units: UnitRegistry
     push: Callable[[Push], Awaitable[None]]  # the outbox: durable, de-duplicated proactive sends
     reads: ReadModel  # people, plans and tasks from memory, for questions
-    upload_link: Callable[[PersonView, int], str] | None = None  # signed upload page link, when served
+    upload_link: Callable[[PersonView, int, int], str] | None = None  # (person, plan id, task no): upload page link
     desk_link: Callable[[PersonView, str], str] | None = None  # one-time desk sign-in link to a page, when served
     builds: Builds = field(default_factory=Builds)  # the 台账 and bundles built so far, with the data they show
 

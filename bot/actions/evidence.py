@@ -113,12 +113,12 @@ async def file_evidence(actor: Actor, plan: PlanView, blob: StoredBlob, task_no:
     return Filed(f, duplicate, item, await actor.store.plans.task(plan.id, task_no))
 
 
-async def withdraw(actor: Actor, plan: PlanView, file_id: int) -> FileView:
+async def withdraw(actor: Actor, file_id: int) -> FileView:
     """Take a wrongly filed file out of the evidence (its unit's liaison before review, or a coordinator)."""
-    _, f = await actor.store.evidence.file(file_id)
+    plan_id, f = await actor.store.evidence.file(file_id)
     if not actor.person.coordinator and f.unit != actor.person.unit:
         raise NotAllowed("只能撤回本单位提交的文件。")
-    t = await actor.store.plans.task(plan.id, f.task_no)
+    t = await actor.store.plans.task(plan_id, f.task_no)
     if t.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED) and not actor.person.coordinator:
         raise UserError(f"任务{t.no}已「{t.status.label}」，不能再撤回文件。如需更正请联系节水办。")
     return await actor.store.evidence.withdraw(f.id, by=actor.key, channel=actor.channel, now=actor.now)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.core.chinese import CN_NUM, DateRange, cn_to_int, find_day, normalise, parse_date_range
 from bot.core.units import Unit, UnitRegistry
+from bot.core.views import PlanView
 
 
 class Kind(StrEnum):
@@ -166,3 +168,31 @@ def evidence_ref(text: str) -> tuple[int | None, int | None]:
             if task and item:
                 return task, item
     return task_number(t), None
+
+
+_BEFORE_NUMBER = re.compile(r"^(\s*/\S+\s+|\s*)(任务|第)?\s*")
+_YEAR_PREFIX = re.compile(r"(20\d\d)\s*[-－—/年]\s*(?=\d)")
+
+
+def named_plan(text: str, plans: Sequence[PlanView]) -> tuple[PlanView | None, str]:
+    """Find a plan named before a task number — 「2024-12」, 「任务2024-12」, 「河长制12」, 「/task 河长制 12」 — and
+    return it with the text as if the number alone had been written; (None, text) when no plan is named.
+
+    Only where a task number goes (at the start, after a command or 「任务」), so a date elsewhere
+    (「延期到2024-11-15」) is never read as a plan; a year names a plan only when one active plan has it.
+    """
+    if not plans:
+        return None, text
+    head = _BEFORE_NUMBER.match(text)
+    at = head.end() if head else 0
+    rest = text[at:]
+    if (year := _YEAR_PREFIX.match(rest)) is not None:
+        same_year = [p for p in plans if p.year == int(year.group(1))]
+        if len(same_year) == 1:
+            return same_year[0], text[:at] + rest[year.end():]
+    for plan in sorted(plans, key=lambda p: -len(p.short)):
+        if plan.short and rest.startswith(plan.short):
+            after = re.match(r"\s*(?:任务|第)?\s*(?=\d)", rest[len(plan.short):])
+            if after is not None:
+                return plan, text[:at] + rest[len(plan.short) + after.end():]
+    return None, text

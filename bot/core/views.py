@@ -166,6 +166,20 @@ class PlanView:
     attachment: str = ""
     district: str = ""
     tasks: int = 0
+    active: bool = True
+
+    @property
+    def short(self) -> str:
+        """Return the plan's name without its year, district and the words every table has (节水典范城市建设)."""
+        name = self.title.removeprefix(f"{self.year}年").removeprefix(self.district)
+        for tail in ("工作任务分工表", "任务分工表", "分工表", "工作任务", "任务"):
+            name = name.removesuffix(tail)
+        return name or self.title
+
+    @property
+    def label(self) -> str:
+        """Return how a plan is named beside others: its year and short name (2023年节水典范城市建设)."""
+        return f"{self.year}年{self.short}"
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,10 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 @dataclass(frozen=True)
 class UploadGrant:
-    """What a valid upload token allows: this person, this task, until then."""
+    """What a valid upload token allows: this person, this task of this plan, until then."""
 
     person_key: str
+    plan_id: int
     task_no: int
     expires: dt.datetime
 
@@ -74,11 +75,11 @@ class UploadPage:
         web_app.router.add_post(ROUTE, self._post)
 
     # ---- tokens ------------------------------------------------------------------------------
-    def link(self, person: PersonView, task_no: int) -> str:
+    def link(self, person: PersonView, plan_id: int, task_no: int) -> str:
         """Return the page URL for this person and task, valid for DUBAN_UPLOAD_LINK_HOURS."""
         hours = self.app.settings.upload_link_hours
         expires = int((self.app.clock.real_utcnow() + dt.timedelta(hours=hours)).timestamp())
-        token = self._signer.sign([person.key, task_no, expires])
+        token = self._signer.sign([person.key, plan_id, task_no, expires])
         return f"{self.app.settings.public_url.rstrip('/')}/upload/{token}"
 
     def verify(self, token: str) -> UploadGrant | None:
@@ -87,8 +88,8 @@ class UploadPage:
         if values is None:
             return None
         try:
-            key, task_no, expires = values
-            grant = UploadGrant(str(key), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
+            key, plan_id, task_no, expires = values
+            grant = UploadGrant(str(key), int(plan_id), int(task_no), dt.datetime.fromtimestamp(int(expires), dt.UTC))
         except (ValueError, TypeError):
             return None
         if self.app.clock.real_utcnow() >= grant.expires:
@@ -135,10 +136,11 @@ class UploadPage:
             return _page("链接无效", "<p>这个上传链接对应的用户已不存在。</p>", status=403)
         person = current_role(person, self.app.settings.coordinator_keys)
         try:
-            plan = await self.app.store.plans.plan(self.app.settings.plan or None)
+            plan = next(p for p in await self.app.store.plans.active_plans() if p.id == grant.plan_id)
             task = await self.app.store.plans.task(plan.id, grant.task_no)
-        except UserError:
-            return _page("任务不存在", f"<p>当前计划中没有任务{grant.task_no}。</p>", status=404)
+        except (UserError, StopIteration):
+            return _page("任务不存在", f"<p>办理中的计划里没有这项任务（任务{grant.task_no}）：计划可能已归档。</p>",
+                         status=404)
         if not may_see_task(person, task):
             # removed, or moved to another unit since the link was sent: the task's status is no longer theirs to see
             return _page("链接已失效", "<p>这个上传链接已经失效：您现在不是这项任务所属单位的联络员。"

@@ -25,7 +25,8 @@ def help_handler(router: Router) -> CommandHandler:
         """/help：查看可以使用的功能"""
         p = ctx.person
         role = "节水办统筹人员" if p.coordinator else (f"{p.unit}联络员" if p.unit else "尚未绑定单位")
-        lines = [f"您好{('，' + p.name) if p.name else ''}！我是督办助手，帮助各单位落实《{ctx.plan.title}》。",
+        titles = "》《".join(plan.title for plan in ctx.plans or [ctx.plan])
+        lines = [f"您好{('，' + p.name) if p.name else ''}！我是督办助手，帮助各单位落实《{titles}》。",
                  f"您的身份：{role}。", ""]
         if not p.coordinator and not p.unit:
             lines += ["请先向节水办索取邀请码，然后发送「/bind 邀请码」绑定您的单位。", ""]
@@ -95,7 +96,7 @@ async def on_text(ctx: Context) -> Replies:
             unit = ctx.require_unit()
         if unit is not None and unit != ctx.person.unit:
             ctx.require_coordinator()
-        return [Reply(digest_text(ctx.plan.title, await ctx.tasks(), ctx.today, unit=unit))]
+        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)) for plan, tasks in await ctx.all_tasks()]
     if intent.kind is Kind.HELP:
         return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
     return [Reply(NOT_UNDERSTOOD)]

@@ -30,7 +30,7 @@ async def on_confirm(ctx: Context, question: Question, answer: str) -> Replies:
 
 async def _submit(ctx: Context, no: int, *, despite_missing: bool) -> Replies:
     try:
-        await completion.submit(ctx.actor, ctx.plan, no, despite_missing=despite_missing)
+        await completion.submit(ctx.actor, await ctx.plan_of(no), no, despite_missing=despite_missing)
     except MissingEvidence as e:
         t = e.task
         token = await ctx.store.chats.ask(ctx.person.key, KIND, {"task": no}, now=ctx.now)
@@ -44,7 +44,8 @@ async def _submit(ctx: Context, no: int, *, despite_missing: bool) -> Replies:
 
 async def approve(ctx: Context, args: str) -> Replies:
     """/approve 12：审核通过（节水办）"""
-    t = await completion.approve(ctx.actor, ctx.plan, require_task_no(args, "/approve 12"))
+    no = require_task_no(args, "/approve 12")
+    t = await completion.approve(ctx.actor, await ctx.plan_of(no), no)
     return [Reply(f"任务{t.no}已审核通过（已完成），已通知{t.lead}。")]
 
 
@@ -54,7 +55,7 @@ async def return_task(ctx: Context, args: str) -> Replies:
     reason = args.split(" ", 1)[1].strip() if " " in args.strip() else ""
     if not reason:
         raise UserError(f"请写上退回原因，例如「/return {no} 缺少会议照片」，联络员会看到这句话。")
-    t = await completion.return_task(ctx.actor, ctx.plan, no, reason)
+    t = await completion.return_task(ctx.actor, await ctx.plan_of(no), no, reason)
     return [Reply(f"任务{no}已退回{t.lead}，原因：{reason.rstrip('。')}。已通知该单位联络员。")]
 
 
@@ -69,7 +70,7 @@ async def progress(ctx: Context, args: str) -> Replies:
         raise UserError(f"进度“{parts[1][:20]}”不是合理的数字：请写 0 到 {MAX_PROGRESS:,} 之间的数，"
                         f"例如「/progress {no} 2」或「/progress {no} 2.5」。")
     remark = parts[2] if len(parts) > 2 else ""
-    t = await completion.set_progress(ctx.actor, ctx.plan, no, value, remark)
+    t = await completion.set_progress(ctx.actor, await ctx.plan_of(no), no, value, remark)
     target = f"（目标：{t.targets[0].phrase}）" if t.targets else ""
     shown = int(value) if value.is_integer() else value
     return [Reply(f"已登记任务{no}的进度：{shown}{target}" + (f"，备注：{remark}" if remark else "") + "。")]

@@ -37,12 +37,19 @@ async def identify(services: Services, msg: Message, *, fresh: bool) -> PersonVi
 
 @dataclass
 class Context:
-    """One message being handled."""
+    """One message being handled.
+
+    Several plans can be active at once. `plan` is the plan this message is about: the one a task number it names
+    belongs to (`task()` settles it, asking back when the number is in more than one plan), the one the sender
+    named before the number (「2024-12」, 「河长制12」: `pinned`), or else the newest active plan.
+    """
 
     services: Services
     msg: Message
     person: PersonView
     plan: PlanView
+    plans: list[PlanView] = field(default_factory=list)  # the active plans this message may be about
+    pinned: bool = False  # `plan` was named or settled: a task number is read in it alone
     _tasks: list[TaskView] | None = field(default=None, repr=False)
     tasks_generation: int = field(default=-1, repr=False)  # the read model's generation `tasks()` was read in
 
@@ -74,12 +81,41 @@ class Context:
         return self._tasks
 
     async def task(self, no: int) -> TaskView:
-        """Return one task or refuse in Chinese."""
-        for t in await self.tasks():
-            if t.no == no:
-                return t
-        tasks = await self.tasks()
-        raise UserError(f"没有第{no}项任务。本计划的任务编号是 1–{max((t.no for t in tasks), default=0)}。")
+        """Return task `no` and settle the plan this message is about; refuse in Chinese when no plan has it.
+
+        Raise WhichPlan when more than one active plan has that number and nothing tells them apart (a liaison's
+        unit taking part in only one of them does).
+        """
+        plans = [self.plan] if self.pinned or len(self.plans) < 2 else self.plans
+        found = [(p, t) for p in plans for t in await self.services.reads.tasks(p.id) if t.no == no]
+        if len(found) > 1 and self.person.unit is not None and not self.person.coordinator:
+            found = [(p, t) for p, t in found if t.role_of(self.person.unit)] or found
+        if not found:
+            tasks = await self.tasks()
+            raise UserError(f"没有第{no}项任务。本计划的任务编号是 1–{max((t.no for t in tasks), default=0)}。")
+        if len(found) > 1:
+            raise WhichPlan(no, [p for p, _ in found])
+        plan, task = found[0]
+        self.settle(plan)
+        return task
+
+    async def plan_of(self, no: int) -> PlanView:
+        """Return the plan task `no` belongs to (see `task`), settling it for this message."""
+        await self.task(no)
+        return self.plan
+
+    def settle(self, plan: PlanView) -> None:
+        """Make `plan` the plan this message is about."""
+        if plan.id != self.plan.id:
+            self.plan, self._tasks = plan, None
+        self.pinned = True
+
+    async def all_tasks(self) -> list[tuple[PlanView, list[TaskView]]]:
+        """Return every active plan with its tasks (the plan named, when one was), newest plan first."""
+        plans = [self.plan] if self.pinned else self.plans or [self.plan]
+        self.tasks_generation = self.services.reads.generation  # before the read: a change during it counts
+        return [(p, await self.services.reads.tasks(p.id)) for p in plans]
+
 
     def allows(self, who: str) -> bool:
         """Tell whether the sender's current role reaches `who`: all, liaison (bound or coordinator) or coordinator."""
@@ -113,3 +149,13 @@ class Context:
     def resolve_unit(self, text: str) -> Unit:
         """Resolve a unit name or abbreviation, or refuse listing the closest candidates."""
         return require_unit(self.services.units, text)
+
+
+class WhichPlan(UserError):
+    """A task number that more than one active plan has: the sender is asked which plan they mean."""
+
+    def __init__(self, no: int, plans: list[PlanView]) -> None:
+        super().__init__(f"任务{no}在{len(plans)}份计划中都有，请问是哪一份？也可以在编号前写上年份，"
+                         f"如「{plans[0].year}-{no}」。")
+        self.no = no
+        self.plans = plans

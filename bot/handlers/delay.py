@@ -49,7 +49,7 @@ async def request(ctx: Context, no: int, day: dt.date | None, reason: str) -> Re
         raise UserError(f"请写上延期到哪一天，例如「任务{no}申请延期到11月15日，因为……」。")
     if not reason.strip(" ，,。.；;:："):
         raise UserError(f"请写上延期原因，例如「/delay {no} {day:%Y-%m-%d} 学校暑期停课，需顺延」，节水办审批时会看到。")
-    ext = await extensions.request_extension(ctx.actor, ctx.plan, no, day, reason)
+    ext = await extensions.request_extension(ctx.actor, await ctx.plan_of(no), no, day, reason)
     return [Reply(f"已提交任务{no}的延期申请：截止日期由{day_text(ext.deadline_from)}延至{day_text(ext.deadline_to)}，"
                   f"原因：{ext.reason}。节水办批复后会通知您；批复前仍按原截止日期提醒。")]
 
@@ -68,7 +68,7 @@ async def decide(ctx: Context, no: int, *, approve: bool, note: str) -> Replies:
     ctx.require_coordinator()
     if not approve and not note:
         raise UserError(f"请写上不批准的原因，例如「/delay reject {no} 请按原计划完成」，联络员会看到这句话。")
-    ext = await extensions.decide_extension(ctx.actor, ctx.plan, no, approve=approve, note=note)
+    ext = await extensions.decide_extension(ctx.actor, await ctx.plan_of(no), no, approve=approve, note=note)
     moved = f"截止日期由{day_text(ext.deadline_from)}改为{day_text(ext.deadline_to)}"
     if approve:
         return [Reply(f"已批准任务{no}延期：{moved}，已通知{ext.unit}。")]
@@ -80,7 +80,7 @@ async def _open_requests(ctx: Context) -> Replies:
     if not ctx.person.coordinator:
         return [Reply(f"申请延期：{USAGE}，例如「/delay 40 2023-11-15 学校暑期停课，需顺延」。"
                       "也可以直接说「任务40申请延期到11月15日，因为……」。")]
-    waiting = await ctx.store.extensions.pending(ctx.plan.id)
+    waiting = [e for p, _ in await ctx.all_tasks() for e in await ctx.store.extensions.pending(p.id)]
     if not waiting:
         return [Reply("目前没有待批复的延期申请。")]
     lines = [f"待批复的延期申请（{len(waiting)}项）："]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.actions import urge as urging
+from bot.actions.urge import Urged
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
@@ -25,11 +26,12 @@ async def digest(ctx: Context, args: str) -> Replies:
         unit = ctx.person.unit  # the router let only liaisons and coordinators in
     if unit is not None and unit != ctx.person.unit and not ctx.person.coordinator:
         raise UserError(f"您是{ctx.person.unit}的联络员，只能查看本单位的简报。")
-    tasks = await ctx.tasks()
-    replies = [Reply(digest_text(ctx.plan.title, tasks, ctx.today, unit=unit))]
-    if want_chart and unit is None:
-        path = await write_progress_chart(ctx.services.settings.state_dir, ctx.plan.title, tasks, ctx.today)
-        replies.append(Reply("各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
+    replies = []
+    for plan, tasks in await ctx.all_tasks():  # one digest per plan being worked on
+        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)))
+        if want_chart and unit is None:
+            path = await write_progress_chart(ctx.services.settings.state_dir, plan.title, tasks, ctx.today)
+            replies.append(Reply(f"{plan.label}：各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
     return replies
 
 
@@ -55,8 +57,10 @@ async def urge(ctx: Context, args: str) -> Replies:
     words = args.split()
     no = whole_number(words[-1]) if len(words) > 1 else None
     unit = ctx.resolve_unit(" ".join(words[:-1]) if no is not None else args).name
-    urged = await urging.urge(ctx.actor, ctx.plan, unit, no)
-    if urged is None:
+    plans = [await ctx.plan_of(no)] if no is not None else [p for p, _ in await ctx.all_tasks()]
+    found = [u for u in [await urging.urge(ctx.actor, plan, unit, no) for plan in plans] if u is not None]
+    if not found:
         return [Reply(f"{unit}目前没有需要催办的任务。")]
+    urged = Urged(unit, tuple(t for u in found for t in u.tasks), found[0].liaisons)
     warn = f"（其中{'、'.join(urged.unreachable)}目前无法送达）" if urged.unreachable else ""
     return [Reply(f"已向{unit}的{len(urged.liaisons)}位联络员发送催办提醒，涉及{len(urged.tasks)}项任务{warn}。")]

@@ -7,7 +7,7 @@ from bot.core.chinese import ROLE_LABEL, DateRange
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
-from bot.core.views import Question, TaskStatus, TaskView
+from bot.core.views import PlanView, Question, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import paginate, task_line
@@ -34,30 +34,37 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
         if ctx.person.unit is None and ctx.person.coordinator:
             return await _plan_overview(ctx, intent)
         unit = ctx.require_unit()
-    reads, key = ctx.services.reads, ("tasks", ctx.plan.id, ctx.today, unit, intent, ctx.msg.reply_limit)
+    plans = await ctx.all_tasks()
+    reads = ctx.services.reads
+    key = ("tasks", tuple(p.id for p, _ in plans), ctx.today, unit, intent, ctx.msg.reply_limit)
     known = reads.rendered(key)
     if known is not None:
         return list(known)
-    tasks = [t for t in await ctx.tasks()
-             if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)]
-    lead = sorted((t for t in tasks if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
-    coop = sorted((t for t in tasks if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
+    blocks: list[str] = []
+    tasks: list[TaskView] = []
+    for plan, plan_tasks in plans:
+        mine = [t for t in plan_tasks
+                if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)]
+        if mine and len(plans) > 1:
+            blocks.append(f"【{plan.label}】")
+        lead = sorted((t for t in mine if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
+        coop = sorted((t for t in mine if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
+        if lead:
+            blocks.append(f"— 牵头任务 {len(lead)} 项 —")
+            blocks += [task_line(t, ctx.today) for t in lead]
+        if coop:
+            blocks.append(f"— 配合任务 {len(coop)} 项 —")
+            blocks += [task_line(t, ctx.today) for t in coop]
+        tasks += mine
     what = _describe(intent)
     if not tasks:
         replies = [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
         reads.keep_rendered(key, tuple(replies), ctx.tasks_generation)
         return replies
-    blocks: list[str] = []
-    if lead:
-        blocks.append(f"— 牵头任务 {len(lead)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in lead]
-    if coop:
-        blocks.append(f"— 配合任务 {len(coop)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in coop]
     overdue = sum(1 for t in tasks if t.status.is_open and t.deadline < ctx.today)
     header = (f"{unit}的任务{' · ' + what if what else ''}（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项"
               + (f"，逾期{overdue}项" if overdue else ""))
-    footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。"
+    footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。" + _several(plans)
     pages = paginate(header, blocks, ctx.msg.reply_limit, footer)
     if len(pages) == 1:  # the same for every liaison of the unit today: kept (a longer list is paged per person)
         replies = [Reply(pages[0])]
@@ -68,13 +75,16 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
 
 async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
     """For a coordinator without a unit: the matching tasks of the whole plan, by unit."""
-    tasks = sorted((t for t in await ctx.tasks() if _matches(t, intent, ctx)), key=lambda t: (t.deadline, t.no))
+    plans = await ctx.all_tasks()
+    tasks = sorted(((p, t) for p, plan_tasks in plans for t in plan_tasks if _matches(t, intent, ctx)),
+                   key=lambda pt: (pt[1].deadline, pt[0].id, pt[1].no))
     what = _describe(intent)
     if not tasks:
         return [Reply(f"全计划没有{what}的任务。")]
-    blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" for t in tasks]
+    several = len(plans) > 1
+    blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" + (f" · {p.label}" if several else "") for p, t in tasks]
     header = f"全计划的任务{' · ' + what if what else ''}：共{len(tasks)}项"
-    footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。"
+    footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。" + _several(plans)
     return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), None)
 
 
@@ -98,6 +108,14 @@ async def next_page(ctx: Context, question: Question) -> Replies:
         return [Reply(page)]
     token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": rest, "unit": unit}, now=ctx.now)
     return [Reply(page, choices=(Choice("下一页", f"{token}:next"),))]
+
+
+def _several(plans: list[tuple[PlanView, list[TaskView]]]) -> str:
+    """Tell how to name a plan before a task number, when more than one plan is being worked on."""
+    if len(plans) < 2:
+        return ""
+    newest = plans[0][0]
+    return f"\n几份计划中都有的编号，请在前面写上年份或计划简称，如「{newest.year}-12」「{newest.short}12」。"
 
 
 def _matches(t: TaskView, intent: Intent, ctx: Context) -> bool:

@@ -14,7 +14,7 @@ from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import evidence_ref
 from bot.core.messages import Choice, Reply
 from bot.core.views import Question, TaskStatus
-from bot.handlers.context import Context
+from bot.handlers.context import Context, WhichPlan
 from bot.handlers.router import Replies
 
 KIND = "evidence"
@@ -34,7 +34,7 @@ async def on_attachments(ctx: Context) -> Replies:
     for att in ctx.msg.attachments:
         try:
             blob = await evidence.keep_file(ctx.actor, att)
-            if task_no is not None and item_no is not None:
+            if task_no is not None and item_no is not None and not await _in_several_plans(ctx, task_no):
                 replies.append(await file_blob(ctx, blob, task_no, item_no))
             else:
                 replies.append(await ask_where(ctx, blob, task_no, ctx.msg.text))
@@ -45,7 +45,7 @@ async def on_attachments(ctx: Context) -> Replies:
 
 async def file_blob(ctx: Context, blob: StoredBlob, task_no: int, item_no: int) -> Reply:
     """File a stored blob against (task, item) and say what is still missing."""
-    filed = await evidence.file_evidence(ctx.actor, ctx.plan, blob, task_no, item_no)
+    filed = await evidence.file_evidence(ctx.actor, await ctx.plan_of(task_no), blob, task_no, item_no)
     next_step = f"，可以发送「/done {task_no}」提交审核。" if filed.task.role_of(ctx.person.unit or "") == "lead" else "。"
     return Reply(filed.summary() + (next_step if filed.ready else ""))
 
@@ -61,33 +61,38 @@ async def expect_file(ctx: Context, task_no: int, item_no: int) -> Replies:
 
 
 async def ask_where(ctx: Context, blob: StoredBlob, task_no: int | None, caption: str) -> Reply:
-    """Offer the likeliest open items (of one task, or of the sender's unit) as choices."""
-    tasks = await ctx.tasks()
+    """Offer the likeliest open items (of one task, or of the sender's unit in every plan) as choices."""
     if task_no is not None:
-        t = await ctx.task(task_no)
-        evidence.require_upload(ctx.actor, t)
-        if not t.items:
-            raise UserError(f"任务{task_no}不要求提交佐证材料。")
-        candidates = [(t, i) for i in sorted(t.items, key=lambda i: (i.files > 0, i.no))]
+        try:
+            found = [(ctx.plan, await ctx.task(task_no))]
+        except WhichPlan as e:  # the number is in several plans: its items in each of them are the choices
+            found = [(p, t) for p in e.plans for t in await ctx.services.reads.tasks(p.id) if t.no == task_no]
+        for _, t in found:
+            evidence.require_upload(ctx.actor, t)
+            if not t.items:
+                raise UserError(f"任务{task_no}不要求提交佐证材料。")
+        candidates = [(p, t, i) for p, t in found for i in sorted(t.items, key=lambda i: (i.files > 0, i.no))]
     else:
         unit = ctx.person.unit
-        mine = [t for t in tasks if t.items and t.status is not TaskStatus.APPROVED and (unit and t.role_of(unit))]
+        mine = [(p, t) for p, tasks in await ctx.all_tasks() for t in tasks
+                if t.items and t.status is not TaskStatus.APPROVED and (unit and t.role_of(unit))]
         if not mine:
             raise UserError("请在文件说明里写上任务和材料序号，例如「12-3」表示任务12的第3项材料。")
         query = f"{PurePath(blob.file_name).stem} {caption}".strip()
-        scored = [(_score(query, i.title, i.files), t, i) for t in mine for i in t.items]
-        scored.sort(key=lambda x: (-x[0], x[1].deadline, x[1].no, x[2].no))
+        scored = [(_score(query, i.title, i.files), p, t, i) for p, t in mine for i in t.items]
+        scored.sort(key=lambda x: (-x[0], x[2].deadline, x[2].no, x[3].no))
         seen: set[int] = set()  # a shared list's item is one choice, offered under its earliest task
         candidates = []
-        for _, t, i in scored:
+        for _, p, t, i in scored:
             if i.id not in seen and len(candidates) < MAX_CHOICES:
                 seen.add(i.id)
-                candidates.append((t, i))
-    options = [[t.no, i.no] for t, i in candidates[:8]]
+                candidates.append((p, t, i))
+    several = len({p.id for p, _, _ in candidates}) > 1
+    options = [[p.id, t.no, i.no] for p, t, i in candidates[:8]]
     token = await ctx.store.chats.ask(ctx.person.key, KIND, {"blob": blob.payload(), "options": options},
                                       now=ctx.now)
-    choices = [Choice(f"任务{t.no}-{i.no} {bare(i.title)[:18]}", f"{token}:{n}") for n, (t, i) in
-               enumerate(candidates[:8])]
+    choices = [Choice(f"{f'{p.year}-' if several else ''}任务{t.no}-{i.no} {bare(i.title)[:18]}", f"{token}:{n}")
+               for n, (p, t, i) in enumerate(candidates[:8])]
     choices.append(Choice("都不是，取消", f"{token}:x"))
     return Reply(f"收到「{blob.file_name}」。它是哪一项材料？请选择；也可以取消后重新发送，并在说明里写上「任务号-材料序号」，"
                  "例如「12-3」。", choices=tuple(choices))
@@ -104,9 +109,22 @@ async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
     n = whole_number(answer)
     if n is None or n >= len(options):
         raise UserError("这个按钮无效，请重新发送文件。")
-    task_no, item_no = options[n]
+    plan_id, task_no, item_no = options[n]
+    plan = next((p for p in ctx.plans if p.id == plan_id), None)
+    if plan is None:
+        raise UserError("这份计划已不在办理中，文件没有归档。")
+    ctx.settle(plan)
     reply = await file_blob(ctx, blob, int(task_no), int(item_no))
     return [Reply(reply.text, edit=True)]
+
+
+async def _in_several_plans(ctx: Context, no: int) -> bool:
+    """Tell whether a caption's task number is in more than one plan the sender could mean (then it is asked)."""
+    try:
+        await ctx.task(no)
+    except WhichPlan:
+        return True
+    return False
 
 
 def _score(query: str, title: str, files: int) -> float:

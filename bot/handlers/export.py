@@ -27,12 +27,14 @@ USAGE = "用法：「/export」导出台账；「/export 材料」导出佐证�
 async def export(ctx: Context, args: str) -> Replies:
     """/export [材料 [单位]]：导出台账 Excel，或佐证材料包（节水办）"""
     words = args.split()
-    if not words:
-        return await _ledger(ctx)
-    if words[0].lower() in BUNDLE_WORDS:
-        unit = ctx.resolve_unit(" ".join(words[1:])).name if len(words) > 1 else None
-        return await _bundle(ctx, unit)
-    raise UserError(USAGE)
+    if words and words[0].lower() not in BUNDLE_WORDS:
+        raise UserError(USAGE)
+    unit = ctx.resolve_unit(" ".join(words[1:])).name if len(words) > 1 else None
+    replies: Replies = []
+    for plan, _ in await ctx.all_tasks():  # each plan being worked on has its own 台账 and bundle
+        ctx.settle(plan)
+        replies += await (_bundle(ctx, unit) if words else _ledger(ctx))
+    return replies
 
 
 async def _ledger(ctx: Context) -> Replies:

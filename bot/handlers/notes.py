@@ -27,7 +27,7 @@ async def add_note(ctx: Context, no: int, text: str) -> Replies:
     if not text.strip():
         require_involved(ctx.person, await ctx.task(no))
         raise UserError(f"请写上进展内容，例如「/note {no} 已完成2所学校的节水型单位申报」。")
-    n = await notes.add_note(ctx.actor, ctx.plan, no, text)
+    n = await notes.add_note(ctx.actor, await ctx.plan_of(no), no, text)
     return [Reply(f"已记录任务{no}的阶段性进展（{n.line()}）。节水办在任务详情、简报和台账中可以看到。")]
 
 

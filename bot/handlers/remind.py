@@ -35,10 +35,11 @@ async def on_reminder_choice(ctx: Context, question: Question, answer: str) -> R
 async def _on_plan(ctx: Context, plan_id: int) -> Context:
     """Return the context switched to the reminder's plan (buttons may outlive a change of the chats' plan)."""
     if plan_id == ctx.plan.id:
+        ctx.pinned = True
         return ctx
     for plan in await ctx.store.plans.list_plans():
         if plan.id == plan_id:
-            return dataclasses.replace(ctx, plan=plan, _tasks=None)
+            return dataclasses.replace(ctx, plan=plan, pinned=True, _tasks=None)
     raise UserError("这项任务所在的计划已不存在。")
 
 
@@ -59,7 +60,7 @@ async def _upload(ctx: Context, refs: list[tuple[int, int]]) -> Replies:
         missing = "、".join(f"({i.no}){i.title}" for i in t.missing[:3]) or "已全部收到，可补充更新"
         link = ctx.services.upload_link
         if link is not None and here is ctx:
-            replies.append(Reply(f"任务{no}还需：{missing}", link=(f"上传任务{no}的材料", link(ctx.person, no))))
+            replies.append(Reply(f"任务{no}还需：{missing}", link=(f"上传任务{no}的材料", link(ctx.person, here.plan.id, no))))
         else:
             example = (t.missing or t.items)[0].no
             hints.append(f"· 任务{no}：发送文件，说明写「{no}-材料序号」，如「{no}-{example}」。还需：{missing}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from bot.core.chinese import day_text
 from bot.core.clock import SHANGHAI
 from bot.core.messages import Choice, OutFile, Reply
-from bot.core.views import Question, TaskStatus
+from bot.core.views import PlanView, Question, TaskStatus, TaskView
 from bot.handlers.completion import approve
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
@@ -59,18 +60,24 @@ async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
 
 async def _queue(ctx: Context) -> Replies:
     """List the tasks waiting for review, the longest-waiting first."""
-    submitted = await ctx.store.plans.submitted_at(ctx.plan.id)
-    waiting = sorted((t for t in await ctx.tasks() if t.status is TaskStatus.SUBMITTED),
-                     key=lambda t: (submitted.get(t.no) is None, submitted.get(t.no), t.no))
+    plans = await ctx.all_tasks()
+    waiting: list[tuple[dt.datetime | None, PlanView, TaskView]] = []
+    for plan, tasks in plans:
+        submitted = await ctx.store.plans.submitted_at(plan.id)
+        waiting += [(submitted.get(t.no), plan, t) for t in tasks if t.status is TaskStatus.SUBMITTED]
+    waiting.sort(key=lambda w: (w[0] is None, w[0] or dt.datetime.max.replace(tzinfo=dt.UTC), w[1].id, w[2].no))
     if not waiting:
         return [Reply("目前没有待审核的任务。")]
+    several = len(plans) > 1
     lines = [f"待审核的任务（{len(waiting)}项，先提交的在前）："]
-    for t in waiting:
+    for at, plan, t in waiting:
         since = ""
-        if (at := submitted.get(t.no)) is not None:
+        if at is not None:
             day = at.astimezone(SHANGHAI).date()
             since = f" · {day_text(day)}提交，已等{(ctx.today - day).days}天"
         evidence = f"材料 {t.evidence_done}/{len(t.items)}" if t.items else "无需材料"
-        lines.append(f"· 任务{t.no}（{t.lead}）{t.short_title(20)} · {evidence}{since}")
-    lines.append(f"发送「/review {waiting[0].no}」查看材料并审核。")
+        which = f"{plan.year}-" if several else ""
+        lines.append(f"· 任务{which}{t.no}（{t.lead}）{t.short_title(20)} · {evidence}{since}")
+    first = waiting[0]
+    lines.append(f"发送「/review {f'{first[1].year}-' if several else ''}{first[2].no}」查看材料并审核。")
     return [Reply("\n".join(lines))]

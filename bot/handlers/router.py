@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from bot.actions.base import Services
 from bot.core.chinese import without_controls
 from bot.core.errors import Transient, UserError
-from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Message, Reply
+from bot.core.intents import named_plan
+from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Choice, Message, Reply
 from bot.core.views import Question
-from bot.handlers.context import ANYONE, LIAISON, Context, identify
+from bot.handlers.context import ANYONE, LIAISON, Context, WhichPlan, identify
 from bot.store.db import is_transient
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ MessageHandler = Callable[[Context], Awaitable[Replies]]
 
 APOLOGY = "抱歉，处理您的消息时出了问题，已记录下来，请稍后再试。如一直不行，请联系节水办。"
 MAX_TEXT = 2000
+WHICH_PLAN = "which-plan"  # a task number in several active plans: which one the sender means
 UNREADABLE = ("暂时只能处理文字、图片和文件。提交材料：直接发送文件或图片；发不了的文件请用上传页面：发送「任务」加任务号"
               "（例如「任务12」），点开其中的「上传佐证材料」。")
 
@@ -99,7 +101,10 @@ class Conversation:
             msg = dataclasses.replace(msg, text=text, user_name=name)
         try:
             ctx = await self._context(msg)
-            replies = await self._route(ctx)
+            try:
+                replies = await self._route(ctx)
+            except WhichPlan as e:
+                replies = await self._which_plan(ctx, e)
         except UserError as e:
             log.info("refused %s:%s: %s", msg.channel, msg.user_id, e.message)
             replies = [Reply(e.message)]
@@ -116,14 +121,43 @@ class Conversation:
         s = self.services
         acts = msg.callback is not None or bool(msg.attachments) or msg.text.lstrip().startswith("/")
         person = await identify(s, msg, fresh=acts)
-        plan = await s.reads.plan(s.settings.plan or None)
-        return Context(s, msg, person, plan)
+        plans = await s.reads.active_plans()
+        if s.settings.plan:  # DUBAN_PLAN: this process serves that plan alone
+            plans = [p for p in plans if p.key == s.settings.plan] or [await s.reads.plan(s.settings.plan)]
+        if not plans:
+            plans = [await s.reads.plan(None)]  # none active: the newest, so the refusal names the way out
+        named, text = named_plan(msg.text, plans) if msg.text else (None, msg.text)
+        if named is not None:
+            return Context(s, dataclasses.replace(msg, text=text), person, named, plans, pinned=True)
+        return Context(s, msg, person, plans[0], plans)
+
+    async def _which_plan(self, ctx: Context, asked: WhichPlan) -> Replies:
+        """Ask which plan a task number means, with a button per plan that answers the message again in it."""
+        if ctx.msg.attachments or ctx.msg.callback is not None:
+            return [Reply(asked.message)]  # a file or a button is not sent again: the sender says the plan
+        token = await ctx.store.chats.ask(ctx.person.key, WHICH_PLAN, {"text": ctx.msg.text,
+                                                                       "plans": [p.id for p in asked.plans]},
+                                          now=ctx.now)
+        return [Reply(asked.message, choices=tuple(Choice(p.label, f"{token}:{p.id}") for p in asked.plans))]
+
+    async def _in_plan(self, ctx: Context, question: Question, answer: str) -> Replies:
+        """Answer the message a 「哪一份计划」 question held, in the plan chosen."""
+        offered = question.payload.get("plans")
+        plan = next((p for p in ctx.plans if str(p.id) == answer and isinstance(offered, list) and p.id in offered),
+                    None)
+        if plan is None:
+            raise UserError("这份计划现在不在办理中，请重新发送。")
+        ctx.settle(plan)
+        ctx.msg = dataclasses.replace(ctx.msg, text=str(question.payload["text"]), callback=None)
+        return await self._route(ctx)
 
     async def _route(self, ctx: Context) -> Replies:
         msg = ctx.msg
         if msg.callback is not None:
             token, _, answer = msg.callback.partition(":")
             question = await ctx.store.chats.take_question(token, ctx.person.key, now=ctx.now, check=self._may_answer(ctx))
+            if question.kind == WHICH_PLAN:
+                return await self._in_plan(ctx, question, answer)
             return await self.router.choices[question.kind].handler(ctx, question, answer)
         if msg.event in (ENTERED, FOLLOWED) and self.router.on_entered is not None:
             return await self.router.on_entered(ctx)
@@ -151,6 +185,8 @@ class Conversation:
         """Return the check a button press passes before its question is consumed: a known kind, the role it needs."""
 
         def check(kind: str) -> None:
+            if kind == WHICH_PLAN:
+                return  # anyone may say which plan they meant: the message is checked when it is answered again
             answer = self.router.choices.get(kind)
             if answer is None:
                 raise UserError("这个按钮已失效，请重新发起操作。")

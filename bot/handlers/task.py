@@ -41,7 +41,7 @@ async def task_reply(ctx: Context, no: int) -> Replies:
     if role == "lead" and t.status.is_open:
         text += f"\n全部材料齐全后发送「/done {t.no}」提交审核。"
     if ctx.services.upload_link is not None and may_see_task(ctx.person, t) and t.items:
-        return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, t.no)), choices=tuple(choices))]
+        return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, ctx.plan.id, t.no)), choices=tuple(choices))]
     return [Reply(text, choices=tuple(choices))]
 
 
@@ -58,6 +58,6 @@ async def withdraw(ctx: Context, args: str) -> Replies:
     file_id = whole_number(args.strip().lstrip("#＃"))
     if file_id is None:
         raise UserError("请写上文件编号（阿拉伯数字），例如 /withdraw 37。发送「/files 任务号」可以看到编号。")
-    f = await evidence.withdraw(ctx.actor, ctx.plan, file_id)
+    f = await evidence.withdraw(ctx.actor, file_id)
     return [Reply(f"已撤回文件 #{f.id}「{f.file_name}」（任务{f.task_no} 材料{f.item_no}）。"
                   "文件记录保留在操作日志中。")]

@@ -101,7 +101,7 @@ class Snapshot:
     liaisons: dict[str, list[PersonView]]
     snoozes: dict[tuple[str, int, int], dt.date]
     subscriptions: list[ChatRef]
-    digest_plan: PlanView | None
+    digest_plans: list[PlanView]  # the plans whose digests go to subscribed groups
 
 
 @dataclass
@@ -274,9 +274,13 @@ class ReminderEngine:
 
     # ---- digests ------------------------------------------------------------------------------
     async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
-        """Enqueue the latest scheduled digest not yet sent to each subscribed chat; older ones are skipped."""
-        plan = snap.digest_plan
-        if plan is None or not snap.subscriptions:
+        """Enqueue each plan's latest scheduled digest not yet sent to each subscribed chat."""
+        return sum([await self._plan_digests(snap, plan, now, catch_start, utcnow) for plan in snap.digest_plans])
+
+    async def _plan_digests(self, snap: Snapshot, plan: PlanView, now: dt.datetime, catch_start: dt.date,
+                            utcnow: dt.datetime) -> int:
+        """Enqueue the plan's latest scheduled digest not yet sent to each subscribed chat; older ones are skipped."""
+        if not snap.subscriptions:
             return 0
         tasks = snap.tasks.get(plan.id, [])
         days = [(day, stage) for day in _days(catch_start, now.date())
@@ -341,8 +345,9 @@ class ReminderEngine:
                     continue
                 seen.add(d.key)
                 rows.append(self._preview_row(d, views.get((d.plan.id, d.task.no)), day))
-            plan = snap.digest_plan
-            if plan is not None and (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
+            for plan in snap.digest_plans:
+                if not (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
+                    continue
                 for chat in snap.subscriptions:
                     rows.append({"kind": "digest", "at": self._send_at(day).isoformat(), "plan": plan.key,
                                  "task": None, "title": "进度简报", "stage": stage, "period": day.isoformat(),
@@ -361,7 +366,7 @@ class ReminderEngine:
     # ---- computation --------------------------------------------------------------------------
     async def _snapshot(self, active_after: dt.date | None) -> Snapshot:
         """Read everything a sweep needs, once."""
-        plans = await self.store.plans.list_plans()  # newest import first
+        plans = await self.store.plans.active_plans()  # newest import first; archived plans remind no one
         tasks: dict[int, list[TaskSchedule]] = {p.id: [] for p in plans}
         for t in await self.ledger.open_tasks():
             if t.plan_id in tasks:
@@ -370,13 +375,12 @@ class ReminderEngine:
         for person in await self.store.people.liaisons():
             if person.unit is not None:
                 liaisons.setdefault(person.unit, []).append(person)
-        # Digests are about the plan the chats work on: DUBAN_PLAN, or the newest import.
-        digest_plan = next((p for p in plans if p.key == self.settings.plan), None) if self.settings.plan else (
-            plans[0] if plans else None)
-        if self.settings.plan and digest_plan is None:
-            log.warning("DUBAN_PLAN=%s is not a plan: no scheduled digests", self.settings.plan)
+        # Digests are about the plans the chats work on: every active plan, or DUBAN_PLAN alone.
+        digest_plans = [p for p in plans if p.key == self.settings.plan] if self.settings.plan else plans
+        if self.settings.plan and not digest_plans:
+            log.warning("DUBAN_PLAN=%s is not an active plan: no scheduled digests", self.settings.plan)
         return Snapshot(plans, tasks, liaisons, await self.ledger.snoozes(after=active_after),
-                        await self.store.chats.subscriptions(), digest_plan)
+                        await self.store.chats.subscriptions(), digest_plans)
 
     def _due(self, snap: Snapshot, start: dt.date, end: dt.date, now: dt.datetime, *,
              unbound: bool = False, skip: set[str] | None = None) -> list[Due]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,9 +53,15 @@ class PlanRepo:
         self._cache: dict[int, _Structure] = {}
 
     # ---- import -------------------------------------------------------------------------------
-    async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime) -> ImportResult:
-        """Load or update a plan; progress and evidence are kept, and a change that would orphan evidence is refused."""
+    async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime,
+                          continues: Mapping[int, tuple[str, int]] | None = None) -> ImportResult:
+        """Load or update a plan; progress and evidence are kept, and a change that would orphan evidence is refused.
+
+        `continues` maps a task number to the (plan key, task number) of an earlier plan's task it carries on
+        (from comparing the two tables), so last year's files for the same item are one step away.
+        """
         async with transaction(self._sessions) as s:
+            earlier = await self._task_ids(s, continues or {})
             plan = (await s.exec(select(Plan).where(Plan.key == spec.key))).first()
             created = plan is None
             if plan is None:
@@ -85,6 +92,7 @@ class PlanRepo:
                     "recurrence": t.recurrence.value if t.recurrence else None,
                     "targets": [_target_json(x) for x in t.targets],
                     "evidence_list_id": lists.get(_list_key(t)) if t.evidence else None,
+                    "carried_from": earlier.get(t.no),
                 }
                 row: Task | None = existing.get(t.no)
                 if row is None:
@@ -111,6 +119,17 @@ class PlanRepo:
                         detail={"key": spec.key, "added": added, "updated": updated}))
             self._cache.pop(plan.id, None)
             return ImportResult(spec.key, created, added, updated, unchanged, len(spec.notes))
+
+    @staticmethod
+    async def _task_ids(s: AsyncSession, continues: Mapping[int, tuple[str, int]]) -> dict[int, int]:
+        """Return, for each task number, the row id of the earlier plan's task it continues."""
+        found: dict[int, int] = {}
+        for no, (key, old_no) in continues.items():
+            row = (await s.exec(select(Task.id).join(Plan, col(Plan.id) == Task.plan_id)
+                                .where(Plan.key == key, Task.no == old_no))).first()
+            if row is not None:
+                found[no] = row
+        return found
 
     async def _sync_evidence(self, s: AsyncSession, plan_id: int, spec: PlanSpec) -> dict[str, int]:
         """Create or update evidence lists and items; refuse to drop an item that has files."""
@@ -190,14 +209,40 @@ class PlanRepo:
                  .group_by(col(Plan.id)).order_by(col(Plan.imported_at).desc()))
             return [_plan_view(p, n) for p, n in (await s.exec(q)).all()]
 
-    async def plan(self, key: str | None = None) -> PlanView:
-        """Return the plan with this key, or the most recently imported one (task count not filled).
+    async def active_plans(self) -> list[PlanView]:
+        """Return the plans being worked on (not archived), newest import first (task count not filled).
 
         Asked on every message through the read model (`bot.readmodel`), which keeps the answer.
         """
         async with self._sessions() as s:
+            rows = (await s.exec(select(Plan).where(col(Plan.active).is_(True))
+                                 .order_by(col(Plan.imported_at).desc()))).all()
+            return [_plan_view(p, 0) for p in rows]
+
+    async def set_active(self, key: str, active: bool, *, actor: str, now: dt.datetime) -> PlanView:
+        """Archive a plan (no longer served: no reminders, not in chat or on the desk) or make it active again."""
+        async with transaction(self._sessions) as s:
+            row = (await s.exec(select(Plan).where(Plan.key == key))).first()
+            if row is None:
+                raise NotFound(f"没有找到计划「{key}」。发送 duban plan list 查看现有计划。")
+            row.active = active
+            s.add(Audit(at=now, actor=actor, channel="cli", action="plan.activate" if active else "plan.archive",
+                        plan_id=row.id, detail={"key": key}))
+            return _plan_view(row, 0)
+
+    async def continued(self, task_id: int) -> tuple[PlanView, int] | None:
+        """Return the earlier plan and task number a task carries on (see `import_plan`), if any."""
+        async with self._sessions() as s:
+            row = (await s.exec(select(Plan, Task.no).join(Task, col(Task.plan_id) == Plan.id)
+                                .where(Task.id == select(Task.carried_from).where(Task.id == task_id)
+                                       .scalar_subquery()))).first()
+        return (_plan_view(row[0], 0), row[1]) if row is not None else None
+
+    async def plan(self, key: str | None = None) -> PlanView:
+        """Return the plan with this key, or the most recently imported active one (task count not filled)."""
+        async with self._sessions() as s:
             q = select(Plan).order_by(col(Plan.imported_at).desc())
-            row = (await s.exec(q.where(Plan.key == key) if key else q.limit(1))).first()
+            row = (await s.exec(q.where(Plan.key == key) if key else q.where(col(Plan.active).is_(True)).limit(1))).first()
         if row is not None:
             return _plan_view(row, 0)
         plans = await self.list_plans()
@@ -348,4 +393,4 @@ def _target_json(t: Target) -> dict[str, Any]:
 
 def _plan_view(p: Plan, n: int) -> PlanView:
     assert p.id is not None
-    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n)
+    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n, p.active)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
@@ -23,6 +24,7 @@ class Plan(SQLModel, table=True):
     year: int
     district: str = ""
     imported_at: dt.datetime
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})  # archived: no longer served
 
 
 class EvidenceList(SQLModel, table=True):
@@ -62,6 +64,7 @@ class Task(SQLModel, table=True):
     status_note: str = ""  # reason given on return
     updated_at: dt.datetime | None = None
     deadline_extended: dt.date | None = None  # the approved 延期 in force; `deadline` stays the plan's
+    carried_from: int | None = None  # the id of the earlier plan's task this continues (see migration 0014)
 
 
 class Extension(SQLModel, table=True):

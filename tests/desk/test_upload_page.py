@@ -67,7 +67,7 @@ async def liaison(app: App, user: str, unit: str) -> PersonView:
 
 def link(app: App, person: PersonView, task_no: int) -> str:
     assert app.services.upload_link is not None
-    return app.services.upload_link(person, task_no)
+    return app.services.upload_link(person, 1, task_no)  # the shipped plan, the only one
 
 
 async def upload(http: aiohttp.ClientSession, url: str, data: bytes, item: str = "3",
@@ -138,7 +138,7 @@ async def test_forged_or_altered_token_is_refused(running: tuple[App, Runtime], 
     forged.app, forged._signer = app, Signer(b"\x00" * 32, b"duban-upload-link\x00")  # right format, wrong secret
     other_person = PersonView(id=99, channel="wecom", user_id="lisi", unit="区水务局")
     for bad in (f"{payload}.{sig[:-2]}AA", f"{payload[:-2]}Qx.{sig}", "garbage", "a.b",
-                forged.link(other_person, 12).rsplit("/", 1)[1]):
+                forged.link(other_person, 1, 12).rsplit("/", 1)[1]):
         async with http.get(f"{rt.http_url}/upload/{bad}") as resp:
             assert resp.status == 403 and "链接无效" in await resp.text()
         status, _ = await upload(http, f"{rt.http_url}/upload/{bad}", PDF)
