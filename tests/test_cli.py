@@ -152,3 +152,16 @@ def test_removing_a_coordinator_named_in_settings_is_refused_until_the_setting_d
     assert "邀请码：" not in console("admin", ["/invite 教育局"], monkeypatch, capsys)
     assert main(["coordinator", "list"]) == 0
     assert "console:admin" not in capsys.readouterr().out
+
+
+def test_a_plan_is_archived_and_made_active_again(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "archive", "pingshan-2023"]) == 0
+    assert "已归档计划 pingshan-2023" in capsys.readouterr().err
+    assert main(["plan", "list", "--json"]) == 0
+    assert [(p["key"], p["active"]) for p in json.loads(capsys.readouterr().out)] == [("pingshan-2023", False)]
+    assert main(["plan", "activate", "pingshan-2023"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "list", "--json"]) == 0
+    assert [(p["key"], p["active"]) for p in json.loads(capsys.readouterr().out)] == [("pingshan-2023", True)]
+    assert main(["plan", "archive", "no-such-plan"]) == 2
+    assert "没有找到计划「no-such-plan」" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from bot.app import App
 Command = Callable[[App, argparse.Namespace], Awaitable[None]]
 Add = Callable[[str, Command, str], argparse.ArgumentParser]
 
-err = Console(stderr=True)  # what people read: Chinese sentences, tables; never mixed into --json output
+err = Console(stderr=True, soft_wrap=True)  # what people read (never in --json output); the terminal wraps it
 out = Console()
 
 

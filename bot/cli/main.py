@@ -45,17 +45,33 @@ async def cmd_plan_import(app: App, a: argparse.Namespace) -> None:
     if a.dry_run:
         err.print("以上是预览，没有写入任何内容。去掉 --dry-run 即导入。")
         return
-    r = await app.store.plans.import_plan(preview.read.plan, "cli", app.clock.utcnow())
+    r = await app.store.plans.import_plan(preview.read.plan, "cli", app.clock.utcnow(), continues=preview.continues)
     verb = "新建" if r.created else "更新"
     err.print(f"已{verb}计划 {r.plan_key}：新增{r.tasks_added}项，更新{r.tasks_updated}项，未变{r.tasks_unchanged}项，"
               f"备注{r.notes}条。")
 
 
 async def cmd_plan_list(app: App, a: argparse.Namespace) -> None:
-    table = Table("标识", "名称", "年份", "任务数")
-    for p in await app.store.plans.list_plans():
-        table.add_row(p.key, p.title, str(p.year), str(p.tasks))
+    plans = await app.store.plans.list_plans()
+    if a.json:
+        print_json([{"key": p.key, "title": p.title, "year": p.year, "tasks": p.tasks, "active": p.active}
+                    for p in plans])
+        return
+    table = Table("标识", "名称", "年份", "任务数", "状态")
+    for p in plans:
+        table.add_row(p.key, p.title, str(p.year), str(p.tasks), "办理中" if p.active else "已归档")
     out.print(table)
+
+
+async def cmd_plan_archive(app: App, a: argparse.Namespace) -> None:
+    p = await app.store.plans.set_active(a.key, False, actor="cli", now=app.clock.utcnow())
+    err.print(f"已归档计划 {p.key}（{p.title}）：不再提醒、不再出现在聊天和督办台中；记录和材料都保留，"
+              f"需要时 duban plan activate {p.key} 恢复。")
+
+
+async def cmd_plan_activate(app: App, a: argparse.Namespace) -> None:
+    p = await app.store.plans.set_active(a.key, True, actor="cli", now=app.clock.utcnow())
+    err.print(f"计划 {p.key}（{p.title}）已恢复办理。")
 
 
 async def cmd_units(app: App, a: argparse.Namespace) -> None:
@@ -204,7 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--json", action="store_true", help="以 JSON 输出预览")
     pi.add_argument("--key", help="计划标识（默认：文件中写明的，或与库中同一计划相同，或按年度和文件名）")
     pi.set_defaults(func=cmd_plan_import)
-    plan.add_parser("list", help="列出计划").set_defaults(func=cmd_plan_list)
+    pl = plan.add_parser("list", help="列出计划（办理中的和已归档的）")
+    pl.add_argument("--json", action="store_true", help="输出 JSON")
+    pl.set_defaults(func=cmd_plan_list)
+    for verb, func, text in (("archive", cmd_plan_archive, "归档计划：不再提醒，不再出现在聊天和督办台中"),
+                             ("activate", cmd_plan_activate, "恢复办理已归档的计划")):
+        pa = plan.add_parser(verb, help=text)
+        pa.add_argument("key", help="计划标识（duban plan list 可查）")
+        pa.set_defaults(func=func)
     u = add("units", cmd_units, "列出单位及简称")
     u.add_argument("--json", action="store_true", help="输出 JSON")
     t = add("tasks", cmd_tasks, "列出任务")

@@ -190,9 +190,9 @@ def named_plan(text: str, plans: Sequence[PlanView]) -> tuple[PlanView | None, s
         same_year = [p for p in plans if p.year == int(year.group(1))]
         if len(same_year) == 1:
             return same_year[0], text[:at] + rest[year.end():]
-    for plan in sorted(plans, key=lambda p: -len(p.short)):
-        if plan.short and rest.startswith(plan.short):
-            after = re.match(r"\s*(?:任务|第)?\s*(?=\d)", rest[len(plan.short):])
-            if after is not None:
-                return plan, text[:at] + rest[len(plan.short) + after.end():]
+    for short in sorted({p.short for p in plans if p.short}, key=len, reverse=True):
+        named = [p for p in plans if p.short == short]
+        after = re.match(r"\s*(?:任务|第)?\s*(?=\d)", rest[len(short):]) if rest.startswith(short) else None
+        if after is not None:  # a name two plans share (this year's and last year's) names neither
+            return (named[0], text[:at] + rest[len(short) + after.end():]) if len(named) == 1 else (None, text)
     return None, text

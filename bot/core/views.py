@@ -129,6 +129,7 @@ class TaskView:
     status_note: str = ""
     updated_at: dt.datetime | None = None
     deadline_original: dt.date | None = None  # the plan's deadline once an extension moved `deadline`
+    continues: tuple[int, int] | None = None  # (plan id, task no) of the earlier plan's task this one carries on
     latest_note: ProgressNoteView | None = None
 
     @property

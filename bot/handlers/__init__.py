@@ -29,6 +29,8 @@ def build_router() -> Router:
     r.command("due", due.due, "/due [本月|下个月|十月|逾期]：查看本单位的任务", who="liaison", aliases=("mytasks", "tasks"))
     r.command("task", task.show_task, "/task 12：查看任务详情和材料清单", who="liaison")
     r.command("files", task.show_files, "/files 12：查看任务已收到的文件", who="liaison")
+    r.command("lastyear", task.last_year, "/lastyear 12：查看去年同一任务各项材料的文件（只供参考）", who="liaison",
+              aliases=("去年",))
     r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who="liaison")
     r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
     r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
@@ -54,6 +56,7 @@ def build_router() -> Router:
     r.choice(review.KIND, review.on_choice, who="coordinator")
     r.choice(due.PAGE_KIND, on_page)
     r.choice(remind.KIND, remind.on_reminder_choice)
+    r.choice(task.LAST_YEAR, task.on_last_year)
     r.on_text = on_text
     r.on_attachments = evidence.on_attachments
     r.on_entered = entered_handler(r)

@@ -115,7 +115,8 @@ def _several(plans: list[tuple[PlanView, list[TaskView]]]) -> str:
     if len(plans) < 2:
         return ""
     newest = plans[0][0]
-    return f"\n几份计划中都有的编号，请在前面写上年份或计划简称，如「{newest.year}-12」「{newest.short}12」。"
+    by_name = f"「{newest.short}12」" if sum(p.short == newest.short for p, _ in plans) == 1 else ""
+    return f"\n几份计划中都有的编号，请在前面写上年份或计划简称，如「{newest.year}-12」{by_name}。"
 
 
 def _matches(t: TaskView, intent: Intent, ctx: Context) -> bool:

@@ -1,6 +1,10 @@
-"""One task: its detail, its files, withdrawing a wrong file."""
+"""One task: its detail, its files, withdrawing a wrong file, last year's files for the same items."""
 
 from __future__ import annotations
+
+import re
+
+from rapidfuzz import fuzz
 
 from bot.actions import evidence
 from bot.actions.access import may_see_task, require_involved
@@ -8,9 +12,13 @@ from bot.core.chinese import day_text, whole_number
 from bot.core.errors import UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
+from bot.core.views import ItemView, Question, TaskStatus, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import files_list, task_detail
+
+LAST_YEAR = "last-year"  # the 去年同项材料 button under a task's detail
+SAME_ITEM = 75  # title similarity (0–100, rapidfuzz) at which last year's item counts as the same document
 
 
 def require_task_no(args: str, usage: str) -> int:
@@ -40,6 +48,9 @@ async def task_reply(ctx: Context, no: int) -> Replies:
         text += f"\n\n提交材料：直接发送文件，说明里写「{t.no}-材料序号」，例如「{t.no}-{(t.missing or t.items)[0].no}」。"
     if role == "lead" and t.status.is_open:
         text += f"\n全部材料齐全后发送「/done {t.no}」提交审核。"
+    if t.continues is not None and (role is not None or ctx.person.coordinator):
+        token = await ctx.store.chats.ask(ctx.person.key, LAST_YEAR, {"plan": ctx.plan.id, "task": t.no}, now=ctx.now)
+        choices.append(Choice("去年同项材料", f"{token}:show"))
     if ctx.services.upload_link is not None and may_see_task(ctx.person, t) and t.items:
         return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, ctx.plan.id, t.no)), choices=tuple(choices))]
     return [Reply(text, choices=tuple(choices))]
@@ -61,3 +72,54 @@ async def withdraw(ctx: Context, args: str) -> Replies:
     f = await evidence.withdraw(ctx.actor, file_id)
     return [Reply(f"已撤回文件 #{f.id}「{f.file_name}」（任务{f.task_no} 材料{f.item_no}）。"
                   "文件记录保留在操作日志中。")]
+
+
+async def last_year(ctx: Context, args: str) -> Replies:
+    """/lastyear 12：查看上一份计划中同一任务各项材料的文件（只供参考，不计入本年材料）"""
+    return await _last_year(ctx, await ctx.task(require_task_no(args, "/lastyear 12")))
+
+
+async def on_last_year(ctx: Context, question: Question, answer: str) -> Replies:
+    """Show last year's files of a task from the button under its detail."""
+    plan = next((p for p in ctx.plans if p.id == question.payload.get("plan")), None)
+    if plan is None:
+        raise UserError("这份计划已不在办理中。")
+    ctx.settle(plan)
+    return await _last_year(ctx, await ctx.task(int(str(question.payload["task"]))))
+
+
+async def _last_year(ctx: Context, t: TaskView) -> Replies:
+    """List, item by item, the files the earlier plan's same task received: one step away, never this year's."""
+    require_involved(ctx.person, t)
+    if t.continues is None:
+        return [Reply(f"任务{t.no}在上一份计划中没有对应的任务（导入时没有匹配上），没有去年的材料可看。")]
+    plan_id, no = t.continues
+    earlier_plan = next((p for p in await ctx.store.plans.list_plans() if p.id == plan_id), None)
+    earlier = await ctx.store.plans.task(plan_id, no)
+    files = await ctx.store.evidence.files(plan_id, no)
+    label = earlier_plan.label if earlier_plan is not None else "上一份计划"
+    passed = "，已通过审核" if earlier.status is TaskStatus.APPROVED else f"，状态：{earlier.status.label}"
+    lines = [f"任务{t.no}去年对应的是{label}的任务{no}{passed}。以下文件只供参考，不计入今年的材料："]
+    for item in t.items:
+        match = _same_item(item, earlier.items)
+        got = [f for f in files if match is not None and f.item_no == match.no]
+        if match is None:
+            lines.append(f"· {item.no}. {item.title}：去年没有这一项")
+        elif not got:
+            lines.append(f"· {item.no}. {item.title}：去年这一项（材料{match.no}）没有收到文件")
+        else:
+            names = "；".join(f"#{f.id}「{f.file_name}」" for f in got[:5]) + ("……" if len(got) > 5 else "")
+            lines.append(f"· {item.no}. {item.title}：去年材料{match.no}有{len(got)}个文件：{names}")
+    return [Reply("\n".join(lines))]
+
+
+def _same_item(item: ItemView, earlier: tuple[ItemView, ...]) -> ItemView | None:
+    """Return the earlier task's item that is the same document (same title, give or take the year and wording)."""
+    scored = [(fuzz.ratio(_yearless(item.title), _yearless(e.title)) + (5 if e.no == item.no else 0), e)
+              for e in earlier]
+    best = max(scored, key=lambda s: s[0], default=None)
+    return best[1] if best is not None and best[0] >= SAME_ITEM else None
+
+
+def _yearless(title: str) -> str:
+    return re.sub(r"20\d\d年?", "", title)

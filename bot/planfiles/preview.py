@@ -19,6 +19,14 @@ class ImportPreview:
     read: ReadResult
     comparison: PlanComparison | None = None
 
+    @property
+    def continues(self) -> dict[int, tuple[str, int]]:
+        """Map each task of a new plan to the (plan key, task number) of the earlier plan's task it carries on."""
+        c = self.comparison
+        if c is None or c.earlier.key == self.read.plan.key:
+            return {}
+        return {m.new.no: (c.earlier.key, m.old.no) for m in c.matched}
+
 
 def preview_json(preview: ImportPreview) -> dict[str, Any]:
     """Return the preview for scripts: counts, every inference, and the tasks added, removed and changed."""

@@ -210,13 +210,13 @@ class PlanRepo:
             return [_plan_view(p, n) for p, n in (await s.exec(q)).all()]
 
     async def active_plans(self) -> list[PlanView]:
-        """Return the plans being worked on (not archived), newest import first (task count not filled).
+        """Return the plans being worked on (not archived), the latest year and import first (no task count).
 
         Asked on every message through the read model (`bot.readmodel`), which keeps the answer.
         """
         async with self._sessions() as s:
             rows = (await s.exec(select(Plan).where(col(Plan.active).is_(True))
-                                 .order_by(col(Plan.imported_at).desc()))).all()
+                                 .order_by(col(Plan.year).desc(), col(Plan.imported_at).desc()))).all()
             return [_plan_view(p, 0) for p in rows]
 
     async def set_active(self, key: str, active: bool, *, actor: str, now: dt.datetime) -> PlanView:
@@ -230,18 +230,10 @@ class PlanRepo:
                         plan_id=row.id, detail={"key": key}))
             return _plan_view(row, 0)
 
-    async def continued(self, task_id: int) -> tuple[PlanView, int] | None:
-        """Return the earlier plan and task number a task carries on (see `import_plan`), if any."""
-        async with self._sessions() as s:
-            row = (await s.exec(select(Plan, Task.no).join(Task, col(Task.plan_id) == Plan.id)
-                                .where(Task.id == select(Task.carried_from).where(Task.id == task_id)
-                                       .scalar_subquery()))).first()
-        return (_plan_view(row[0], 0), row[1]) if row is not None else None
-
     async def plan(self, key: str | None = None) -> PlanView:
         """Return the plan with this key, or the most recently imported active one (task count not filled)."""
         async with self._sessions() as s:
-            q = select(Plan).order_by(col(Plan.imported_at).desc())
+            q = select(Plan).order_by(col(Plan.year).desc(), col(Plan.imported_at).desc())
             row = (await s.exec(q.where(Plan.key == key) if key else q.where(col(Plan.active).is_(True)).limit(1))).first()
         if row is not None:
             return _plan_view(row, 0)
@@ -322,6 +314,9 @@ class PlanRepo:
         items = (await s.exec(select(EvidenceItem).join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                               .where(EvidenceList.plan_id == plan_id).order_by(col(EvidenceItem.no)))).all()
         notes = (await s.exec(select(Note).where(Note.plan_id == plan_id).order_by(col(Note.no)))).all()
+        earlier_ids = [t.carried_from for t in tasks if t.carried_from is not None]
+        earlier = {i: (p, n) for i, p, n in (await s.exec(select(Task.id, Task.plan_id, Task.no)
+                                                          .where(col(Task.id).in_(earlier_ids)))).all()}
         coop: dict[int, list[str]] = {}
         for u in units:
             if u.role == "cooperating":
@@ -346,6 +341,7 @@ class PlanRepo:
                 notes=tuple(n.text for n in notes if t.no in n.task_nos),
                 targets=tuple(Target(**x) for x in t.targets),
                 recurrence=Recurrence(t.recurrence) if t.recurrence else None,
+                continues=earlier.get(t.carried_from) if t.carried_from is not None else None,
             )
         structure = _Structure(imported_at, views)
         self._cache[plan_id] = structure
