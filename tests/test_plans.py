@@ -115,3 +115,14 @@ async def test_a_date_is_never_read_as_a_plan(app: App, chat: Chat, seed: PlanSp
     await import_next_year(app, seed, tmp_path)
     reply = await chat.text("li", text)
     assert "2份计划中都有" in reply  # task 40 is asked about, the date is left a date
+
+
+async def test_a_long_list_over_two_plans_shows_what_is_due_now_and_one_plan_on_request(
+        app: App, chat: Chat, seed: PlanSpec, tmp_path: Path) -> None:
+    await chat.bind("shui", "水务局")  # the unit with most tasks: both years' lists would fill pages
+    await import_next_year(app, seed, tmp_path)
+    [reply] = await chat.say("shui", "我单位有哪些任务")
+    assert "【2023年节水典范城市建设】" in reply.text and "【2024年节水典范城市建设】" in reply.text
+    assert "发送「/due 2024」查看这份计划的全部任务" in reply.text and not reply.choices  # one page, no 下一页
+    only = await chat.text("shui", "/due 2024")
+    assert "【2023年" not in only and "2024.11" in only and "2023.11" not in only

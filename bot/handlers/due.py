@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bot.core import intents
 from bot.core.chinese import ROLE_LABEL, DateRange
 from bot.core.errors import NotAllowed, UserError
@@ -16,7 +18,12 @@ PAGE_KIND = "page"
 
 
 async def due(ctx: Context, args: str) -> Replies:
-    """/due [单位] [本月|下个月|十月|逾期]：查看任务清单"""
+    """/due [年份] [单位] [本月|下个月|十月|逾期]：查看任务清单"""
+    word, _, rest = args.strip().partition(" ")
+    named = [p for p in ctx.plans if word in (p.key, p.short, str(p.year), f"{p.year}年")]
+    if len(named) == 1:  # 「/due 2024」「/due 河长制」: one plan's list
+        ctx.settle(named[0])
+        args = rest
     intent = intents.parse(args or "任务", today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
     if args and intent.kind is Kind.TASKS and intent.unit is None and intent.window is None and not (
             intent.overdue or intent.missing):
@@ -40,22 +47,18 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     known = reads.rendered(key)
     if known is not None:
         return list(known)
-    blocks: list[str] = []
-    tasks: list[TaskView] = []
-    for plan, plan_tasks in plans:
-        mine = [t for t in plan_tasks
-                if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)]
-        if mine and len(plans) > 1:
-            blocks.append(f"【{plan.label}】")
-        lead = sorted((t for t in mine if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
-        coop = sorted((t for t in mine if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
-        if lead:
-            blocks.append(f"— 牵头任务 {len(lead)} 项 —")
-            blocks += [task_line(t, ctx.today) for t in lead]
-        if coop:
-            blocks.append(f"— 配合任务 {len(coop)} 项 —")
-            blocks += [task_line(t, ctx.today) for t in coop]
-        tasks += mine
+    sections = [(plan, [t for t in plan_tasks
+                        if t.role_of(unit) and intent.role in (None, t.role_of(unit)) and _matches(t, intent, ctx)])
+                for plan, plan_tasks in plans]
+    tasks = [t for _, mine in sections for t in mine]
+    blocks = [b for plan, mine in sections for b in _unit_blocks(plan, mine, unit, ctx, several=len(plans) > 1)]
+    room = ctx.msg.reply_limit - 400
+    if len(plans) > 1 and sum(len(b) + 1 for b in blocks) > room:
+        # several plans' lists would fill pages: what needs doing now in each, the rest counted; with many plans,
+        # a line per plan (one page, the same words for every liaison of the unit today: kept like one plan's list)
+        blocks = [b for plan, mine in sections for b in _unit_blocks(plan, mine, unit, ctx, several=True, now_only=True)]
+        if sum(len(b) + 1 for b in blocks) > room:
+            blocks = [_plan_line(plan, mine, ctx) for plan, mine in sections if mine]
     what = _describe(intent)
     if not tasks:
         replies = [Reply(f"{unit}没有{what or ''}的任务。" + ("发送「我单位有哪些任务」查看全部。" if what else ""))]
@@ -108,6 +111,47 @@ async def next_page(ctx: Context, question: Question) -> Replies:
         return [Reply(page)]
     token = await ctx.store.chats.ask(ctx.person.key, PAGE_KIND, {"pages": rest, "unit": unit}, now=ctx.now)
     return [Reply(page, choices=(Choice("下一页", f"{token}:next"),))]
+
+
+def _unit_blocks(plan: PlanView, tasks: list[TaskView], unit: str, ctx: Context, *, several: bool,
+                 now_only: bool = False) -> list[str]:
+    """Render a unit's tasks of one plan as list blocks, lead first; `now_only`: only what needs doing within a
+    month (overdue, due soon, returned), the others counted with the way to see them."""
+    if not tasks:
+        return []
+    shown = [t for t in tasks if _needs_doing_now(t, ctx)] if now_only else tasks
+    blocks = [f"【{plan.label}】"] if several else []
+    lead = sorted((t for t in shown if t.role_of(unit) == "lead"), key=lambda t: (t.deadline, t.no))
+    coop = sorted((t for t in shown if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
+    if lead:
+        blocks.append(f"— 牵头任务 {len(lead)} 项 —")
+        blocks += [task_line(t, ctx.today) for t in lead]
+    if coop:
+        blocks.append(f"— 配合任务 {len(coop)} 项 —")
+        blocks += [task_line(t, ctx.today) for t in coop]
+    if len(shown) < len(tasks):
+        blocks.append(f"另有{len(tasks) - len(shown)}项一个月后才到期或已提交，发送「/due {_handle(plan, ctx)}」查看这份计划的全部任务。")
+    return blocks
+
+
+def _plan_line(plan: PlanView, tasks: list[TaskView], ctx: Context) -> str:
+    """Say in a line what a unit has in one plan: how many tasks, how many overdue or due within a month."""
+    late = sum(1 for t in tasks if t.status.is_open and t.deadline < ctx.today)
+    soon = sum(1 for t in tasks if _needs_doing_now(t, ctx)) - late
+    return (f"【{plan.label}】{len(tasks)}项" + (f"，逾期{late}项" if late else "") + (f"，一个月内到期{soon}项" if soon else "")
+            + f"（「/due {_handle(plan, ctx)}」）")
+
+
+def _handle(plan: PlanView, ctx: Context) -> str:
+    """Name a plan the shortest way that no other active plan shares: its year, its short name, or its key."""
+    if sum(p.year == plan.year for p in ctx.plans) == 1:
+        return str(plan.year)
+    return plan.short if sum(p.short == plan.short for p in ctx.plans) == 1 else plan.key
+
+
+def _needs_doing_now(t: TaskView, ctx: Context) -> bool:
+    """Tell whether a task needs the unit within a month: open and due by then (or overdue), or returned."""
+    return t.status.is_open and (t.deadline <= ctx.today + dt.timedelta(days=30) or t.status is TaskStatus.RETURNED)
 
 
 def _several(plans: list[tuple[PlanView, list[TaskView]]]) -> str:
