@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.actions.base import Services
+from bot.actions.plans import preview_import
 from bot.channels.pipeline import Pipeline
 from bot.config import Settings
 from bot.core.clock import Clock
@@ -80,15 +81,7 @@ class App:
 
     async def preview_import(self, path: Path, key: str | None = None) -> ImportPreview:
         """Read a plan file and compare it with the most similar stored plan of its district; write nothing."""
-        from bot.planfiles.compare import carry_forward, compare_plans, most_similar_plan
-
-        read = self.read_plan(path, key)
-        stored = [await self.store.plans.spec(p.key) for p in await self.store.plans.list_plans()]
-        earlier = most_similar_plan(read.plan, stored)
-        if earlier is None:
-            return ImportPreview(read)
-        comparison = compare_plans(read.plan, earlier)
-        return ImportPreview(carry_forward(read, comparison, keep_key=key is not None), comparison)
+        return await preview_import(self.store, self.units, path, key)
 
     @property
     def scratch_dir(self) -> Path:

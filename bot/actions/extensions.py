@@ -30,7 +30,7 @@ async def request_extension(actor: Actor, plan: PlanView, no: int, day: dt.date,
     notice = (f"【延期申请】{unit}（{actor.person.display}）申请将任务{no}的截止日期由{day_text(ext.deadline_from)}"
               f"延至{day_text(ext.deadline_to)}。\n原因：{reason}\n{t.short_title(40)}\n"
               f"也可发送「/delay approve {no}」批准，或「/delay reject {no} 原因」不批准。")
-    await notify_coordinators(actor, notice, f"extension:{ext.id}", kind=DECISION, payload={"task": no, "id": ext.id},
+    await notify_coordinators(actor, notice, f"extension:{ext.id}", kind=DECISION, payload={"plan": plan.id, "task": no, "id": ext.id},
                               options=(("批准", "yes"), ("不批准", "no")))
     return ext
 

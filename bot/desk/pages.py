@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import datetime as dt
+import re
+import secrets
 import unicodedata
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +30,7 @@ from aiohttp import web
 from bot.actions import completion
 from bot.actions.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
 from bot.actions.base import Actor, AppParts
+from bot.actions.plans import import_previewed, preview_import, served_plans, set_plan_active
 from bot.core.chinese import day_text
 from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
@@ -36,12 +40,15 @@ from bot.desk.upload import BadForm, TooBig, file_upload, receive_form
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
 from bot.handlers.export import bundle_file, bundle_name, ledger_file, ledger_name
+from bot.planfiles.limits import LIMITS
+from bot.planfiles.preview import preview_json, preview_lines
 from bot.reports.digest import progress_chart_png
 from bot.reports.render import deadline_text, file_size
 from bot.store.files import BlobRefused
 
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
+PLAN_COOKIE = "duban_desk_plan"  # the plan last shown, for pages whose address does not name one (filters, bookmarks)
 # The task page offers a preview of files declared as these; what is served inline is decided by the file's first
 # bytes (sniff), whatever the sender's client declared.
 PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -61,6 +68,8 @@ ACTIONS = {
     "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
     "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
 }
+PLAN_FILES = (".xlsx", ".docx", ".yaml", ".yml")  # what the plan readers take from the desk
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")  # a pending import's name (secrets.token_urlsafe(18))
 MAX_ROW_NUMBER = 2**31 - 1  # PostgreSQL INTEGER, the narrowest column a task or file number is looked up in
 SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
 DESK = "desk"  # the channel the audit log names for what is done on the desk
@@ -76,6 +85,7 @@ class Viewer:
     session: str
     csrf: str
     form: Mapping[str, str] = field(default_factory=dict)
+    plans: tuple[PlanView, ...] = ()  # the plans served, for the switcher when there are several
 
     @property
     def role(self) -> str:
@@ -119,6 +129,10 @@ class Desk:
         r.add_get("/desk/downloads", self._signed_in(self._downloads))
         r.add_get("/desk/export/ledger", self._signed_in(self._ledger, coordinator=True))
         r.add_get("/desk/export/bundle", self._signed_in(self._bundle))
+        r.add_get("/desk/plans", self._signed_in(self._plans, coordinator=True))
+        r.add_post("/desk/plans/preview", self._signed_in(self._plan_preview, coordinator=True))
+        r.add_post("/desk/plans/import", self._signed_in(self._plan_import, coordinator=True, post=True))
+        r.add_post("/desk/plans/state", self._signed_in(self._plan_state, coordinator=True, post=True))
         r.add_static("/desk/static/", Path(__file__).parent / "static")
 
     # ---- signing in -----------------------------------------------------------------------------
@@ -199,14 +213,14 @@ class Desk:
             person = current_role(person, self.app.settings.coordinator_keys)
             if not may_use_desk(person):
                 return self._message(request, "不能使用督办台", "您现在不是节水办人员，也没有绑定单位。", 403)
-            viewer = Viewer(person, value, self.auth.csrf(value))
+            viewer = Viewer(person, value, self.auth.csrf(value), plans=tuple(await served_plans(self.app.services)))
             if coordinator and not may_review(person):
                 return self._message(request, "没有权限", "这一页只有节水办统筹人员可以使用。", 403, viewer)
             if post:
                 form = await request.post()
                 if not self.auth.csrf_ok(value, str(form.get("csrf", ""))):
                     return self._message(request, "表单已失效", "页面已过期，请返回刷新后再操作。没有做任何修改。", 403, viewer)
-                viewer = Viewer(person, value, viewer.csrf, {k: v for k, v in form.items() if isinstance(v, str)})
+                viewer = dataclasses.replace(viewer, form={k: v for k, v in form.items() if isinstance(v, str)})
             return await handler(request, viewer)
 
         return route
@@ -215,7 +229,7 @@ class Desk:
     async def _overview(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         if not viewer.person.coordinator:
             raise web.HTTPFound("/desk/tasks")
-        plan, tasks = await self._plan_tasks()
+        plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
         filters = Filters.from_query(request.query)
         shown = filters.apply(tasks, today)
@@ -226,7 +240,7 @@ class Desk:
             "units": _units(tasks), "query": urlencode(request.query), "nav": "overview"})
 
     async def _chart_png(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan, tasks = await self._plan_tasks()
+        plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
         key = (plan.id, today, tuple((t.no, t.status, t.deadline) for t in tasks))
         if self._chart is None or self._chart[0] != key:
@@ -235,7 +249,7 @@ class Desk:
         return web.Response(body=self._chart[1], content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def _tasks(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan, tasks = await self._plan_tasks()
+        plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
         mine = visible_tasks(viewer.person, tasks)
         filters = Filters.from_query(request.query)
@@ -247,7 +261,7 @@ class Desk:
             "title": "任务列表", "nav": "tasks"})
 
     async def _queue(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan, tasks = await self._plan_tasks()
+        plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
         waiting = sorted((t for t in tasks if t.status is TaskStatus.SUBMITTED),
                          key=lambda t: (t.updated_at or dt.datetime.min.replace(tzinfo=dt.UTC), t.no))
@@ -257,7 +271,7 @@ class Desk:
             "title": f"待审核（{len(waiting)}项）", "nav": "review"})
 
     async def _task(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan = await self._plan()
+        plan = await self._plan(request)
         try:
             task = await self.app.store.plans.task(plan.id, _row_number(request.match_info["no"], "项任务"))
         except UserError as e:
@@ -288,7 +302,7 @@ class Desk:
         action, reason = viewer.form.get("action", ""), " ".join(viewer.form.get("reason", "").split())
         if action not in ("approve", "return"):
             return self._message(request, "操作无效", "请在任务页面上选择“审核通过”或“退回”。", 400, viewer)
-        actor, plan = self._actor(viewer), await self._plan()
+        actor, plan = self._actor(viewer), await self._plan(request)
         try:
             if action == "approve":
                 t = await completion.approve(actor, plan, no)
@@ -298,7 +312,7 @@ class Desk:
                 text = f"任务{no}已退回{t.lead}，原因：{reason.rstrip('。')}。已通知该单位联络员。"
         except UserError as e:
             text = e.message
-        return self._after(f"/desk/tasks/{no}", text)
+        return self._after(f"/desk/tasks/{no}{_query(request)}", text)
 
     async def _upload(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         no = int(request.match_info["no"])
@@ -316,11 +330,87 @@ class Desk:
             if upload is None:
                 text = "没有选择文件：请选择要上传的文件后再提交。"
             else:
-                text = await file_upload(self._actor(viewer), await self._plan(), no, fields.get("item", ""), upload)
+                text = await file_upload(self._actor(viewer), await self._plan(request), no, fields.get("item", ""), upload)
         finally:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
-        return self._after(f"/desk/tasks/{no}", text)
+        return self._after(f"/desk/tasks/{no}{_query(request)}", text)
+
+    # ---- plans: the list, importing next year's table (upload → preview → confirm), archiving ----------------------
+    async def _plans(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        return self._render(request, "plans.html", {
+            "viewer": viewer, "plans": await self.app.store.plans.list_plans(), "title": "计划", "nav": "plans",
+            "kinds": ", ".join(PLAN_FILES), "max_mb": LIMITS.file_mb})
+
+    async def _plan_preview(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        try:
+            fields, upload = await receive_form(request, LIMITS.file_mb * 1024 * 1024, self.app.scratch_file)
+        except TooBig:
+            return self._message(request, "文件太大", f"分工表超过了 {LIMITS.file_mb}MB 的上限，没有导入。", 413, viewer)
+        except BadForm as e:
+            return self._message(request, "上传失败", str(e), 400, viewer)
+        if not self.auth.csrf_ok(viewer.session, fields.get("csrf", "")):
+            if upload is not None:
+                upload.path.unlink(missing_ok=True)
+            return self._message(request, "表单已失效", "页面已过期，请返回刷新后再上传。没有做任何修改。", 403, viewer)
+        if upload is None:
+            return self._message(request, "没有选择文件", "请选择要导入的分工表文件后再提交。", 400, viewer)
+        suffix = Path(upload.file_name).suffix.lower()
+        if suffix not in PLAN_FILES:
+            upload.path.unlink(missing_ok=True)
+            return self._message(request, "文件类型不对", f"只能导入这些格式的分工表：{'、'.join(PLAN_FILES)}。"
+                                 f"「{upload.file_name}」没有导入。", 400, viewer)
+        pending = self._pending_imports()
+        token = secrets.token_urlsafe(18)
+        kept = pending / f"{token}{suffix}"
+        upload.path.replace(kept)
+        key = fields.get("key", "").strip() or None
+        try:
+            preview = await preview_import(self.app.store, self.app.services.units, kept, key)
+        except UserError as e:
+            kept.unlink(missing_ok=True)
+            return self._message(request, "无法导入", f"「{upload.file_name}」没有导入：{e.message}", 400, viewer)
+        return self._render(request, "plan_preview.html", {
+            "viewer": viewer, "title": "导入预览", "nav": "plans", "name": upload.file_name, "token": token,
+            "key": key or "", "lines": preview_lines(preview), "summary": preview_json(preview)})
+
+    async def _plan_import(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        token, key = viewer.form.get("token", ""), viewer.form.get("key", "") or None
+        kept = next(iter(self._pending_imports().glob(f"{token}.*")), None) if _TOKEN.fullmatch(token) else None
+        if kept is None:
+            return self._message(request, "预览已失效", "这份分工表的预览已经确认、取消或过期，请重新上传。", 410, viewer)
+        try:
+            if viewer.form.get("action") != "import":
+                return self._after("/desk/plans", "已取消导入，没有做任何修改。")
+            preview = await preview_import(self.app.store, self.app.services.units, kept, key)
+            r = await import_previewed(self._actor(viewer), preview)
+        except UserError as e:
+            return self._message(request, "无法导入", e.message, 400, viewer)
+        finally:
+            kept.unlink(missing_ok=True)
+        verb = "新建" if r.created else "更新"
+        return self._after("/desk/plans", f"已{verb}计划 {r.plan_key}：新增{r.tasks_added}项，更新{r.tasks_updated}项，"
+                                          f"未变{r.tasks_unchanged}项，备注{r.notes}条。")
+
+    async def _plan_state(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        key, active = viewer.form.get("key", ""), viewer.form.get("active") == "1"
+        try:
+            p = await set_plan_active(self._actor(viewer), key, active)
+        except UserError as e:
+            return self._message(request, "操作失败", e.message, 404, viewer)
+        text = (f"计划 {p.key}（{p.title}）已恢复办理。" if active else
+                f"已归档计划 {p.key}（{p.title}）：不再提醒，不再出现在聊天和督办台中；记录和材料都保留，可随时恢复。")
+        return self._after("/desk/plans", text)
+
+    def _pending_imports(self) -> Path:
+        """Return the directory of uploaded plan files waiting for confirmation; those a day old are dropped."""
+        pending = self.app.settings.state_dir / "imports"
+        pending.mkdir(parents=True, exist_ok=True)
+        stale = self.app.clock.real_utcnow().timestamp() - 86400
+        for old in pending.iterdir():
+            if old.stat().st_mtime < stale:
+                old.unlink(missing_ok=True)
+        return pending
 
     def _actor(self, viewer: Viewer) -> Actor:
         """The signed-in person acting through the desk."""
@@ -357,7 +447,7 @@ class Desk:
             blob.close()
 
     async def _downloads(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan, tasks = await self._plan_tasks()
+        plan, tasks = await self._plan_tasks(request)
         leads = list(dict.fromkeys(t.lead for t in tasks))
         chosen = request.query.get("unit", "")
         return self._render(request, "downloads.html", {
@@ -365,14 +455,14 @@ class Desk:
             "nav": "downloads"})
 
     async def _ledger(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan = await self._plan()
+        plan = await self._plan(request)
         today = self.app.clock.today()
         path = await ledger_file(self.app.services, plan.key, today)
         return _download(path, ledger_name(today),
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     async def _bundle(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        plan = await self._plan()
+        plan = await self._plan(request)
         today = self.app.clock.today()
         unit = request.query.get("unit") or None
         if not viewer.person.coordinator:
@@ -384,11 +474,16 @@ class Desk:
         return _download(result.path, bundle_name(unit, today), "application/zip")
 
     # ---- helpers --------------------------------------------------------------------------------
-    async def _plan(self) -> PlanView:
-        return await self.app.store.plans.plan(self.app.settings.plan or None)
+    async def _plan(self, request: web.Request) -> PlanView:
+        """Return the plan a page is about: the one its address names (?plan=KEY, which every link and form of a
+        page about a plan carries when several are served, so a page left open acts on the plan it shows), else
+        the one last shown, else the newest."""
+        plans = await served_plans(self.app.services)
+        wanted = request.query.get("plan") or request.cookies.get(PLAN_COOKIE, "")
+        return next((p for p in plans if p.key == wanted), plans[0])
 
-    async def _plan_tasks(self) -> tuple[PlanView, list[TaskView]]:
-        plan = await self._plan()
+    async def _plan_tasks(self, request: web.Request) -> tuple[PlanView, list[TaskView]]:
+        plan = await self._plan(request)
         return plan, await self.app.store.plans.tasks(plan.id)
 
     async def _names(self) -> dict[str, str]:
@@ -400,11 +495,17 @@ class Desk:
 
     def _render(self, request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
         flash = _read_flash(request.cookies.get(FLASH, ""))
-        response = aiohttp_jinja2.render_template(template, request, {**context, "flash": flash}, app_key=TEMPLATES,
-                                                  status=status)
+        plan: PlanView | None = context.get("plan")
+        viewer: Viewer | None = context.get("viewer")
+        several = viewer is not None and len(viewer.plans) > 1
+        pq = f"?plan={quote(plan.key, safe='')}" if plan and several else ""
+        response = aiohttp_jinja2.render_template(template, request, {**context, "flash": flash, "pq": pq},
+                                                  app_key=TEMPLATES, status=status)
         response.headers.update(HTML_HEADERS)
         if flash:
             response.del_cookie(FLASH, path="/desk")
+        if plan is not None and several:
+            response.set_cookie(PLAN_COOKIE, plan.key, path="/desk", httponly=True, samesite="Strict")
         return response
 
     def _message(self, request: web.Request, title: str, text: str, status: int = 200,
@@ -427,6 +528,11 @@ def _row_number(text: str, what: str) -> int:
     if n > MAX_ROW_NUMBER:  # asking the database would overflow its integer (a 500), not find nothing
         raise NotFound(f"没有第{n}{what}。")
     return n
+
+
+def _query(request: web.Request) -> str:
+    """Return the request's query string with its "?" (the plan a form acted on), or nothing."""
+    return f"?{request.query_string}" if request.query_string else ""
 
 
 def _see_other(location: str) -> web.Response:

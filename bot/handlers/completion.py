@@ -33,7 +33,7 @@ async def _submit(ctx: Context, no: int, *, despite_missing: bool) -> Replies:
         await completion.submit(ctx.actor, await ctx.plan_of(no), no, despite_missing=despite_missing)
     except MissingEvidence as e:
         t = e.task
-        token = await ctx.store.chats.ask(ctx.person.key, KIND, {"task": no}, now=ctx.now)
+        token = await ctx.store.chats.ask(ctx.person.key, KIND, {"plan": ctx.plan.id, "task": no}, now=ctx.now)
         lines = [f"任务{no}还有{len(t.missing)}项材料没有收到："]
         lines += [f"⬜ {i.no}. {i.title}" for i in t.missing]
         lines.append("确定现在就提交审核吗？节水办审核时会看到缺少的材料。")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.actions import access
@@ -109,6 +110,13 @@ class Context:
         if plan.id != self.plan.id:
             self.plan, self._tasks = plan, None
         self.pinned = True
+
+    def settle_asked(self, payload: Mapping[str, object]) -> None:
+        """Settle the plan a question was asked about (its payload's "plan", a plan id): the answer, a button
+        pressed later, acts on that plan and is not asked back which one."""
+        plan = next((p for p in self.plans if p.id == payload.get("plan")), None)
+        if plan is not None:
+            self.settle(plan)
 
     async def all_tasks(self) -> list[tuple[PlanView, list[TaskView]]]:
         """Return every active plan with its tasks (the plan named, when one was), newest plan first."""

@@ -30,6 +30,7 @@ async def on_attachments(ctx: Context) -> Replies:
     if item_no is None:  # no caption (WeCom files carry none): the place the sender named just before, if any
         said = await ctx.store.chats.take_latest(ctx.person.key, NEXT_KIND, now=ctx.now)
         if said is not None:
+            ctx.settle_asked(said.payload)
             task_no, item_no = int(str(said.payload["task"])), int(str(said.payload["item"]))
     for att in ctx.msg.attachments:
         try:
@@ -55,7 +56,8 @@ async def expect_file(ctx: Context, task_no: int, item_no: int) -> Replies:
     if ctx.person.unit is None and not ctx.person.coordinator:
         raise NotAllowed("您还没有绑定单位，不能提交材料。请先发送「/bind 邀请码」。")
     item = evidence.item_for_upload(ctx.actor, await ctx.task(task_no), item_no)
-    await ctx.store.chats.ask(ctx.person.key, NEXT_KIND, {"task": task_no, "item": item_no}, now=ctx.now,
+    await ctx.store.chats.ask(ctx.person.key, NEXT_KIND, {"plan": ctx.plan.id, "task": task_no, "item": item_no},
+                              now=ctx.now,
                               ttl=NEXT_TTL)
     return [Reply(f"好的，请发送文件：下一个文件将归入任务{task_no} 材料{item_no}《{bare(item.title)}》。")]
 

@@ -44,7 +44,7 @@ async def review(ctx: Context, args: str) -> Replies:
             ] if len(files) > MAX_FILES else []
     if t.status is not TaskStatus.SUBMITTED:
         return [*replies, *([Reply(tail[0])] if tail else [])]
-    token = await ctx.store.chats.ask(ctx.person.key, KIND, {"task": no}, now=ctx.now)
+    token = await ctx.store.chats.ask(ctx.person.key, KIND, {"plan": ctx.plan.id, "task": no}, now=ctx.now)
     tail.append(f"审核任务{no}：通过，或退回并说明原因。")
     return [*replies, Reply("\n".join(tail), choices=(Choice("审核通过", f"{token}:approve"),
                                                        Choice("退回", f"{token}:return")))]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.actions.base import Services
+from bot.actions.plans import served_plans
 from bot.core.chinese import without_controls
 from bot.core.errors import Transient, UserError
 from bot.core.intents import named_plan
@@ -121,11 +122,7 @@ class Conversation:
         s = self.services
         acts = msg.callback is not None or bool(msg.attachments) or msg.text.lstrip().startswith("/")
         person = await identify(s, msg, fresh=acts)
-        plans = await s.reads.active_plans()
-        if s.settings.plan:  # DUBAN_PLAN: this process serves that plan alone
-            plans = [p for p in plans if p.key == s.settings.plan] or [await s.reads.plan(s.settings.plan)]
-        if not plans:
-            plans = [await s.reads.plan(None)]  # none active: the newest, so the refusal names the way out
+        plans = await served_plans(s)
         named, text = named_plan(msg.text, plans) if msg.text else (None, msg.text)
         if named is not None:
             return Context(s, dataclasses.replace(msg, text=text), person, named, plans, pinned=True)
@@ -158,6 +155,7 @@ class Conversation:
             question = await ctx.store.chats.take_question(token, ctx.person.key, now=ctx.now, check=self._may_answer(ctx))
             if question.kind == WHICH_PLAN:
                 return await self._in_plan(ctx, question, answer)
+            ctx.settle_asked(question.payload)
             return await self.router.choices[question.kind].handler(ctx, question, answer)
         if msg.event in (ENTERED, FOLLOWED) and self.router.on_entered is not None:
             return await self.router.on_entered(ctx)

@@ -81,10 +81,8 @@ async def last_year(ctx: Context, args: str) -> Replies:
 
 async def on_last_year(ctx: Context, question: Question, answer: str) -> Replies:
     """Show last year's files of a task from the button under its detail."""
-    plan = next((p for p in ctx.plans if p.id == question.payload.get("plan")), None)
-    if plan is None:
+    if not ctx.pinned:  # the router settles the plan the button was asked about, while it is served
         raise UserError("这份计划已不在办理中。")
-    ctx.settle(plan)
     return await _last_year(ctx, await ctx.task(int(str(question.payload["task"]))))
 
 

@@ -54,7 +54,7 @@ class PlanRepo:
 
     # ---- import -------------------------------------------------------------------------------
     async def import_plan(self, spec: PlanSpec, actor: str, now: dt.datetime,
-                          continues: Mapping[int, tuple[str, int]] | None = None) -> ImportResult:
+                          continues: Mapping[int, tuple[str, int]] | None = None, channel: str = "cli") -> ImportResult:
         """Load or update a plan; progress and evidence are kept, and a change that would orphan evidence is refused.
 
         `continues` maps a task number to the (plan key, task number) of an earlier plan's task it carries on
@@ -115,7 +115,7 @@ class PlanRepo:
             await s.exec(delete(Note).where(col(Note.plan_id) == plan.id))  # type: ignore[call-overload]
             for n in spec.notes:
                 s.add(Note(plan_id=plan.id, no=n.no, text=n.text, task_nos=list(n.tasks)))
-            s.add(Audit(at=now, actor=actor, channel="cli", action="plan.import", plan_id=plan.id,
+            s.add(Audit(at=now, actor=actor, channel=channel, action="plan.import", plan_id=plan.id,
                         detail={"key": spec.key, "added": added, "updated": updated}))
             self._cache.pop(plan.id, None)
             return ImportResult(spec.key, created, added, updated, unchanged, len(spec.notes))
@@ -219,22 +219,29 @@ class PlanRepo:
                                  .order_by(col(Plan.year).desc(), col(Plan.imported_at).desc()))).all()
             return [_plan_view(p, 0) for p in rows]
 
-    async def set_active(self, key: str, active: bool, *, actor: str, now: dt.datetime) -> PlanView:
+    async def set_active(self, key: str, active: bool, *, actor: str, now: dt.datetime,
+                         channel: str = "cli") -> PlanView:
         """Archive a plan (no longer served: no reminders, not in chat or on the desk) or make it active again."""
         async with transaction(self._sessions) as s:
             row = (await s.exec(select(Plan).where(Plan.key == key))).first()
             if row is None:
                 raise NotFound(f"没有找到计划「{key}」。发送 duban plan list 查看现有计划。")
             row.active = active
-            s.add(Audit(at=now, actor=actor, channel="cli", action="plan.activate" if active else "plan.archive",
+            s.add(Audit(at=now, actor=actor, channel=channel, action="plan.activate" if active else "plan.archive",
                         plan_id=row.id, detail={"key": key}))
             return _plan_view(row, 0)
 
     async def plan(self, key: str | None = None) -> PlanView:
-        """Return the plan with this key, or the most recently imported active one (task count not filled)."""
+        """Return the plan with this key, or the newest active one (the newest of all when every plan is archived,
+        so that what refuses can name it); task count not filled."""
         async with self._sessions() as s:
             q = select(Plan).order_by(col(Plan.year).desc(), col(Plan.imported_at).desc())
-            row = (await s.exec(q.where(Plan.key == key) if key else q.where(col(Plan.active).is_(True)).limit(1))).first()
+            if key:
+                q = q.where(Plan.key == key)
+            else:
+                q = q.order_by(None).order_by(col(Plan.active).desc(), col(Plan.year).desc(),
+                                              col(Plan.imported_at).desc()).limit(1)
+            row = (await s.exec(q)).first()
         if row is not None:
             return _plan_view(row, 0)
         plans = await self.list_plans()
