@@ -79,6 +79,21 @@ async def test_a_file_captioned_with_a_number_in_both_plans_asks_which_item(app:
     assert len(await app.store.evidence.files(plans["pingshan-2023"].id, 40)) == 1
 
 
+async def test_buttons_and_the_next_file_stay_in_the_plan_named_before_them(app: App, chat: Chat, seed: PlanSpec,
+                                                                            tmp_path: Path) -> None:
+    await chat.bind("li", "教育局")
+    await import_next_year(app, seed, tmp_path)
+    assert "下一个文件将归入任务40 材料1" in await chat.text("li", "2024-40-1")
+    assert "任务40 材料1" in await chat.text("li", files=[("名单.pdf", b"%PDF next")])  # no caption, not asked
+    [ask] = await chat.say("li", "/done 2024-40")
+    assert "仍然提交审核" in [c.label for c in ask.choices]
+    assert "已提交节水办审核" in await chat.text("li", callback=ask.choices[0].data)
+    plans = {p.key: p for p in await app.store.plans.list_plans()}
+    assert len(await app.store.evidence.files(plans[NEXT_YEAR].id, 40)) == 1
+    assert (await app.store.plans.task(plans[NEXT_YEAR].id, 40)).status.value == "submitted"
+    assert (await app.store.plans.task(plans["pingshan-2023"].id, 40)).status.value == "not_started"
+
+
 async def test_an_archived_plan_reminds_no_one_and_leaves_chat(app: App, chat: Chat, seed: PlanSpec,
                                                                tmp_path: Path, clock: Clock) -> None:
     await chat.bind("li", "教育局")
