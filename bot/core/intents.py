@@ -172,6 +172,14 @@ def evidence_ref(text: str) -> tuple[int | None, int | None]:
 
 _BEFORE_NUMBER = re.compile(r"^(\s*/\S+\s+|\s*)(任务|第)?\s*")
 _YEAR_PREFIX = re.compile(r"(20\d\d)\s*[-－—/年]\s*(?=\d)")
+_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=8)
+def _short_names(plans: tuple[PlanView, ...]) -> list[tuple[str, list[PlanView]]]:
+    """Return the plans' short names, longest first, each with the plans that have it (asked on every message)."""
+    return [(short, [p for p in plans if p.short == short])
+            for short in sorted({p.short for p in plans if p.short}, key=len, reverse=True)]
 
 
 def named_plan(text: str, plans: Sequence[PlanView]) -> tuple[PlanView | None, str]:
@@ -181,7 +189,7 @@ def named_plan(text: str, plans: Sequence[PlanView]) -> tuple[PlanView | None, s
     Only where a task number goes (at the start, after a command or 「任务」), so a date elsewhere
     (「延期到2024-11-15」) is never read as a plan; a year names a plan only when one active plan has it.
     """
-    if not plans:
+    if not plans or _DIGIT.search(text) is None:  # every form names a plan just before a number
         return None, text
     head = _BEFORE_NUMBER.match(text)
     at = head.end() if head else 0
@@ -190,8 +198,7 @@ def named_plan(text: str, plans: Sequence[PlanView]) -> tuple[PlanView | None, s
         same_year = [p for p in plans if p.year == int(year.group(1))]
         if len(same_year) == 1:
             return same_year[0], text[:at] + rest[year.end():]
-    for short in sorted({p.short for p in plans if p.short}, key=len, reverse=True):
-        named = [p for p in plans if p.short == short]
+    for short, named in _short_names(tuple(plans)):
         after = re.match(r"\s*(?:任务|第)?\s*(?=\d)", rest[len(short):]) if rest.startswith(short) else None
         if after is not None:  # a name two plans share (this year's and last year's) names neither
             return (named[0], text[:at] + rest[len(short) + after.end():]) if len(named) == 1 else (None, text)

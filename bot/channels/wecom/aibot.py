@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import mimetypes
@@ -246,16 +245,17 @@ def decode_frame(raw: dict[str, Any]) -> Envelope | None:
     chat = ChatRef(NAME, str(body.get("chatid") or user) if group else user,
                    ChatKind.GROUP if group else ChatKind.PRIVATE)
     reply_to = {"req_id": str((frame.get("headers") or {}).get("req_id", "")), "conn": str(raw.get("conn", "")),
-              "at": str(raw.get("received_at", ""))}
-    base = Envelope(f"{NAME}:{msgid}", chat, user, message_id=msgid, reply_to=reply_to)
+                "at": str(raw.get("received_at", ""))}
+    key = f"{NAME}:{msgid}"
     if body.get("msgtype") == "event":
         event = body.get("event") or {}
         etype = event.get("eventtype")
         if etype == "template_card_event":
-            key = str((event.get("template_card_event") or {}).get("event_key", ""))
-            return dataclasses.replace(base, callback=key, reply_to={})  # an event is answered by a push (errcode 846605)
+            key_pressed = str((event.get("template_card_event") or {}).get("event_key", ""))
+            # an event is answered by a push (errcode 846605), not on its req_id
+            return Envelope(key, chat, user, message_id=msgid, callback=key_pressed)
         if etype == "enter_chat":
-            return dataclasses.replace(base, event=ENTERED)
+            return Envelope(key, chat, user, message_id=msgid, reply_to=reply_to, event=ENTERED)
         return None
     text, sources = _content(body)
     if group:
@@ -263,7 +263,7 @@ def decode_frame(raw: dict[str, Any]) -> Envelope | None:
     tag = msgid[-8:]
     media = tuple(Media(kind, url, f"{MEDIA[kind][0]}-{tag}{n or ''}{MEDIA[kind][1]}", mime_type=MEDIA[kind][2],
                         secret=aeskey) for n, (kind, url, aeskey) in enumerate(sources))
-    return dataclasses.replace(base, text=text, media=media)
+    return Envelope(key, chat, user, message_id=msgid, reply_to=reply_to, text=text, media=media)
 
 
 
