@@ -45,6 +45,11 @@ def may_upload(person: PersonView, task: TaskView) -> bool:
     return may_see_task(person, task) and task.status is not TaskStatus.APPROVED
 
 
+def may_submit(person: PersonView, task: TaskView) -> bool:
+    """Tell whether the person may report the task done now: its lead unit's liaison, while it is open."""
+    return person.unit is not None and task.lead == person.unit and task.status.is_open
+
+
 def require_coordinator(person: PersonView) -> None:
     """Refuse unless the person is a coordinator."""
     if not person.coordinator:

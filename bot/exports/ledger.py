@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from openpyxl.utils import get_column_letter
 
 from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
-from bot.core.views import PlanView, TaskView
+from bot.core.views import ExtensionView, PlanView, TaskView
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.planfiles.workbook import write_cell
 from bot.store.store import Store
@@ -24,9 +24,9 @@ from bot.store.store import Store
 LEDGER_SHEET = "台账"
 SUMMARY_SHEET = "汇总"
 HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数",
-           "延期至", "最新进展")
-_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 40)
-_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "最新进展"})
+           "延期至", "延期申请", "最新进展")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 24, 40)
+_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "延期申请", "最新进展"})
 SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
 
 THIN = Side(style="thin", color="A6A6A6")
@@ -48,32 +48,35 @@ class LedgerData:
 
     plan: PlanView
     tasks: tuple[TaskView, ...]
+    pending: tuple[ExtensionView, ...] = ()  # extension requests waiting for a decision
 
 
 async def ledger_data(store: Store, plan_key: str | None) -> LedgerData:
     """Read what the plan's 台账 shows."""
     plan = await store.plans.plan(plan_key)
-    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)))
+    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)), tuple(await store.extensions.pending(plan.id)))
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
                         tz: dt.tzinfo = SHANGHAI, data: LedgerData | None = None) -> Path:
     """Write the plan's 台账 to `out` (atomically) and return the path; `data`, when given, is not read again."""
     data = data or await ledger_data(store, plan_key)
-    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz)
+    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz, data.pending)
     return out
 
 
-def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI) -> None:
+def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI,
+                 pending: Sequence[ExtensionView] = ()) -> None:
     """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order."""
     wb = Workbook()
     ws = wb.active
     ws.title = LEDGER_SHEET
-    _task_sheet(ws, tasks, today, tz)
+    asked = {e.task_no: f"待批复：延至{e.deadline_to:%Y-%m-%d}（{e.reason}）" for e in pending}
+    _task_sheet(ws, tasks, today, tz, asked)
     _summary_sheet(wb.create_sheet(SUMMARY_SHEET), tasks, today)
     used = {LEDGER_SHEET, SUMMARY_SHEET}
     for unit in dict.fromkeys(t.lead for t in tasks):
-        _task_sheet(wb.create_sheet(sheet_name(unit, used)), [t for t in tasks if t.lead == unit], today, tz)
+        _task_sheet(wb.create_sheet(sheet_name(unit, used)), [t for t in tasks if t.lead == unit], today, tz, asked)
     wb.properties.title = f"{plan.title} 台账（{today:%Y-%m-%d}）"
     with atomic_path(out) as tmp:
         wb.save(tmp)
@@ -101,8 +104,8 @@ def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None
     ws.page_setup.orientation = "landscape"
 
 
-def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo) -> None:
-    """Write one row per task; overdue rows get a light red fill."""
+def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo, asked: Mapping[int, str]) -> None:
+    """Write one row per task, its pending extension request noted; overdue rows get a light red fill."""
     header_row(ws, HEADERS, _WIDTHS)
     for r, t in enumerate(tasks, start=2):
         late = overdue_days(t, today)
@@ -110,7 +113,8 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
         values: tuple[object, ...] = (
             t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
             f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
-            t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
+            t.deadline if t.deadline_original is not None else None, asked.get(t.no),
+            t.latest_note.line(tz) if t.latest_note else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
             cell = write_cell(ws, r, c, value)
