@@ -33,6 +33,7 @@ from telegram.warnings import PTBUserWarning
 from bot.channels.base import ChannelBase
 from bot.channels.pipeline import FetchFailed, Pipeline
 from bot.channels.proxy import proxy_for
+from bot.channels.telegram_http import AiohttpRequest
 from bot.config import Settings, secret_for
 from bot.core.messages import Attachment, ChatKind, ChatRef, Envelope, Media, Reply
 from bot.intake import MAX_CONCURRENT
@@ -74,20 +75,19 @@ class TelegramChannel(ChannelBase):
     def __init__(self, pipeline: Pipeline, settings: Settings) -> None:
         self.pipeline = pipeline
         self.settings = s = settings
+        proxy = proxy_for(s.telegram_api_url or "https://api.telegram.org", s)
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder().token(s.telegram_token).updater(None)
             # the intake handles up to MAX_CONCURRENT chats at once, each sending one call at a time, plus the
             # outbox and downloads: a bounded pool, and a reply waits for a free connection instead of failing
-            .connection_pool_size(MAX_CONCURRENT + 8).pool_timeout(10.0)
+            .request(AiohttpRequest(connection_pool_size=MAX_CONCURRENT + 8, pool_timeout=10.0, proxy=proxy))
             # a long poll holds one connection; the final confirming call on stop must not wait for it
-            .get_updates_connection_pool_size(2))
+            .get_updates_request(AiohttpRequest(connection_pool_size=2, proxy=proxy)))
         if s.telegram_rate_limit:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
         if s.telegram_api_url:
             root = s.telegram_api_url.rstrip("/")
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-        if proxy := proxy_for(s.telegram_api_url or "https://api.telegram.org", s):
-            builder = builder.proxy(proxy).get_updates_proxy(proxy)
         self.webhook = bool(s.telegram_webhook_url)
         self.ptb: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.bot_id = s.telegram_token.split(":", 1)[0]  # update_ids count per bot: the bot's id keeps keys apart

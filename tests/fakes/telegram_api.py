@@ -515,6 +515,7 @@ class FakeTelegram:
         self._query_seq = itertools.count(1)
         self._callbacks: dict[str, dict[str, Any]] = {}  # unanswered callback queries
         self._failures: list[dict[str, Any]] = []
+        self._stalls: dict[str, tuple[float, asyncio.Event]] = {}
         self._poll_generation = 0
         self._webhook_errors: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -796,6 +797,15 @@ class FakeTelegram:
             }
         )
 
+    def stall_next(self, method: str, seconds: float) -> asyncio.Event:
+        """Hold the next call of ``method`` ``seconds`` before answering it (a slow or stuck server).
+
+        Returns an event set when that call arrived (it is being held).
+        """
+        arrived = asyncio.Event()
+        self._stalls[method.lower()] = (seconds, arrived)
+        return arrived
+
     # ------------------------------------------------------------------ internals: users' side
 
     def _user_chat(self, user_id: int, chat_id: int | None, chat_type: str, title: str) -> dict[str, Any]:
@@ -925,6 +935,9 @@ class FakeTelegram:
         index = len(self.calls)
         self.calls.append((name, params))
         self._outcomes.append(_PENDING)
+        if (stall := self._stalls.pop(name.lower(), None)) is not None:
+            stall[1].set()
+            await asyncio.sleep(stall[0])
         try:
             self._maybe_fail(name, params)
             if handler is None:
