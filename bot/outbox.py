@@ -5,6 +5,11 @@ dispatcher loop claims due rows atomically, so two duban processes never send on
 crash before sending leaves the row to be sent on the next start. Replies that could not go out at once
 (a rate limit, the network) are left here too (`defer`). A push goes out in the parts one platform message
 holds; when a later part fails, the row keeps only the parts not delivered.
+
+A morning's reminders go to thousands of chats: the dispatcher sends to many chats at once and each chat's rows one
+after another, in the order they were pushed, so the platform's own pace (Telegram: 30 messages a second, which the
+channel keeps to) is what limits the burst, not one send waiting for the previous. When a chat's row must wait (the
+platform said `retry_after`), that chat's later rows wait as long instead of overtaking it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import datetime as dt
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -24,6 +30,9 @@ from bot.store.store import Store
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+LANES = 64  # chats sent to at once: more than Telegram's 30 messages a second need while each send waits its turn
+AHEAD = 256  # rows claimed ahead of sending, so that a claim's round trips never leave the lanes idle
+CLAIM = 32  # rows claimed at once: the first sends start after one small claim, not after claiming all AHEAD
 
 
 class Sender(Protocol):
@@ -98,22 +107,56 @@ class Outbox:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Send every due row whose channel has a sender here; return how many were sent."""
+        """Send every due row whose channel has a sender here, chats at once, each chat's in order; return how many."""
         sent = 0
-        while True:
-            standing_in = [c for c, other in self.stand_ins.items() if other in self.senders and c not in self.senders]
-            batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys(),
-                                                  private=standing_in)
-            if not batch:
-                return sent
-            for item in batch:
-                try:
-                    sent += await self._send(item)
-                finally:
-                    await self._notify()
+        lanes: dict[str, deque[OutboxItem]] = {}
+        waits: dict[str, dt.datetime] = {}  # chats whose row must wait: their later rows wait as long
+        progress = asyncio.Event()
+        slots = asyncio.Semaphore(LANES)
 
-    async def _send(self, item: OutboxItem) -> int:
-        """Send one claimed row and settle it; return 1 when it was delivered."""
+        async def lane(key: str) -> None:
+            nonlocal sent
+            queue = lanes[key]
+            async with slots:
+                while queue:
+                    item = queue[0]
+                    try:
+                        if key in waits:  # claimed behind a row that must wait: back to pending, after it
+                            await self.store.outbox.settle(item.id, "pending", self.clock.utcnow(), retry_at=waits[key],
+                                                           error="waits for an earlier push to the same chat")
+                            continue
+                        delivered, wait = await self._send(item)
+                        sent += delivered
+                        if wait is not None:
+                            waits[key] = wait
+                    finally:
+                        queue.popleft()
+                        progress.set()
+                        await self._notify()
+            del lanes[key]  # no await since the queue was found empty: nothing was added to it meanwhile
+
+        async with asyncio.TaskGroup() as group:
+            while True:
+                progress.clear()
+                queued = sum(map(len, lanes.values()))
+                standing_in = [c for c, o in self.stand_ins.items() if o in self.senders and c not in self.senders]
+                batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys(),
+                                                      min(CLAIM, AHEAD - queued), private=standing_in) \
+                    if queued < AHEAD else []
+                for item in batch:
+                    key = item.chat.key()
+                    if key in lanes:
+                        lanes[key].append(item)
+                    else:
+                        lanes[key] = deque([item])
+                        group.create_task(lane(key))
+                if not batch:
+                    if not lanes:
+                        return sent
+                    await progress.wait()
+
+    async def _send(self, item: OutboxItem) -> tuple[bool, dt.datetime | None]:
+        """Send one claimed row and settle it; return whether it was delivered, and until when its chat must wait."""
         chat = item.chat
         if chat.channel not in self.senders:  # claim() only returns rows of channels we have or stand in for
             chat = ChatRef(self.stand_ins[chat.channel], chat.chat_id, chat.kind)
@@ -124,32 +167,34 @@ class Outbox:
                 await sender.send(chat, part)
             except Exception as e:
                 left = undelivered(parts[n:], e)
-                await self._failed(item, e, rest=_joined(left) if n or left[0] is not part else None)
-                return 0
+                return False, await self._failed(item, e, rest=_joined(left) if n or left[0] is not part else None)
         await self.store.outbox.settle(item.id, "sent", self.clock.utcnow())
-        return 1
+        return True, None
 
-    async def _failed(self, item: OutboxItem, e: Exception, *, rest: Reply | None) -> None:
-        """Settle a row whose send failed: unreachable, given up, or pending again (only `rest` when some went out)."""
+    async def _failed(self, item: OutboxItem, e: Exception, *, rest: Reply | None) -> dt.datetime | None:
+        """Settle a row whose send failed: unreachable, given up, or pending again (only `rest` when some went out).
+
+        Return when it is tried again, if it is.
+        """
         now = self.clock.utcnow()
         if isinstance(e, Unreachable):
             await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
             await self.unreachable(item.chat, e)
-            return
+            return None
         if isinstance(e, Refused):
             await self.store.outbox.settle(item.id, "failed", now, error=str(e), rest=rest)
             log.error("%s refused for good, not retried: %s", item.dedupe_key, e)
-            return
+            return None
         if item.attempts >= MAX_ATTEMPTS:  # any other failure is retried, never dropped silently
             await self.store.outbox.settle(item.id, "failed", now, error=repr(e), rest=rest)
             log.error("giving up on %s after %d attempts: %r", item.dedupe_key, item.attempts, e)
-            return
+            return None
         retry = getattr(e, "retry_after", None)
-        delay = max(float(retry or 0), min(2.0 ** item.attempts, 600.0))
-        await self.store.outbox.settle(item.id, "pending", now, error=repr(e),
-                                       retry_at=now + dt.timedelta(seconds=delay), rest=rest)
+        retry_at = now + dt.timedelta(seconds=max(float(retry or 0), min(2.0 ** item.attempts, 600.0)))
+        await self.store.outbox.settle(item.id, "pending", now, error=repr(e), retry_at=retry_at, rest=rest)
         if not isinstance(e, TemporaryFailure):
             log.exception("send failed for %s", item.dedupe_key)
+        return retry_at
 
     async def until(self, predicate: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
         """Wait until `predicate` holds, re-checking after each settled send (tests, shutdown)."""

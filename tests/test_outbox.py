@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from fakes.recorder import Recorder
@@ -105,3 +106,41 @@ async def test_a_reply_refused_for_good_is_not_kept_for_a_retry(app: App) -> Non
     app.pipeline.add(channel)
     assert await channel.handle(app.pipeline, Envelope("console:m1", ChatRef("console", "li"), "li", text="/help")) == []
     assert await app.store.outbox.rows() == []
+
+
+class Gated(Recorder):
+    """A channel where the first push to `slow` waits until a push to another chat went out."""
+
+    def __init__(self, slow: str) -> None:
+        super().__init__()
+        self.slow = slow
+        self.other_went = asyncio.Event()
+
+    async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        if chat.chat_id == self.slow and not self.other_went.is_set():
+            await self.other_went.wait()
+        await super().deliver(chat, reply, answering)
+        if chat.chat_id != self.slow:
+            self.other_went.set()
+
+
+async def test_pushes_to_different_chats_go_out_at_once_each_chat_in_order(app: App) -> None:
+    channel = Gated(slow="li")
+    app.pipeline.add(channel)
+    for user, key in (("li", "li-1"), ("li", "li-2"), ("wang", "wang-1")):
+        await app.outbox.push(push(user, key))
+    async with asyncio.timeout(10):  # one chat at a time would wait for ever on li's first push
+        assert await app.outbox.drain() == 3
+    assert [text for _, text in channel.delivered] == ["提醒 wang-1", "提醒 li-1", "提醒 li-2"]
+
+
+async def test_a_chat_told_to_wait_keeps_its_later_pushes_behind(app: App, clock: Clock) -> None:
+    channel = Recorder(failures=[TemporaryFailure("429", retry_after=30)])
+    app.pipeline.add(channel)
+    for key in ("li-1", "li-2"):
+        await app.outbox.push(push("li", key))
+    assert await app.outbox.drain() == 0  # li-1 told to wait 30 s: li-2 waits behind it, not sent before it
+    assert channel.delivered == []
+    clock.advance(dt.timedelta(seconds=31))
+    assert await app.outbox.drain() == 2
+    assert [text for _, text in channel.delivered] == ["提醒 li-1", "提醒 li-2"]

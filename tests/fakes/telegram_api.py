@@ -18,6 +18,11 @@ text limit, 1024-character caption limit, 64-byte callback_data limit, 20 MB get
 callback query only once, editMessageText without reply_markup removing the inline keyboard,
 getUpdates conflicts (webhook active / a second concurrent poller), webhook delivery with the secret
 token header.
+
+With ``flood_limits=True`` it also holds a bot to Telegram's flood limits, read strictly: at most 30 messages in
+any second overall, 1 a second in one private chat, 20 in any minute in one group. A message over a limit is
+answered 429 "Too Many Requests: retry after N" with ``parameters.retry_after`` (the seconds until it would fit),
+as the real server does; off by default, since tests send a reply's parts back to back.
 """
 
 from __future__ import annotations
@@ -78,6 +83,12 @@ _STRING_FIELDS = frozenset(
         "certificate",
     }
 )
+
+# Telegram's flood limits: (messages, seconds) overall, per private chat, per group
+FLOOD_OVERALL = (30, 1.0)
+FLOOD_PRIVATE = (1, 1.0)
+FLOOD_GROUP = (20, 60.0)
+_MESSAGE_METHODS = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
 
 _METHOD_RE = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[^/]*)/?$")
 _FILE_RE = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
@@ -478,8 +489,11 @@ class FakeTelegram:
 
     MAX_DOWNLOAD_SIZE = MAX_DOWNLOAD_SIZE
 
-    def __init__(self, token: str = "123:TEST", bot_username: str = "duban_bot") -> None:
+    def __init__(self, token: str = "123:TEST", bot_username: str = "duban_bot", *, flood_limits: bool = False,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.token = token
+        self.flood_limits = flood_limits
+        self._monotonic = monotonic
         self.bot_username = bot_username
         bot_id = token.split(":", 1)[0]
         self.bot_user: dict[str, Any] = {
@@ -516,6 +530,8 @@ class FakeTelegram:
         self._callbacks: dict[str, dict[str, Any]] = {}  # unanswered callback queries
         self._failures: list[dict[str, Any]] = []
         self._stalls: dict[str, tuple[float, asyncio.Event]] = {}
+        self._message_times: list[float] = []  # arrivals of accepted messages (monotonic), for the flood limits
+        self._chat_times: dict[int, list[float]] = {}
         self._poll_generation = 0
         self._webhook_errors: tuple[int, str] | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -940,6 +956,8 @@ class FakeTelegram:
             await asyncio.sleep(stall[0])
         try:
             self._maybe_fail(name, params)
+            if self.flood_limits and name in _MESSAGE_METHODS:
+                self._check_flood(params.get("chat_id"))
             if handler is None:
                 raise _ApiError(404, "Not Found: method not found")
             result = await handler(params)
@@ -1003,6 +1021,24 @@ class FakeTelegram:
                 self._failures.remove(rule)
             parameters = {"retry_after": rule["retry_after"]} if rule["retry_after"] is not None else None
             raise _ApiError(rule["status"], rule["description"], parameters)
+
+    def _check_flood(self, chat_id: Any) -> None:
+        """Refuse a message over Telegram's limits with 429 and the seconds until it would fit; else count it."""
+        now = self._monotonic()
+        chat = chat_id if isinstance(chat_id, int) else 0
+        per_chat = FLOOD_GROUP if chat < 0 else FLOOD_PRIVATE
+        chat_times = self._chat_times.setdefault(chat, [])
+        wait = 0.0
+        for times, (most, period) in ((self._message_times, FLOOD_OVERALL), (chat_times, per_chat)):
+            while times and times[0] <= now - period:
+                times.pop(0)
+            if len(times) >= most:
+                wait = max(wait, times[len(times) - most] + period - now)
+        if wait > 0:
+            retry_after = max(1, int(wait + 0.999))
+            raise _ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        self._message_times.append(now)
+        chat_times.append(now)
 
     def _serve_file(self, token: str, path: str) -> web.Response:
         if token != self.token:

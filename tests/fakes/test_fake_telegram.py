@@ -300,3 +300,31 @@ async def test_webhook_delivery_with_secret(tg: FakeTelegram) -> None:
             await bot.delete_webhook()
     finally:
         await runner.cleanup()
+
+
+
+async def test_flood_limits_answer_429_with_the_seconds_to_wait() -> None:
+    """With flood_limits: 1 a second in a private chat, 30 a second overall, 20 a minute in a group."""
+    from telegram import Bot
+
+    now = [100.0]  # the fake's clock, moved by hand: what counts is which second a message falls in
+    async with FakeTelegram(flood_limits=True, monotonic=lambda: now[0]) as fake, \
+            Bot(fake.token, base_url=fake.base_url) as bot:
+        await bot.send_message(42, "第一条")
+        with pytest.raises(RetryAfter) as private:
+            await bot.send_message(42, "同一私聊紧接着的第二条")
+        for n in range(29):
+            await bot.send_message(1000 + n, "别的私聊")
+        with pytest.raises(RetryAfter) as overall:
+            await bot.send_message(2000, "这一秒的第三十一条")
+        now[0] += 1.0
+        await bot.send_message(42, "一秒以后")
+        now[0] += 1.0
+        for n in range(19):
+            await bot.send_message(-100, f"群消息{n}")
+        now[0] += 30.0
+        await bot.send_message(-100, "一分钟内的第二十条")
+        with pytest.raises(RetryAfter) as group:
+            await bot.send_message(-100, "一分钟内的第二十一条")
+    assert (private.value.retry_after, overall.value.retry_after, group.value.retry_after) == (1, 1, 30)
+    assert [e[1] for e in fake.errors] == [429, 429, 429]
