@@ -27,13 +27,13 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.base import ChannelBase
 from bot.channels.pipeline import FetchFailed, Pipeline
 from bot.channels.proxy import proxy_for
-from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.telegram_http import AiohttpRequest, Pace
 from bot.config import Settings, secret_for
 from bot.core.messages import Attachment, ChatKind, ChatRef, Envelope, Media, Reply
 from bot.intake import MAX_CONCURRENT
@@ -59,6 +59,7 @@ TOO_BIG = ("文件「{name}」有 {mb:.1f}MB，超过了 Telegram 机器人能�
 # trying 1 to unbounded: fewer left replies queueing behind each other; more gave fewer updates a second and no less
 # CPU per update, only more open connections.
 IN_FLIGHT = 8
+WAIT_OUT = 5.0  # seconds of a 429's retry_after waited out in place; longer, the outbox retries
 ALERT = 180  # characters of a lone answer to a button press shown as the button's alert instead of a message
 
 
@@ -67,8 +68,9 @@ class TelegramChannel(ChannelBase):
 
     Updates are received by duban's own getUpdates loop (or the webhook), not PTB's Updater: PTB confirms an
     offset as soon as updates are queued in memory, so a kill lost them. Here a batch is decoded and kept by the
-    pipeline first and the offset advances only after that. PTB serves as the Bot API client (requests, rate
-    limiter, types); updates are read as the JSON Telegram sent, without building PTB's Update objects.
+    pipeline first and the offset advances only after that. PTB serves as the Bot API client (its methods and types,
+    over duban's aiohttp transport, bot.channels.telegram_http, which also keeps to Telegram's flood limits); updates
+    are read as the JSON Telegram sent, without building PTB's Update objects.
     """
 
     name = "telegram"
@@ -87,8 +89,9 @@ class TelegramChannel(ChannelBase):
             .request(AiohttpRequest(connection_pool_size=MAX_CONCURRENT + 8, pool_timeout=10.0, proxy=proxy))
             # a long poll holds one connection; the final confirming call on stop must not wait for it
             .get_updates_request(AiohttpRequest(connection_pool_size=2, proxy=proxy)))
-        if s.telegram_rate_limit:
-            builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        # duban's own pacing rather than PTB's AIORateLimiter: it also keeps pushes to 1 a second per private chat,
+        # and a 429 goes back to the outbox (which retries when Telegram said) instead of being slept on inline
+        self.pace = Pace() if s.telegram_rate_limit else None
         if s.telegram_api_url:
             root = s.telegram_api_url.rstrip("/")
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
@@ -305,14 +308,23 @@ class TelegramChannel(ChannelBase):
         return replies
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
-        """Send one reply (edit the pressed message where asked), mapping Telegram errors to retry or unreachable."""
+        """Send one reply (edit the pressed message where asked), mapping Telegram errors to retry or unreachable.
+
+        A 429 asking for a few seconds is waited out and the message sent once more (as PTB's rate limiter did); a
+        longer wait goes back to the outbox, which tries again when Telegram said.
+        """
         await self._initialize()  # sending without receiving (duban remind run-once): getMe first
-        pressed = answering.reply_to.get("message") if answering is not None else None
         try:
-            async with self._in_flight:
-                if reply.edit and pressed is not None and await self._edit(chat, int(pressed), reply):
-                    return
-                await self._send(chat, reply)
+            try:
+                await self._paced(chat, reply, answering)
+            except RetryAfter as e:
+                wait = _seconds(e.retry_after)
+                if self.pace is not None:
+                    self.pace.hold(wait)
+                if wait > WAIT_OUT:
+                    raise
+                await asyncio.sleep(wait)
+                await self._paced(chat, reply, answering)
         except RetryAfter as e:
             raise TemporaryFailure(str(e), retry_after=_seconds(e.retry_after)) from e
         except Forbidden as e:
@@ -323,6 +335,16 @@ class TelegramChannel(ChannelBase):
             raise
         except NetworkError as e:
             raise TemporaryFailure(str(e)) from e
+
+    async def _paced(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
+        """Make the call when Telegram's limits allow it, within the bound of calls in flight."""
+        pressed = answering.reply_to.get("message") if answering is not None else None
+        paced = self.pace.message(chat.chat_id, group=chat.kind is ChatKind.GROUP, pushed=answering is None) \
+            if self.pace is not None else contextlib.nullcontext()
+        async with paced, self._in_flight:  # waiting for its turn holds no call slot from the replies
+            if reply.edit and pressed is not None and await self._edit(chat, int(pressed), reply):
+                return
+            await self._send(chat, reply)
 
     async def _edit(self, chat: ChatRef, message_id: int, reply: Reply) -> bool:
         """Replace the pressed message's text; False when it cannot be (too old, unchanged): send it instead."""

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -33,6 +36,8 @@ UPLOAD_CHUNK = 64 * 1024  # bytes of an upload handed to the socket at a time (e
 POOL_TIMEOUT_MESSAGE = ("Pool timeout: All connections in the connection pool are occupied. Request was *not* sent "
                         "to Telegram. Consider adjusting the connection pool size or the pool timeout.")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+OVERALL, PER_PRIVATE, PER_GROUP = (30, 1.0), (1, 1.0), (20, 60.0)  # Telegram's limits: (messages, seconds)
+IDLE_CHATS = 1000  # chats' windows kept before those with nothing in them are dropped
 
 
 class AiohttpRequest(BaseRequest):
@@ -134,3 +139,81 @@ async def _timed_chunks(body: bytes, writing: asyncio.Timeout, write: float | No
     finally:
         with contextlib.suppress(RuntimeError):  # the request already ended (timed out, or closed)
             writing.reschedule(None)
+
+
+class Pace:
+    """Keep a bot within Telegram's flood limits, so that a burst of pushes goes out at the limit without a 429.
+
+    Telegram allows about 30 messages a second overall, 1 a second in one private chat and 20 a minute in one group.
+    A message holds a place in each window it counts in from when it is sent until a window's length after its
+    answer came: the server saw it somewhere in between, so counting from the answer can never put more in a window
+    than allowed, however the network delays a request. The private-chat limit holds for pushes only: a reply's
+    parts follow the user's message at once, as Telegram lets them. `hold` stops every message for the seconds
+    Telegram asked (a 429's retry_after).
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._overall = _Window(*OVERALL)
+        self._chats: dict[str, _Window] = {}
+        self._changed = asyncio.Condition()
+        self._held_until = 0.0
+
+    @contextlib.asynccontextmanager
+    async def message(self, chat_id: str, *, group: bool, pushed: bool) -> AsyncIterator[None]:
+        """Wait until one more message to the chat fits every limit, and hold its place while it is sent."""
+        windows = [self._overall]
+        if group or pushed:
+            window = self._chats.get(chat_id)
+            if window is None:
+                window = self._chats[chat_id] = _Window(*(PER_GROUP if group else PER_PRIVATE))
+            windows.append(window)
+        async with self._changed:
+            while (ready := max(self._held_until, *(w.free_at(self._monotonic()) for w in windows))) \
+                    > self._monotonic():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(None if ready == math.inf else ready - self._monotonic()):
+                        await self._changed.wait()
+            for window in windows:
+                window.busy += 1
+        try:
+            yield
+        finally:
+            done = self._monotonic()
+            for window in windows:
+                window.busy -= 1
+                window.done.append(done)
+            if len(self._chats) > IDLE_CHATS:
+                self._chats = {k: w for k, w in self._chats.items() if not w.idle(done)}
+            async with self._changed:
+                self._changed.notify_all()
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for `seconds` (Telegram said so)."""
+        self._held_until = max(self._held_until, self._monotonic() + seconds)
+
+
+class _Window:
+    """The messages counted in one limit: `most` per `period` seconds."""
+
+    def __init__(self, most: int, period: float) -> None:
+        self.most = most
+        self.period = period
+        self.busy = 0  # being sent
+        self.done: deque[float] = deque()  # when answered, oldest first
+
+    def free_at(self, now: float) -> float:
+        """Return when one more message fits: `now` if it does, inf if only an answer can make room."""
+        self._forget(now)
+        if self.busy + len(self.done) < self.most:
+            return now
+        return self.done[0] + self.period if self.done else math.inf
+
+    def idle(self, now: float) -> bool:
+        """Tell whether nothing counts in this window any more."""
+        self._forget(now)
+        return not self.busy and not self.done
+
+    def _forget(self, now: float) -> None:
+        while self.done and self.done[0] <= now - self.period:
+            self.done.popleft()

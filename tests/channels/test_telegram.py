@@ -153,6 +153,21 @@ async def test_push_after_429_is_retried_and_403_recorded(running: tuple[App, Ru
     assert any(e[1] == 429 for e in tg.errors)
 
 
+async def test_a_push_burst_keeps_within_telegram_flood_limits(tmp_path: Path, db_url: str, clock: Clock) -> None:
+    """More pushes than Telegram takes in a second, three to one liaison: all go out, none refused, in order."""
+    async with FakeTelegram(flood_limits=True) as tg:
+        app = await telegram_app(tmp_path, db_url, clock, tg)
+        async with Runtime(app):
+            for n in range(3):
+                await app.outbox.push(Push(ChatRef("telegram", str(LIAISON)), Reply(f"第{n + 1}条提醒"), f"mine:{n}"))
+            for user in range(5000, 5040):
+                await app.outbox.push(Push(ChatRef("telegram", str(user)), Reply("【提醒】任务40即将到期"), f"t:{user}"))
+            await tg.wait_for(count=43, timeout=30)
+        await app.close()
+    assert tg.errors == []
+    assert [m["text"] for m in tg.sent_to(LIAISON)] == ["第1条提醒", "第2条提醒", "第3条提醒"]
+
+
 async def test_forged_and_foreign_buttons_change_nothing(running: tuple[App, Runtime], tg: FakeTelegram) -> None:
     app, _ = running
     await bind(app, tg, LIAISON, "区卫生健康局")

@@ -531,6 +531,7 @@ class FakeTelegram:
         self._failures: list[dict[str, Any]] = []
         self._stalls: dict[str, tuple[float, asyncio.Event]] = {}
         self._message_times: list[float] = []  # arrivals of accepted messages (monotonic), for the flood limits
+        self.arrivals: list[tuple[float, int]] = []  # with flood_limits: (monotonic time, chat_id) of each accepted
         self._chat_times: dict[int, list[float]] = {}
         self._poll_generation = 0
         self._webhook_errors: tuple[int, str] | None = None
@@ -1039,6 +1040,7 @@ class FakeTelegram:
             raise _ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
         self._message_times.append(now)
         chat_times.append(now)
+        self.arrivals.append((now, chat))
 
     def _serve_file(self, token: str, path: str) -> web.Response:
         if token != self.token:
