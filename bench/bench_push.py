@@ -59,8 +59,9 @@ def pushes(liaisons: int, groups: int, per_group: int) -> list[Push]:
 
 
 def least_seconds(messages: int, per_group: int) -> float:
-    """The soonest the last push can arrive: 30 a second overall, and a group's 21st message a minute after its first."""
-    overall = messages / FLOOD_OVERALL[0] * FLOOD_OVERALL[1]
+    """The soonest the last push can arrive: the first 30 at once, then 30 a second (any second holds at most 30),
+    and a group's 21st message a minute after its first."""
+    overall = max(0, messages - FLOOD_OVERALL[0]) / FLOOD_OVERALL[0] * FLOOD_OVERALL[1]
     most, period = FLOOD_GROUP
     return max(overall, (per_group - 1) // most * period if per_group else 0.0)
 

@@ -47,7 +47,6 @@ class AiohttpRequest(BaseRequest):
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
                  pool_timeout: float | None = 1.0, proxy: str | None = None,
                  media_write_timeout: float | None = 20.0) -> None:
-        self._pool_size = connection_pool_size
         self._read = read_timeout
         self._write = write_timeout
         self._connect = connect_timeout
@@ -168,14 +167,20 @@ class Pace:
             if window is None:
                 window = self._chats[chat_id] = _Window(*(PER_GROUP if group else PER_PRIVATE))
             windows.append(window)
-        async with self._changed:
-            while (ready := max(self._held_until, *(w.free_at(self._monotonic()) for w in windows))) \
-                    > self._monotonic():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(None if ready == math.inf else ready - self._monotonic()):
-                        await self._changed.wait()
+        for window in windows:
+            window.waiting += 1  # a chat's window is never dropped while a message waits in it
+        try:
+            async with self._changed:
+                while (ready := max(self._held_until, *(w.free_at(self._monotonic()) for w in windows))) \
+                        > self._monotonic():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(None if ready == math.inf else ready - self._monotonic()):
+                            await self._changed.wait()
+                for window in windows:
+                    window.busy += 1
+        finally:
             for window in windows:
-                window.busy += 1
+                window.waiting -= 1
         try:
             yield
         finally:
@@ -199,6 +204,7 @@ class _Window:
     def __init__(self, most: int, period: float) -> None:
         self.most = most
         self.period = period
+        self.waiting = 0  # waiting for room
         self.busy = 0  # being sent
         self.done: deque[float] = deque()  # when answered, oldest first
 
@@ -212,7 +218,7 @@ class _Window:
     def idle(self, now: float) -> bool:
         """Tell whether nothing counts in this window any more."""
         self._forget(now)
-        return not self.busy and not self.done
+        return not self.waiting and not self.busy and not self.done
 
     def _forget(self, now: float) -> None:
         while self.done and self.done[0] <= now - self.period:
