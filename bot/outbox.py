@@ -138,6 +138,7 @@ class Outbox:
         async with asyncio.TaskGroup() as group:
             while True:
                 progress.clear()
+                self._wake.clear()  # a push from now on is claimed by the next round of this loop
                 queued = sum(map(len, lanes.values()))
                 standing_in = [c for c, o in self.stand_ins.items() if o in self.senders and c not in self.senders]
                 batch = await self.store.outbox.claim(self.clock.utcnow(), self.worker, self.senders.keys(),
@@ -153,7 +154,7 @@ class Outbox:
                 if not batch:
                     if not lanes:
                         return sent
-                    await progress.wait()
+                    await _either(progress, self._wake)  # a chat waiting a minute holds up no one pushed meanwhile
 
     async def _send(self, item: OutboxItem) -> tuple[bool, dt.datetime | None]:
         """Send one claimed row and settle it; return whether it was delivered, and until when its chat must wait."""
@@ -228,6 +229,16 @@ class Outbox:
             await asyncio.wait({waker, stopper}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             waker.cancel()
             stopper.cancel()
+
+
+async def _either(*events: asyncio.Event) -> None:
+    """Return when one of the events is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def undelivered(parts: Sequence[Reply], e: Exception) -> list[Reply]:

@@ -114,10 +114,12 @@ class Gated(Recorder):
     def __init__(self, slow: str) -> None:
         super().__init__()
         self.slow = slow
+        self.slow_began = asyncio.Event()
         self.other_went = asyncio.Event()
 
     async def deliver(self, chat: ChatRef, reply: Reply, answering: Envelope | None) -> None:
         if chat.chat_id == self.slow and not self.other_went.is_set():
+            self.slow_began.set()
             await self.other_went.wait()
         await super().deliver(chat, reply, answering)
         if chat.chat_id != self.slow:
@@ -144,3 +146,15 @@ async def test_a_chat_told_to_wait_keeps_its_later_pushes_behind(app: App, clock
     clock.advance(dt.timedelta(seconds=31))
     assert await app.outbox.drain() == 2
     assert [text for _, text in channel.delivered] == ["提醒 li-1", "提醒 li-2"]
+
+
+async def test_a_push_made_while_a_chat_waits_goes_out_without_waiting_for_it(app: App) -> None:
+    channel = Gated(slow="li")
+    app.pipeline.add(channel)
+    await app.outbox.push(push("li", "li-1"))
+    draining = asyncio.create_task(app.outbox.drain())
+    await channel.slow_began.wait()
+    await app.outbox.push(push("wang", "wang-1"))  # li's push waits until another chat's went: this one
+    async with asyncio.timeout(10):
+        assert await draining == 2
+    assert [text for _, text in channel.delivered] == ["提醒 wang-1", "提醒 li-1"]
