@@ -178,9 +178,9 @@ class Outbox:
         Return when it is tried again, if it is.
         """
         now = self.clock.utcnow()
-        if isinstance(e, Unreachable):
-            await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
+        if isinstance(e, Unreachable):  # the person first: whoever sees the row settled sees them marked
             await self.unreachable(item.chat, e)
+            await self.store.outbox.settle(item.id, "unreachable", now, error=str(e), rest=rest)
             return None
         if isinstance(e, Refused):
             await self.store.outbox.settle(item.id, "failed", now, error=str(e), rest=rest)
