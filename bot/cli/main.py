@@ -27,7 +27,8 @@ def task_json(t: TaskView) -> dict[str, Any]:
         "no": t.no, "lead": t.lead, "text": t.text, "deadline_raw": t.deadline_raw, "deadline": t.deadline.isoformat(),
         "deadline_original": t.deadline_original.isoformat() if t.deadline_original else None,
         "cooperating": list(t.cooperating), "evidence": [i.title for i in t.items],
-        "evidence_received": [i.files for i in t.items], "evidence_shared_with": list(t.shared_with),
+        "evidence_received": [i.files for i in t.items], "evidence_returned": [i.returned or None for i in t.items],
+        "evidence_shared_with": list(t.shared_with),
         "notes": list(t.notes), "status": t.status.value, "status_label": t.status.label,
         "recurrence": t.recurrence.value if t.recurrence else None, "progress": t.progress,
         "targets": [{"phrase": x.phrase, "value": x.value, "unit": x.unit, "comparison": x.comparison}

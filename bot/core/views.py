@@ -64,7 +64,8 @@ class ItemView:
     id: int
     no: int
     title: str
-    files: int = 0
+    files: int = 0  # files in force (a returned file is not)
+    returned: str = ""  # the reason of a coordinator's return, until a new file arrives
 
 
 @dataclass(frozen=True)

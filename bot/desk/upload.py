@@ -271,7 +271,7 @@ def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> st
     rows = []
     for i in task.items:
         mark = "✅" if i.files else "⬜"
-        got = f"已收{i.files}个文件" if i.files else "未收"
+        got = (f"已收{i.files}个文件" if i.files else "未收") + (f"；已退回：{i.returned}" if i.returned else "")
         rows.append(f'<li class="{"done" if i.files else "todo"}">{mark} {i.no}. {e(i.title)}'
                     f' <span class="got">（{got}）</span></li>')
     default = next((i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)

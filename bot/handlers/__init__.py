@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.actions import returns
 from bot.handlers import (
     completion,
     delay,
@@ -40,7 +41,8 @@ def build_router() -> Router:
     r.command("desk", desk.desk, "/desk：获取督办台（网页）登录链接，在网页上查看任务和材料", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
     r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")
-    r.command("return", completion.return_task, "/return 12 原因：退回任务", who="coordinator")
+    r.command("return", completion.return_task, "/return 12 原因：退回任务；/return 12-3 原因：退回一项材料",
+              who="coordinator")
     r.command("review", review.review, "/review [任务号]：待审核的任务，查看材料并审核", who="coordinator")
     r.command("invite", people.invite, "/invite 单位：生成联络员邀请码", who="coordinator")
     r.command("liaisons", people.liaisons, "/liaisons [单位]：查看联络员", who="coordinator")
@@ -54,6 +56,8 @@ def build_router() -> Router:
     r.choice(completion.KIND, completion.on_confirm)
     r.choice(delay.KIND, delay.on_choice, who="coordinator")
     r.choice(review.KIND, review.on_choice, who="coordinator")
+    r.choice(review.RETURN_FILE, review.on_return_file, who="coordinator")
+    r.choice(returns.REUPLOAD, evidence.on_reupload)
     r.choice(due.PAGE_KIND, on_page)
     r.choice(remind.KIND, remind.on_reminder_choice)
     r.choice(task.LAST_YEAR, task.on_last_year)

@@ -53,7 +53,9 @@ def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNo
         lines.append(f"佐证材料（已收 {t.evidence_done}/{len(t.items)}）：")
         for i in t.items:
             got = f"（已收{i.files}个文件）" if i.files else "（未收）"
-            lines.append(f"{'✅' if i.files else '⬜'} {i.no}. {i.title}{got}")
+            if i.returned:
+                got = f"（已退回：{i.returned}" + (f"；另有{i.files}个文件）" if i.files else "）")
+            lines.append(f"{'↩️' if i.returned else '✅' if i.files else '⬜'} {i.no}. {i.title}{got}")
         if t.shared_with:
             others = "、".join(f"任务{n}" for n in t.shared_with)
             lines.append(f"注：本任务与{others}共用这份材料清单，提交一次即两项任务都计入。")

@@ -268,6 +268,10 @@ class PlanRepo:
                 .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                 .where(col(EvidenceList.plan_id) == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
                 .group_by(col(EvidenceFile.item_id)))).all())
+            returned: dict[int, str] = dict((await c.execute(  # type: ignore[arg-type]
+                sa_select(col(EvidenceItem.id), col(EvidenceItem.returned_reason))
+                .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
+                .where(col(EvidenceList.plan_id) == plan_id, col(EvidenceItem.returned_reason) != ""))).all())
         if not dyn:
             return []
         imported_at = _aware(dyn[0][0])
@@ -279,8 +283,9 @@ class PlanRepo:
         for _, no, status, progress, note, updated, extended in sorted(dyn, key=lambda r: r[1]):
             base = cached.tasks[no]
             items = base.items
-            if counts and any(i.id in counts for i in items):
-                items = tuple(replace(i, files=counts[i.id]) if i.id in counts else i for i in items)
+            if (counts or returned) and any(i.id in counts or i.id in returned for i in items):
+                items = tuple(replace(i, files=counts.get(i.id, 0), returned=returned.get(i.id, ""))
+                              if i.id in counts or i.id in returned else i for i in items)
             if (items is base.items and status == "not_started" and progress is None and not note and updated is None
                     and extended is None and no not in notes):
                 out.append(base)

@@ -43,6 +43,9 @@ class EvidenceItem(SQLModel, table=True):
     list_id: int = Field(foreign_key="evidencelist.id", index=True)
     no: int
     title: str
+    # A coordinator's return, shown as 已退回：原因 until a new file arrives for the item (migration 0016).
+    returned_reason: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    returned_at: dt.datetime | None = None
 
 
 class Task(SQLModel, table=True):
@@ -186,6 +189,7 @@ class EvidenceFile(SQLModel, table=True):
     uploaded_at: dt.datetime
     withdrawn_at: dt.datetime | None = None
     withdrawn_by: str | None = None
+    returned_reason: str = Field(default="", sa_column_kwargs={"server_default": ""})  # out of force by a return
 
 
 class Audit(SQLModel, table=True):

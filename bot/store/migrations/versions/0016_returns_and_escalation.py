@@ -1,0 +1,31 @@
+"""precise returns and the escalation ladder: a returned file keeps its reason; an item shows its return until a new
+file arrives
+
+Revision ID: 0016
+Revises: 0014
+Create Date: 2026-12-05 00:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+revision: str = '0016'
+down_revision: str | None = '0014'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+# Plain ADD/DROP COLUMN, not batch mode: a batch rebuild on SQLite drops tables other tables' foreign keys point at.
+def upgrade() -> None:
+    op.add_column('evidencefile', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
+    op.add_column('evidenceitem', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
+    op.add_column('evidenceitem', sa.Column('returned_at', UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_at')
+    op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_reason')
+    op.execute('ALTER TABLE evidencefile DROP COLUMN returned_reason')
