@@ -157,7 +157,8 @@ async def test_database_with_duplicate_files_upgrades_keeping_the_oldest(tmp_pat
                     (items[1], 7, False)])]  # the same bytes on another item: not a duplicate
         # the columns of 0009's day only: later migrations add more to the model
         columns = EvidenceFile.__table__.c  # type: ignore[attr-defined]
-        await s.execute(sa.insert(sa.table("evidencefile", *(sa.column(c, columns[c].type) for c in rows[0]))), rows)
+        await (await s.connection()).execute(
+            sa.insert(sa.table("evidencefile", *(sa.column(c, columns[c].type) for c in rows[0]))), rows)
     await engine.dispose()
 
     app = await App.create(make_settings(tmp_path, db_url), clock)  # every start migrates to the newest revision

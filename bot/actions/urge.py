@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from bot.actions.access import require_coordinator
 from bot.actions.base import Actor
 from bot.core.errors import UserError
 from bot.core.messages import Push, Reply
-from bot.core.views import PersonView, PlanView, TaskView
+from bot.core.views import PersonView, PlanView, TaskView, UrgeCount
 from bot.reports.render import task_line
 
 HORIZON = dt.timedelta(days=30)  # without a task named, the unit's open tasks due within this are urged
@@ -23,6 +24,12 @@ class Urged:
     unit: str
     tasks: tuple[TaskView, ...]
     liaisons: tuple[PersonView, ...]
+    before: Mapping[int, UrgeCount] = field(default_factory=dict)  # how often each task was urged before this
+
+    def history(self) -> list[str]:
+        """Say, task by task, how often each was urged before: 任务40此前已催办2次（最近一次10月21日）."""
+        return [self.before[t.no].phrase(t.no) if t.no in self.before else f"任务{t.no}此前未催办过"
+                for t in self.tasks]
 
     @property
     def unreachable(self) -> list[str]:
@@ -53,6 +60,6 @@ async def urge(actor: Actor, plan: PlanView, unit: str, no: int | None = None) -
     stamp = actor.now.isoformat()
     for p in people:
         await actor.services.push(Push(p.chat, Reply(text), dedupe_key=f"urge:{plan.id}:{unit}:{stamp}:{p.key}"))
-    await actor.store.chats.record(actor.key, actor.channel, "urge", now=actor.now, plan_id=plan.id, task_no=no,
-                                   detail={"unit": unit, "tasks": [t.no for t in chosen], "to": [p.key for p in people]})
-    return Urged(unit, tuple(chosen), tuple(people))
+    before = await actor.store.urges.record(plan.id, unit, [t.no for t in chosen], by=actor.key, channel=actor.channel,
+                                            now=actor.now, detail={"to": [p.key for p in people]})
+    return Urged(unit, tuple(chosen), tuple(people), before)

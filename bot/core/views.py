@@ -110,6 +110,32 @@ class ExtensionView:
 
 
 @dataclass(frozen=True)
+class UrgeView:
+    """A 催办 of a task as its history shows it."""
+
+    plan_id: int
+    task_no: int
+    unit: str
+    by: str
+    channel: str
+    kind: str  # urge | notice
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class UrgeCount:
+    """How often a task was urged, and when last."""
+
+    times: int
+    last: dt.datetime
+
+    def phrase(self, no: int, tz: dt.tzinfo = SHANGHAI) -> str:
+        """Say it: 任务40此前已催办2次（最近一次10月21日）."""
+        at = self.last.astimezone(tz)
+        return f"任务{no}此前已催办{self.times}次（最近一次{at.month}月{at.day}日）"
+
+
+@dataclass(frozen=True)
 class TaskView:
     """A task with its structure and current progress."""
 

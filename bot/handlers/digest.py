@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.actions import urge as urging
-from bot.actions.urge import Urged
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
@@ -61,6 +60,9 @@ async def urge(ctx: Context, args: str) -> Replies:
     found = [u for u in [await urging.urge(ctx.actor, plan, unit, no) for plan in plans] if u is not None]
     if not found:
         return [Reply(f"{unit}目前没有需要催办的任务。")]
-    urged = Urged(unit, tuple(t for u in found for t in u.tasks), found[0].liaisons)
-    warn = f"（其中{'、'.join(urged.unreachable)}目前无法送达）" if urged.unreachable else ""
-    return [Reply(f"已向{unit}的{len(urged.liaisons)}位联络员发送催办提醒，涉及{len(urged.tasks)}项任务{warn}。")]
+    warn = f"（其中{'、'.join(found[0].unreachable)}目前无法送达）" if found[0].unreachable else ""
+    lines = [f"已向{unit}的{len(found[0].liaisons)}位联络员发送催办提醒，涉及{sum(len(u.tasks) for u in found)}项任务{warn}。"]
+    several = len(found) > 1
+    for u in found:
+        lines += [f"{'· ' if several else ''}{line}" for line in u.history()]
+    return [Reply("\n".join(lines))]

@@ -24,6 +24,7 @@ from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
 from bot.store.reminders import ReminderRepo
 from bot.store.sessions import DeskSessionRepo
+from bot.store.urges import UrgeRepo
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Store:
     leases: LeaseRepo
     reminders: ReminderRepo
     desk_sessions: DeskSessionRepo
+    urges: UrgeRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -62,4 +64,4 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
                  OutboxRepo(sessions), IntakeRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
                  NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker),
-                 DeskSessionRepo(sessions))
+                 DeskSessionRepo(sessions), UrgeRepo(sessions))

@@ -103,6 +103,23 @@ class ProgressNote(SQLModel, table=True):
     at: dt.datetime
 
 
+class Urge(SQLModel, table=True):
+    """One 催办 of one task: who, when, through which channel ("auto" for the sweep's 督办单), and its kind.
+
+    A unit urged about several tasks at once is a row per task: each task counts the urge.
+    """
+
+    __table_args__ = (Index("ix_urge_task", "plan_id", "task_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    task_no: int
+    unit: str
+    by: str  # person key, or "system"
+    channel: str
+    kind: str = "urge"  # urge | notice (a numbered 督办单 went with it)
+    at: dt.datetime
+
+
 class TaskUnit(SQLModel, table=True):
     """A unit's part in a task: the lead or a cooperating unit (indexed for "my unit's tasks")."""
 

@@ -1,5 +1,5 @@
 """precise returns and the escalation ladder: a returned file keeps its reason; an item shows its return until a new
-file arrives
+file arrives; every urge of a task is a row
 
 Revision ID: 0016
 Revises: 0014
@@ -23,9 +23,25 @@ def upgrade() -> None:
     op.add_column('evidencefile', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
     op.add_column('evidenceitem', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
     op.add_column('evidenceitem', sa.Column('returned_at', UTCDateTime(), nullable=True))
+    op.create_table(
+        'urge',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('plan_id', sa.Integer(), nullable=False),
+        sa.Column('task_no', sa.Integer(), nullable=False),
+        sa.Column('unit', sa.String(), nullable=False),
+        sa.Column('by', sa.String(), nullable=False),
+        sa.Column('channel', sa.String(), nullable=False),
+        sa.Column('kind', sa.String(), nullable=False),
+        sa.Column('at', UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['plan_id'], ['plan.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_urge_task', 'urge', ['plan_id', 'task_no'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_urge_task', table_name='urge')
+    op.drop_table('urge')
     op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_at')
     op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_reason')
     op.execute('ALTER TABLE evidencefile DROP COLUMN returned_reason')
