@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     snooze_workdays: int = 2
     scheduler: bool = True  # `duban run` ticks reminders; off for instances that only serve chat
 
+    # The escalation ladder: 催办 → 督办单 → 分管领导
+    office_name: str = ""  # who signs a 督办通知单; default: the plan's district + 节水办 (坪山区节水办)
+    notice_overdue_workdays: int = 3  # overdue this many workdays with nothing new: a 督办单 goes out by itself
+    escalate_overdue_workdays: int = 10  # overdue this many workdays: the unit's 分管领导 is told
+    escalate_urges: int = 3  # or urged this many times without the task moving since
+
     log_level: str = "WARNING"  # what reaches the terminal; the log file in the state directory gets INFO
 
     @field_validator("coordinators")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import zipfile
+from pathlib import Path
 
+import docx
 from conftest import Chat
 
 from bot.app import App
 from bot.core.clock import Clock
+from bot.exports.bundle import export_bundle
+from bot.store.store import open_store
 
 
 async def test_every_urge_is_recorded_and_the_reply_says_how_often_before(chat: Chat, app: App, clock: Clock) -> None:
@@ -23,5 +29,67 @@ async def test_every_urge_is_recorded_and_the_reply_says_how_often_before(chat: 
     again = await chat.text("admin", "/urge 教育局 40")
     assert "任务40此前已催办2次" in again and "最近一次10月21日" in again
     history = await app.store.urges.history(plan.id, 40)
-    assert [(u.by, u.channel, u.kind) for u in history] == [("console:admin", "console", "urge")] * 3
+    assert [(u.by, u.channel, u.kind) for u in history] == [("console:admin", "console", k)
+                                                            for k in ("notice", "urge", "notice")]
     assert history[0].at < history[1].at
+
+
+def docx_text(path: Path) -> str:
+    """Return every paragraph and table cell of a .docx, the way a reader sees it."""
+    doc = docx.Document(str(path))
+    cells = [c.text for table in doc.tables for row in table.rows for c in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+async def test_urging_one_task_sends_a_numbered_notice_with_both_deadlines(chat: Chat, app: App,
+                                                                          tmp_path: Path) -> None:
+    await chat.bind("li", "教育局")
+    await chat.say("li", "40-1", files=[("通知.pdf", b"notice")])
+    await chat.text("li", "/delay 40 2023-11-15 学校暑期停课")
+    await chat.text("admin", "/delay approve 40")
+    await chat.text("admin", "/urge 教育局 42")
+    await chat.text("admin", "/urge 教育局")  # a plain urge of 40 and 41: the notice lists it
+    replies = await chat.say("admin", "/urge 教育局 40")
+    [sent] = [r.file for r in replies if r.file is not None]
+    assert sent.file_name == "督办通知单〔2023〕第2号（任务40）.docx"
+    assert "〔2023〕第2号" in "\n".join(r.text for r in replies) and "任务40此前已催办1次" in replies[0].text
+    text = docx_text(sent.path)
+    assert "督办通知单" in text and "〔2023〕第2号" in text and "区教育局" in text
+    assert "10月20日 催办" in text  # the urge history
+    assert "节水型学校创建" in text  # the task
+    assert "2023年9月底" in text and "2023年11月15日" in text  # the plan's deadline and the extended one
+    assert "节水型学校创建材料（3家）" in text and "辖区学校用水量排名统计表" in text  # missing items
+    assert "关于开展2023年度深圳市节水载体创建工作的通知" not in text  # received: not listed as missing
+    assert "坪山区节水办" in text
+    rows = [r for r in await app.store.outbox.rows() if r["chat_id"] == "li" and r["payload"]["file"]]
+    assert [r["payload"]["file"][0] for r in rows] == ["督办通知单〔2023〕第1号（任务42）.docx", sent.file_name]
+    plan = await app.store.plans.plan()
+    assert [u.kind for u in await app.store.urges.history(plan.id, 40)] == ["urge", "notice"]  # a notice counts
+
+    out = tmp_path / "bundle.zip"
+    await export_bundle(app.store, None, out)
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        [inside] = [n for n in names if n.endswith(sent.file_name)]
+        assert inside.startswith("40-") and "督办通知单" in docx_text_bytes(zf.read(inside), tmp_path)
+
+
+def docx_text_bytes(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "inside.docx"
+    path.write_bytes(data)
+    return docx_text(path)
+
+
+async def test_notice_numbers_have_no_gaps_when_two_processes_issue_at_once(app: App, db_url: str,
+                                                                            tmp_path: Path) -> None:
+    other = await open_store(db_url, tmp_path / "other", run_migrations=False)  # another process's connections
+    plan = await app.store.plans.plan()
+    now = dt.datetime(2023, 10, 20, 2, tzinfo=dt.UTC)
+    try:
+        issued = await asyncio.gather(*(store.notices.issue(plan.id, "区教育局", 40, {"task": 40}, by="console:admin",
+                                                            channel="console", now=now)
+                                        for _ in range(8) for store in (app.store, other)))
+    finally:
+        await other.close()
+    assert sorted(n.number for n, _ in issued) == list(range(1, 17))
+    assert {n.label for n, _ in issued} >= {"〔2023〕第1号", "〔2023〕第16号"}

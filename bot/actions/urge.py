@@ -1,4 +1,5 @@
-"""A coordinator's 催办: the unit's liaisons are pushed the tasks to hurry, and the urge is recorded."""
+"""A coordinator's 催办: the unit's liaisons are pushed the tasks to hurry (one task named: a numbered 督办通知单),
+and the urge is recorded for each task."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 
 from bot.actions.access import require_coordinator
 from bot.actions.base import Actor
+from bot.actions.notices import Issued, issue_notice
 from bot.core.errors import UserError
 from bot.core.messages import Push, Reply
 from bot.core.views import PersonView, PlanView, TaskView, UrgeCount
@@ -25,6 +27,7 @@ class Urged:
     tasks: tuple[TaskView, ...]
     liaisons: tuple[PersonView, ...]
     before: Mapping[int, UrgeCount] = field(default_factory=dict)  # how often each task was urged before this
+    notice: Issued | None = None  # the 督办通知单 sent, when one task was named
 
     def history(self) -> list[str]:
         """Say, task by task, how often each was urged before: 任务40此前已催办2次（最近一次10月21日）."""
@@ -55,6 +58,10 @@ async def urge(actor: Actor, plan: PlanView, unit: str, no: int | None = None) -
     people = await actor.store.people.liaisons(unit)
     if not people:
         raise UserError(f"{unit}还没有绑定联络员，无法催办。请先邀请联络员（/invite {unit}）。")
+    if no is not None:  # one task named: a numbered 督办通知单, which counts as the urge
+        issued = await issue_notice(actor.services, plan, chosen[0], unit, by=actor.key, channel=actor.channel,
+                                    liaisons=people)
+        return Urged(unit, tuple(chosen), tuple(people), issued.before, issued)
     text = "\n".join([f"【督办提醒】节水办提醒{unit}抓紧办理以下任务：", *(task_line(t, today) for t in chosen[:SHOWN]),
                       f"发送「任务号」查看详情，例如「任务{chosen[0].no}」。"])
     stamp = actor.now.isoformat()

@@ -136,6 +136,31 @@ class UrgeCount:
 
 
 @dataclass(frozen=True)
+class NoticeView:
+    """A 督办通知单 as issued: its number in the plan's year and the content it was rendered from."""
+
+    id: int
+    plan_id: int
+    year: int
+    number: int
+    task_no: int
+    unit: str
+    issued_by: str
+    issued_at: dt.datetime
+    content: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Return its number as documents write it: 〔2023〕第2号."""
+        return f"〔{self.year}〕第{self.number}号"
+
+    @property
+    def file_name(self) -> str:
+        """Return the name its .docx is sent and bundled under."""
+        return f"督办通知单{self.label}（任务{self.task_no}）.docx"
+
+
+@dataclass(frozen=True)
 class TaskView:
     """A task with its structure and current progress."""
 

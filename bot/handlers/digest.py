@@ -65,4 +65,9 @@ async def urge(ctx: Context, args: str) -> Replies:
     several = len(found) > 1
     for u in found:
         lines += [f"{'· ' if several else ''}{line}" for line in u.history()]
-    return [Reply("\n".join(lines))]
+    issued = found[0].notice if no is not None else None
+    if issued is None:
+        return [Reply("\n".join(lines))]
+    lines[0] = (f"已向{unit}的{len(found[0].liaisons)}位联络员发出督办通知单{issued.notice.label}（任务{no}）{warn}，"
+                "计为一次催办。")
+    return [Reply("\n".join(lines), file=OutFile(issued.notice.file_name, issued.path))]

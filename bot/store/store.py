@@ -19,6 +19,7 @@ from bot.store.files import FileStore
 from bot.store.intake import IntakeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.notes import NoteRepo
+from bot.store.notices import NoticeRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
@@ -46,6 +47,7 @@ class Store:
     reminders: ReminderRepo
     desk_sessions: DeskSessionRepo
     urges: UrgeRepo
+    notices: NoticeRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -61,7 +63,8 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     # the reminder ledger names who claimed each entry: this process, and this store within it (tests run two)
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    urges = UrgeRepo(sessions)
     return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
                  OutboxRepo(sessions), IntakeRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
                  NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker),
-                 DeskSessionRepo(sessions), UrgeRepo(sessions))
+                 DeskSessionRepo(sessions), urges, NoticeRepo(sessions, urges))

@@ -120,6 +120,21 @@ class Urge(SQLModel, table=True):
     at: dt.datetime
 
 
+class Notice(SQLModel, table=True):
+    """A 督办通知单: numbered per plan without gaps (〔year〕第n号), with what it said when it was issued."""
+
+    __table_args__ = (UniqueConstraint("plan_id", "number"), Index("ix_notice_task", "plan_id", "task_no"))
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    number: int
+    task_no: int
+    unit: str
+    issued_by: str  # person key, or "system"
+    channel: str
+    issued_at: dt.datetime
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))  # rendered as .docx on demand
+
+
 class TaskUnit(SQLModel, table=True):
     """A unit's part in a task: the lead or a cooperating unit (indexed for "my unit's tasks")."""
 

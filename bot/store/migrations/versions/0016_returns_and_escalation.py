@@ -1,5 +1,5 @@
 """precise returns and the escalation ladder: a returned file keeps its reason; an item shows its return until a new
-file arrives; every urge of a task is a row
+file arrives; every urge of a task is a row; 督办通知单 numbered per plan
 
 Revision ID: 0016
 Revises: 0014
@@ -37,9 +37,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_urge_task', 'urge', ['plan_id', 'task_no'])
+    op.create_table(
+        'notice',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('plan_id', sa.Integer(), nullable=False),
+        sa.Column('number', sa.Integer(), nullable=False),
+        sa.Column('task_no', sa.Integer(), nullable=False),
+        sa.Column('unit', sa.String(), nullable=False),
+        sa.Column('issued_by', sa.String(), nullable=False),
+        sa.Column('channel', sa.String(), nullable=False),
+        sa.Column('issued_at', UTCDateTime(), nullable=False),
+        sa.Column('content', sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(['plan_id'], ['plan.id']),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('plan_id', 'number'),
+    )
+    op.create_index('ix_notice_task', 'notice', ['plan_id', 'task_no'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_notice_task', table_name='notice')
+    op.drop_table('notice')
     op.drop_index('ix_urge_task', table_name='urge')
     op.drop_table('urge')
     op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_at')
