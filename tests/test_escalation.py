@@ -93,3 +93,44 @@ async def test_notice_numbers_have_no_gaps_when_two_processes_issue_at_once(app:
         await other.close()
     assert sorted(n.number for n, _ in issued) == list(range(1, 17))
     assert {n.label for n, _ in issued} >= {"〔2023〕第1号", "〔2023〕第16号"}
+
+
+async def bind_leader(chat: Chat, user: str, unit: str) -> str:
+    """Make `user` the 分管领导 of `unit` the way it is done: a coordinator's leader code, then /bind."""
+    reply = await chat.text("admin", f"/invite {unit} 领导")
+    assert "分管领导" in reply
+    code = next(w for w in reply.replace("：", " ").split() if len(w) == 8 and w.isalnum() and w.isupper())
+    return await chat.text(user, f"/bind {code}")
+
+
+async def test_a_leader_binds_sees_the_units_tasks_and_may_only_write_instructions(chat: Chat, app: App) -> None:
+    await chat.bind("li", "教育局")
+    await chat.say("li", "40-1", files=[("通知.pdf", b"notice")])
+    assert "区教育局的分管领导" in await bind_leader(chat, "wang", "教育局")
+    assert "节水型学校创建" in await chat.text("wang", "/task 40")
+    assert "任务40" in await chat.text("wang", "我单位有哪些任务")
+    assert "通知.pdf" in await chat.text("wang", "/files 40")
+    assert [p.key for p in await app.store.people.liaisons("区教育局")] == ["console:li"]  # a leader is no liaison
+    assert [p.key for p in await app.store.people.leaders("区教育局")] == ["console:wang"]
+    plan = await app.store.plans.plan()
+    before = (await app.store.plans.task(plan.id, 40), len(await app.store.chats.audit(limit=1000)))
+    for message in ("/done 40", "/progress 40 2", "/note 40 已完成", "任务40进展：已完成", "/delay 40 2023-11-15 原因",
+                    "/withdraw 1", "40-2", "/approve 40", "/return 40 不全", "/return 40-1 不对", "/urge 教育局",
+                    "/invite 教育局", "/export"):
+        reply = await chat.text("wang", message)
+        assert "分管领导" in reply and "只有节水办" not in reply, message
+    assert "分管领导" in await chat.text("wang", "", files=[("a.pdf", b"pdf")])
+    assert (await app.store.plans.task(plan.id, 40), len(await app.store.chats.audit(limit=1000))) == before
+    assert "只有节水办" not in await chat.text("wang", "/help") and "/批示" in await chat.text("wang", "/help")
+
+    answer = await chat.text("wang", "/批示 40 请抓紧落实，月底前完成")
+    assert "已将批示转给区教育局联络员和节水办" in answer
+    assert "请抓紧落实，月底前完成" in await chat.text("wang", "/task 40")
+    for who in ("li", "admin"):
+        rows = [r for r in await app.store.outbox.rows() if r["chat_id"] == who and "批示" in r["payload"]["text"]]
+        assert len(rows) == 1 and "请抓紧落实" in rows[0]["payload"]["text"], who
+    assert "已将批示" in await chat.text("wang", "/instruct 40 再催一下")
+    assert [a["detail"]["text"] for a in await app.store.chats.audit(task_no=40)
+            if a["action"] == "task.instruction"] == ["再催一下", "请抓紧落实，月底前完成"]
+    assert "分管领导" in await chat.text("li", "/批示 40 我来批")  # a liaison writes no instructions
+    assert "分管领导" in await chat.text("wang", "/批示 43 不是本单位的")  # nor a leader on another unit's task

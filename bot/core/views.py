@@ -249,6 +249,7 @@ class PersonView:
     unreachable_since: dt.datetime | None = None
     unreachable_reason: str = ""
     via: str = ""  # the channel they last wrote on in private ("wecom-bot" for a "wecom" person on the bot)
+    leader: bool = False  # the 分管领导 of `unit`: sees its tasks, writes 批示, receives escalations; no liaison
 
     @property
     def key(self) -> str:

@@ -66,7 +66,8 @@ HTML_HEADERS = {
 ACTIONS = {
     "task.submitted": "报告完成，提交审核", "task.approved": "审核通过", "task.returned": "退回",
     "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
-    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
+    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办", "evidence.return": "退回材料",
+    "task.instruction": "分管领导批示",
 }
 PLAN_FILES = (".xlsx", ".docx", ".yaml", ".yml")  # what the plan readers take from the desk
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")  # a pending import's name (secrets.token_urlsafe(18))
@@ -561,6 +562,10 @@ def _history_line(entry: dict[str, Any], names: Mapping[str, str], tz: dt.tzinfo
     extra = ""
     if action == "evidence.add" or action == "evidence.withdraw":
         extra = f"材料{detail.get('item')}「{detail.get('file')}」"
+    elif action == "evidence.return":
+        extra = f"材料{detail.get('item')}，原因：{detail.get('reason')}"
+    elif action == "task.instruction":
+        extra = str(detail.get("text", ""))
     elif detail.get("note"):
         extra = f"原因：{detail['note']}"
     elif action == "task.progress":

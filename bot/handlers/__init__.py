@@ -19,6 +19,7 @@ from bot.handlers import (
     task,
 )
 from bot.handlers.chat import entered_handler, help_handler, on_page, on_text
+from bot.handlers.context import LEADER, WORK
 from bot.handlers.router import Router
 
 
@@ -32,11 +33,13 @@ def build_router() -> Router:
     r.command("files", task.show_files, "/files 12：查看任务已收到的文件", who="liaison")
     r.command("lastyear", task.last_year, "/lastyear 12：查看去年同一任务各项材料的文件（只供参考）", who="liaison",
               aliases=("去年",))
-    r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who="liaison")
-    r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who="liaison")
-    r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
+    r.command("withdraw", task.withdraw, "/withdraw 文件编号：撤回提交错的文件", who=WORK)
+    r.command("done", completion.done, "/done 12：报告任务完成，提交审核", who=WORK)
+    r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who=WORK)
     r.command("note", notes.note, "/note 41 进展内容：记录阶段性进展", who="liaison")
-    r.command("delay", delay.delay, "/delay 40 2023-11-15 原因：申请延期", who="liaison")
+    r.command("delay", delay.delay, "/delay 40 2023-11-15 原因：申请延期", who=WORK)
+    r.command("instruct", notes.instruct, "/批示 40 意见：对本单位的任务写批示（也可写 /instruct 40 意见）", who=LEADER,
+              aliases=("批示",))
     r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
     r.command("desk", desk.desk, "/desk：获取督办台（网页）登录链接，在网页上查看任务和材料", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
@@ -52,14 +55,14 @@ def build_router() -> Router:
     r.command("unsubscribe", digest.unsubscribe, "/unsubscribe：本群取消订阅简报", who="coordinator")
     r.command("export", export.export, "/export [材料 [单位]]：导出台账或佐证材料包", who="coordinator")
     r.command("robot", robots.robot, "/robot 名称 KEY：登记企业微信群机器人（接收简报）", who="coordinator")
-    r.choice(evidence.KIND, evidence.on_choice)
-    r.choice(completion.KIND, completion.on_confirm)
+    r.choice(evidence.KIND, evidence.on_choice, who=WORK)
+    r.choice(completion.KIND, completion.on_confirm, who=WORK)
     r.choice(delay.KIND, delay.on_choice, who="coordinator")
     r.choice(review.KIND, review.on_choice, who="coordinator")
     r.choice(review.RETURN_FILE, review.on_return_file, who="coordinator")
-    r.choice(returns.REUPLOAD, evidence.on_reupload)
+    r.choice(returns.REUPLOAD, evidence.on_reupload, who=WORK)
     r.choice(due.PAGE_KIND, on_page)
-    r.choice(remind.KIND, remind.on_reminder_choice)
+    r.choice(remind.KIND, remind.on_reminder_choice, who=WORK)
     r.choice(task.LAST_YEAR, task.on_last_year)
     r.on_text = on_text
     r.on_attachments = evidence.on_attachments

@@ -7,7 +7,7 @@ from bot.core.intents import Kind
 from bot.core.messages import ENTERED, Reply
 from bot.core.views import Question
 from bot.handlers import delay, notes, questions
-from bot.handlers.context import LIAISON, Context
+from bot.handlers.context import LIAISON, WORK, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.evidence import expect_file
 from bot.handlers.router import CommandHandler, MessageHandler, Replies, Router
@@ -24,7 +24,8 @@ def help_handler(router: Router) -> CommandHandler:
     async def help_(ctx: Context, args: str) -> Replies:
         """/help：查看可以使用的功能"""
         p = ctx.person
-        role = "节水办统筹人员" if p.coordinator else (f"{p.unit}联络员" if p.unit else "尚未绑定单位")
+        role = ("节水办统筹人员" if p.coordinator else f"{p.unit}分管领导" if p.leader
+                else f"{p.unit}联络员" if p.unit else "尚未绑定单位")
         titles = "》《".join(plan.title for plan in ctx.plans or [ctx.plan])
         lines = [f"您好{('，' + p.name) if p.name else ''}！我是督办助手，帮助各单位落实《{titles}》。",
                  f"您的身份：{role}。", ""]
@@ -62,11 +63,11 @@ async def on_text(ctx: Context) -> Replies:
     """Answer a free-text message by the intent it expresses."""
     task_no, item_no = intents.evidence_ref(ctx.msg.text)
     if task_no is not None and item_no is not None and len(ctx.msg.text.strip()) <= 12:
-        await ctx.act()
+        await ctx.act(WORK)
         return await expect_file(ctx, task_no, item_no)  # 「40-3」 alone: the next file goes there
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
     if intent.kind in (Kind.DELAY, Kind.NOTE):
-        await ctx.act()  # these write: checked against the database, as a command's sender is
+        await ctx.act(WORK)  # these write: checked against the database, as a command's sender is
     elif intent.kind not in (Kind.HELP, Kind.UNKNOWN):
         ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:

@@ -135,11 +135,13 @@ class ChatRepo:
             s.add(Audit(at=now, actor=actor, channel=channel, action=action, plan_id=plan_id, task_no=task_no,
                         detail=detail or {}))
 
-    async def audit(self, *, task_no: int | None = None, plan_id: int | None = None,
+    async def audit(self, *, task_no: int | None = None, plan_id: int | None = None, action: str | None = None,
                     limit: int = 50) -> list[dict[str, Any]]:
-        """Return recent audit entries (of one plan, one task), newest first."""
+        """Return recent audit entries (of one plan, one task, one kind of action), newest first."""
         async with self._sessions() as s:
             q = select(Audit).order_by(col(Audit.id).desc()).limit(limit)
+            if action is not None:
+                q = q.where(Audit.action == action)
             if task_no is not None:
                 q = q.where(Audit.task_no == task_no)
             if plan_id is not None:

@@ -171,6 +171,7 @@ class Person(SQLModel, table=True):
     unreachable_reason: str = ""
     created_at: dt.datetime
     via: str = ""  # the channel of their last private message, where pushes go ("wecom" or "wecom-bot")
+    leader: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # 分管领导 of `unit`
 
 
 class DeskSession(SQLModel, table=True):
@@ -189,6 +190,7 @@ class Invite(SQLModel, table=True):
 
     code: str = Field(primary_key=True)
     unit: str
+    leader: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # binds a 分管领导
     created_by: str
     created_at: dt.datetime
     expires_at: dt.datetime

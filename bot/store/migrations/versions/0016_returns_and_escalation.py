@@ -1,5 +1,6 @@
 """precise returns and the escalation ladder: a returned file keeps its reason; an item shows its return until a new
-file arrives; every urge of a task is a row; 督办通知单 numbered per plan
+file arrives; every urge of a task is a row; 督办通知单 numbered per plan; a unit's 分管领导 is a person bound by
+an invitation of their own
 
 Revision ID: 0016
 Revises: 0014
@@ -23,6 +24,8 @@ def upgrade() -> None:
     op.add_column('evidencefile', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
     op.add_column('evidenceitem', sa.Column('returned_reason', sa.String(), nullable=False, server_default=''))
     op.add_column('evidenceitem', sa.Column('returned_at', UTCDateTime(), nullable=True))
+    op.add_column('person', sa.Column('leader', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('invite', sa.Column('leader', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         'urge',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -60,6 +63,8 @@ def downgrade() -> None:
     op.drop_table('notice')
     op.drop_index('ix_urge_task', table_name='urge')
     op.drop_table('urge')
+    op.execute('ALTER TABLE invite DROP COLUMN leader')
+    op.execute('ALTER TABLE person DROP COLUMN leader')
     op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_at')
     op.execute('ALTER TABLE evidenceitem DROP COLUMN returned_reason')
     op.execute('ALTER TABLE evidencefile DROP COLUMN returned_reason')
