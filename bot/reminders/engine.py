@@ -28,6 +28,7 @@ from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.escalation import Escalations
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
@@ -54,6 +55,7 @@ class SweepResult:
     lost: int = 0  # messages another process claimed first (it sends them)
     deferred: int = 0  # reminders held to tomorrow: the person already had today's message
     snoozed: int = 0  # reminders held by a 稍后提醒
+    escalated: int = 0  # 督办单 sent by themselves and escalations to 分管领导 (bot.reminders.escalation)
 
     def summary(self) -> str:
         """Say in Chinese what the sweep did (only what happened)."""
@@ -62,7 +64,8 @@ class SweepResult:
                  f"记为错过{self.missed}条（停机期间到期、超过补发期限，不再发送）" if self.missed else "",
                  f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
                  f"今天已发过提醒、顺延到明天{self.deferred}条" if self.deferred else "",
-                 f"{self.lost}条消息已由另一个进程登记" if self.lost else ""]
+                 f"{self.lost}条消息已由另一个进程登记" if self.lost else "",
+                 f"自动督办单和督办升级{self.escalated}条" if self.escalated else ""]
         return "；".join(p for p in parts if p) or "没有新到期的提醒或简报"
 
 
@@ -132,7 +135,7 @@ class ReminderEngine:
     """Compute what is due from the database, claim it in the ledger, and enqueue it."""
 
     def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS,
-                 batch: int = BATCH) -> None:
+                 batch: int = BATCH, escalations: Escalations | None = None) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -143,11 +146,12 @@ class ReminderEngine:
         self.ledger = store.reminders
         self._known = _Cache()
         self._missed_checked: dt.date | None = None
+        self.escalations = escalations  # the ladder's automatic steps, swept and previewed with the reminders
 
     @classmethod
     def for_app(cls, app: AppParts) -> ReminderEngine:
         """Build the engine from an application's parts."""
-        return cls(app.store, app.clock, app.settings)
+        return cls(app.store, app.clock, app.settings, escalations=Escalations(app.services))
 
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
@@ -200,8 +204,9 @@ class ReminderEngine:
                 self._known.keys.update(d.key for d in items)
 
         digests = await self._digests(snap, now, catch_start, utcnow)
-        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
-        if claimed or digests or missed or lost:
+        escalated = await self.escalations.sweep(now) if self.escalations is not None else 0
+        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held), escalated)
+        if claimed or digests or missed or lost or escalated:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
 
@@ -353,6 +358,8 @@ class ReminderEngine:
                                  "task": None, "title": "进度简报", "stage": stage, "period": day.isoformat(),
                                  "due": None, "unit": "", "role": "group", "recipient": chat.key(),
                                  "recipient_name": ""})
+        if self.escalations is not None:
+            rows += await self.escalations.preview(start, end)
         return sorted(rows, key=lambda r: (r["at"], r["recipient"], r["plan"], r["task"] or 0, r["unit"]))
 
     def _preview_row(self, d: Due, view: TaskView | None, day: dt.date) -> dict[str, Any]:

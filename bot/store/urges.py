@@ -48,9 +48,15 @@ class UrgeRepo:
 
     async def history(self, plan_id: int, task_no: int) -> list[UrgeView]:
         """Return a task's urges, oldest first."""
+        return await self.all(plan_id, task_no)
+
+    async def all(self, plan_id: int, task_no: int | None = None) -> list[UrgeView]:
+        """Return a plan's urges (or one task's), oldest first."""
         async with self._sessions() as s:
-            rows = (await s.exec(select(Urge).where(Urge.plan_id == plan_id, Urge.task_no == task_no)
-                                 .order_by(col(Urge.at), col(Urge.id)))).all()
+            q = select(Urge).where(Urge.plan_id == plan_id)
+            if task_no is not None:
+                q = q.where(Urge.task_no == task_no)
+            rows = (await s.exec(q.order_by(col(Urge.at), col(Urge.id)))).all()
         return [UrgeView(r.plan_id, r.task_no, r.unit, r.by, r.channel, r.kind, _aware(r.at)) for r in rows]
 
 
