@@ -8,11 +8,13 @@ import zipfile
 from pathlib import Path
 
 import docx
+import openpyxl
 from conftest import Chat
 
 from bot.app import App
 from bot.core.clock import Clock
 from bot.exports.bundle import export_bundle
+from bot.exports.ledger import HEADERS, export_ledger
 from bot.store.store import open_store
 
 
@@ -134,3 +136,23 @@ async def test_a_leader_binds_sees_the_units_tasks_and_may_only_write_instructio
             if a["action"] == "task.instruction"] == ["再催一下", "请抓紧落实，月底前完成"]
     assert "分管领导" in await chat.text("li", "/批示 40 我来批")  # a liaison writes no instructions
     assert "分管领导" in await chat.text("wang", "/批示 43 不是本单位的")  # nor a leader on another unit's task
+
+
+async def test_the_ledger_counts_returns_and_urges(chat: Chat, app: App, clock: Clock, tmp_path: Path) -> None:
+    await chat.bind("li", "教育局")
+    await chat.say("li", "40-2", files=[("创建材料.pdf", b"schools")])
+    await chat.text("admin", "/return 40-2 缺少盖章页")
+    await chat.say("li", "40-2", files=[("创建材料-盖章.pdf", b"schools, stamped")])
+    [confirm] = await chat.say("li", "/done 40")
+    await chat.say("li", callback=confirm.choices[0].data)
+    await chat.text("admin", "/return 40 材料不全")
+    await chat.text("admin", "/urge 教育局 41")
+    clock.advance(dt.timedelta(days=1))
+    await chat.text("admin", "/urge 教育局")
+    out = tmp_path / "台账.xlsx"
+    await export_ledger(app.store, None, out, clock.today())
+    ws = openpyxl.load_workbook(out)["台账"]
+    rows = {r[0].value: dict(zip(HEADERS, (c.value for c in r), strict=True)) for r in ws.iter_rows(min_row=2)}
+    assert (rows[40]["退回次数"], rows[41]["退回次数"]) == (2, None)
+    assert (rows[41]["催办次数"], rows[42]["催办次数"]) == (2, None)
+    assert rows[41]["最近催办"] == dt.datetime(2023, 10, 21, 10, 0)

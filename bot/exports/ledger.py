@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from openpyxl.utils import get_column_letter
 
 from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
-from bot.core.views import PlanView, TaskView
+from bot.core.views import PlanView, TaskView, UrgeCount
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.planfiles.workbook import write_cell
 from bot.store.store import Store
@@ -24,8 +25,9 @@ from bot.store.store import Store
 LEDGER_SHEET = "台账"
 SUMMARY_SHEET = "汇总"
 HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数",
-           "延期至", "最新进展")
-_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 40)
+           "延期至", "最新进展", "退回次数", "催办次数", "最近催办")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 40, 8, 8, 17)
+RETURNS = ("task.returned", "evidence.return")  # the audit entries a 退回 leaves: the whole task, or an item or file
 _WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "最新进展"})
 SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
 
@@ -48,32 +50,37 @@ class LedgerData:
 
     plan: PlanView
     tasks: tuple[TaskView, ...]
+    returns: Mapping[int, int] = dataclasses.field(default_factory=dict)  # task no -> times returned (task, item or file)
+    urges: Mapping[int, UrgeCount] = dataclasses.field(default_factory=dict)  # task no -> times urged, and when last
 
 
 async def ledger_data(store: Store, plan_key: str | None) -> LedgerData:
     """Read what the plan's 台账 shows."""
     plan = await store.plans.plan(plan_key)
-    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)))
+    return LedgerData(plan, tuple(await store.plans.tasks(plan.id)), await store.chats.counts(plan.id, RETURNS),
+                      await store.urges.counts(plan.id))
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
                         tz: dt.tzinfo = SHANGHAI, data: LedgerData | None = None) -> Path:
     """Write the plan's 台账 to `out` (atomically) and return the path; `data`, when given, is not read again."""
     data = data or await ledger_data(store, plan_key)
-    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz)
+    await asyncio.to_thread(write_ledger, data.plan, data.tasks, out, today, tz, data)
     return out
 
 
-def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI) -> None:
-    """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order."""
+def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI,
+                 data: LedgerData | None = None) -> None:
+    """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order (`data`: returns and urges)."""
+    data = data or LedgerData(plan, tuple(tasks))
     wb = Workbook()
     ws = wb.active
     ws.title = LEDGER_SHEET
-    _task_sheet(ws, tasks, today, tz)
+    _task_sheet(ws, tasks, today, tz, data)
     _summary_sheet(wb.create_sheet(SUMMARY_SHEET), tasks, today)
     used = {LEDGER_SHEET, SUMMARY_SHEET}
     for unit in dict.fromkeys(t.lead for t in tasks):
-        _task_sheet(wb.create_sheet(sheet_name(unit, used)), [t for t in tasks if t.lead == unit], today, tz)
+        _task_sheet(wb.create_sheet(sheet_name(unit, used)), [t for t in tasks if t.lead == unit], today, tz, data)
     wb.properties.title = f"{plan.title} 台账（{today:%Y-%m-%d}）"
     with atomic_path(out) as tmp:
         wb.save(tmp)
@@ -101,16 +108,19 @@ def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None
     ws.page_setup.orientation = "landscape"
 
 
-def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo) -> None:
+def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo, data: LedgerData) -> None:
     """Write one row per task; overdue rows get a light red fill."""
     header_row(ws, HEADERS, _WIDTHS)
     for r, t in enumerate(tasks, start=2):
         late = overdue_days(t, today)
         updated = t.updated_at.astimezone(tz).replace(tzinfo=None, microsecond=0) if t.updated_at else None
+        urged = data.urges.get(t.no)
         values: tuple[object, ...] = (
             t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
             f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
             t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
+            data.returns.get(t.no), urged.times if urged else None,
+            urged.last.astimezone(tz).replace(tzinfo=None, microsecond=0) if urged else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
             cell = write_cell(ws, r, c, value)
@@ -121,6 +131,7 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
                 cell.font = OVERDUE_FONT
         ws.cell(row=r, column=8).number_format = "yyyy-mm-dd hh:mm"
         ws.cell(row=r, column=10).number_format = "yyyy-mm-dd"
+        ws.cell(row=r, column=HEADERS.index("最近催办") + 1).number_format = "yyyy-mm-dd hh:mm"
     if tasks:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(tasks) + 1}"
 
