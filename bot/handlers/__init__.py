@@ -47,10 +47,10 @@ def build_router() -> Router:
     r.command("return", completion.return_task, "/return 12 原因：退回任务；/return 12-3 原因：退回一项材料",
               who="coordinator")
     r.command("review", review.review, "/review [任务号]：待审核的任务，查看材料并审核", who="coordinator")
-    r.command("invite", people.invite, "/invite 单位：生成联络员邀请码", who="coordinator")
+    r.command("invite", people.invite, "/invite 单位 [领导]：生成联络员（或分管领导）邀请码", who="coordinator")
     r.command("liaisons", people.liaisons, "/liaisons [单位]：查看联络员", who="coordinator")
     r.command("remove", people.remove, "/remove 渠道:用户ID：移除联络员", who="coordinator")
-    r.command("urge", digest.urge, "/urge 单位 [任务号]：催办", who="coordinator")
+    r.command("urge", digest.urge, "/urge 单位 [任务号]：催办（写任务号时发出编号的督办通知单）", who="coordinator")
     r.command("subscribe", digest.subscribe, "/subscribe：本群订阅每周简报（群聊）", who="coordinator")
     r.command("unsubscribe", digest.unsubscribe, "/unsubscribe：本群取消订阅简报", who="coordinator")
     r.command("export", export.export, "/export [材料 [单位]]：导出台账或佐证材料包", who="coordinator")

@@ -50,7 +50,7 @@ async def unsubscribe(ctx: Context, args: str) -> Replies:
 
 
 async def urge(ctx: Context, args: str) -> Replies:
-    """/urge 单位 [任务号]：向该单位联络员发送催办提醒（节水办）"""
+    """/urge 单位 [任务号]：向该单位联络员发送催办提醒；写任务号时发出编号的督办通知单（节水办）"""
     if not args:
         raise UserError("请写上单位，例如「/urge 教育局」或「/urge 教育局 40」。")
     words = args.split()
