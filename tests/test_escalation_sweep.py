@@ -3,13 +3,15 @@ threshold; exactly once, and not once the task moved."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from pathlib import Path
 
-from conftest import Chat
+from conftest import Chat, make_settings
 from test_escalation import bind_leader
 
 from bot.app import App
-from bot.core.clock import Clock
+from bot.core.clock import SHANGHAI, Clock
 from bot.reminders.engine import ReminderEngine
 
 
@@ -80,3 +82,25 @@ async def test_a_task_overdue_three_workdays_with_nothing_new_gets_a_notice_by_i
     preview = await engine.preview(dt.date(2023, 11, 3), dt.date(2023, 12, 31))
     assert [r["at"][:10] for r in preview if r["kind"] == "notice" and r["task"] == 42] == ["2023-12-05"]
     assert not [r for r in preview if r["kind"] == "notice" and r["task"] == 41]  # sent: in the ledger
+
+
+async def test_two_processes_sweeping_at_once_issue_each_notice_and_escalation_once(
+        chat: Chat, app: App, clock: Clock, tmp_path: Path, db_url: str) -> None:
+    await chat.bind("li", "教育局")
+    await bind_leader(chat, "wang", "教育局")
+    clock.pinned_today = dt.date(2023, 11, 3)  # the sweeps below name their instant; issuing reads the clock's day
+    other = await App.create(make_settings(tmp_path / "other", db_url), clock)
+    try:
+        first, second = ReminderEngine.for_app(app), ReminderEngine.for_app(other)
+        for day in (dt.date(2023, 11, 3), dt.date(2023, 11, 14)):  # 41's 督办单, then its escalation
+            clock.pinned_today = day
+            now = dt.datetime.combine(day, dt.time(10, 0), tzinfo=SHANGHAI)
+            await asyncio.gather(first.sweep(now), second.sweep(now))
+    finally:
+        await other.close()
+    plan = await app.store.plans.plan()
+    assert [n.number for n in await app.store.notices.notices(plan.id, 41)] == [1]
+    rows = await app.store.outbox.rows()
+    assert len([r for r in rows if r["chat_id"] == "wang" and "任务41" in r["payload"]["text"]]) == 1
+    keys = [r["dedupe_key"] for r in rows]
+    assert len(keys) == len(set(keys))

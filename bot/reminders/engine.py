@@ -11,6 +11,7 @@ missed and never sent.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import logging
@@ -157,7 +158,14 @@ class ReminderEngine:
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
         """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
         with _collector_paused():
-            return await self._sweep(now)
+            result = await self._sweep(now)
+        if self.escalations is None:
+            return result
+        # Outside the paused collector: a 督办单's Word document is built from objects with reference cycles.
+        escalated = await self.escalations.sweep((now or self.clock.now()).astimezone(self.tz))
+        if escalated:
+            log.info("escalation sweep: %d", escalated)
+        return dataclasses.replace(result, escalated=escalated)
 
     async def _sweep(self, now: dt.datetime | None) -> SweepResult:
         now = (now or self.clock.now()).astimezone(self.tz)
@@ -204,9 +212,8 @@ class ReminderEngine:
                 self._known.keys.update(d.key for d in items)
 
         digests = await self._digests(snap, now, catch_start, utcnow)
-        escalated = await self.escalations.sweep(now) if self.escalations is not None else 0
-        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held), escalated)
-        if claimed or digests or missed or lost or escalated:
+        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
+        if claimed or digests or missed or lost:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
 

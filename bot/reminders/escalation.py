@@ -2,6 +2,9 @@
 
 Each step is computed from the database like a reminder and claimed in the same ledger, so it goes out exactly once
 whatever the number of processes or restarts (`duban remind preview` lists them, kinds "notice" and "escalation").
+A 督办单 whose day fell before the catch-up window (downtime, or a plan imported late) is not issued afterwards,
+like a reminder: a burst of numbered notices helps nobody; a coordinator issues one with /urge. An escalation is one
+line to one leader, so it still goes out.
 A step waits on the task standing still: it counts from the deadline or from the task's last movement (a file, a
 note, a status or progress change), whichever is later, and a task submitted or approved is never escalated.
 """
@@ -55,26 +58,38 @@ class Escalations:
         self.services = services
         self.settings = services.settings
         self.store = services.store
+        self._known: tuple[dt.date | None, set[str]] = (None, set())  # keys seen in the ledger today
 
     async def steps(self) -> list[Step]:
-        """Return every step of every open task of the active plans, each with the day it falls due."""
-        s, tz = self.settings, self.settings.tz
+        """Return every step of every open task of the active plans, each with the day it falls due.
+
+        Tasks come from the read model (every tick asks; they are in memory until something is written), urges
+        and leaders with one query each.
+        """
+        s, tz, reads = self.settings, self.settings.tz, self.services.reads
         leaders: dict[str, list[PersonView]] = {}
         for p in await self.store.people.leaders():
             leaders.setdefault(p.unit or "", []).append(p)
+        urged: dict[tuple[int, int], list[UrgeView]] = {}
+        for u in await self.store.urges.all():
+            urged.setdefault((u.plan_id, u.task_no), []).append(u)
+        later: dict[tuple[dt.date, int], dt.date] = {}  # deadlines repeat: each (day, workdays) worked out once
+
+        def after(day: dt.date, workdays: int) -> dt.date:
+            if (found := later.get((day, workdays))) is None:
+                found = later[(day, workdays)] = add_workdays(day, workdays)
+            return found
+
         out: list[Step] = []
-        for plan in await self.store.plans.active_plans():
-            urged: dict[int, list[UrgeView]] = {}
-            for u in await self.store.urges.all(plan.id):
-                urged.setdefault(u.task_no, []).append(u)
-            for t in await self.store.plans.tasks(plan.id):
+        for plan in await reads.active_plans():
+            for t in await reads.tasks(plan.id):
                 if not t.status.is_open:
                     continue
                 moved = t.updated_at
                 anchor = max(t.deadline, moved.astimezone(tz).date()) if moved is not None else t.deadline
-                since = [u for u in urged.get(t.no, []) if moved is None or u.at > moved]
-                out.append(Step(NOTICE, plan, t, add_workdays(anchor, s.notice_overdue_workdays), "overdue", len(since)))
-                day, stage = add_workdays(anchor, s.escalate_overdue_workdays), "overdue"
+                since = [u for u in urged.get((plan.id, t.no), []) if moved is None or u.at > moved]
+                out.append(Step(NOTICE, plan, t, after(anchor, s.notice_overdue_workdays), "overdue", len(since)))
+                day, stage = after(anchor, s.escalate_overdue_workdays), "overdue"
                 if s.escalate_urges > 0 and len(since) >= s.escalate_urges:
                     urged_on = since[s.escalate_urges - 1].at.astimezone(tz).date()
                     if urged_on < day:
@@ -85,31 +100,42 @@ class Escalations:
     async def sweep(self, now: dt.datetime) -> int:
         """Send every step due by `now` that the ledger does not have yet; return how many went out."""
         today, utcnow = now.astimezone(self.settings.tz).date(), now.astimezone(dt.UTC)
-        due = [st for st in await self.steps() if st.day <= today and self._send_at(st.day) <= now]
+        if self._known[0] != today:
+            self._known = (today, set())
+        known = self._known[1]
+        catch_start = today - dt.timedelta(days=self.settings.catch_up_days)
+        due = [st for st in await self.steps() if st.day <= today and self._send_at(st.day) <= now
+               and st.key not in known and (st.kind == ESCALATION or st.day >= catch_start)]
         if not due:
             return 0
-        known = await self.store.reminders.known([st.key for st in due])
+        known.update(await self.store.reminders.known([st.key for st in due]))
+        liaisons: dict[str, list[PersonView]] = {}
+        for p in await self.store.people.liaisons():
+            liaisons.setdefault(p.unit or "", []).append(p)
         sent = 0
         for st in (st for st in due if st.key not in known):
             if st.kind == NOTICE:
-                liaisons = await self.store.people.liaisons(st.task.lead)
-                if not liaisons:
-                    continue  # nobody to send it to yet: it goes out once the unit has a liaison
+                if not liaisons.get(st.task.lead):
+                    continue  # nobody to send it to yet: it goes out once the unit has a liaison (within the window)
                 [won] = await self.store.reminders.claim_and_enqueue([Claim([self._entry(st)], [])], utcnow)
                 if won:
                     await issue_notice(self.services, st.plan, st.task, st.task.lead, by=SYSTEM, channel=AUTO,
-                                       liaisons=liaisons)
+                                       liaisons=liaisons[st.task.lead])
             else:
                 assert st.recipient is not None
                 push = Push(st.recipient.chat, Reply(escalation_text(st, self.settings.escalate_overdue_workdays)),
                             dedupe_key=st.key, tags=("escalation",))
                 [won] = await self.store.reminders.claim_and_enqueue([Claim([self._entry(st)], [push])], utcnow)
+            known.add(st.key)
             sent += won
         return sent
 
     async def preview(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-        """List the steps that would go out from `start` to `end` (one already due shows on `start`); send nothing."""
-        steps = [st for st in await self.steps() if st.day <= end]
+        """List the steps that would go out from `start` to `end` (an escalation already due shows on `start`, a
+        notice only within the catch-up window); send nothing."""
+        catch_start = start - dt.timedelta(days=self.settings.catch_up_days)
+        steps = [st for st in await self.steps()
+                 if st.day <= end and (st.kind == ESCALATION or st.day >= catch_start)]
         known = await self.store.reminders.known([st.key for st in steps]) if steps else set()
         rows = []
         for st in steps:

@@ -50,10 +50,12 @@ class UrgeRepo:
         """Return a task's urges, oldest first."""
         return await self.all(plan_id, task_no)
 
-    async def all(self, plan_id: int, task_no: int | None = None) -> list[UrgeView]:
-        """Return a plan's urges (or one task's), oldest first."""
+    async def all(self, plan_id: int | None = None, task_no: int | None = None) -> list[UrgeView]:
+        """Return every urge (of one plan, of one task), oldest first."""
         async with self._sessions() as s:
-            q = select(Urge).where(Urge.plan_id == plan_id)
+            q = select(Urge)
+            if plan_id is not None:
+                q = q.where(Urge.plan_id == plan_id)
             if task_no is not None:
                 q = q.where(Urge.task_no == task_no)
             rows = (await s.exec(q.order_by(col(Urge.at), col(Urge.id)))).all()
