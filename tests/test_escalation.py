@@ -156,3 +156,12 @@ async def test_the_ledger_counts_returns_and_urges(chat: Chat, app: App, clock: 
     assert (rows[40]["退回次数"], rows[41]["退回次数"]) == (2, None)
     assert (rows[41]["催办次数"], rows[42]["催办次数"]) == (2, None)
     assert rows[41]["最近催办"] == dt.datetime(2023, 10, 21, 10, 0)
+
+
+async def test_a_task_waiting_for_review_is_not_urged(chat: Chat, app: App) -> None:
+    await chat.bind("li", "教育局")
+    [confirm] = await chat.say("li", "/done 42")
+    await chat.say("li", callback=confirm.choices[0].data)
+    assert "任务42待审核，无需催办" in await chat.text("admin", "/urge 教育局 42")
+    plan = await app.store.plans.plan()
+    assert await app.store.notices.notices(plan.id) == [] and await app.store.urges.history(plan.id, 42) == []

@@ -48,6 +48,8 @@ async def urge(actor: Actor, plan: PlanView, unit: str, no: int | None = None) -
         t = await actor.store.plans.task(plan.id, no)
         if not t.role_of(unit):
             raise UserError(f"任务{no}与{unit}无关（牵头：{t.lead}）。")
+        if not t.status.is_open:
+            raise UserError(f"任务{no}{t.status.label}，无需催办。")
         chosen = [t]
     else:
         chosen = sorted((t for t in await actor.store.plans.tasks(plan.id)
