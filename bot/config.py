@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.core.messages import person_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"  # where links point unless DUBAN_PUBLIC_URL says otherwise
 
 
 class Settings(BaseSettings):
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
     # HTTP server (WeCom callback, Telegram webhook, upload page, /healthz)
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = DEFAULT_PUBLIC_URL
     upload_max_mb: int = 200
     upload_link_hours: int = 24
     desk_idle_minutes: int = 120  # a desk session unused this long ends (sign in again from chat)

@@ -15,10 +15,12 @@ from aiohttp import web
 
 from bot.app import App
 from bot.channels.base import Channel
+from bot.config import DEFAULT_PUBLIC_URL, Settings
 from bot.reminders.ticker import ReminderTicker
 from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
+LOOPBACK = "127.0.0.1"  # the console's desk is for whoever sits at this machine
 
 
 class Runtime:
@@ -46,16 +48,8 @@ class Runtime:
         web_app = build_web_app(self.app)
         from bot.channels.wecom.channel import WeComAppChannel
         from bot.channels.wecom.robot import WeComRobotChannel
-        from bot.desk.upload import UploadPage
 
-        page = UploadPage(self.app)
-        page.install(web_app)
-        self.app.services.upload_link = page.link
-        from bot.desk.pages import Desk
-
-        desk = Desk(self.app)
-        desk.install(web_app)
-        self.app.services.desk_link = desk.link
+        install_pages(self.app, web_app)
         pipeline, clock = self.app.pipeline, self.app.clock
         self.channels.append(WeComRobotChannel(pipeline, s, self._session, self.app.store.chats.robot_key))
         if s.wecom_enabled:
@@ -79,15 +73,7 @@ class Runtime:
         await self.app.tidy()
         await self.app.intake.load()  # leftovers first: before the server or a poll can receive anything new
         await self.app.services.reads.start()  # other processes' changes reach this one's read model
-        self._runner = web.AppRunner(web_app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, s.http_host, s.http_port)
-        await site.start()
-        port = self._runner.addresses[0][1] if self._runner.addresses else s.http_port
-        self.http_url = f"http://{s.http_host}:{port}"
-        if s.public_url == "http://127.0.0.1:8080" and port != 8080:
-            s.public_url = self.http_url  # links must point where we really listen (tests use port 0)
-        log.info("HTTP server on %s", self.http_url)
+        self._runner, self.http_url = await listen(web_app, s, s.http_host)
         for ch in self.channels:
             await ch.start()
         self.app.intake.open()
@@ -146,7 +132,38 @@ async def run_channels(app: App, *, console_user: str = "admin") -> None:
             _settle_startup_objects()
             await stop.wait()
         return
-    await run_console(app, console_user, stop)
+    await run_console(app, console_user, stop, desk=True)
+
+
+def install_pages(app: App, web_app: web.Application) -> None:
+    """Add the upload page and the desk to the HTTP server, and let chat hand out links to them."""
+    from bot.desk.pages import Desk
+    from bot.desk.upload import UploadPage
+
+    page = UploadPage(app)
+    page.install(web_app)
+    app.services.upload_link = page.link
+    desk = Desk(app)
+    desk.install(web_app)
+    app.services.desk_link = desk.link
+
+
+async def listen(web_app: web.Application, s: Settings, host: str) -> tuple[web.AppRunner, str]:
+    """Serve the HTTP app on host and DUBAN_HTTP_PORT; return its runner and its address (OSError when the port is
+    taken)."""
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, s.http_port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    port = runner.addresses[0][1] if runner.addresses else s.http_port
+    url = f"http://{host}:{port}"
+    if s.public_url == DEFAULT_PUBLIC_URL and port != 8080:
+        s.public_url = url  # links must point where we really listen (tests use port 0)
+    log.info("HTTP server on %s", url)
+    return runner, url
 
 
 def _settle_startup_objects() -> None:
@@ -159,8 +176,8 @@ def _settle_startup_objects() -> None:
     gc.freeze()
 
 
-async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
-    """Chat in this terminal, with pushes (notices, reminders) printed here too."""
+async def run_console(app: App, user: str, stop: asyncio.Event, *, desk: bool = False) -> None:
+    """Chat in this terminal, with pushes (notices, reminders) printed here too; with desk, the desk on this machine."""
     from bot.channels.console import ConsoleChannel
 
     if not app.settings.coordinators:
@@ -169,6 +186,7 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
     console = ConsoleChannel(app.pipeline, user, role_of=lambda u: "（节水办）" if
                              f"console:{u}" in app.settings.coordinator_keys else "")
     await app.tidy()
+    runner = await _serve_desk_locally(app) if desk else None
     await app.intake.start()
     await app.services.reads.start()
     sender = asyncio.create_task(app.outbox.run(stop))
@@ -192,3 +210,24 @@ async def run_console(app: App, user: str, stop: asyncio.Event) -> None:
         await app.services.reads.stop()
         stop.set()
         await sender
+        if runner is not None:
+            await runner.cleanup()
+
+
+async def _serve_desk_locally(app: App) -> web.AppRunner | None:
+    """Serve the desk and the upload page on this machine only, so a console user can open what /desk links to.
+
+    A taken port is no reason to refuse the chat: the console goes on without the desk and says so.
+    """
+    s = app.settings
+    web_app = build_web_app(app)
+    install_pages(app, web_app)
+    try:
+        runner, url = await listen(web_app, s, LOOPBACK)
+    except OSError as e:
+        app.services.upload_link = app.services.desk_link = None
+        print(f"端口{s.http_port}无法使用（{e.strerror or e}），督办台这次没有启动，控制台照常可用。"
+              "可设置 DUBAN_HTTP_PORT 换一个端口后重新启动。", file=sys.stderr, flush=True)
+        return None
+    print(f"督办台：{url}/desk/（在控制台发送 /desk 获取登录链接）", file=sys.stderr, flush=True)
+    return runner

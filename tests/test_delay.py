@@ -57,13 +57,19 @@ async def test_free_text_request_reaches_coordinators_and_approval_moves_the_dea
 async def test_ledger_keeps_the_original_deadline_beside_the_extended_one(chat: Chat, app: App, tmp_path: Path) -> None:
     await chat.bind("li", "教育局")
     await chat.text("li", "/delay 40 2023-11-15 学校暑期停课")
+
+    async def row_40() -> dict[str, object]:
+        out = await export_ledger(app.store, None, tmp_path / "台账.xlsx", TODAY)
+        ws = load_workbook(out)["台账"]
+        row = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=1).value == 40)
+        return dict(zip(HEADERS, (c.value for c in ws[row]), strict=True))
+
+    asked = await row_40()  # a pending request is marked, the deadline not yet moved
+    assert asked["延期申请"] == "待批复：延至2023-11-15（学校暑期停课）" and asked["延期至"] is None
     await chat.text("admin", "/delay approve 40")
-    out = await export_ledger(app.store, None, tmp_path / "台账.xlsx", TODAY)
-    ws = load_workbook(out)["台账"]
-    row = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=1).value == 40)
-    values = dict(zip(HEADERS, (c.value for c in ws[row]), strict=True))
-    assert values["完成时间"] == "2023.9" and values["延期至"].date() == D(2023, 11, 15)
-    assert values["逾期天数"] is None
+    values = await row_40()
+    assert values["完成时间"] == "2023.9" and values["延期至"] == dt.datetime(2023, 11, 15)
+    assert values["逾期天数"] is None and values["延期申请"] is None
 
 
 async def test_rejection_needs_a_reason_and_leaves_the_deadline(chat: Chat, app: App) -> None:

@@ -65,6 +65,11 @@ def may_instruct(person: PersonView, task: TaskView) -> bool:
     return is_leader(person) and may_see_task(person, task)
 
 
+def may_submit(person: PersonView, task: TaskView) -> bool:
+    """Tell whether the person may report the task done now: its lead unit's liaison, while it is open."""
+    return person.unit is not None and task.lead == person.unit and task.status.is_open
+
+
 def require_coordinator(person: PersonView) -> None:
     """Refuse unless the person is a coordinator (a leader hears what their role may do)."""
     if is_leader(person):

@@ -60,7 +60,7 @@ async def cmd_export_bundle(app: App, a: argparse.Namespace) -> None:
             bar.update(task, completed=done, total=total)
 
         result = await export_bundle(app.store, a.plan, a.out, unit, progress, generated_at=app.clock.now(),
-                                     tz=app.settings.tz)
+                                     tz=app.settings.tz, coordinator_keys=app.settings.coordinator_keys)
     err.print(f"已导出佐证材料包：{result.path}（任务{result.tasks}项，材料{result.items}项，缺{result.items_missing}项，"
               f"文件{result.files}个，{result.zip_bytes / 1048576:.1f} MB）", highlight=False, soft_wrap=True)
     if result.lost:

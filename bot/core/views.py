@@ -266,6 +266,16 @@ class PersonView:
         """Return a name to show to coordinators."""
         return self.name or self.user_id
 
+    @property
+    def role_text(self) -> str:
+        """Say whom they speak for: 节水办, their unit, or 未绑定单位."""
+        return "节水办" if self.coordinator else (self.unit or "未绑定单位")
+
+    @property
+    def label(self) -> str:
+        """Name them as the desk and the exports do: 李老师（区教育局）."""
+        return f"{self.display}（{self.role_text}）"
+
 
 @dataclass(frozen=True)
 class ImportResult:

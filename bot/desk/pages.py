@@ -1,9 +1,11 @@
-"""The desk's pages on duban's own HTTP server: overview, task list and page, review queue, downloads.
+"""The desk's pages on duban's own HTTP server: overview, task list and page, review queue, extension requests,
+downloads.
 
 Every page and download resolves the signed-in person from the store and asks `bot.actions.access`
-what they may see, the same rules chat uses. Review and uploads go through the conversation core as
-`/approve`, `/return` and a captioned file would, so permissions, audit and the chat notices stay
-the core's. Pages are server-rendered Jinja2 (autoescaped), no scripts.
+what they may see, the same rules chat uses. Review, extension decisions, submissions and uploads call the same
+actions in `bot.actions` as chat (never a chat command), so permissions, audit and the chat notices stay the
+core's. A refused form comes back to its page with the refusal and a 4xx status; a done one redirects with a
+green notice. Pages are server-rendered Jinja2 (autoescaped), no scripts.
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import dataclasses
 import datetime as dt
 import re
 import secrets
 import unicodedata
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -27,19 +27,31 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.actions import completion, returns
-from bot.actions.access import current_role, may_review, may_see_task, may_upload, may_use_desk, visible_tasks
+from bot.actions import completion, extensions, returns
+from bot.actions.access import (
+    current_role,
+    may_review,
+    may_see_task,
+    may_submit,
+    may_upload,
+    may_use_desk,
+    visible_tasks,
+)
 from bot.actions.base import Actor, AppParts
+from bot.actions.completion import MissingEvidence
 from bot.actions.plans import import_previewed, preview_import, served_plans, set_plan_active
 from bot.actions.returns import REASONS
 from bot.core.chinese import day_text, whole_number
 from bot.core.errors import NotFound, UserError
-from bot.core.views import FileView, PersonView, PlanView, TaskStatus, TaskView
+from bot.core.views import FileView, ItemView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, SignInGrant
-from bot.desk.summary import Filters, month_options, status_options, totals, unit_rows
-from bot.desk.upload import BadForm, TooBig, file_upload, receive_form
+from bot.desk.history import history_line
+from bot.desk.summary import SORTS, Filters, month_options, review_queue, status_options, totals, unit_rows
+from bot.desk.upload import BadForm, TooBig, file_upload, receive_form, refusal_status
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
+from bot.exports.people import person_labels
+from bot.handlers.desk import HOME
 from bot.handlers.export import bundle_file, bundle_name, ledger_file, ledger_name
 from bot.planfiles.limits import LIMITS
 from bot.planfiles.preview import preview_json, preview_lines
@@ -50,6 +62,7 @@ from bot.store.files import BlobRefused
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("duban_desk_templates", jinja2.Environment)
 FLASH = "duban_desk_flash"
 PLAN_COOKIE = "duban_desk_plan"  # the plan last shown, for pages whose address does not name one (filters, bookmarks)
+STATIC = Path(__file__).parent / "static"
 # The task page offers a preview of files declared as these; what is served inline is decided by the file's first
 # bytes (sniff), whatever the sender's client declared.
 PREVIEWABLE = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -64,15 +77,10 @@ HTML_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
 }
-ACTIONS = {
-    "task.submitted": "报告完成，提交审核", "task.approved": "审核通过", "task.returned": "退回",
-    "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
-    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办", "evidence.return": "退回材料",
-    "task.instruction": "分管领导批示",
-}
 PLAN_FILES = (".xlsx", ".docx", ".yaml", ".yml")  # what the plan readers take from the desk
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{24}")  # a pending import's name (secrets.token_urlsafe(18))
 MAX_ROW_NUMBER = 2**31 - 1  # PostgreSQL INTEGER, the narrowest column a task or file number is looked up in
+TODO_SHOWN = 5  # the overview's 待办 panel shows this many of each kind, the rest a click away
 SIGN_IN = "请在督办助手中发送 /desk，点击收到的登录链接。"
 DESK = "desk"  # the channel the audit log names for what is done on the desk
 
@@ -88,6 +96,7 @@ class Viewer:
     csrf: str
     form: Mapping[str, str] = field(default_factory=dict)
     plans: tuple[PlanView, ...] = ()  # the plans served, for the switcher when there are several
+    to_review: int = 0  # tasks waiting for review, the badge on a coordinator's 待审核
 
     @property
     def role(self) -> str:
@@ -104,7 +113,7 @@ class Desk:
     def __init__(self, app: AppParts) -> None:
         self.app = app
         self.auth = DeskAuth(app.settings, app.clock)
-        self._chart: tuple[object, bytes] | None = None
+        self._charts: dict[bool, tuple[object, bytes]] = {}  # phone or not: the chart of the data it shows
 
     def link(self, person: PersonView, next_path: str = "/desk/") -> str:
         """Return a one-time sign-in link for this person, landing on `next_path`."""
@@ -126,7 +135,10 @@ class Desk:
         r.add_get("/desk/tasks/{no:\\d+}", self._signed_in(self._task))
         r.add_post("/desk/tasks/{no:\\d+}/review", self._signed_in(self._review, coordinator=True, post=True))
         r.add_post("/desk/tasks/{no:\\d+}/upload", self._signed_in(self._upload))
+        r.add_post("/desk/tasks/{no:\\d+}/extension", self._signed_in(self._extension, coordinator=True, post=True))
+        r.add_post("/desk/tasks/{no:\\d+}/submit", self._signed_in(self._submit, post=True))
         r.add_get("/desk/review", self._signed_in(self._queue, coordinator=True))
+        r.add_get("/desk/extensions", self._signed_in(self._extensions, coordinator=True))
         r.add_get("/desk/files/{id:\\d+}", self._signed_in(self._file))
         r.add_get("/desk/downloads", self._signed_in(self._downloads))
         r.add_get("/desk/export/ledger", self._signed_in(self._ledger, coordinator=True))
@@ -135,7 +147,12 @@ class Desk:
         r.add_post("/desk/plans/preview", self._signed_in(self._plan_preview, coordinator=True))
         r.add_post("/desk/plans/import", self._signed_in(self._plan_import, coordinator=True, post=True))
         r.add_post("/desk/plans/state", self._signed_in(self._plan_state, coordinator=True, post=True))
-        r.add_static("/desk/static/", Path(__file__).parent / "static")
+        r.add_static("/desk/static/", STATIC)
+        r.add_get("/favicon.ico", self._favicon)
+
+    async def _favicon(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "favicon.png", headers={"Content-Type": "image/png",
+                                                                 "Cache-Control": "public, max-age=86400"})
 
     # ---- signing in -----------------------------------------------------------------------------
     async def _to_home(self, request: web.Request) -> web.StreamResponse:
@@ -146,7 +163,7 @@ class Desk:
         if isinstance(found, web.StreamResponse):
             return found
         person, _ = found
-        return self._render(request, "login.html", {"person": person, "role": _role(person), "viewer": None})
+        return self._render(request, "login.html", {"person": person, "role": person.role_text, "viewer": None})
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
@@ -157,7 +174,7 @@ class Desk:
             return found
         _, grant = found
         if not await self.auth.spend(grant, self.app.store.chats):
-            return self._used(request)
+            return await self._already_in(request, grant.next_path) or self._used(request)
         value, seconds = await self.auth.session(grant.person_key, self.app.store.desk_sessions)
         response = _see_other(grant.next_path)
         response.set_cookie(COOKIE, value, max_age=seconds, path="/desk", httponly=True, samesite="Strict",
@@ -167,9 +184,10 @@ class Desk:
     async def _grant(self, request: web.Request) -> tuple[PersonView, SignInGrant] | web.StreamResponse:
         grant = self.auth.read_link(request.match_info["token"])
         if grant is None:
-            return self._message(request, "链接无效", f"这个登录链接无效或已过期（10分钟内有效）。{SIGN_IN}", 403)
+            return await self._already_in(request, HOME) or self._message(
+                request, "链接无效", f"这个登录链接无效或已过期（10分钟内有效）。{SIGN_IN}", 403)
         if await self.app.store.chats.seen(grant.seen_key):
-            return self._used(request)
+            return await self._already_in(request, grant.next_path) or self._used(request)
         person = await self.app.store.people.get(grant.person_key)
         if person is None or not may_use_desk(current_role(person, self.app.settings.coordinator_keys)):
             return self._message(request, "不能登录", "这个链接对应的用户不是节水办人员，也没有绑定单位。", 403)
@@ -189,6 +207,17 @@ class Desk:
             return site is not None
         public = urlsplit(self.app.settings.public_url)
         return origin in (f"{public.scheme}://{public.netloc}", f"{request.scheme}://{request.host}")
+
+    async def _already_in(self, request: web.Request, next_path: str) -> web.Response | None:
+        """Offer the way in to someone whose link is spent or stale but who is signed in in this browser (they opened
+        the chat's link again), else None."""
+        key = await self.auth.resume(request.cookies.get(COOKIE, ""), self.app.store.desk_sessions)
+        person = await self.app.store.people.get(key) if key else None
+        if person is None:
+            return None
+        person = current_role(person, self.app.settings.coordinator_keys)
+        return self._render(request, "signed_in.html", {"person": person, "role": person.role_text, "next": next_path,
+                                                         "viewer": None})
 
     def _used(self, request: web.Request) -> web.StreamResponse:
         return self._message(request, "链接已用过", f"这个登录链接已经用过了，每个链接只能用一次。{SIGN_IN}", 403)
@@ -215,17 +244,25 @@ class Desk:
             person = current_role(person, self.app.settings.coordinator_keys)
             if not may_use_desk(person):
                 return self._message(request, "不能使用督办台", "您现在不是节水办人员，也没有绑定单位。", 403)
-            viewer = Viewer(person, value, self.auth.csrf(value), plans=tuple(await served_plans(self.app.services)))
+            viewer = Viewer(person, value, self.auth.csrf(value), plans=tuple(await served_plans(self.app.services)),
+                            to_review=await self._to_review(request, person))
             if coordinator and not may_review(person):
                 return self._message(request, "没有权限", "这一页只有节水办统筹人员可以使用。", 403, viewer)
             if post:
                 form = await request.post()
                 if not self.auth.csrf_ok(value, str(form.get("csrf", ""))):
                     return self._message(request, "表单已失效", "页面已过期，请返回刷新后再操作。没有做任何修改。", 403, viewer)
-                viewer = dataclasses.replace(viewer, form={k: v for k, v in form.items() if isinstance(v, str)})
+                viewer = replace(viewer, form={k: v for k, v in form.items() if isinstance(v, str)})
             return await handler(request, viewer)
 
         return route
+
+    async def _to_review(self, request: web.Request, person: PersonView) -> int:
+        """Count the plan's tasks waiting for review, for a coordinator's badge (from memory: every page shows it)."""
+        if not may_review(person):
+            return 0
+        _, tasks = await self._plan_tasks(request)
+        return sum(t.status is TaskStatus.SUBMITTED for t in tasks)
 
     # ---- pages ----------------------------------------------------------------------------------
     async def _overview(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -235,20 +272,29 @@ class Desk:
         today = self.app.clock.today()
         filters = Filters.from_query(request.query)
         shown = filters.apply(tasks, today)
-        liaisons = Counter(p.unit for p in await self.app.store.people.liaisons() if p.unit)
+        liaisons = await self.app.store.people.liaison_counts()
+        queue = review_queue(tasks, await self.app.store.plans.submitted_at(plan.id), today, self.app.settings.tz)
+        extensions = await self.app.store.extensions.pending(plan.id)
         return self._render(request, "overview.html", {
             "viewer": viewer, "plan": plan, "today": today, "filters": filters, "rows": unit_rows(shown, liaisons, today),
             "totals": totals(shown, liaisons, today), "months": month_options(tasks), "statuses": status_options(),
-            "units": _units(tasks), "query": urlencode(request.query), "nav": "overview"})
+            "units": _units(tasks), "query": urlencode(request.query), "nav": "overview", "queue": queue,
+            "overdue": sum(overdue_days(t, today) > 0 for t in tasks),
+            "extensions": extensions, "unbound": [u for u in _units(tasks) if not liaisons.get(u)],
+            "names": await self._names(e.requested_by for e in extensions[:TODO_SHOWN]),
+            "shown": TODO_SHOWN})
 
     async def _chart_png(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
+        phone = request.query.get("size") == "phone"
         key = (plan.id, today, tuple((t.no, t.status, t.deadline) for t in tasks))
-        if self._chart is None or self._chart[0] != key:
-            self._chart = (key, await progress_chart_png(plan.title, tasks, today,
-                                                         self.app.settings.state_dir / "cache" / "matplotlib"))
-        return web.Response(body=self._chart[1], content_type="image/png", headers={"Cache-Control": "no-store"})
+        kept = self._charts.get(phone)
+        if kept is None or kept[0] != key:
+            kept = (key, await progress_chart_png(plan.title, tasks, today,
+                                                  self.app.settings.state_dir / "cache" / "matplotlib", phone=phone))
+            self._charts[phone] = kept
+        return web.Response(body=kept[1], content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def _tasks(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks(request)
@@ -260,19 +306,35 @@ class Desk:
             "viewer": viewer, "plan": plan, "today": today, "filters": filters, "tasks": shown,
             "late": {t.no: overdue_days(t, today) for t in shown}, "months": month_options(mine),
             "statuses": status_options(), "units": _units(mine) if viewer.person.coordinator else [],
-            "title": "任务列表", "nav": "tasks"})
+            "sorts": SORTS, "waiting": {}, "title": "任务列表", "nav": "tasks"})
 
     async def _queue(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
-        waiting = sorted((t for t in tasks if t.status is TaskStatus.SUBMITTED),
-                         key=lambda t: (t.updated_at or dt.datetime.min.replace(tzinfo=dt.UTC), t.no))
+        queue = review_queue(tasks, await self.app.store.plans.submitted_at(plan.id), today, self.app.settings.tz)
+        waiting = [w.task for w in queue]
         return self._render(request, "tasks.html", {
             "viewer": viewer, "plan": plan, "today": today, "filters": Filters(), "tasks": waiting,
             "late": {t.no: overdue_days(t, today) for t in waiting}, "months": [], "statuses": [], "units": [],
-            "title": f"待审核（{len(waiting)}项）", "nav": "review"})
+            "waiting": {w.task.no: w for w in queue},
+            "title": f"待审核（{len(waiting)}项，先提交的在前）", "nav": "review"})
+
+    async def _extensions(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        plan, tasks = await self._plan_tasks(request)
+        by_no = {t.no: t for t in tasks}
+        waiting = sorted(await self.app.store.extensions.pending(plan.id), key=lambda e: (e.requested_at, e.id))
+        return self._render(request, "extensions.html", {
+            "viewer": viewer, "plan": plan, "waiting": waiting, "tasks": by_no,
+            "names": await self._names(e.requested_by for e in waiting),
+            "nav": "extensions"})
 
     async def _task(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        return await self._task_page(request, viewer)
+
+    async def _task_page(self, request: web.Request, viewer: Viewer, *, status: int = 200, error: str = "",
+                         missing: tuple[ItemView, ...] = ()) -> web.StreamResponse:
+        """Render a task page; a refused form comes back to it with the refusal (error) and its 4xx status, a
+        submission still missing evidence with those items to confirm."""
         plan = await self._plan(request)
         try:
             task = await self.app.store.plans.task(plan.id, _row_number(request.match_info["no"], "项任务"))
@@ -285,26 +347,30 @@ class Desk:
         for f in files:
             by_item.setdefault(f.item_no, []).append(f)
         history = await self.app.store.chats.audit(task_no=task.no, plan_id=plan.id, limit=50) if allowed else []
-        names = await self._names() if allowed else {}
+        extensions = await self.app.store.extensions.pending(plan.id, task.no)
+        shown = [*(h["actor"] for h in history), *(f.uploaded_by for f in files)] if allowed else []
+        names = await self._names([*shown, *(e.requested_by for e in extensions)])
         progress_notes = await self.app.store.notes.latest(plan.id, task.no) if allowed else []
         today = self.app.clock.today()
         return self._render(request, "task.html", {
-            "progress_notes": progress_notes, "extensions": await self.app.store.extensions.pending(plan.id, task.no),
+            "progress_notes": progress_notes, "extensions": extensions,
+            "error": error, "missing": missing, "form": viewer.form,
+            "can_decide": may_review(person), "can_submit": may_submit(person, task),
             "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
             "previewable": PREVIEWABLE, "late": overdue_days(task, today), "names": names,
-            "history": [_history_line(h, names, self.app.settings.tz) for h in history],
+            "history": [history_line(h, names, self.app.settings.tz) for h in history],
             "can_approve": may_review(person) and task.status is TaskStatus.SUBMITTED,
             "can_return": may_review(person) and task.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED),
             "can_upload": bool(task.items) and may_upload(person, task),
             "can_return_files": may_review(person), "reasons": REASONS,
-            "max_mb": self.app.settings.upload_max_mb, "nav": "tasks"})
+            "max_mb": self.app.settings.upload_max_mb, "nav": "tasks"}, status)
 
     # ---- actions --------------------------------------------------------------------------------
     async def _review(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         no = int(request.match_info["no"])
         action, reason = viewer.form.get("action", ""), " ".join(viewer.form.get("reason", "").split())
         if action not in ("approve", "return", "return-file"):
-            return self._message(request, "操作无效", "请在任务页面上选择“审核通过”或“退回”。", 400, viewer)
+            return await self._task_page(request, viewer, status=400, error="请在任务页面上选择“审核通过”或“退回”。")
         actor, plan = self._actor(viewer), await self._plan(request)
         try:
             if action == "return-file":  # one file, with a reason of the list or the coordinator's own words
@@ -319,10 +385,44 @@ class Desk:
                 text = f"任务{no}已审核通过（已完成），已通知{t.lead}。"
             else:
                 t = await completion.return_task(actor, plan, no, reason)
-                text = f"任务{no}已退回{t.lead}，原因：{reason.rstrip('。')}。已通知该单位联络员。"
+                text = f"任务{no}已退回{t.lead}，原因：{_sentence(reason)}已通知该单位联络员。"
         except UserError as e:
-            text = e.message
+            return await self._refused(request, viewer, e)
         return self._after(f"/desk/tasks/{no}{_query(request)}", text)
+
+    async def _extension(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        no = int(request.match_info["no"])
+        action, note = viewer.form.get("action", ""), " ".join(viewer.form.get("note", "").split())
+        if action not in ("approve", "reject"):
+            return await self._task_page(request, viewer, status=400, error="请在任务页面上选择“批准”或“不批准”。")
+        try:
+            ext = await extensions.decide_extension(self._actor(viewer), await self._plan(request), no,
+                                                    approve=action == "approve", note=note)
+        except UserError as e:
+            return await self._refused(request, viewer, e)
+        if ext.status == "approved":
+            text = (f"已批准任务{no}延期：截止日期由{day_text(ext.deadline_from)}改为{day_text(ext.deadline_to)}，"
+                    f"已通知{ext.unit}。")
+        else:
+            text = f"已不批准任务{no}的延期申请，原因：{_sentence(note)}已通知{ext.unit}。"
+        back = "/desk/extensions" if viewer.form.get("back") == "list" else f"/desk/tasks/{no}"
+        return self._after(f"{back}{_query(request)}", text)
+
+    async def _submit(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        no = int(request.match_info["no"])
+        try:
+            await completion.submit(self._actor(viewer), await self._plan(request), no,
+                                    despite_missing=viewer.form.get("confirm") == "1")
+        except MissingEvidence as e:
+            return await self._task_page(request, viewer, missing=e.task.missing)
+        except UserError as e:
+            return await self._refused(request, viewer, e)
+        return self._after(f"/desk/tasks/{no}{_query(request)}",
+                           f"任务{no}已提交节水办审核，状态：待审核。审核结果会在聊天中通知您。")
+
+    async def _refused(self, request: web.Request, viewer: Viewer, e: UserError) -> web.StreamResponse:
+        """Show the task page again with why the form was refused, under the status a refusal of its kind has."""
+        return await self._task_page(request, viewer, status=refusal_status(e), error=e.message)
 
     async def _upload(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         no = int(request.match_info["no"])
@@ -338,13 +438,15 @@ class Desk:
             if not self.auth.csrf_ok(viewer.session, fields.get("csrf", "")):
                 return self._message(request, "表单已失效", "页面已过期，请返回刷新后再上传。没有做任何修改。", 403, viewer)
             if upload is None:
-                text = "没有选择文件：请选择要上传的文件后再提交。"
-            else:
-                text = await file_upload(self._actor(viewer), await self._plan(request), no, fields.get("item", ""), upload)
+                return await self._task_page(request, viewer, status=400,
+                                             error="没有选择文件：请选择要上传的文件后再提交。")
+            done = await file_upload(self._actor(viewer), await self._plan(request), no, fields.get("item", ""), upload)
         finally:
             if upload is not None:
                 upload.path.unlink(missing_ok=True)
-        return self._after(f"/desk/tasks/{no}{_query(request)}", text)
+        if done.refused is not None:
+            return await self._task_page(request, viewer, status=refusal_status(done.refused), error=done.text)
+        return self._after(f"/desk/tasks/{no}{_query(request)}", done.text)
 
     # ---- plans: the list, importing next year's table (upload → preview → confirm), archiving ----------------------
     async def _plans(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
@@ -493,12 +595,12 @@ class Desk:
         return next((p for p in plans if p.key == wanted), plans[0])
 
     async def _plan_tasks(self, request: web.Request) -> tuple[PlanView, list[TaskView]]:
+        """Return the plan and its tasks from the read model: every change is seen there once committed."""
         plan = await self._plan(request)
-        return plan, await self.app.store.plans.tasks(plan.id)
+        return plan, await self.app.services.reads.tasks(plan.id)
 
-    async def _names(self) -> dict[str, str]:
-        people = [*await self.app.store.people.liaisons(), *await self.app.store.people.coordinators()]
-        return {p.key: f"{p.display}（{_role(p)}）" for p in people}
+    async def _names(self, keys: Iterable[str]) -> dict[str, str]:
+        return await person_labels(self.app.store, self.app.settings.coordinator_keys, keys)
 
     def _local(self, at: dt.datetime) -> str:
         return at.astimezone(self.app.settings.tz).strftime("%Y-%m-%d %H:%M")
@@ -509,7 +611,8 @@ class Desk:
         viewer: Viewer | None = context.get("viewer")
         several = viewer is not None and len(viewer.plans) > 1
         pq = f"?plan={quote(plan.key, safe='')}" if plan and several else ""
-        response = aiohttp_jinja2.render_template(template, request, {**context, "flash": flash, "pq": pq},
+        response = aiohttp_jinja2.render_template(template, request, {**context, "flash": flash, "pq": pq,
+                                                                      "pa": pq.replace("?", "&", 1)},
                                                   app_key=TEMPLATES, status=status)
         response.headers.update(HTML_HEADERS)
         if flash:
@@ -520,7 +623,8 @@ class Desk:
 
     def _message(self, request: web.Request, title: str, text: str, status: int = 200,
                  viewer: Viewer | None = None) -> web.Response:
-        return self._render(request, "message.html", {"title": title, "text": text, "viewer": viewer}, status)
+        return self._render(request, "message.html", {"title": title, "text": text, "viewer": viewer,
+                                                      "failed": status >= 400}, status)
 
     @staticmethod
     def _after(location: str, text: str) -> web.StreamResponse:
@@ -530,6 +634,11 @@ class Desk:
         response.set_cookie(FLASH, value, max_age=120,
                             path="/desk", httponly=True, samesite="Strict")
         return response
+
+
+def _sentence(text: str) -> str:
+    """End a user's words with one full stop, whatever they ended with."""
+    return text.rstrip("。.!！ ") + "。"
 
 
 def _row_number(text: str, what: str) -> int:
@@ -556,31 +665,9 @@ def _read_flash(value: str) -> str:
         return ""
 
 
-def _role(person: PersonView) -> str:
-    return "节水办" if person.coordinator else (person.unit or "未绑定单位")
-
-
 def _units(tasks: list[TaskView]) -> list[str]:
     """Return every unit taking part in the tasks, leads first in plan order."""
     return list(dict.fromkeys([*(t.lead for t in tasks), *(u for t in tasks for u in t.cooperating)]))
-
-
-def _history_line(entry: dict[str, Any], names: Mapping[str, str], tz: dt.tzinfo) -> dict[str, str]:
-    detail: dict[str, Any] = entry["detail"] or {}
-    action = str(entry["action"])
-    extra = ""
-    if action == "evidence.add" or action == "evidence.withdraw":
-        extra = f"材料{detail.get('item')}「{detail.get('file')}」"
-    elif action == "evidence.return":
-        extra = f"材料{detail.get('item')}，原因：{detail.get('reason')}"
-    elif action == "task.instruction":
-        extra = str(detail.get("text", ""))
-    elif detail.get("note"):
-        extra = f"原因：{detail['note']}"
-    elif action == "task.progress":
-        extra = f"{detail.get('to')}" + (f"，{detail['remark']}" if detail.get("remark") else "")
-    return {"at": entry["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"), "who": names.get(entry["actor"], entry["actor"]),
-            "what": ACTIONS.get(action, action), "extra": extra, "channel": str(entry["channel"])}
 
 
 def content_disposition(name: str, *, inline: bool = False) -> str:

@@ -46,23 +46,36 @@ def totals(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.dat
                    sum(1 for n in items.values() if n), len(items), sum(liaisons.values()))
 
 
+# the task list's orders: the plan's own (by number), then what a coordinator sorts by to find work
+SORTS = {"no": "序号", "deadline": "截止日期", "unit": "牵头单位", "status": "状态"}
+# 状态 order: what needs the unit's work first, what is done last
+STATUS_ORDER = {s: n for n, s in enumerate((TaskStatus.RETURNED, TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS,
+                                            TaskStatus.SUBMITTED, TaskStatus.APPROVED))}
+MAX_QUERY = 60
+
+
 @dataclass(frozen=True)
 class Filters:
-    """The overview's and task list's filters: deadline month ("2023-10"), status, unit (lead or cooperating)."""
+    """The overview's and task list's filters: deadline month ("2023-10"), status, unit (lead or cooperating), the
+    words or number searched for, and the order."""
 
     month: str = ""
     status: str = ""
     unit: str = ""
+    q: str = ""
+    sort: str = "no"
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Filters:
         """Read the filters from a query string, ignoring values that mean nothing."""
         status = query.get("status", "")
         valid = {s.value for s in TaskStatus} | {OVERDUE}
-        return cls(query.get("month", "")[:7], status if status in valid else "", query.get("unit", "")[:60])
+        sort = query.get("sort", "no")
+        return cls(query.get("month", "")[:7], status if status in valid else "", query.get("unit", "")[:MAX_QUERY],
+                   " ".join(query.get("q", "").split())[:MAX_QUERY], sort if sort in SORTS else "no")
 
     def apply(self, tasks: Sequence[TaskView], today: dt.date) -> list[TaskView]:
-        """Return the tasks that pass every filter set."""
+        """Return the tasks that pass every filter set, in the order asked for."""
         out = []
         for t in tasks:
             if self.month and f"{t.deadline:%Y-%m}" != self.month:
@@ -73,13 +86,31 @@ class Filters:
                 continue
             if self.unit and t.role_of(self.unit) is None:
                 continue
+            if self.q and not matches(t, self.q):
+                continue
             out.append(t)
+        if self.sort == "deadline":
+            out.sort(key=lambda t: (t.deadline, t.no))
+        elif self.sort == "unit":
+            out.sort(key=lambda t: (t.lead, t.no))
+        elif self.sort == "status":
+            out.sort(key=lambda t: (STATUS_ORDER[t.status], -overdue_days(t, today), t.no))
         return out
 
     @property
     def active(self) -> bool:
-        """Tell whether any filter is set."""
-        return bool(self.month or self.status or self.unit)
+        """Tell whether any filter is set (an order is not a filter)."""
+        return bool(self.month or self.status or self.unit or self.q)
+
+
+def matches(t: TaskView, q: str) -> bool:
+    """Tell whether a task is what was searched for: its number (「42」「任务42」), or every word in its text, units,
+    notes or evidence items."""
+    number = q.removeprefix("任务").removeprefix("第").removesuffix("项").strip()
+    if number.isdigit():
+        return t.no == int(number)
+    haystack = " ".join((t.text, t.lead, *t.cooperating, *t.notes, *(i.title for i in t.items))).casefold()
+    return all(word in haystack for word in q.casefold().split())
 
 
 def month_options(tasks: Sequence[TaskView]) -> list[tuple[str, str]]:
@@ -91,3 +122,25 @@ def month_options(tasks: Sequence[TaskView]) -> list[tuple[str, str]]:
 def status_options() -> list[tuple[str, str]]:
     """Return the status filter's choices in Chinese."""
     return [*((s.value, s.label) for s in TaskStatus), (OVERDUE, "逾期")]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A task waiting for review: since when (the day it was last reported done) and how many days."""
+
+    task: TaskView
+    since: dt.date | None
+    days: int | None
+
+
+def review_queue(tasks: Sequence[TaskView], submitted: Mapping[int, dt.datetime], today: dt.date,
+                 tz: dt.tzinfo) -> list[Waiting]:
+    """Return the tasks waiting for review, the longest-waiting first (as chat's /review lists them)."""
+    out = []
+    for t in tasks:
+        if t.status is not TaskStatus.SUBMITTED:
+            continue
+        at = submitted.get(t.no)
+        day = at.astimezone(tz).date() if at is not None else None
+        out.append(Waiting(t, day, (today - day).days if day is not None else None))
+    return sorted(out, key=lambda w: (w.since is None, w.since or dt.date.max, w.task.no))

@@ -33,10 +33,10 @@ from bot.actions.access import current_role, may_see_task
 from bot.actions.base import Actor, AppParts
 from bot.config import secret_for
 from bot.core.chinese import whole_number
-from bot.core.errors import UserError
+from bot.core.errors import NotAllowed, NotFound, UserError
 from bot.core.messages import Attachment, Push, Reply
 from bot.core.views import PersonView, PlanView, TaskView
-from bot.reports.render import deadline_text
+from bot.reports.render import deadline_line
 from bot.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,14 @@ class UploadPage:
         if upload is None:
             return _page("没有选择文件", "<p>请返回上一页，选择要上传的文件后再提交。</p>" + _back(request), status=400)
         try:
-            text = await file_upload(Actor(person, UPLOAD, self.app.services), plan, task.no, fields.get("item", ""),
+            done = await file_upload(Actor(person, UPLOAD, self.app.services), plan, task.no, fields.get("item", ""),
                                      upload)
         finally:
             upload.path.unlink(missing_ok=True)
-        body = "".join(f"<p>{html.escape(line)}</p>" for line in text.split("\n") if line.strip())
+        body = "".join(f"<p>{html.escape(line)}</p>" for line in done.text.split("\n") if line.strip())
+        if done.refused is not None:
+            return _page("没有上传成功", f'<div class="error" role="alert">{body}</div>' + _back(request),
+                         status=refusal_status(done.refused))
         return _page("上传结果", f'<div class="result">{body}</div>' + _back(request, "继续上传"))
 
     async def _resolve(self, token: str) -> tuple[PersonView, PlanView, TaskView] | web.Response:
@@ -213,20 +216,40 @@ async def _stream(part: BodyPartReader, limit: int, new_file: Callable[[str], Pa
     return Upload(file_name, path, mime, size)
 
 
-async def file_upload(actor: Actor, plan: PlanView, task_no: int, item: str, upload: Upload) -> str:
-    """File a form's file through the same evidence action as chat, echo the answer to the person's chat, return it."""
-    if (item_no := whole_number(item, limit=MAX_ITEM)) is None:
-        return "请选择这份文件对应的材料。"
+def refusal_status(e: UserError) -> int:
+    """Return the HTTP status of a refused form: 403 not allowed, 404 nothing to act on, 400 otherwise."""
+    return 403 if isinstance(e, NotAllowed) else 404 if isinstance(e, NotFound) else 400
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What became of a form's file: the sentence the person reads, and the refusal when it was not filed."""
+
+    text: str
+    refused: UserError | None = None
+
+
+async def file_upload(actor: Actor, plan: PlanView, task_no: int, item: str, upload: Upload) -> Uploaded:
+    """File a form's file through the same evidence action as chat, echo the answer to the person's chat, return it.
+
+    Whether the person may file it there is asked before the file is kept: a refused upload leaves nothing in the
+    evidence store.
+    """
+    item_no = whole_number(item, limit=MAX_ITEM)
+    refused = None
     try:
+        if item_no is None:
+            raise UserError("请选择这份文件对应的材料。")
+        evidence.item_for_upload(actor, await actor.store.plans.task(plan.id, task_no), item_no)
         blob = await evidence.keep_file(actor, Attachment(upload.file_name, upload.path, upload.mime_type, upload.size))
         filed = await evidence.file_evidence(actor, plan, blob, task_no, item_no)
         text = filed.summary() + ("，可以提交审核。" if filed.ready else "")
     except UserError as e:
-        text = f"「{evidence.kept_name(upload.file_name)}」未归档：{e.message}"
+        refused, text = e, f"「{evidence.kept_name(upload.file_name)}」未归档：{e.message}"
     stamp = actor.now.isoformat()
     await actor.services.push(Push(actor.person.chat, Reply(f"（网页上传）{text}"),
                                    dedupe_key=f"upload:{actor.key}:{task_no}-{item_no}:{upload.path.name}:{stamp}"))
-    return text
+    return Uploaded(text, refused)
 
 
 @dataclass(frozen=True)
@@ -270,16 +293,15 @@ def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> st
     text = task.text if len(task.text) <= 120 else task.text[:119] + "…"
     rows = []
     for i in task.items:
-        mark = "✅" if i.files else "⬜"
         got = (f"已收{i.files}个文件" if i.files else "未收") + (f"；已退回：{i.returned}" if i.returned else "")
-        rows.append(f'<li class="{"done" if i.files else "todo"}">{mark} {i.no}. {e(i.title)}'
+        rows.append(f'<li class="{"done" if i.files else "todo"}"><span class="mark"></span>{i.no}. {e(i.title)}'
                     f' <span class="got">（{got}）</span></li>')
     default = next((i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)
     options = "".join(f'<option value="{i.no}"{" selected" if i.no == default else ""}>'
                       f'{i.no}. {e(i.title)}</option>' for i in task.items)
     overdue = "（已逾期）" if task.status.is_open and task.deadline < today else ""
     head = (f"<h1>任务{task.no}</h1><p class=\"text\">{e(text)}</p>"
-            f"<p class=\"meta\">牵头单位：{e(task.lead)}<br>完成时间：{e(task.deadline_raw)}（{e(deadline_text(task))}）"
+            f"<p class=\"meta\">牵头单位：{e(task.lead)}<br>完成时间：{e(deadline_line(task))}"
             f"{overdue}<br>状态：{e(task.status.label)}<br>"
             f"提交人：{e(person.display)}（{e(person.unit or ('节水办' if person.coordinator else '未绑定单位'))}）</p>")
     if not task.items:
@@ -303,7 +325,10 @@ _CSS = ("body{font-family:-apple-system,'PingFang SC','Microsoft YaHei',sans-ser
         "select,input[type=file]{display:block;width:100%;margin-top:4px;font-size:16px;box-sizing:border-box}"
         "select{padding:8px}button,.button{display:block;width:100%;margin-top:16px;padding:12px;font-size:17px;"
         "background:#07c160;color:#fff;border:0;border-radius:6px;text-align:center;text-decoration:none}"
-        ".result p{margin:6px 0}")
+        ".result p,.error p{margin:6px 0}"
+        ".error{background:#fdecea;border-left:4px solid #c62828;color:#8e1c1c;padding:6px 12px}"
+        ".mark{display:inline-block;width:14px;height:14px;border:2px solid #90a4ae;border-radius:3px;margin-right:6px;"
+        "vertical-align:-2px}.done>.mark{background:#2e7d32;border-color:#2e7d32;box-shadow:inset 0 0 0 2px #fff}")
 
 
 def _page(title: str, body: str, status: int = 200) -> web.Response:

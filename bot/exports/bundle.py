@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from bot.core.views import FileView, ItemView, NoticeView, PlanView, TaskView
 from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
 from bot.exports.notice import notice_docx
+from bot.exports.people import person_labels
 from bot.planfiles.workbook import write_cell
 from bot.store.files import FileStore
 from bot.store.store import Store
@@ -170,9 +171,16 @@ class BundleData:
     tasks: tuple[TaskView, ...]
     files: tuple[FileView, ...]
     notices: tuple[NoticeView, ...] = ()
+    uploaders: tuple[tuple[str, str], ...] = ()  # (person key, 李老师（区教育局）) of who gave the files
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Return each uploader's label by person key."""
+        return dict(self.uploaders)
 
 
-async def bundle_data(store: Store, plan_key: str | None, unit: str | None = None) -> BundleData:
+async def bundle_data(store: Store, plan_key: str | None, unit: str | None = None,
+                      coordinator_keys: Collection[str] = ()) -> BundleData:
     """Read what the plan's bundle (or one lead unit's) holds; refuse a unit that leads no task of the plan."""
     plan = await store.plans.plan(plan_key)
     tasks = await store.plans.tasks(plan.id)
@@ -180,29 +188,32 @@ async def bundle_data(store: Store, plan_key: str | None, unit: str | None = Non
         tasks = [t for t in tasks if t.lead == unit]
         if not tasks:
             raise UserError(f"{unit}在计划「{plan.title}」中没有牵头的任务。")
-    return BundleData(plan, tuple(tasks), tuple(await store.evidence.files(plan.id)),
-                      tuple(await store.notices.notices(plan.id)))
+    files = tuple(await store.evidence.files(plan.id))
+    labels = await person_labels(store, coordinator_keys, {f.uploaded_by for f in files})
+    return BundleData(plan, tuple(tasks), files, tuple(await store.notices.notices(plan.id)),
+                      tuple(sorted(labels.items())))
 
 
 async def export_bundle(store: Store, plan_key: str | None, out: Path, unit: str | None = None,
                         progress: Progress | None = None, *, generated_at: dt.datetime | None = None,
-                        tz: dt.tzinfo = SHANGHAI, data: BundleData | None = None) -> BundleResult:
+                        tz: dt.tzinfo = SHANGHAI, data: BundleData | None = None,
+                        coordinator_keys: Collection[str] = ()) -> BundleResult:
     """Write the plan's evidence (or one lead unit's) as a zip at `out`, streaming each file; return what went in.
 
     `data`, when given, is what `bundle_data` read for this bundle: it is not read again.
     """
-    data = data or await bundle_data(store, plan_key, unit)
+    data = data or await bundle_data(store, plan_key, unit, coordinator_keys)
     return await asyncio.to_thread(_build, data.plan, data.tasks, data.files, store.files.path_for, out, unit,
-                                   progress, generated_at, tz, data.notices)
+                                   progress, generated_at, tz, data.names, data.notices)
 
 
 def _build(plan: PlanView, tasks: Sequence[TaskView], files: Sequence[FileView], blob_path: Callable[[str], Path],
            out: Path, unit: str | None, progress: Progress | None, generated_at: dt.datetime | None,
-           tz: dt.tzinfo, notices: Sequence[NoticeView] = ()) -> BundleResult:
+           tz: dt.tzinfo, names: Mapping[str, str], notices: Sequence[NoticeView] = ()) -> BundleResult:
     """Lay out, index and zip (blocking: runs in a worker thread)."""
     layout = plan_layout(tasks, files, blob_path, notices)
     local = generated_at.astimezone(tz) if generated_at else None
-    index = index_workbook(layout.rows, tz)
+    index = index_workbook(layout.rows, tz, names)
     readme = readme_text(plan, layout, unit, local)
     total = sum(m.size for m in layout.members)
     stamp = local.timetuple()[:6] if local else (1980, 1, 1, 0, 0, 0)
@@ -241,8 +252,10 @@ def _info(name: str, stamp: tuple[int, ...], compression: int) -> zipfile.ZipInf
     return info
 
 
-def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI) -> bytes:
-    """Return index.xlsx: every item and file with its SHA-256, size and uploader; missing items in red."""
+def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI, names: Mapping[str, str] | None = None) -> bytes:
+    """Return index.xlsx: every item and file with its SHA-256, size and uploader (named as the desk names them,
+    李老师（区教育局）); missing items in red."""
+    names = names or {}
     wb = Workbook()
     ws = wb.active
     ws.title = "材料清单"
@@ -255,7 +268,7 @@ def index_workbook(rows: Sequence[_IndexRow], tz: dt.tzinfo = SHANGHAI) -> bytes
             t.no, t.lead, t.short_title(40), item.no if item else None,
             item.title if item else note.get(row.state), row.state, row.where,
             f.file_name if f else None, f.size if f else None, f.sha256 if f else None,
-            f.unit if f else None, f.uploaded_by if f else None, uploaded,
+            f.unit if f else None, names.get(f.uploaded_by, f.uploaded_by) if f else None, uploaded,
         )
         for c, value in enumerate(values, start=1):
             cell = write_cell(ws, r, c, value)

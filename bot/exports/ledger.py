@@ -17,7 +17,7 @@ from openpyxl.utils import get_column_letter
 
 from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
-from bot.core.views import PlanView, TaskView, UrgeCount
+from bot.core.views import ExtensionView, PlanView, TaskView, UrgeCount
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.planfiles.workbook import write_cell
 from bot.store.store import Store
@@ -25,10 +25,10 @@ from bot.store.store import Store
 LEDGER_SHEET = "台账"
 SUMMARY_SHEET = "汇总"
 HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "材料(已收/应收)", "最近更新", "逾期天数",
-           "延期至", "最新进展", "退回次数", "催办次数", "最近催办")
-_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 40, 8, 8, 17)
+           "延期至", "延期申请", "最新进展", "退回次数", "催办次数", "最近催办")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 10, 17, 8, 11, 24, 40, 8, 8, 17)
 RETURNS = ("task.returned", "evidence.return")  # the audit entries a 退回 leaves: the whole task, or an item or file
-_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "最新进展"})
+_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "延期申请", "最新进展"})
 SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
 
 THIN = Side(style="thin", color="A6A6A6")
@@ -52,13 +52,14 @@ class LedgerData:
     tasks: tuple[TaskView, ...]
     returns: Mapping[int, int] = dataclasses.field(default_factory=dict)  # task no -> times returned (task, item or file)
     urges: Mapping[int, UrgeCount] = dataclasses.field(default_factory=dict)  # task no -> times urged, and when last
+    pending: tuple[ExtensionView, ...] = ()  # extension requests waiting for a decision
 
 
 async def ledger_data(store: Store, plan_key: str | None) -> LedgerData:
     """Read what the plan's 台账 shows."""
     plan = await store.plans.plan(plan_key)
     return LedgerData(plan, tuple(await store.plans.tasks(plan.id)), await store.chats.counts(plan.id, RETURNS),
-                      await store.urges.counts(plan.id))
+                      await store.urges.counts(plan.id), tuple(await store.extensions.pending(plan.id)))
 
 
 async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt.date,
@@ -71,7 +72,8 @@ async def export_ledger(store: Store, plan_key: str | None, out: Path, today: dt
 
 def write_ledger(plan: PlanView, tasks: Sequence[TaskView], out: Path, today: dt.date, tz: dt.tzinfo = SHANGHAI,
                  data: LedgerData | None = None) -> None:
-    """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order (`data`: returns and urges)."""
+    """Build the workbook: 台账, 汇总, then one sheet per lead unit in plan order (`data`: returns, urges and
+    pending extension requests)."""
     data = data or LedgerData(plan, tuple(tasks))
     wb = Workbook()
     ws = wb.active
@@ -109,7 +111,8 @@ def header_row(ws: Any, headers: Sequence[str], widths: Sequence[float]) -> None
 
 
 def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinfo, data: LedgerData) -> None:
-    """Write one row per task; overdue rows get a light red fill."""
+    """Write one row per task, its pending extension request noted; overdue rows get a light red fill."""
+    asked = {e.task_no: f"待批复：延至{e.deadline_to:%Y-%m-%d}（{e.reason}）" for e in data.pending}
     header_row(ws, HEADERS, _WIDTHS)
     for r, t in enumerate(tasks, start=2):
         late = overdue_days(t, today)
@@ -118,7 +121,8 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
         values: tuple[object, ...] = (
             t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
             f"{t.evidence_done}/{len(t.items)}" if t.items else "无需", updated, late or None,
-            t.deadline if t.deadline_original is not None else None, t.latest_note.line(tz) if t.latest_note else None,
+            t.deadline if t.deadline_original is not None else None, asked.get(t.no),
+            t.latest_note.line(tz) if t.latest_note else None,
             data.returns.get(t.no), urged.times if urged else None,
             urged.last.astimezone(tz).replace(tzinfo=None, microsecond=0) if urged else None,
         )

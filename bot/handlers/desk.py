@@ -24,7 +24,7 @@ async def desk(ctx: Context, args: str) -> Replies:
     if not may_use_desk(ctx.person):
         raise NotAllowed(UNBOUND)
     if ctx.services.desk_link is None:
-        raise UserError("督办台需要 duban run 启动的 HTTP 服务，当前没有启用。请联系管理员。")
+        raise UserError("督办台没有启动：它由 duban run（或 scripts/run）启动的网页服务提供。请联系管理员。")
     scope = "全部单位的任务、材料审核和导出" if ctx.person.coordinator else f"{ctx.person.unit}的任务和材料"
     return [Reply(f"督办台登录链接（{link_terms()}）。在督办台可以查看{scope}。",
                   link=("打开督办台", ctx.services.desk_link(ctx.person, HOME)))]

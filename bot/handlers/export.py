@@ -91,7 +91,7 @@ async def bundle_file(services: Services, plan_key: str, unit: str | None, today
 
     path = bundle_path(services.settings.state_dir, plan_key, unit, today)
     return await services.builds.once(
-        ("bundle", plan_key, unit, today), lambda: bundle_data(services.store, plan_key, unit), path,
+        ("bundle", plan_key, unit, today), lambda: bundle_data(services.store, plan_key, unit, services.settings.coordinator_keys), path,
         lambda data: export_bundle(services.store, plan_key, path, unit, generated_at=services.clock.utcnow(),
                                    tz=services.settings.tz, data=data))
 

@@ -31,8 +31,10 @@ _OPEN = ("未完成", "#b0bec5")
 _OVERDUE_COLOUR = "#c62828"
 _TEXT_COLOUR = "#37474f"
 
-_WIDTH_IN = 6.0  # at _DPI: 960 px, a phone screen's width without downscaling much
-_DPI = 160
+_WIDTH_IN = 6.0  # at DPI: 960 px, a phone screen's width without downscaling much
+PHONE_WIDTH_IN = 3.6  # at DPI: 576 px, shown ~366 px wide on a 390 px phone: its smallest text stays >= 11 px there
+DPI = 160
+SMALL_PT = 9  # the smallest text the chart draws (counts, ticks, 逾期N)
 _ROW_IN = 0.42
 _CHROME_IN = 1.5  # title, legend, x axis
 
@@ -58,7 +60,8 @@ def cjk_font_path() -> Path:
     return Path(bot.__file__).parents[1] / "data" / "fonts" / _FONT_FILE
 
 
-def render_progress_chart(rows: Sequence[UnitProgressRow], title: str, cache_dir: Path) -> bytes:
+def render_progress_chart(rows: Sequence[UnitProgressRow], title: str, cache_dir: Path,
+                          width_in: float = _WIDTH_IN) -> bytes:
     """Render a horizontal stacked bar per unit (已完成 / 待审核 / 未完成, 逾期N noted) as PNG bytes.
 
     `cache_dir` takes matplotlib's config and font cache when this process imports it first.
@@ -71,11 +74,11 @@ def render_progress_chart(rows: Sequence[UnitProgressRow], title: str, cache_dir
 
     font = cjk_font_path()
     text_font = FontProperties(fname=font, size=10)
-    small_font = FontProperties(fname=font, size=9)
+    small_font = FontProperties(fname=font, size=SMALL_PT)
     title_font = FontProperties(fname=font, size=13)
 
     height = _CHROME_IN + _ROW_IN * max(len(rows), 2)
-    fig = Figure(figsize=(_WIDTH_IN, height), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(width_in, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)  # attaches itself to the figure; savefig then renders with Agg
     fig.suptitle(title, fontproperties=title_font, color=_TEXT_COLOUR)
     ax = fig.add_subplot()
@@ -145,5 +148,5 @@ def render_progress_chart(rows: Sequence[UnitProgressRow], title: str, cache_dir
 def _png(fig: Figure) -> bytes:
     """Return the figure as PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()

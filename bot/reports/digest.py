@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.core.atomic import atomic_path
 from bot.core.chinese import days_phrase
 from bot.core.views import TaskStatus, TaskView
-from bot.reports.chart import UnitProgressRow, render_progress_chart
+from bot.reports.chart import PHONE_WIDTH_IN, UnitProgressRow, render_progress_chart
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,17 @@ async def write_progress_chart(state_dir: Path, title: str, tasks: Sequence[Task
     return out
 
 
-async def progress_chart_png(title: str, tasks: Sequence[TaskView], today: dt.date, cache_dir: Path) -> bytes:
-    """Render the per-unit chart (off the event loop) and return the PNG bytes; matplotlib caches in `cache_dir`."""
+async def progress_chart_png(title: str, tasks: Sequence[TaskView], today: dt.date, cache_dir: Path, *,
+                             phone: bool = False) -> bytes:
+    """Render the per-unit chart (off the event loop) and return the PNG bytes; matplotlib caches in `cache_dir`.
+
+    The phone's chart is narrower, so its labels are not shrunk below reading size, and its title is only the date
+    line (the page around it names the plan).
+    """
     import asyncio
 
     rows = [UnitProgressRow(s.unit, s.approved, s.submitted, s.open, s.overdue) for s in unit_stats(tasks, today)]
-    return await asyncio.to_thread(render_progress_chart, rows, f"{title}\n各单位完成情况（{today:%Y-%m-%d}）",
-                                   cache_dir)
+    heading = f"各单位完成情况（{today:%Y-%m-%d}）"
+    if phone:
+        return await asyncio.to_thread(render_progress_chart, rows, heading, cache_dir, PHONE_WIDTH_IN)
+    return await asyncio.to_thread(render_progress_chart, rows, f"{title}\n{heading}", cache_dir)

@@ -18,6 +18,13 @@ def deadline_text(t: TaskView) -> str:
     return f"{t.deadline.year}年{t.deadline.month}月底"
 
 
+def deadline_line(t: TaskView) -> str:
+    """Say a deadline with its reading: 2023.10（2023年10月底）, or an extension's day with the plan's deadline."""
+    if t.deadline_original is not None:
+        return f"{day_text(t.deadline)}（已批准延期，原定{t.deadline_raw}）"
+    return f"{t.deadline_raw}（{deadline_text(t)}）"
+
+
 def task_line(t: TaskView, today: dt.date) -> str:
     """Render one task as two short lines for a list."""
     urgency = "" if t.status in (TaskStatus.APPROVED, TaskStatus.SUBMITTED) else f"，{days_phrase(t.deadline, today)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Iterable
 from typing import cast
 
 from sqlalchemy import Table, update
@@ -24,6 +25,8 @@ CODE_LENGTH = 8
 PERSON = cast(Table, Person.__table__)  # type: ignore[attr-defined]
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
+
+_IN_CHUNK = 500  # keys per IN (...) list: well inside every backend's limit on bound parameters
 
 
 def normalise_code(text: str) -> str:
@@ -156,6 +159,29 @@ class PeopleRepo:
     async def leaders(self, unit: str | None = None) -> list[PersonView]:
         """Return the 分管领导 of a unit, or of every unit."""
         return await self.liaisons(unit, leaders=True)
+
+    async def many(self, keys: Iterable[str]) -> dict[str, PersonView]:
+        """Return the people the keys name, by key as given (a key no one answers to is left out)."""
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for key in keys:
+            channel, _, user_id = person_key(key).partition(":")
+            wanted.setdefault((channel, user_id), []).append(key)
+        found: dict[str, PersonView] = {}
+        ids = sorted({user_id for _, user_id in wanted})
+        async with self._sessions() as s:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = (await s.exec(select(Person).where(col(Person.user_id).in_(ids[start:start + _IN_CHUNK])))).all()
+                for row in rows:
+                    for key in wanted.get((row.channel, row.user_id), ()):
+                        found[key] = _view(row)
+        return found
+
+    async def liaison_counts(self) -> dict[str, int]:
+        """Count the liaisons of each unit that has any."""
+        async with self._sessions() as s:
+            rows = (await s.exec(select(Person.unit, func.count()).where(col(Person.unit).is_not(None))
+                                 .group_by(col(Person.unit)))).all()
+            return {str(unit): int(n) for unit, n in rows}
 
     async def coordinators(self) -> list[PersonView]:
         """Return every coordinator known to the store."""

@@ -219,7 +219,7 @@ async def test_empty_file_is_refused_with_its_reason(running: tuple[App, Runtime
     app, _ = running
     url = link(app, await liaison(app, "lisi", "区水务局"), 12)
     status, page = await upload(http, url, b"", name="空白.pdf")
-    assert status == 200 and "「空白.pdf」未归档" in page and "0字节" in page
+    assert status == 400 and "「空白.pdf」未归档" in page and "0字节" in page and 'class="error"' in page
     plan = await app.store.plans.plan()
     assert await app.store.evidence.files(plan.id, 12) == []
     async with http.get(url) as resp:
