@@ -23,10 +23,10 @@ from bot.app import App
 from bot.core.clock import SHANGHAI, Clock
 from bot.core.messages import ChatKind, ChatRef, Push, Reply
 from bot.core.views import Question, TaskStatus
+from bot.core.workdays import is_workday
 from bot.planfiles.yamlfile import load_plan_file
 from bot.reminders.engine import ReminderEngine
 from bot.reminders.ticker import ReminderTicker
-from bot.reminders.workdays import is_workday
 from bot.store.reminders import MISSED, SENT, SKIPPED, Claim, LedgerEntry
 from bot.store.tables import QuestionRow
 

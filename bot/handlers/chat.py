@@ -96,7 +96,8 @@ async def on_text(ctx: Context) -> Replies:
             unit = ctx.require_unit()
         if unit is not None and unit != ctx.person.unit:
             ctx.require_coordinator()
-        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)) for plan, tasks in await ctx.all_tasks()]
+        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit, rule=ctx.services.settings.warning_rule))
+                for plan, tasks in await ctx.all_tasks()]
     if intent.kind is Kind.HELP:
         return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
     return [Reply(NOT_UNDERSTOOD)]

@@ -28,7 +28,8 @@ async def digest(ctx: Context, args: str) -> Replies:
         raise UserError(f"您是{ctx.person.unit}的联络员，只能查看本单位的简报。")
     replies = []
     for plan, tasks in await ctx.all_tasks():  # one digest per plan being worked on
-        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)))
+        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit,
+                                         rule=ctx.services.settings.warning_rule)))
         if want_chart and unit is None:
             path = await write_progress_chart(ctx.services.settings.state_dir, plan.title, tasks, ctx.today)
             replies.append(Reply(f"{plan.label}：各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))

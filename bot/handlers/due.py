@@ -85,7 +85,7 @@ async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
     if not tasks:
         return [Reply(f"全计划没有{what}的任务。")]
     several = len(plans) > 1
-    blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" + (f" · {p.label}" if several else "") for p, t in tasks]
+    blocks = [f"{task_line(t, ctx.today, ctx.services.settings.warning_rule)}\n   牵头：{t.lead}" + (f" · {p.label}" if several else "") for p, t in tasks]
     header = f"全计划的任务{' · ' + what if what else ''}：共{len(tasks)}项"
     footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。" + _several(plans)
     return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), None)
@@ -125,10 +125,10 @@ def _unit_blocks(plan: PlanView, tasks: list[TaskView], unit: str, ctx: Context,
     coop = sorted((t for t in shown if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
     if lead:
         blocks.append(f"— 牵头任务 {len(lead)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in lead]
+        blocks += [task_line(t, ctx.today, ctx.services.settings.warning_rule) for t in lead]
     if coop:
         blocks.append(f"— 配合任务 {len(coop)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in coop]
+        blocks += [task_line(t, ctx.today, ctx.services.settings.warning_rule) for t in coop]
     if len(shown) < len(tasks):
         blocks.append(f"另有{len(tasks) - len(shown)}项一个月后才到期或已提交，发送「/due {_handle(plan, ctx)}」查看这份计划的全部任务。")
     return blocks

@@ -41,7 +41,8 @@ async def task_reply(ctx: Context, no: int) -> Replies:
     t = await ctx.task(no)
     choices: list[Choice] = []
     role = t.role_of(ctx.person.unit) if ctx.person.unit else None
-    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else ())
+    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else (),
+                       ctx.services.settings.warning_rule)
     for asked in await ctx.store.extensions.pending(ctx.plan.id, no):
         text += f"\n\n延期申请：{asked.unit}申请延至{day_text(asked.deadline_to)}，待节水办批复。"
     if role is not None and t.items:

@@ -27,9 +27,9 @@ from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
+from bot.core.workdays import first_workday_of_month, next_workday
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
-from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
 from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
 from bot.store.store import Store
@@ -297,7 +297,7 @@ class ReminderEngine:
             return 0
         today = now.date()
         views = list((await self._views([plan.id])).values())
-        text = digest_text(plan.title, views, today)
+        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule)
         chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
         claims = [Claim([entries[chat]], [Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("digest",)),
                                           Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),

@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.checkins import Rhythm
+from bot.core.clock import SHANGHAI
 from bot.core.errors import NotFound, PlanFileError, UserError
 from bot.core.plan import EvidenceItemSpec, NoteSpec, PlanSpec, Recurrence, Target, TaskSpec
 from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
+from bot.store.activity import task_activity
 from bot.store.db import transaction
 from bot.store.notes import latest_notes
 from bot.store.rows import task_row, touch_task
@@ -262,6 +265,7 @@ class PlanRepo:
                           col(Task.status_note), col(Task.updated_at), col(Task.deadline_extended))
                 .join(Plan, col(Plan.id) == Task.plan_id).where(col(Task.plan_id) == plan_id))).all()
             notes = await latest_notes(c, plan_id)
+            history = await task_activity(c, plan_id)
             counts: dict[int, int] = dict((await c.execute(  # type: ignore[arg-type]
                 sa_select(col(EvidenceFile.item_id), func.count(col(EvidenceFile.id)))
                 .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
@@ -282,13 +286,16 @@ class PlanRepo:
             if counts and any(i.id in counts for i in items):
                 items = tuple(replace(i, files=counts[i.id]) if i.id in counts else i for i in items)
             if (items is base.items and status == "not_started" and progress is None and not note and updated is None
-                    and extended is None and no not in notes):
+                    and extended is None and no not in notes and no not in history):
                 out.append(base)
                 continue
+            done = history.get(no)
             out.append(replace(base, items=items, status=TaskStatus(status), progress=progress,
                                status_note=note or "", updated_at=_aware(updated) if updated else None,
                                deadline=extended or base.deadline,
-                               deadline_original=base.deadline if extended else None, latest_note=notes.get(no)))
+                               deadline_original=base.deadline if extended else None, latest_note=notes.get(no),
+                               reported=frozenset(done.months) if done else frozenset(),
+                               returned_at=done.open_return if done else None))
         return out
 
     async def submitted_at(self, plan_id: int) -> dict[int, dt.datetime]:
@@ -311,7 +318,7 @@ class PlanRepo:
             return int((await s.exec(select(func.max(Task.no)).where(Task.plan_id == plan_id))).one() or 0)
 
     async def _structure(self, s: AsyncSession, plan_id: int) -> _Structure:
-        imported_at = (await s.exec(select(Plan.imported_at).where(Plan.id == plan_id))).one()
+        imported_at, year = (await s.exec(select(Plan.imported_at, Plan.year).where(Plan.id == plan_id))).one()
         cached = self._cache.get(plan_id)
         if cached is not None and cached.imported_at == imported_at:
             return cached
@@ -321,6 +328,9 @@ class PlanRepo:
         items = (await s.exec(select(EvidenceItem).join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                               .where(EvidenceList.plan_id == plan_id).order_by(col(EvidenceItem.no)))).all()
         notes = (await s.exec(select(Note).where(Note.plan_id == plan_id).order_by(col(Note.no)))).all()
+        first = (await s.exec(select(func.min(Audit.at)).where(Audit.plan_id == plan_id,
+                                                                Audit.action == "plan.import"))).one()
+        since = _aware(first).astimezone(SHANGHAI).date() if first is not None else None
         earlier_ids = [t.carried_from for t in tasks if t.carried_from is not None]
         earlier = {i: (p, n) for i, p, n in (await s.exec(select(Task.id, Task.plan_id, Task.no)
                                                           .where(col(Task.id).in_(earlier_ids)))).all()}
@@ -349,6 +359,7 @@ class PlanRepo:
                 targets=tuple(Target(**x) for x in t.targets),
                 recurrence=Recurrence(t.recurrence) if t.recurrence else None,
                 continues=earlier.get(t.carried_from) if t.carried_from is not None else None,
+                rhythm=None if t.recurrence else Rhythm(Recurrence.MONTHLY, dt.date(year, 1, 1), since),
             )
         structure = _Structure(imported_at, views)
         self._cache[plan_id] = structure

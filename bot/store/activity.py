@@ -1,0 +1,64 @@
+"""A task's history as the rhythm reads it: when it reported progress and whether a return is still unanswered.
+
+Read from the audit log, which every change already writes: any note, file, /progress figure or submission is a
+report for its month (进展报送); a return stands until the next submission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
+
+from bot.core.clock import SHANGHAI
+from bot.core.views import TaskStatus
+from bot.store.tables import Audit
+
+SUBMITTED = f"task.{TaskStatus.SUBMITTED.value}"
+RETURNED = f"task.{TaskStatus.RETURNED.value}"
+REPORTS = ("task.note", "evidence.add", "task.progress", SUBMITTED)  # what counts as a task's report
+
+
+@dataclass
+class Activity:
+    """What a task's history says: the months it reported in and its unanswered return."""
+
+    months: set[str] = field(default_factory=set)
+    returned_at: dt.datetime | None = None
+    submitted_at: dt.datetime | None = None
+
+    @property
+    def open_return(self) -> dt.datetime | None:
+        """Return the last return when no submission followed it."""
+        if self.returned_at is None or (self.submitted_at is not None and self.submitted_at > self.returned_at):
+            return None
+        return self.returned_at
+
+
+async def task_activity(c: AsyncConnection, plan_id: int) -> dict[int, Activity]:
+    """Return each task's activity of a plan (one query, on the connection the task read uses)."""
+    rows = (await c.execute(sa_select(col(Audit.task_no), col(Audit.action), col(Audit.at)).where(
+        col(Audit.plan_id) == plan_id, col(Audit.action).in_((*REPORTS, RETURNED))))).all()
+    out: dict[int, Activity] = {}
+    for no, action, at in rows:
+        if no is None:
+            continue
+        at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # Core reads skip the UTC type on SQLite
+        a = out.setdefault(no, Activity())
+        if action == RETURNED:
+            a.returned_at = max(a.returned_at or at, at)
+            continue
+        a.months.add(f"{at.astimezone(SHANGHAI):%Y-%m}")
+        if action == SUBMITTED:
+            a.submitted_at = max(a.submitted_at or at, at)
+    return out
+
+
+async def reported_since(c: AsyncConnection, start: dt.datetime) -> set[tuple[int, int]]:
+    """Return the (plan id, task number) of every task with a report since `start` (the sweep's one read)."""
+    rows = (await c.execute(sa_select(col(Audit.plan_id), col(Audit.task_no)).distinct().where(
+        col(Audit.at) >= start, col(Audit.action).in_(REPORTS)))).all()
+    return {(p, n) for p, n in rows if p is not None and n is not None}
