@@ -99,3 +99,15 @@ def held_against(rhythm: Rhythm, period: str, day_of_month: int = DEFAULT_DAY) -
 def reported(activity_months: Collection[str], period: str) -> bool:
     """Tell whether any activity fell in the period."""
     return any(m in activity_months for m in period_months(period))
+
+
+CHECKIN_WORDS = {"monthly": Recurrence.MONTHLY, "每月": Recurrence.MONTHLY, "quarterly": Recurrence.QUARTERLY,
+                 "每季度": Recurrence.QUARTERLY, "none": None, "不报送": None}
+
+
+def cadence_from(value: str) -> Recurrence | None:
+    """Read how often a plan asks for progress reports: monthly / quarterly / none (or 每月 / 每季度 / 不报送)."""
+    try:
+        return CHECKIN_WORDS[value.strip()]
+    except KeyError:
+        raise ValueError(f"无法识别：“{value}”（可用：monthly（每月）、quarterly（每季度）、none（不报送））") from None

@@ -243,6 +243,7 @@ class PlanView:
     district: str = ""
     tasks: int = 0
     active: bool = True
+    checkin: Recurrence | None = Recurrence.MONTHLY  # how often its lead units report progress; None: never
 
     @property
     def short(self) -> str:

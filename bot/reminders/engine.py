@@ -15,13 +15,14 @@ import datetime as dt
 import gc
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
 from bot.actions.base import AppParts
 from bot.config import Settings
+from bot.core import checkins as rhythm
 from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
 from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
@@ -29,6 +30,9 @@ from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
 from bot.core.workdays import first_workday_of_month, next_workday
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.checkins import CheckinDue, checkin_text, rhythm_of
+from bot.reminders.checkins import days as checkin_days
+from bot.reminders.checkins import due as checkins_due
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reports.digest import digest_text, write_progress_chart
 from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
@@ -54,10 +58,12 @@ class SweepResult:
     lost: int = 0  # messages another process claimed first (it sends them)
     deferred: int = 0  # reminders held to tomorrow: the person already had today's message
     snoozed: int = 0  # reminders held by a 稍后提醒
+    checkins: int = 0  # check-in messages enqueued (进展报送): at most one per liaison per day
 
     def summary(self) -> str:
         """Say in Chinese what the sweep did (only what happened)."""
         parts = [f"新登记提醒{self.claimed}条（合并为{self.messages}条消息）" if self.claimed else "",
+                 f"进展报送{self.checkins}条消息" if self.checkins else "",
                  f"简报{self.digests}份" if self.digests else "",
                  f"记为错过{self.missed}条（停机期间到期、超过补发期限，不再发送）" if self.missed else "",
                  f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
@@ -115,6 +121,11 @@ class _Cache:
 def message_key(recipient: str, day: dt.date) -> str:
     """Return the outbox key of a person's reminder message of a day (there is at most one)."""
     return f"remind:{recipient}:{day.isoformat()}"
+
+
+def checkin_key(recipient: str, day: dt.date) -> str:
+    """Return the outbox key of a liaison's check-in message of a day (there is at most one)."""
+    return f"checkin:{recipient}:{day.isoformat()}"
 
 
 def digest_key(plan_id: int, day: dt.date, chat: ChatRef) -> str:
@@ -199,9 +210,10 @@ class ReminderEngine:
                     lost += 1
                 self._known.keys.update(d.key for d in items)
 
+        checkins = await self._checkins(snap, now, catch_start, utcnow)
         digests = await self._digests(snap, now, catch_start, utcnow)
-        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
-        if claimed or digests or missed or lost:
+        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held), checkins)
+        if claimed or digests or missed or lost or checkins:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
 
@@ -215,14 +227,17 @@ class ReminderEngine:
         today = now.date()
         last = await self.ledger.last_checked()
         old: list[Due] = []
+        old_checkins: list[CheckinDue] = []
         if last is not None and last < today:
             start = max(last - dt.timedelta(days=self.settings.catch_up_days),
                         catch_start - dt.timedelta(days=self.missed_days))
             old = self._due(snap, start, catch_start - ONE_DAY, now, skip=self._known.keys)
+            old_checkins = await self._checkins_due(snap, (start, catch_start - ONE_DAY), now, skip=self._known.keys)
         missed = 0
         if last != today:
-            fresh = await self._unknown((d.key, d.occurrence.at) for d in old)
-            missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh],
+            entries = [d.entry() for d in old] + [d.entry() for d in old_checkins]
+            fresh = await self._unknown((e.key, e.due_at) for e in entries)
+            missed = await self.ledger.record_missed([e for e in entries if e.key in fresh],
                                                      now.astimezone(dt.UTC), checked=today)
             self._known.keys.update(fresh)
         self._missed_checked = today
@@ -255,22 +270,82 @@ class ReminderEngine:
         shown = [(d, views[ref]) for ref, d in first if ref in views]
         if not shown:
             return None
-        questions: list[Question] = []
-        choices: list[Choice] = []
-
-        def ask(label: str, action: str, payload: dict[str, Any]) -> None:
-            token = secrets.token_urlsafe(6)
-            questions.append(Question(token, person.key, KIND, {"action": action, **payload}))
-            choices.append(Choice(label, f"{token}:{action}"))
-
+        buttons = _Buttons(person.key)
         for d, _ in shown[:MAX_VIEW_BUTTONS]:
-            ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
+            buttons.ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
         if any(view.items for _, view in shown):  # the answer skips tasks that need no evidence
-            ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref, _ in first]})
-        ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
-        push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(choices)),
+            buttons.ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref, _ in first]})
+        buttons.ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
+        push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(buttons.choices)),
                     dedupe_key=message_key(person.key, today), tags=("reminder",))
-        return Claim([d.entry() for d in items], [push], questions)
+        return Claim([d.entry() for d in items], [push], buttons.questions)
+
+    # ---- progress check-ins -------------------------------------------------------------------
+    async def _checkins(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
+        """Claim and enqueue each liaison's check-in message of the day: their unit's tasks still unreported.
+
+        Check-ins fallen due in the catch-up window are sent once, late, saying so; older ones were recorded as
+        missed. A liaison whose check-in message of the day went out already gets what was found since tomorrow.
+        """
+        today = now.date()
+        found = await self._checkins_due(snap, (catch_start, today), now, skip=self._known.keys)
+        fresh = await self._unknown((d.key, d.at) for d in found)
+        by_person: dict[str, list[CheckinDue]] = {}
+        for d in found:
+            if d.key in fresh and d.recipient is not None:
+                by_person.setdefault(d.recipient.key, []).append(d)
+        if not by_person:
+            return 0
+        already = await self.ledger.existing_pushes(checkin_key(p, today) for p in by_person)
+        todo = [items for p, items in by_person.items() if checkin_key(p, today) not in already]
+        views = await self._views({d.plan.id for items in todo for d in items})
+        messages = 0
+        for i in range(0, len(todo), self.batch):
+            batch = [(items, claim) for items in todo[i:i + self.batch]
+                     if (claim := self._checkin_message(items, views, today)) is not None]
+            messages += sum(await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow))
+            self._known.keys.update(d.key for items, _ in batch for d in items)
+        return messages
+
+    async def _checkins_due(self, snap: Snapshot, window: tuple[dt.date, dt.date], now: dt.datetime, *,
+                            unbound: bool = False, skip: set[str] | None = None) -> list[CheckinDue]:
+        """List the check-ins of the window's days, reading the reports since its first period began (only then)."""
+        start, end = window
+        if end < start or not any(checkin_days(r, start, end, self.settings.checkin_day)
+                                  for p in snap.plans if (r := rhythm_of(p)) is not None):
+            return []
+        reported = await self._reported(start)
+        return checkins_due(snap.plans, snap.tasks, snap.liaisons, window, now, self._send_at, reported,
+                            day_of_month=self.settings.checkin_day, unbound=unbound, skip=skip)
+
+    async def _reported(self, start: dt.date) -> Callable[[int, int, str], bool]:
+        """Return whether a task (plan id, number) reported in a period, from the reports since the quarter of `start`."""
+        quarter = dt.date(start.year, (start.month - 1) // 3 * 3 + 1, 1)  # a quarter covers a month's period too
+        months = await self.ledger.report_months(dt.datetime.combine(quarter, dt.time(), tzinfo=self.tz))
+
+        def reported(plan_id: int, no: int, period: str) -> bool:
+            return rhythm.reported(months.get((plan_id, no), ()), period)
+
+        return reported
+
+    def _checkin_message(self, items: Sequence[CheckinDue], views: dict[tuple[int, int], TaskView],
+                         today: dt.date) -> Claim | None:
+        """Write a liaison's check-in message of the day, as a claim of all its check-ins (None: none left to list)."""
+        person = items[0].recipient
+        assert person is not None
+        listed: dict[tuple[int, int], CheckinDue] = {}
+        for d in sorted(items, key=lambda d: (d.plan.id, d.task.no, d.at)):
+            listed[(d.plan.id, d.task.no)] = d  # one line a task: its latest stage
+        shown = [(d, views[ref]) for ref, d in islice(listed.items(), MAX_LISTED) if ref in views]
+        if not shown:
+            return None
+        buttons = _Buttons(person.key)
+        for d, _ in shown[:MAX_VIEW_BUTTONS]:
+            buttons.ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
+        text = checkin_text(shown, today, self.tz, total=len(listed))
+        push = Push(person.chat, Reply(text, choices=tuple(buttons.choices)), dedupe_key=checkin_key(person.key, today),
+                    tags=("checkin",))
+        return Claim([d.entry() for d in items], [push], buttons.questions)
 
     # ---- digests ------------------------------------------------------------------------------
     async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
@@ -331,10 +406,12 @@ class ReminderEngine:
     async def preview(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         """List what would be sent from `start` to `end`, day by day as if nothing had been sent; send nothing.
 
-        Task states and snoozes are today's; a unit with no liaison yet is listed with recipient "".
+        Task states and snoozes are today's, and so are the progress reports a check-in asks about (a month already
+        reported is not asked); a unit with no liaison yet is listed with recipient "".
         """
         snap = await self._snapshot(active_after=None)
         views = await self._views(p.id for p in snap.plans)
+        reported = await self._reported(start)
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         catch_up = dt.timedelta(days=self.settings.catch_up_days)
@@ -345,6 +422,14 @@ class ReminderEngine:
                     continue
                 seen.add(d.key)
                 rows.append(self._preview_row(d, views.get((d.plan.id, d.task.no)), day))
+            for c in checkins_due(snap.plans, snap.tasks, snap.liaisons, (day, day), end_of_day, self._send_at, reported,
+                                  day_of_month=self.settings.checkin_day, unbound=True):
+                view = views.get((c.plan.id, c.task.no))
+                rows.append({"kind": "checkin", "at": c.at.isoformat(), "plan": c.plan.key, "task": c.task.no,
+                             "title": view.short_title() if view else "", "stage": c.stage, "period": c.period,
+                             "due": c.task.deadline.isoformat(), "unit": c.task.lead, "role": "lead",
+                             "recipient": c.recipient.key if c.recipient else "",
+                             "recipient_name": c.recipient.display if c.recipient else ""})
             for plan in snap.digest_plans:
                 if not (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
                     continue
@@ -429,6 +514,21 @@ class ReminderEngine:
             return False
         until = snap.snoozes.get((d.recipient.key, d.plan.id, d.task.no))
         return until is not None and day < until
+
+
+class _Buttons:
+    """The buttons of a pushed message, each with the question it answers (kept with the message's claim)."""
+
+    def __init__(self, person: str) -> None:
+        self.person = person
+        self.questions: list[Question] = []
+        self.choices: list[Choice] = []
+
+    def ask(self, label: str, action: str, payload: dict[str, Any]) -> None:
+        """Add a button that answers a reminder question with `action`."""
+        token = secrets.token_urlsafe(6)
+        self.questions.append(Question(token, self.person, KIND, {"action": action, **payload}))
+        self.choices.append(Choice(label, f"{token}:{action}"))
 
 
 def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, total: int | None = None) -> str:

@@ -57,8 +57,13 @@ async def task_activity(c: AsyncConnection, plan_id: int) -> dict[int, Activity]
     return out
 
 
-async def reported_since(c: AsyncConnection, start: dt.datetime) -> set[tuple[int, int]]:
-    """Return the (plan id, task number) of every task with a report since `start` (the sweep's one read)."""
-    rows = (await c.execute(sa_select(col(Audit.plan_id), col(Audit.task_no)).distinct().where(
+async def report_months(c: AsyncConnection, start: dt.datetime) -> dict[tuple[int, int], set[str]]:
+    """Return the months ("2023-10") each task (plan id, task number) reported in since `start`, for every plan."""
+    rows = (await c.execute(sa_select(col(Audit.plan_id), col(Audit.task_no), col(Audit.at)).where(
         col(Audit.at) >= start, col(Audit.action).in_(REPORTS)))).all()
-    return {(p, n) for p, n in rows if p is not None and n is not None}
+    out: dict[tuple[int, int], set[str]] = {}
+    for plan_id, no, at in rows:
+        if plan_id is not None and no is not None:
+            at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+            out.setdefault((plan_id, no), set()).add(f"{at.astimezone(SHANGHAI):%Y-%m}")
+    return out

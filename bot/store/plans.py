@@ -69,12 +69,13 @@ class PlanRepo:
             created = plan is None
             if plan is None:
                 plan = Plan(key=spec.key, title=spec.title, attachment=spec.attachment, year=spec.year,
-                            district=spec.district, imported_at=now)
+                            district=spec.district, imported_at=now, checkin=_checkin_text(spec.checkin))
                 s.add(plan)
                 await s.flush()
             else:
                 plan.title, plan.attachment, plan.year, plan.district = (
                     spec.title, spec.attachment, spec.year, spec.district)
+                plan.checkin = _checkin_text(spec.checkin)
                 plan.imported_at = now
             assert plan.id is not None
             lists = await self._sync_evidence(s, plan.id, spec)
@@ -203,6 +204,7 @@ class PlanRepo:
         return PlanSpec(
             key=plan.key, title=plan.title, attachment=plan.attachment, year=plan.year, tasks=tasks,
             notes=tuple(NoteSpec(no=n.no, text=n.text, tasks=tuple(n.task_nos)) for n in notes), district=plan.district,
+            checkin=plan.checkin,
         )
 
     async def list_plans(self) -> list[PlanView]:
@@ -318,7 +320,9 @@ class PlanRepo:
             return int((await s.exec(select(func.max(Task.no)).where(Task.plan_id == plan_id))).one() or 0)
 
     async def _structure(self, s: AsyncSession, plan_id: int) -> _Structure:
-        imported_at, year = (await s.exec(select(Plan.imported_at, Plan.year).where(Plan.id == plan_id))).one()
+        imported_at, year, every = (await s.exec(select(Plan.imported_at, Plan.year, Plan.checkin)
+                                                 .where(Plan.id == plan_id))).one()
+        cadence = _checkin(every)
         cached = self._cache.get(plan_id)
         if cached is not None and cached.imported_at == imported_at:
             return cached
@@ -359,7 +363,7 @@ class PlanRepo:
                 targets=tuple(Target(**x) for x in t.targets),
                 recurrence=Recurrence(t.recurrence) if t.recurrence else None,
                 continues=earlier.get(t.carried_from) if t.carried_from is not None else None,
-                rhythm=None if t.recurrence else Rhythm(Recurrence.MONTHLY, dt.date(year, 1, 1), since),
+                rhythm=None if t.recurrence or cadence is None else Rhythm(cadence, dt.date(year, 1, 1), since),
             )
         structure = _Structure(imported_at, views)
         self._cache[plan_id] = structure
@@ -407,4 +411,13 @@ def _target_json(t: Target) -> dict[str, Any]:
 
 def _plan_view(p: Plan, n: int) -> PlanView:
     assert p.id is not None
-    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n, p.active)
+    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n, p.active, _checkin(p.checkin))
+
+
+def _checkin(stored: str) -> Recurrence | None:
+    """Read a plan's stored check-in cadence ("none": it asks for no progress reports)."""
+    return None if stored == "none" else Recurrence(stored)
+
+
+def _checkin_text(cadence: Recurrence | None) -> str:
+    return cadence.value if cadence is not None else "none"
