@@ -168,3 +168,26 @@ def test_an_unknown_cadence_in_the_plan_file_is_refused_in_chinese(seed: PlanSpe
     yaml.write_text(plan_to_yaml(seed).replace("tasks:\n", "checkin: weekly\ntasks:\n", 1), encoding="utf-8")
     with pytest.raises(PlanFileError, match="「进展报送」无法识别：“weekly”"):
         load_plan_file(yaml, units)
+
+
+async def test_a_liaison_asks_what_is_still_to_report_this_month(chat: Chat) -> None:
+    await chat.bind("shui", "区水务局")
+    before = await chat.text("shui", "这个月要报什么")
+    assert "本期还没有报送进展" in before and "【任务2】" in before and "【任务14】" not in before
+    assert "任务12进展：" in before  # how to report
+    await chat.text("shui", "任务2进展：已完成重点单位用水计划下达")
+    after = await chat.text("shui", "还有哪些没报进展")
+    assert "【任务2】" not in after and "【任务3】" in after
+    await chat.bind("jiaoyu", "区教育局")
+    await chat.text("jiaoyu", "任务42进展：已与两所学校洽谈")
+    assert "区教育局没有牵头、本期还没有报送进展的任务" in await chat.text("jiaoyu", "这个月要报什么")
+
+
+async def test_a_coordinator_asks_which_units_have_not_reported(chat: Chat) -> None:
+    await chat.bind("jiaoyu", "区教育局")
+    await chat.text("jiaoyu", "任务42进展：已与两所学校洽谈")
+    answer = await chat.text("admin", "哪些单位没报进展")
+    assert answer.startswith("本期还没有报送进展的单位")
+    assert "· 区水务局：" in answer and "区教育局" not in answer
+    assert answer.index("区水务局") < answer.index("区住房和城乡建设局")  # most unreported first
+    assert "只有节水办统筹人员可以使用" in await chat.text("jiaoyu", "哪些单位没报进展")

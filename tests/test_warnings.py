@@ -90,3 +90,12 @@ def test_thresholds_come_from_the_settings(tmp_path: object, monkeypatch: pytest
     monkeypatch.delenv("DUBAN_DATABASE_URL", raising=False)
     assert main(["task", "41", "--json"]) == 0  # due in 11 days: 黄 at 14, 绿 at 7
     assert json.loads(capsys.readouterr().out)["warning"] == "green"
+
+
+async def test_a_coordinator_asks_for_the_red_and_the_yellow_tasks(chat: Chat) -> None:
+    red = await chat.text("admin", "红灯任务")
+    assert "全计划的任务 · 红灯：共6项" in red and "【任务40】" in red and "【任务41】" not in red
+    yellow = await chat.text("admin", "黄灯的有哪些")
+    assert "【任务41】" in yellow and "【任务40】" not in yellow
+    await chat.bind("li", "教育局")
+    assert "【任务40】" in await chat.text("li", "我们的红灯任务")  # a liaison: the unit's own
