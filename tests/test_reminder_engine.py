@@ -387,8 +387,9 @@ async def test_monthly_digest_on_the_first_working_day_of_a_month_with_deadlines
                                                                                  plan_id: int) -> None:
     await app.store.chats.subscribe(GROUP, "节水群", by="console:admin", now=clock.utcnow())
     at(clock, "2023-11-01 10:00")  # Wednesday; 11-30 deadlines this month
-    assert (await sweep(app)).digests == 1
-    [entry] = await ledger(app, recipient="telegram:-100", status=SENT)
+    result = await sweep(app)
+    assert (result.digests, result.reports) == (1, 1)  # and October's 月度通报 beside it
+    [entry] = [e for e in await ledger(app, recipient="telegram:-100", status=SENT) if e.key.startswith("digest:")]
     assert (entry.stage, entry.period) == ("digest-monthly", "2023-11-01")
     [older] = await ledger(app, recipient="telegram:-100", status=SKIPPED)
     assert (older.stage, older.period) == ("digest-weekly", "2023-10-30")  # superseded, not sent late

@@ -18,9 +18,10 @@ from bot.core.chinese import ROLE_LABEL
 from bot.core.errors import UserError
 from bot.outbox import Outbox
 from bot.reminders.checkins import CHECKIN, NUDGE
-from bot.reminders.engine import ReminderEngine
+from bot.reminders.engine import REPORT_STAGE, ReminderEngine
 
-STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报", CHECKIN: "进展报送", NUDGE: "进展报送（再次提醒）"}
+STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报", CHECKIN: "进展报送", NUDGE: "进展报送（再次提醒）",
+               REPORT_STAGE: "月度通报"}
 
 
 class RemindApp(AppParts, Protocol):
@@ -77,7 +78,10 @@ def _table(rows: list[dict[str, Any]]) -> None:
     table = Table("时间", "任务", "阶段", "单位", "角色", "接收人")
     for r in rows:
         at = dt.datetime.fromisoformat(r["at"])
-        task = "简报" if r["task"] is None else f"任务{r['task']}" + (f"（{r['period']}）" if r["period"] else "")
+        if r["task"] is None:
+            task = "简报" if r["kind"] == "digest" else r["title"]
+        else:
+            task = f"任务{r['task']}" + (f"（{r['period']}）" if r["period"] else "")
         table.add_row(f"{at:%Y-%m-%d %H:%M}", task, stage_label(r["stage"]), r["unit"], ROLE_LABEL.get(r["role"], ""),
                       r["recipient_name"] or r["recipient"] or "（未绑定）")
     Console().print(table)

@@ -119,6 +119,19 @@ class ProgressNoteView:
 
 
 @dataclass(frozen=True)
+class Report:
+    """A task's latest progress report (进展报送): when, and what it was (a note's words, a file, a figure)."""
+
+    at: dt.datetime
+    text: str
+
+    def line(self, tz: dt.tzinfo = SHANGHAI) -> str:
+        """Say it with its date: 10月20日 已完成……"""
+        at = self.at.astimezone(tz)
+        return f"{at.month}月{at.day}日 {self.text}"
+
+
+@dataclass(frozen=True)
 class ExtensionView:
     """A 延期申请 and what became of it."""
 
@@ -167,6 +180,9 @@ class TaskView:
     rhythm: Rhythm | None = None  # how often it reports progress; None when its own recurrence is its rhythm
     reported: frozenset[str] = frozenset()  # the months ("2023-10", Shanghai) with activity on it
     returned_at: dt.datetime | None = None  # its last return, when not resubmitted since
+    submitted_at: dt.datetime | None = None  # its last submission for review
+    approved_at: dt.datetime | None = None  # when it was approved (办结日期)
+    last_report: Report | None = None  # its latest progress report of any kind
 
     def warning(self, today: dt.date, rule: WarningRule = DEFAULT_RULE) -> WarningLevel | None:
         """Return the task's traffic light on `today`: the one rule every view shows (None: waiting for review, done)."""
@@ -197,15 +213,40 @@ class TaskView:
 
     def unreported(self, today: dt.date, rule: WarningRule = DEFAULT_RULE, *, previous: bool = False) -> bool:
         """Tell whether a report owed for this period (or, `previous`, the one before) has not come."""
+        return self.reporting(today, rule, previous=previous) is False
+
+    def reporting(self, today: dt.date, rule: WarningRule = DEFAULT_RULE, *, previous: bool = False) -> bool | None:
+        """Tell whether the report owed for this period (or the one before) came; None when none was owed.
+
+        A period before the plan reached duban owes nothing when looking back: nobody was asked then.
+        """
         if self.rhythm is None:
-            return False
+            return None
         period = checkins.period_of(today, self.rhythm.every)
         if previous:
             period = checkins.previous_period(period)
-            if not checkins.held_against(self.rhythm, period, rule.checkin_day):
-                return False
-        return (checkins.owes(self.rhythm, self.deadline, self.status.is_open, period, rule.checkin_day)
-                and not checkins.reported(self.reported, period))
+        return self._reporting(period, rule, looking_back=previous)
+
+    def unreported_periods(self, today: dt.date, rule: WarningRule = DEFAULT_RULE) -> int:
+        """Count the past periods (this one excluded) whose owed report never came (未报送月数)."""
+        if self.rhythm is None:
+            return 0
+        period, missed = checkins.period_of(today, self.rhythm.every), 0
+        while checkins.checkin_day(period := checkins.previous_period(period), rule.checkin_day) >= self.rhythm.start:
+            missed += self._reporting(period, rule, looking_back=True) is False
+        return missed
+
+    def _reporting(self, period: str, rule: WarningRule, *, looking_back: bool) -> bool | None:
+        assert self.rhythm is not None
+        if looking_back and not checkins.held_against(self.rhythm, period, rule.checkin_day):
+            return None
+        open_ = self.status.is_open
+        if looking_back and not open_:  # it was open then unless it was submitted or approved by that check-in
+            closed = self.approved_at if self.status is TaskStatus.APPROVED else self.submitted_at
+            open_ = closed is None or closed.astimezone(SHANGHAI).date() > checkins.checkin_day(period, rule.checkin_day)
+        if not checkins.owes(self.rhythm, self.deadline, open_, period, rule.checkin_day):
+            return None
+        return checkins.reported(self.reported, period)
 
     @property
     def evidence_done(self) -> int:

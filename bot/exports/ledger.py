@@ -16,7 +16,7 @@ from openpyxl.utils import get_column_letter
 
 from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
-from bot.core.views import DEFAULT_RULE, ExtensionView, PlanView, TaskView, WarningLevel, WarningRule
+from bot.core.views import DEFAULT_RULE, ExtensionView, PlanView, TaskStatus, TaskView, WarningLevel, WarningRule
 from bot.exports.counts import UnitCount, overdue_days, unit_counts
 from bot.planfiles.workbook import write_cell
 from bot.store.store import Store
@@ -24,9 +24,9 @@ from bot.store.store import Store
 LEDGER_SHEET = "台账"
 SUMMARY_SHEET = "汇总"
 HEADERS = ("序号", "牵头单位", "工作任务", "完成时间", "配合单位", "状态", "预警", "材料(已收/应收)", "最近更新",
-           "逾期天数", "延期至", "延期申请", "最新进展")
-_WIDTHS = (6, 18, 60, 10, 26, 8, 6, 10, 17, 8, 11, 24, 40)
-_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "延期申请", "最新进展"})
+           "逾期天数", "延期至", "延期申请", "最新进展", "最近报送", "未报送月数", "办结日期")
+_WIDTHS = (6, 18, 60, 10, 26, 8, 6, 10, 17, 8, 11, 24, 40, 40, 8, 11)
+_WRAPPED = frozenset({"牵头单位", "工作任务", "配合单位", "延期申请", "最新进展", "最近报送"})
 SUMMARY_HEADERS = ("牵头单位", "任务数", "已完成", "待审核", "进行中", "未开始", "已退回", "逾期", "材料已收", "材料应收")
 
 THIN = Side(style="thin", color="A6A6A6")
@@ -123,7 +123,9 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
             t.no, t.lead, t.text, t.deadline_raw, "、".join(t.cooperating) or "/", t.status.label,
             level.label if level is not None else None, f"{t.evidence_done}/{len(t.items)}" if t.items else "无需",
             updated, late or None, t.deadline if t.deadline_original is not None else None, asked.get(t.no),
-            t.latest_note.line(tz) if t.latest_note else None,
+            t.latest_note.line(tz) if t.latest_note else None, t.last_report.line(tz) if t.last_report else None,
+            t.unreported_periods(today, rule) if t.rhythm is not None else None,
+            t.approved_at.astimezone(tz).date() if t.approved_at and t.status is TaskStatus.APPROVED else None,
         )
         for c, (name, value) in enumerate(zip(HEADERS, values, strict=True), start=1):
             cell = write_cell(ws, r, c, value)
@@ -136,7 +138,8 @@ def _task_sheet(ws: Any, tasks: Sequence[TaskView], today: dt.date, tz: dt.tzinf
                 cell.fill, cell.font = WARNING_STYLE[level]
                 cell.alignment = CENTER
         ws.cell(row=r, column=HEADERS.index("最近更新") + 1).number_format = "yyyy-mm-dd hh:mm"
-        ws.cell(row=r, column=HEADERS.index("延期至") + 1).number_format = "yyyy-mm-dd"
+        for day in ("延期至", "办结日期"):
+            ws.cell(row=r, column=HEADERS.index(day) + 1).number_format = "yyyy-mm-dd"
     if tasks:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(tasks) + 1}"
 

@@ -36,7 +36,7 @@ def build_router() -> Router:
     r.command("progress", completion.progress, "/progress 20 2 备注：登记数量进度", who="liaison")
     r.command("note", notes.note, "/note 41 进展内容：记录阶段性进展", who="liaison")
     r.command("delay", delay.delay, "/delay 40 2023-11-15 原因：申请延期", who="liaison")
-    r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
+    r.command("digest", digest.digest, "/digest [单位] [图]：进度简报；/digest 月报：月度通报", who="liaison")
     r.command("desk", desk.desk, "/desk：获取督办台（网页）登录链接，在网页上查看任务和材料", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
     r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")

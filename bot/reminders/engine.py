@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.core import checkins as rhythm
 from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
-from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
+from bot.core.messages import ChatKind, ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
 from bot.core.workdays import first_workday_of_month, next_workday
@@ -35,6 +35,7 @@ from bot.reminders.checkins import days as checkin_days
 from bot.reminders.checkins import due as checkins_due
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reports.digest import digest_text, write_progress_chart
+from bot.reports.monthly import monthly_report_text
 from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
 from bot.store.store import Store
 
@@ -44,6 +45,7 @@ ONE_DAY = dt.timedelta(days=1)
 MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
+REPORT_STAGE = "report-monthly"  # the ledger stage of a 月度通报
 BATCH = 100  # people whose messages are claimed in one transaction (larger batches raise the peak: bench_sweep)
 
 
@@ -59,12 +61,14 @@ class SweepResult:
     deferred: int = 0  # reminders held to tomorrow: the person already had today's message
     snoozed: int = 0  # reminders held by a 稍后提醒
     checkins: int = 0  # check-in messages enqueued (进展报送): at most one per liaison per day
+    reports: int = 0  # monthly reports enqueued (月度通报), one per subscribed chat and coordinator
 
     def summary(self) -> str:
         """Say in Chinese what the sweep did (only what happened)."""
         parts = [f"新登记提醒{self.claimed}条（合并为{self.messages}条消息）" if self.claimed else "",
                  f"进展报送{self.checkins}条消息" if self.checkins else "",
                  f"简报{self.digests}份" if self.digests else "",
+                 f"月度通报{self.reports}份" if self.reports else "",
                  f"记为错过{self.missed}条（停机期间到期、超过补发期限，不再发送）" if self.missed else "",
                  f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
                  f"今天已发过提醒、顺延到明天{self.deferred}条" if self.deferred else "",
@@ -126,6 +130,11 @@ def message_key(recipient: str, day: dt.date) -> str:
 def checkin_key(recipient: str, day: dt.date) -> str:
     """Return the outbox key of a liaison's check-in message of a day (there is at most one)."""
     return f"checkin:{recipient}:{day.isoformat()}"
+
+
+def report_key(plan_id: int, month: str, chat: ChatRef) -> str:
+    """Return the ledger (and outbox) key of a plan's monthly report on `month` ("2023-10") to a chat."""
+    return f"report:{plan_id}:{month}:{chat.key()}"
 
 
 def digest_key(plan_id: int, day: dt.date, chat: ChatRef) -> str:
@@ -212,8 +221,9 @@ class ReminderEngine:
 
         checkins = await self._checkins(snap, now, catch_start, utcnow)
         digests = await self._digests(snap, now, catch_start, utcnow)
-        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held), checkins)
-        if claimed or digests or missed or lost or checkins:
+        reports = await self._monthly_reports(snap, now, catch_start, utcnow)
+        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held), checkins, reports)
+        if claimed or digests or missed or lost or checkins or reports:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
 
@@ -382,6 +392,37 @@ class ReminderEngine:
         self._known.keys.update(entries[chat].key for chat in todo)
         return sum(won)
 
+    # ---- the monthly report -----------------------------------------------------------------------
+    async def _monthly_reports(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
+        """Enqueue last month's 月度通报 to every subscribed chat and every coordinator on the month's first workday.
+
+        Once per plan, month and chat (the ledger, like digests); sent late within the catch-up window, else never.
+        """
+        today = now.date()
+        day = first_workday_of_month(today.year, today.month)
+        if not catch_start <= day <= today or self._send_at(day) > now or not snap.digest_plans:
+            return 0
+        month = f"{day.replace(day=1) - ONE_DAY:%Y-%m}"
+        chats = list(dict.fromkeys([*snap.subscriptions, *(p.chat for p in await self.store.people.coordinators())]))
+        sent = 0
+        for plan in snap.digest_plans:
+            entries = {chat: LedgerEntry(report_key(plan.id, month, chat), plan.id, 0, month, REPORT_STAGE,
+                                         chat.key(), self._send_at(day)) for chat in chats}
+            fresh = await self._unknown((e.key, e.due_at) for e in entries.values())
+            todo = [chat for chat, e in entries.items() if e.key in fresh]
+            if not todo:
+                continue
+            views = list((await self._views([plan.id])).values())
+            text = monthly_report_text(plan.title, views, today, self.settings.warning_rule)
+            chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
+            claims = [Claim([entries[chat]], [
+                Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("report",)),
+                Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
+                     dedupe_key=f"{entries[chat].key}:chart", tags=("report",))]) for chat in todo]
+            sent += sum(await self.ledger.claim_and_enqueue(claims, utcnow))
+            self._known.keys.update(entries[chat].key for chat in todo)
+        return sent
+
     def digest_stage(self, day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> str:
         """Name the digest due on `day` ("digest-monthly", "digest-weekly"), or "" when none is.
 
@@ -412,6 +453,7 @@ class ReminderEngine:
         snap = await self._snapshot(active_after=None)
         views = await self._views(p.id for p in snap.plans)
         reported = await self._reported(start)
+        coordinators = list(dict.fromkeys(p.chat for p in await self.store.people.coordinators()))
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         catch_up = dt.timedelta(days=self.settings.catch_up_days)
@@ -431,6 +473,13 @@ class ReminderEngine:
                              "recipient": c.recipient.key if c.recipient else "",
                              "recipient_name": c.recipient.display if c.recipient else ""})
             for plan in snap.digest_plans:
+                if day == first_workday_of_month(day.year, day.month):
+                    for chat in [*snap.subscriptions, *coordinators]:
+                        rows.append({"kind": "report", "at": self._send_at(day).isoformat(), "plan": plan.key,
+                                     "task": None, "title": "月度通报", "stage": REPORT_STAGE,
+                                     "period": f"{day.replace(day=1) - ONE_DAY:%Y-%m}", "due": None, "unit": "",
+                                     "role": "group" if chat.kind is ChatKind.GROUP else "coordinator",
+                                     "recipient": chat.key(), "recipient_name": ""})
                 if not (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
                     continue
                 for chat in snap.subscriptions:

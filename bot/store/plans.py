@@ -297,7 +297,10 @@ class PlanRepo:
                                deadline=extended or base.deadline,
                                deadline_original=base.deadline if extended else None, latest_note=notes.get(no),
                                reported=frozenset(done.months) if done else frozenset(),
-                               returned_at=done.open_return if done else None))
+                               returned_at=done.open_return if done else None,
+                               submitted_at=done.submitted_at if done else None,
+                               approved_at=done.approved_at if done else None,
+                               last_report=done.last_report if done else None))
         return out
 
     async def submitted_at(self, plan_id: int) -> dict[int, dt.datetime]:
