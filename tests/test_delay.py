@@ -130,15 +130,11 @@ async def test_reminders_follow_the_extended_deadline_under_new_keys(chat: Chat,
     await chat.text("admin", "/delay approve 41")
     at(clock, "2023-10-27 10:00")  # d3 of the old date: not sent
     await ReminderEngine.for_app(app).sweep()
-    entries = await ledger.entries(task_no=41, recipient="console:jiaoyu")
-    assert [e.key for e in entries if e.key.startswith("remind:")] == [before.key]
-    # now due more than 30 days after the 25th, it owes October's progress report: asked (late, the 25th was missed)
-    assert [e.key for e in entries if e.key.startswith("checkin:")] == ["checkin:1:41:2023-10:checkin:console:jiaoyu"]
+    assert [e.key for e in await ledger.entries(task_no=41, recipient="console:jiaoyu")] == [before.key]
 
     at(clock, "2023-11-23 10:00")  # d7 of the new date
     await ReminderEngine.for_app(app).sweep()
-    sent = [e for e in await ledger.entries(task_no=41, recipient="console:jiaoyu", status="sent")
-            if e.key.startswith("remind:")]
+    sent = [e for e in await ledger.entries(task_no=41, recipient="console:jiaoyu", status="sent")]
     assert [(e.stage, e.key.split(":")[2]) for e in sent] == [("d7", "41"), ("d7", "41@20231130")]
     message = [r for r in await app.store.outbox.rows() if r["dedupe_key"] == "remind:console:jiaoyu:2023-11-23"]
     assert "任务41" in message[0]["payload"]["text"] and "截止11月30日" in message[0]["payload"]["text"]

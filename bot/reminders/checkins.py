@@ -21,21 +21,25 @@ CHECKIN = "checkin"  # the stage of the check-in day
 NUDGE = "checkin-2"  # the stage of the period's last workday
 
 
-class CheckinDue(NamedTuple):
-    """One check-in of one task for one liaison (None in a preview of a unit nobody is bound to yet)."""
+class Checkin(NamedTuple):
+    """One liaison's check-in of a period and stage, with their unit's tasks still unreported (None: a preview of a
+    unit nobody is bound to yet).
 
-    plan: PlanView
-    task: TaskSchedule
+    The ledger keeps one entry per (period, stage, liaison), not one per task: the message is what is sent once,
+    and which tasks it lists is read afresh from the reports. A unit's liaisons share one tuple of tasks.
+    """
+
     period: str
     stage: str
     at: dt.datetime  # when it was due to go out
     recipient: PersonView | None
     key: str
+    tasks: tuple[tuple[PlanView, TaskSchedule], ...]
 
     def entry(self) -> LedgerEntry:
         """Return the ledger entry that claims this check-in."""
         who = self.recipient.key if self.recipient is not None else ""
-        return LedgerEntry(self.key, self.plan.id, self.task.no, self.period, self.stage, who, self.at)
+        return LedgerEntry(self.key, 0, 0, self.period, self.stage, who, self.at)
 
 
 def rhythm_of(plan: PlanView) -> Rhythm | None:
@@ -65,14 +69,14 @@ def _next_period(period: str, rhythm: Rhythm) -> str:
 def due(plans: Sequence[PlanView], tasks: dict[int, list[TaskSchedule]], liaisons: dict[str, list[PersonView]],
         window: tuple[dt.date, dt.date], now: dt.datetime, send_at: Callable[[dt.date], dt.datetime],
         reported: Callable[[int, int, str], bool], *, day_of_month: int, unbound: bool = False,
-        skip: set[str] | None = None) -> list[CheckinDue]:
-    """List every check-in sent on a day of `window` at or before `now`, per lead unit liaison.
+        skip: set[str] | None = None) -> list[Checkin]:
+    """List every check-in sent on a day of `window` at or before `now`, one per lead unit liaison, period and stage.
 
-    A task is asked about when it owes a report for the period (open, no recurrence of its own, due more than 30
-    days after the check-in day) and `reported(plan id, task number, period)` says none came yet.
+    A task is listed when it owes a report for the period (open, no recurrence of its own, due more than 30 days
+    after the check-in day) and `reported(plan id, task number, period)` says none came yet.
     """
     skip = skip or set()
-    out: list[CheckinDue] = []
+    owed: dict[tuple[str, str, str, dt.datetime], list[tuple[PlanView, TaskSchedule]]] = {}
     for plan in plans:
         rhythm = rhythm_of(plan)
         if rhythm is None:
@@ -82,41 +86,42 @@ def due(plans: Sequence[PlanView], tasks: dict[int, list[TaskSchedule]], liaison
             if at > now:
                 continue
             for task in tasks.get(plan.id, ()):
-                if task.recurrence is not None or not checkins.owes(rhythm, task.deadline, task.status.is_open, period,
-                                                                    day_of_month):
-                    continue
-                if reported(plan.id, task.no, period):
-                    continue
-                people: Iterable[PersonView | None] = liaisons.get(task.lead, ())
-                if not people and unbound:
-                    people = (None,)
-                for person in people:
-                    key = f"checkin:{plan.id}:{task.no}:{period}:{stage}:{person.key if person else ''}"
-                    if key not in skip:
-                        out.append(CheckinDue(plan, task, period, stage, at, person, key))
+                if (task.recurrence is None
+                        and checkins.owes(rhythm, task.deadline, task.status.is_open, period, day_of_month)
+                        and not reported(plan.id, task.no, period)):
+                    owed.setdefault((task.lead, period, stage, at), []).append((plan, task))
+    out: list[Checkin] = []
+    for (unit, period, stage, at), listed in owed.items():
+        shared = tuple(listed)
+        people: Iterable[PersonView | None] = liaisons.get(unit, ())
+        if not people and unbound:
+            people = (None,)
+        for person in people:
+            key = f"checkin:{period}:{stage}:{person.key if person else unit}"
+            if key not in skip:
+                out.append(Checkin(period, stage, at, person, key, shared))
     return out
 
 
-def checkin_text(items: Sequence[tuple[CheckinDue, TaskView]], today: dt.date, tz: dt.tzinfo, *,
+def checkin_text(items: Sequence[tuple[Checkin, PlanView, TaskView]], today: dt.date, tz: dt.tzinfo, *,
                  total: int | None = None) -> str:
     """Write a liaison's check-in message: the unreported tasks, how to report, and when it becomes 未报送."""
     total = len(items) if total is None else total
-    first, _ = items[0]
-    nudge = any(d.stage == NUDGE for d, _ in items)
+    first, _, first_task = items[0]
+    nudge = any(c.stage == NUDGE for c, _, _ in items)
     label = checkins.period_label(first.period)
     span = "本季度" if "Q" in first.period else "本月"
-    late = min(d.at.astimezone(tz).date() for d, _ in items)
+    late = min(c.at.astimezone(tz).date() for c, _, _ in items)
     head = "【进展报送·再次提醒】" if nudge else "【进展报送】"
-    lines = [f"{head}{today.month}月{today.day}日（{weekday_name(today)}），{first.task.lead}以下{total}项任务"
+    lines = [f"{head}{today.month}月{today.day}日（{weekday_name(today)}），{first_task.lead}以下{total}项任务"
              f"{span}（{label}）还没有报送进展："]
-    plans = {d.plan.id for d, _ in items}
-    for n, (d, t) in enumerate(items, 1):
-        plan = f"《{d.plan.title}》" if len(plans) > 1 else ""
-        lines.append(f"{n}. {plan}任务{t.no} {t.short_title(24)}（截止{t.deadline_raw}）")
+    several = len({plan.id for _, plan, _ in items}) > 1
+    for n, (_, plan, t) in enumerate(items, 1):
+        lines.append(f"{n}. {f'《{plan.title}》' if several else ''}任务{t.no} {t.short_title(24)}（截止{t.deadline_raw}）")
     if total > len(items):
         lines.append(f"……另有{total - len(items)}项，发送「这个月要报什么」查看全部。")
-    no = items[0][1].no
-    lines.append(f"报送方式：发送「任务{no}进展：……」写明{span}做了什么；上传该任务的材料、/progress 登记进度、提交审核也都算已报送。")
+    lines.append(f"报送方式：发送「任务{first_task.no}进展：……」写明{span}做了什么；上传该任务的材料、/progress 登记进度、"
+                 "提交审核也都算已报送。")
     last = checkins.nudge_day(first.period)
     if nudge:
         lines.append(f"今天是{label}最后一个工作日，今天之后仍未报送的记为{label}未报送（任务亮黄灯）。")

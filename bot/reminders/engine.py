@@ -30,7 +30,7 @@ from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
 from bot.core.workdays import first_workday_of_month, next_workday
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
-from bot.reminders.checkins import CheckinDue, checkin_text, rhythm_of
+from bot.reminders.checkins import Checkin, checkin_text, rhythm_of
 from bot.reminders.checkins import days as checkin_days
 from bot.reminders.checkins import due as checkins_due
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
@@ -163,6 +163,7 @@ class ReminderEngine:
         self.ledger = store.reminders
         self._known = _Cache()
         self._missed_checked: dt.date | None = None
+        self._read: dict[int, list[TaskView]] = {}  # plans' full tasks read during the sweep under way
 
     @classmethod
     def for_app(cls, app: AppParts) -> ReminderEngine:
@@ -172,8 +173,12 @@ class ReminderEngine:
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
         """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
-        with _collector_paused():
-            return await self._sweep(now)
+        self._read = {}
+        try:
+            with _collector_paused():
+                return await self._sweep(now)
+        finally:
+            self._read = {}
 
     async def _sweep(self, now: dt.datetime | None) -> SweepResult:
         now = (now or self.clock.now()).astimezone(self.tz)
@@ -237,7 +242,7 @@ class ReminderEngine:
         today = now.date()
         last = await self.ledger.last_checked()
         old: list[Due] = []
-        old_checkins: list[CheckinDue] = []
+        old_checkins: list[Checkin] = []
         if last is not None and last < today:
             start = max(last - dt.timedelta(days=self.settings.catch_up_days),
                         catch_start - dt.timedelta(days=self.missed_days))
@@ -263,10 +268,13 @@ class ReminderEngine:
         return ask.keys() - present
 
     async def _views(self, plan_ids: Iterable[int]) -> dict[tuple[int, int], TaskView]:
-        """Read the full tasks (text, evidence) of the plans a message or digest talks about."""
+        """Read the full tasks (text, evidence) of the plans a message or digest talks about, once a sweep: the
+        reminders, the check-ins, the digests and the monthly report of one sweep share them."""
         views: dict[tuple[int, int], TaskView] = {}
         for plan_id in sorted(set(plan_ids)):
-            for t in await self.store.plans.tasks(plan_id):
+            if plan_id not in self._read:
+                self._read[plan_id] = await self.store.plans.tasks(plan_id)
+            for t in self._read[plan_id]:
                 views[(plan_id, t.no)] = t
         return views
 
@@ -300,25 +308,25 @@ class ReminderEngine:
         today = now.date()
         found = await self._checkins_due(snap, (catch_start, today), now, skip=self._known.keys)
         fresh = await self._unknown((d.key, d.at) for d in found)
-        by_person: dict[str, list[CheckinDue]] = {}
-        for d in found:
-            if d.key in fresh and d.recipient is not None:
-                by_person.setdefault(d.recipient.key, []).append(d)
+        by_person: dict[str, list[Checkin]] = {}
+        for c in found:
+            if c.key in fresh and c.recipient is not None:
+                by_person.setdefault(c.recipient.key, []).append(c)
         if not by_person:
             return 0
         already = await self.ledger.existing_pushes(checkin_key(p, today) for p in by_person)
         todo = [items for p, items in by_person.items() if checkin_key(p, today) not in already]
-        views = await self._views({d.plan.id for items in todo for d in items})
+        views = await self._views({plan.id for items in todo for c in items for plan, _ in c.tasks})
         messages = 0
         for i in range(0, len(todo), self.batch):
             batch = [(items, claim) for items in todo[i:i + self.batch]
                      if (claim := self._checkin_message(items, views, today)) is not None]
             messages += sum(await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow))
-            self._known.keys.update(d.key for items, _ in batch for d in items)
+            self._known.keys.update(c.key for items, _ in batch for c in items)
         return messages
 
     async def _checkins_due(self, snap: Snapshot, window: tuple[dt.date, dt.date], now: dt.datetime, *,
-                            unbound: bool = False, skip: set[str] | None = None) -> list[CheckinDue]:
+                            unbound: bool = False, skip: set[str] | None = None) -> list[Checkin]:
         """List the check-ins of the window's days, reading the reports since its first period began (only then)."""
         start, end = window
         if end < start or not any(checkin_days(r, start, end, self.settings.checkin_day)
@@ -338,24 +346,26 @@ class ReminderEngine:
 
         return reported
 
-    def _checkin_message(self, items: Sequence[CheckinDue], views: dict[tuple[int, int], TaskView],
+    def _checkin_message(self, items: Sequence[Checkin], views: dict[tuple[int, int], TaskView],
                          today: dt.date) -> Claim | None:
         """Write a liaison's check-in message of the day, as a claim of all its check-ins (None: none left to list)."""
         person = items[0].recipient
         assert person is not None
-        listed: dict[tuple[int, int], CheckinDue] = {}
-        for d in sorted(items, key=lambda d: (d.plan.id, d.task.no, d.at)):
-            listed[(d.plan.id, d.task.no)] = d  # one line a task: its latest stage
-        shown = [(d, views[ref]) for ref, d in islice(listed.items(), MAX_LISTED) if ref in views]
+        listed: dict[tuple[int, int], tuple[Checkin, PlanView]] = {}
+        for c in sorted(items, key=lambda c: c.at):  # one line a task: its latest stage
+            for plan, task in c.tasks:
+                listed[(plan.id, task.no)] = (c, plan)
+        first = sorted(listed.items())[:MAX_LISTED]
+        shown = [(c, plan, views[ref]) for ref, (c, plan) in first if ref in views]
         if not shown:
             return None
         buttons = _Buttons(person.key)
-        for d, _ in shown[:MAX_VIEW_BUTTONS]:
-            buttons.ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
+        for _, plan, t in shown[:MAX_VIEW_BUTTONS]:
+            buttons.ask(f"查看任务{t.no}", VIEW, {"plan": plan.id, "task": t.no})
         text = checkin_text(shown, today, self.tz, total=len(listed))
         push = Push(person.chat, Reply(text, choices=tuple(buttons.choices)), dedupe_key=checkin_key(person.key, today),
                     tags=("checkin",))
-        return Claim([d.entry() for d in items], [push], buttons.questions)
+        return Claim([c.entry() for c in items], [push], buttons.questions)
 
     # ---- digests ------------------------------------------------------------------------------
     async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
@@ -450,6 +460,7 @@ class ReminderEngine:
         Task states and snoozes are today's, and so are the progress reports a check-in asks about (a month already
         reported is not asked); a unit with no liaison yet is listed with recipient "".
         """
+        self._read = {}
         snap = await self._snapshot(active_after=None)
         views = await self._views(p.id for p in snap.plans)
         reported = await self._reported(start)
@@ -466,12 +477,13 @@ class ReminderEngine:
                 rows.append(self._preview_row(d, views.get((d.plan.id, d.task.no)), day))
             for c in checkins_due(snap.plans, snap.tasks, snap.liaisons, (day, day), end_of_day, self._send_at, reported,
                                   day_of_month=self.settings.checkin_day, unbound=True):
-                view = views.get((c.plan.id, c.task.no))
-                rows.append({"kind": "checkin", "at": c.at.isoformat(), "plan": c.plan.key, "task": c.task.no,
-                             "title": view.short_title() if view else "", "stage": c.stage, "period": c.period,
-                             "due": c.task.deadline.isoformat(), "unit": c.task.lead, "role": "lead",
-                             "recipient": c.recipient.key if c.recipient else "",
-                             "recipient_name": c.recipient.display if c.recipient else ""})
+                for plan, task in c.tasks:
+                    view = views.get((plan.id, task.no))
+                    rows.append({"kind": "checkin", "at": c.at.isoformat(), "plan": plan.key, "task": task.no,
+                                 "title": view.short_title() if view else "", "stage": c.stage, "period": c.period,
+                                 "due": task.deadline.isoformat(), "unit": task.lead, "role": "lead",
+                                 "recipient": c.recipient.key if c.recipient else "",
+                                 "recipient_name": c.recipient.display if c.recipient else ""})
             for plan in snap.digest_plans:
                 if day == first_workday_of_month(day.year, day.month):
                     for chat in [*snap.subscriptions, *coordinators]:
