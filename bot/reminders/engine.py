@@ -6,6 +6,10 @@ does not know yet: one message per person per day listing all of them, inserted 
 and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a
 restarted or second process computes the same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
 missed and never sent.
+
+The rhythm goes through the same ledger: the progress check-ins (进展报送, bot.reminders.checkins: a message per
+liaison on the check-in day and the period's last workday, listing what their unit has not reported), the
+digests, and the 月度通报 on each month's first workday to subscribed groups and coordinators.
 """
 
 from __future__ import annotations
@@ -172,7 +176,8 @@ class ReminderEngine:
 
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
-        """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
+        """Claim and enqueue every reminder, check-in, digest and monthly report due by `now` (default: the clock)
+        that nobody claimed yet."""
         self._read = {}
         try:
             with _collector_paused():
