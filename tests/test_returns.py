@@ -36,7 +36,7 @@ async def test_item_return_reaches_the_liaison_and_reupload_files_the_next_file_
     assert [c.label for c in told.choices] == ["重新上传"]
     detail = await chat.text("li", "任务40")
     assert "已退回：缺少盖章页" in detail and "已收 1/5" in detail
-    as_json = task_json(t)
+    as_json = task_json(t, app.clock.today(), app.settings.warning_rule)
     assert as_json["evidence_received"][:2] == [1, 0]
     assert as_json["evidence_returned"][:2] == [None, "缺少盖章页"]
     entry = next(a for a in await app.store.chats.audit(task_no=40) if a["action"] == "evidence.return")
@@ -49,7 +49,8 @@ async def test_item_return_reaches_the_liaison_and_reupload_files_the_next_file_
     [filed] = await chat.say("li", files=[("创建材料-盖章.pdf", b"schools, signed and stamped")])  # no caption
     assert "归入任务40 材料2" in filed.text and "材料 2/5" in filed.text
     t = await app.store.plans.task(plan.id, 40)
-    assert t.evidence_done == 2 and task_json(t)["evidence_returned"][1] is None
+    returned = task_json(t, app.clock.today(), app.settings.warning_rule)["evidence_returned"]
+    assert t.evidence_done == 2 and returned[1] is None
     assert "已退回" not in await chat.text("li", "任务40")
 
 
@@ -68,7 +69,8 @@ async def test_review_offers_a_return_button_per_file_with_reason_categories(cha
     assert "排名表.xlsx" in done.text and "年份或期间不对" in done.text
     plan = await app.store.plans.plan()
     t = await app.store.plans.task(plan.id, 40)
-    assert t.evidence_done == 1 and task_json(t)["evidence_returned"][2] == "年份或期间不对"
+    returned = task_json(t, app.clock.today(), app.settings.warning_rule)["evidence_returned"]
+    assert t.evidence_done == 1 and returned[2] == "年份或期间不对"
     told = await pushed_to(app, "li", "年份或期间不对")
     assert "排名表.xlsx" in told.text and "材料3" in told.text
     assert [f.file_name for f in await app.store.evidence.files(plan.id, 40)] == ["通知.pdf"]

@@ -40,7 +40,7 @@ def build_router() -> Router:
     r.command("delay", delay.delay, "/delay 40 2023-11-15 原因：申请延期", who=WORK)
     r.command("instruct", notes.instruct, "/批示 40 意见：对本单位的任务写批示（也可写 /instruct 40 意见）", who=LEADER,
               aliases=("批示",))
-    r.command("digest", digest.digest, "/digest [单位] [图]：进度简报", who="liaison")
+    r.command("digest", digest.digest, "/digest [单位] [图]：进度简报；/digest 月报：月度通报", who="liaison")
     r.command("desk", desk.desk, "/desk：获取督办台（网页）登录链接，在网页上查看任务和材料", who="liaison")
     r.command("units", people.units, "/units：查看单位名称和简称")
     r.command("approve", completion.approve, "/approve 12：审核通过", who="coordinator")

@@ -34,9 +34,10 @@ def help_handler(router: Router) -> CommandHandler:
         lines.append("可以直接用中文问我，例如：")
         lines += ["· 我单位有哪些任务 / 我们牵头的任务 / 配合的任务", "· 本月到期的 / 下个月 / 国庆前要交的 / 全年任务",
                   "· 逾期的任务", "· 任务12还差哪些材料 / 任务12谁负责", "· 任务41进展：已完成2所学校的申报",
-                  "· 任务40申请延期到11月15日，因为……"]
+                  "· 任务40申请延期到11月15日，因为……", "· 这个月要报什么 / 还有哪些没报进展 / 红灯任务"]
         if p.coordinator:
-            lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员"]
+            lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员",
+                      "· 哪些单位没报进展 / 黄灯的有哪些"]
         lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
         lines += [cmd.help for cmd in router.listed() if ctx.allows(cmd.who)]
         return [Reply("\n".join(lines))]
@@ -85,6 +86,8 @@ async def on_text(ctx: Context) -> Replies:
         return await questions.missing_units(ctx)
     if intent.kind is Kind.UNBOUND_UNITS:
         return await questions.unbound_units(ctx)
+    if intent.kind is Kind.UNREPORTED_UNITS:
+        return await questions.unreported_units(ctx)
     if intent.kind is Kind.TASK and intent.task_no is not None:
         return await task_reply(ctx, intent.task_no)
     if intent.kind is Kind.FILES and intent.task_no is not None:
@@ -97,7 +100,8 @@ async def on_text(ctx: Context) -> Replies:
             unit = ctx.require_unit()
         if unit is not None and unit != ctx.person.unit:
             ctx.require_coordinator()
-        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)) for plan, tasks in await ctx.all_tasks()]
+        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit, rule=ctx.services.settings.warning_rule))
+                for plan, tasks in await ctx.all_tasks()]
     if intent.kind is Kind.HELP:
         return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
     return [Reply(NOT_UNDERSTOOD)]

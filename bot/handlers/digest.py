@@ -9,12 +9,16 @@ from bot.core.messages import OutFile, Reply
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.digest import digest_text, write_progress_chart
+from bot.reports.monthly import monthly_report_text
 
 CHART_WORDS = ("图", "chart", "图表")
+MONTHLY_WORDS = ("月报", "月度通报", "通报")
 
 
 async def digest(ctx: Context, args: str) -> Replies:
-    """/digest [单位] [图]：进度简报（全计划简报限节水办）"""
+    """/digest [单位] [图]：进度简报（全计划简报限节水办）；/digest 月报：上月的月度通报"""
+    if any(w in args for w in MONTHLY_WORDS):
+        return await monthly_report(ctx)
     want_chart = any(w in args for w in CHART_WORDS)
     rest = args
     for w in CHART_WORDS:
@@ -27,10 +31,21 @@ async def digest(ctx: Context, args: str) -> Replies:
         raise UserError(f"您是{ctx.person.unit}的联络员，只能查看本单位的简报。")
     replies = []
     for plan, tasks in await ctx.all_tasks():  # one digest per plan being worked on
-        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)))
+        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit,
+                                         rule=ctx.services.settings.warning_rule)))
         if want_chart and unit is None:
             path = await write_progress_chart(ctx.services.settings.state_dir, plan.title, tasks, ctx.today)
             replies.append(Reply(f"{plan.label}：各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
+    return replies
+
+
+async def monthly_report(ctx: Context) -> Replies:
+    """The 月度通报 of last month for each plan being worked on, with the chart: what groups got on the first workday."""
+    replies = []
+    for plan, tasks in await ctx.all_tasks():
+        replies.append(Reply(monthly_report_text(plan.title, tasks, ctx.today, ctx.services.settings.warning_rule)))
+        path = await write_progress_chart(ctx.services.settings.state_dir, plan.title, tasks, ctx.today)
+        replies.append(Reply(f"{plan.label}：各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
     return replies
 
 

@@ -43,7 +43,8 @@ async def task_reply(ctx: Context, no: int) -> Replies:
     t = await ctx.task(no)
     choices: list[Choice] = []
     role = t.role_of(ctx.person.unit) if ctx.person.unit else None
-    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else ())
+    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else (),
+                       ctx.services.settings.warning_rule)
     said = await ctx.store.chats.audit(plan_id=ctx.plan.id, task_no=no, action=instructions.ACTION, limit=SHOWN_INSTRUCTIONS)
     if said:
         text += "\n\n分管领导批示：" + "".join(

@@ -20,7 +20,7 @@ from bot.actions.notices import SYSTEM, issue_notice
 from bot.core.chinese import day_text
 from bot.core.messages import Push, Reply
 from bot.core.views import PersonView, PlanView, TaskView, UrgeView
-from bot.reminders.workdays import add_workdays
+from bot.core.workdays import add_workdays
 from bot.store.reminders import Claim, LedgerEntry
 
 NOTICE, ESCALATION = "notice", "escalation"

@@ -25,6 +25,7 @@ class Plan(SQLModel, table=True):
     district: str = ""
     imported_at: dt.datetime
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})  # archived: no longer served
+    checkin: str = Field(default="monthly", sa_column_kwargs={"server_default": "monthly"})  # monthly|quarterly|none
 
 
 class EvidenceList(SQLModel, table=True):
