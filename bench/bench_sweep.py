@@ -5,7 +5,8 @@ Issue target: 20 plans x 63 tasks x 2,000 liaisons, first sweep of a heavy day <
 server with BENCH_DATABASE_URL=postgresql+asyncpg://..., one database per size) holding the seed plan
 imported under that many keys and the liaisons spread over the plan's 22 units (bound rows written
 directly: binding them one by one through the store would take minutes at 10,000). The clock is at
-2023-10-31 10:00 (a heavy day: 10-31 deadlines, 30 days before 11-30, overdue nudges).
+2023-10-31 10:00 (a heavy day: 10-31 deadlines, 30 days before 11-30, overdue nudges, and the month's last
+workday: the second progress check-in nudge).
 
 Each figure is wall time (_s) and this process's CPU time (_cpu_s, both its threads: the event loop
 and aiosqlite's; not the PostgreSQL server's), so a machine busy with other work shows in the gap.
@@ -26,8 +27,12 @@ Figures per size:
 - tick_sweep_s: the same process ticking again: nothing new; keys known in memory;
 - after_outage_sweep_s: a new process ten days later (2023-11-10 10:00): records what fell due while
   down as missed, and claims the catch-up window's reminders.
+- checkin_first_sweep_s: the first sweep of a check-in day (2023-10-25 10:00) on an empty ledger: every lead
+  unit's liaisons get their progress check-in (进展报送: the 全年 tasks and those due after November), beside
+  that day's reminders; issue target < 2 s and < 200 MB at 20 x 2,000.
 - run_once_peak_rss_mb: the peak resident memory of a real `duban remind run-once` process doing the first
-  sweep of that day on an empty ledger (everything loaded: the plans, the liaisons, the messages).
+  sweep of that day on an empty ledger (everything loaded: the plans, the liaisons, the messages);
+  checkin_run_once_peak_rss_mb: the same on the check-in day.
 
 Usage: bench_sweep.py [PLANSxLIAISONS ...] [--repeats N]   (default 1x66 20x66 100x66 20x2000 20x10000)
 """
@@ -60,6 +65,7 @@ from bot.store.tables import OutboxRow, Person, QuestionRow, ReminderLedger
 
 NOW = dt.datetime(2023, 10, 31, 10, 0, tzinfo=SHANGHAI)
 AFTER_OUTAGE = NOW + dt.timedelta(days=10)
+CHECKIN_NOW = dt.datetime(2023, 10, 25, 10, 0, tzinfo=SHANGHAI)  # a Wednesday: October's check-in day
 DEFAULT_SIZES = ["1x66", "20x66", "100x66", "20x2000", "20x10000"]
 PERSON: Table = Person.__table__  # type: ignore[attr-defined]
 LEDGER: Table = ReminderLedger.__table__  # type: ignore[attr-defined]
@@ -147,8 +153,12 @@ async def measure(app: App) -> dict[str, Any]:
     await timed(out, "tick_sweep", engine.sweep(NOW))
     outage = await timed(out, "after_outage_sweep", ReminderEngine.for_app(app).sweep(AFTER_OUTAGE))
     await timed(out, "floor_write", floor_write(app, first.claimed, first.messages))
-    out["counts"] = {"floor_read_rows": read_rows,
-                     "first_sweep": {"claimed": first.claimed, "messages": first.messages, "missed": first.missed},
+    await clear_sweeps(app)
+    checkin = await timed(out, "checkin_first_sweep", ReminderEngine.for_app(app).sweep(CHECKIN_NOW))
+    out["counts"] = {"checkin_first_sweep": {"checkin_messages": checkin.checkins, "reminders": checkin.claimed,
+                                             "reminder_messages": checkin.messages},"floor_read_rows": read_rows,
+                     "first_sweep": {"claimed": first.claimed, "messages": first.messages, "missed": first.missed,
+                                     "checkin_messages": first.checkins},
                      "restart_sweep_new": restart.claimed + restart.missed,
                      "after_outage_sweep": {"claimed": outage.claimed, "messages": outage.messages,
                                             "missed": outage.missed}}
@@ -176,7 +186,7 @@ sys.exit(status)
 """
 
 
-async def run_once_rss(app: App, url: str) -> float:
+async def run_once_rss(app: App, url: str, now: dt.datetime = NOW) -> float:
     """Run `duban remind run-once` on this store (emptied first) as its own process; return its peak RSS in MB.
 
     The process reads its own VmHWM as it ends: the kernel's ru_maxrss of a child counts the forked copy of
@@ -184,7 +194,8 @@ async def run_once_rss(app: App, url: str) -> float:
     """
     await clear_sweeps(app)
     env = dict(os.environ, DUBAN_STATE_DIR=str(app.settings.state_dir), DUBAN_DATABASE_URL=url,
-               DUBAN_TODAY=NOW.date().isoformat(), DUBAN_COORDINATORS="console:admin", DUBAN_LOG_LEVEL="CRITICAL")
+               DUBAN_TODAY=now.date().isoformat(), DUBAN_TIME=f"{now:%H:%M}", DUBAN_COORDINATORS="console:admin",
+               DUBAN_LOG_LEVEL="CRITICAL")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", RUN_ONCE_REPORTING_RSS, env=env,
                                                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
@@ -202,15 +213,18 @@ async def main(sizes: list[tuple[int, int]], repeats: int) -> dict[str, Any]:
             for size, (app, _url) in zip(sizes, apps, strict=True):
                 runs[size].append(await measure(app))
         rss = {size: await run_once_rss(app, url) for size, (app, url) in zip(sizes, apps, strict=True)}
+        checkin_rss = {size: await run_once_rss(app, url, CHECKIN_NOW) for size, (app, url) in zip(sizes, apps,
+                                                                                                  strict=True)}
     finally:
         for app, _url in apps:
             await app.close()
         await drop_databases([url for _app, url in apps])
     results = [{"plans": p, "tasks": 63 * p, "liaisons": n, **summarise(runs[(p, n)]),
-                "run_once_peak_rss_mb": rss[(p, n)]} for p, n in sizes]
+                "run_once_peak_rss_mb": rss[(p, n)], "checkin_run_once_peak_rss_mb": checkin_rss[(p, n)]}
+               for p, n in sizes]
     return {"bench": "sweep", "python": sys.version.split()[0],
             "database": BACKEND,
-            "now": NOW.isoformat(), "repeats": repeats, "results": results}
+            "now": NOW.isoformat(), "checkin_now": CHECKIN_NOW.isoformat(), "repeats": repeats, "results": results}
 
 
 if __name__ == "__main__":

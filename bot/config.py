@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.messages import person_key
+from bot.core.views import WarningRule
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"  # where links point unless DUBAN_PUBLIC_URL says otherwise
@@ -81,6 +82,16 @@ class Settings(BaseSettings):
     digest_weekday: int = 0  # Monday
     snooze_workdays: int = 2
     scheduler: bool = True  # `duban run` ticks reminders; off for instances that only serve chat
+    # The rhythm: progress check-ins and the traffic light (预警)
+    checkin_day: int = Field(default=25, ge=1, le=31)  # the day of the month progress is asked
+    warning_due_days: int = Field(default=14, ge=0)  # 黄: due within this many days, evidence missing
+    warning_return_workdays: int = Field(default=5, ge=1)  # 红: a return not resubmitted within this many workdays
+
+    # The escalation ladder: 催办 → 督办单 → 分管领导
+    office_name: str = ""  # who signs a 督办通知单; default: the plan's district + 节水办 (坪山区节水办)
+    notice_overdue_workdays: int = 3  # overdue this many workdays with nothing new: a 督办单 goes out by itself
+    escalate_overdue_workdays: int = 10  # overdue this many workdays: the unit's 分管领导 is told
+    escalate_urges: int = 3  # or urged this many times without the task moving since
 
     log_level: str = "WARNING"  # what reaches the terminal; the log file in the state directory gets INFO
 
@@ -105,6 +116,11 @@ class Settings(BaseSettings):
     def coordinator_keys(self) -> frozenset[str]:
         """Return configured coordinators as ``channel:user_id`` keys (asked on every message: read once per value)."""
         return _keys(self.coordinators)
+
+    @property
+    def warning_rule(self) -> WarningRule:
+        """Return the traffic light's thresholds."""
+        return WarningRule(self.warning_due_days, self.warning_return_workdays, self.checkin_day)
 
     def offsets(self, cooperating: bool = False) -> tuple[int, ...]:
         """Return the reminder offsets in days before a deadline."""

@@ -46,7 +46,7 @@ NOTIFY_CHANNEL = "duban_changed"
 # Tables whose rows no cached read depends on: queues, ledgers, logs, one-time keys. Everything else counts.
 UNRELATED = frozenset({"pending", "outbox", "reminderledger", "inbound", "seenmessage", "audit", "snooze",
                        "bindfailure", "subscription", "robot", "lease", "invite", "alembic_version", "readrevision",
-                       "desksession"})
+                       "desksession", "urge", "notice"})
 _DML = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 MAX_RENDERED = 4096  # rendered lists kept at most (a generation rarely sees more than units x questions x days)
 K = TypeVar("K")

@@ -127,3 +127,39 @@ async def test_first_messages_from_several_chats_at_once_make_one_person(chat: C
     replies = await asyncio.gather(*(chat.text("newcomer", "/help", group=f"-200{n}") for n in range(6)))
     assert all(APOLOGY not in r and "督办助手" in r for r in replies)
     assert await count(app, "person") == before + 1
+
+
+BIND, COORDINATORS, LEADERS, LEADER_ROLE, OK = "还没有绑定单位", "只有节水办", "批示由各单位的分管领导填写", "的分管领导：可以查看", ""
+# what each standing hears: the refusal it gets, or OK (none of the refusals)
+ROLE_MATRIX = {  # message: (stranger, liaison of 区教育局, 分管领导 of 区教育局, coordinator)
+    "/task 40": (BIND, OK, OK, OK),
+    "/files 40": (BIND, OK, OK, OK),
+    "/done 42": (BIND, OK, LEADER_ROLE, BIND),
+    "/note 42 已开展": (BIND, OK, LEADER_ROLE, OK),
+    "/批示 40 请抓紧": (BIND, LEADERS, OK, LEADERS),
+    "/instruct 40 请抓紧": (BIND, LEADERS, OK, LEADERS),
+    "/approve 42": (BIND, COORDINATORS, LEADER_ROLE, OK),
+    "/return 40-1 缺少盖章页": (BIND, COORDINATORS, LEADER_ROLE, OK),
+    "/urge 教育局": (BIND, COORDINATORS, LEADER_ROLE, OK),
+    "/invite 教育局 领导": (BIND, COORDINATORS, LEADER_ROLE, OK),
+    "40-1": (BIND, OK, LEADER_ROLE, OK),
+}
+
+
+async def test_role_matrix(chat: Chat) -> None:
+    """Every standing against the commands that tell them apart, the 分管领导 included."""
+    await chat.bind("li", "教育局")
+    reply = await chat.text("admin", "/invite 教育局 领导")
+    code = next(w for w in reply.replace("：", " ").split() if len(w) == 8 and w.isalnum() and w.isupper())
+    assert "分管领导" in await chat.text("wang", f"/bind {code}")
+    refusals = (BIND, COORDINATORS, LEADERS, LEADER_ROLE)
+    for message, expected in ROLE_MATRIX.items():
+        for user, want in zip(("stranger", "li", "wang", "admin"), expected, strict=True):
+            said = await chat.text(user, message)
+            if want:
+                assert want in said, (message, user, said)
+            else:
+                assert not any(r in said for r in refusals), (message, user, said)
+    for user, want in (("stranger", BIND), ("li", OK), ("wang", LEADER_ROLE)):
+        said = await chat.text(user, "", files=[("a.pdf", b"pdf")])
+        assert (want in said) if want else not any(r in said for r in refusals), (user, said)

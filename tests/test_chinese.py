@@ -126,6 +126,8 @@ def test_find_day(text: str, day: dt.date | None) -> None:
     ("配合的任务", Kind.TASKS, None, "cooperating", False, None, ""),
     ("全年任务", Kind.TASKS, None, None, True, None, ""),
     ("延期的任务", Kind.TASKS, None, None, False, None, ""),  # still the overdue ones, not a request
+    ("哪些单位没报进展", Kind.UNREPORTED_UNITS, None, None, False, None, ""),
+    ("哪些单位还没有报送进展", Kind.UNREPORTED_UNITS, None, None, False, None, ""),
 ])
 def test_coordination_intents(text: str, kind: Kind, no: int | None, role: str | None, yearlong: bool,
                               day: dt.date | None, words: str) -> None:
@@ -137,3 +139,21 @@ def test_coordination_intents(text: str, kind: Kind, no: int | None, role: str |
 def test_full_year_question_is_not_a_year_end_window() -> None:
     intent = parse("全年任务", today=TODAY, plan_year=2023, units=UNITS)
     assert intent.window is None and intent.yearlong
+
+
+@pytest.mark.parametrize(("text", "unit"), [
+    ("这个月要报什么", None), ("还有哪些没报进展", None), ("本月要报送进展的任务", None), ("教育局还有哪些没报进展", "区教育局"),
+])
+def test_the_report_question_wins_over_due_this_month(text: str, unit: str | None) -> None:
+    intent = parse(text, today=TODAY, plan_year=2023, units=UNITS)
+    assert (intent.kind, intent.unreported, intent.role, intent.window) == (Kind.TASKS, True, "lead", None)
+    assert (intent.unit.name if intent.unit else None) == unit
+
+
+@pytest.mark.parametrize(("text", "level"), [
+    ("红灯任务", "red"), ("哪些任务亮红灯", "red"), ("黄灯的有哪些", "yellow"), ("黄色预警的任务", "yellow"),
+    ("本月到期的", None),
+])
+def test_traffic_light_questions(text: str, level: str | None) -> None:
+    intent = parse(text, today=TODAY, plan_year=2023, units=UNITS)
+    assert (intent.kind, intent.warning) == (Kind.TASKS, level)

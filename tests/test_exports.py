@@ -75,6 +75,11 @@ def row_of(ws: Any, no: int) -> int:
 # --- 台账 -----------------------------------------------------------------------------------------
 
 
+def column(header: str) -> int:
+    """Return the 台账 column (1-based) of a header."""
+    return HEADERS.index(header) + 1
+
+
 async def test_ledger_lists_every_task_under_chinese_headers(store: Store, tmp_path: Path) -> None:
     await add_file(store, tmp_path, 1, 1, "通知.pdf", b"%PDF-1 notice")
     out = await export_ledger(store, None, tmp_path / "台账.xlsx", TODAY)
@@ -86,13 +91,13 @@ async def test_ledger_lists_every_task_under_chinese_headers(store: Store, tmp_p
     assert ws.column_dimensions["C"].width == 60 and ws["C2"].alignment.wrap_text
     r = row_of(ws, 1)
     values = [c.value for c in ws[r]]
-    assert values[:6] == [1, "区水务局", "强化节水管理，充分发挥区级领导统筹协调平台引领作用，定期召开节水相关会议，审议区级节水工作任务分工。",
-                          "2023.11", "节水工作专项领导小组全体成员", "进行中"]
-    assert values[6] == "1/6"
-    assert values[7] == dt.datetime(2023, 10, 20, 10, 0)  # last activity, in Shenzhen time
-    assert values[8] is None  # 2023.11 is not yet past on 15 November
+    assert values[:7] == [1, "区水务局", "强化节水管理，充分发挥区级领导统筹协调平台引领作用，定期召开节水相关会议，审议区级节水工作任务分工。",
+                          "2023.11", "节水工作专项领导小组全体成员", "进行中", "绿"]  # due in 15 days, reported in October
+    assert values[column("材料(已收/应收)") - 1] == "1/6"
+    assert values[column("最近更新") - 1] == dt.datetime(2023, 10, 20, 10, 0)  # last activity, in Shenzhen time
+    assert values[column("逾期天数") - 1] is None  # 2023.11 is not yet past on 15 November
     assert ws.cell(row=row_of(ws, 2), column=5).value == "/"
-    assert ws.cell(row=row_of(ws, 30), column=7).value == "无需"
+    assert ws.cell(row=row_of(ws, 30), column=column("材料(已收/应收)")).value == "无需"
 
 
 async def test_overdue_rows_are_highlighted_and_counted(store: Store, tmp_path: Path) -> None:
@@ -104,13 +109,19 @@ async def test_overdue_rows_are_highlighted_and_counted(store: Store, tmp_path: 
     ws = load_workbook(await export_ledger(store, None, tmp_path / "l.xlsx", TODAY))["台账"]
     late = overdue[0]
     r = row_of(ws, late.no)
-    assert ws.cell(row=r, column=9).value == (TODAY - late.deadline).days
+    assert ws.cell(row=r, column=column("逾期天数")).value == (TODAY - late.deadline).days
     assert {c.fill.fgColor.rgb for c in ws[r]} == {RED}
+    assert ws.cell(row=r, column=column("预警")).value == "红"  # the word, in a red cell
     approved = row_of(ws, done.no)
     assert ws.cell(row=approved, column=6).value == "已完成"
-    assert ws.cell(row=approved, column=9).value is None and ws.cell(row=approved, column=1).fill.fgColor.rgb != RED
+    assert ws.cell(row=approved, column=column("逾期天数")).value is None
+    assert ws.cell(row=approved, column=1).fill.fgColor.rgb != RED
+    assert ws.cell(row=approved, column=column("预警")).value is None  # a completed task has no warning
     year_long = row_of(ws, 2)  # 全年
-    assert ws.cell(row=year_long, column=9).value is None and ws.cell(row=year_long, column=1).fill.fgColor.rgb != RED
+    assert ws.cell(row=year_long, column=column("逾期天数")).value is None
+    assert ws.cell(row=year_long, column=1).fill.fgColor.rgb != RED
+    light = ws.cell(row=year_long, column=column("预警"))  # nothing reported in October, asked on 25 October
+    assert light.value == "黄" and light.fill.fgColor.rgb == "00FFEB9C"
 
 
 async def test_ledger_has_a_sheet_per_lead_unit_and_a_summary(store: Store, tmp_path: Path) -> None:

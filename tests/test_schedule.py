@@ -8,8 +8,8 @@ import pytest
 
 from bot.core.clock import SHANGHAI
 from bot.core.plan import Recurrence
+from bot.core.workdays import is_workday
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
-from bot.reminders.workdays import is_workday
 
 D = dt.date
 POLICY = ReminderPolicy()

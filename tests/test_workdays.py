@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.reminders import workdays
-from bot.reminders.workdays import (
+from bot.core import workdays
+from bot.core.workdays import (
     add_workdays,
     calendar_coverage,
     first_workday_of_month,
@@ -86,7 +86,7 @@ def test_calendar_coverage_spans_whole_years_including_2023() -> None:
 
 def test_days_inside_coverage_do_not_warn(fresh_caches: None, caplog: pytest.LogCaptureFixture) -> None:
     _, last = calendar_coverage()
-    with caplog.at_level(logging.WARNING, logger="bot.reminders.workdays"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.workdays"):
         is_workday(last)
         is_workday(D(2023, 10, 7))
     assert caplog.records == []
@@ -97,7 +97,7 @@ def test_years_beyond_coverage_fall_back_to_monday_to_friday_and_warn_once(
 ) -> None:
     year = calendar_coverage()[1].year + 1
     monday = D(year, 3, 1) + dt.timedelta(days=-D(year, 3, 1).weekday() + 7)
-    with caplog.at_level(logging.WARNING, logger="bot.reminders.workdays"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.workdays"):
         week = [is_workday(monday + dt.timedelta(days=i)) for i in range(7)]
         assert next_workday(monday + dt.timedelta(days=5)) == monday + dt.timedelta(days=7)
     assert week == [True] * 5 + [False] * 2

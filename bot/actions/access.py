@@ -1,4 +1,8 @@
-"""Who may see and do what: one set of rules for chat, the desk and every action."""
+"""Who may see and do what: one set of rules for chat, the desk and every action.
+
+Four standings: a stranger (binds first), a liaison of a unit (sees and works its tasks), a unit's 分管领导 (sees its
+tasks, writes 批示, receives escalations; does nothing a liaison or a coordinator does), a coordinator (everything).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,17 @@ def current_role(person: PersonView, coordinator_keys: Iterable[str]) -> PersonV
     if not person.coordinator and person.key in coordinator_keys:
         return replace(person, coordinator=True)
     return person
+
+
+def is_leader(person: PersonView) -> bool:
+    """Tell whether the person speaks as a unit's 分管领导 (a coordinator is a coordinator first)."""
+    return person.leader and person.unit is not None and not person.coordinator
+
+
+def leader_refusal(person: PersonView) -> NotAllowed:
+    """Return the refusal a leader hears for anything but seeing and 批示: it names their role and who does it."""
+    return NotAllowed(f"您是{person.unit}的分管领导：可以查看本单位的任务、对任务写批示；提交材料、报告完成、登记进展和申请延期"
+                      "由本单位联络员办理，审核、退回、催办和邀请由节水办办理。")
 
 
 def may_use_desk(person: PersonView) -> bool:
@@ -39,10 +54,15 @@ def may_review(person: PersonView) -> bool:
 
 
 def may_upload(person: PersonView, task: TaskView) -> bool:
-    """Tell whether the person may give files for a task: a coordinator, or its units while not yet approved."""
+    """Tell whether the person may give files for a task: a coordinator, or its units' liaisons while not approved."""
     if person.coordinator:
         return True
-    return may_see_task(person, task) and task.status is not TaskStatus.APPROVED
+    return not is_leader(person) and may_see_task(person, task) and task.status is not TaskStatus.APPROVED
+
+
+def may_instruct(person: PersonView, task: TaskView) -> bool:
+    """Tell whether the person may write a 批示 on a task: the 分管领导 of a unit leading or cooperating on it."""
+    return is_leader(person) and may_see_task(person, task)
 
 
 def may_submit(person: PersonView, task: TaskView) -> bool:
@@ -51,9 +71,35 @@ def may_submit(person: PersonView, task: TaskView) -> bool:
 
 
 def require_coordinator(person: PersonView) -> None:
-    """Refuse unless the person is a coordinator."""
+    """Refuse unless the person is a coordinator (a leader hears what their role may do)."""
+    if is_leader(person):
+        raise leader_refusal(person)
     if not person.coordinator:
         raise NotAllowed("这项操作只有节水办统筹人员可以使用。")
+
+
+def require_liaison(person: PersonView) -> str:
+    """Return the unit of a liaison, who may work on its tasks; refuse strangers (how to bind) and leaders."""
+    unit = require_unit(person)
+    if is_leader(person):
+        raise leader_refusal(person)
+    return unit
+
+
+def require_leader(person: PersonView) -> str:
+    """Return the unit of a 分管领导; refuse anyone else (批示 are the leaders' to write)."""
+    if is_leader(person):
+        return require_unit(person)
+    if person.coordinator or person.unit is not None:
+        raise NotAllowed("批示由各单位的分管领导填写，联络员和节水办可以在任务详情中看到。")
+    return require_unit(person)  # a stranger hears how to bind
+
+
+def require_instruct(person: PersonView, task: TaskView) -> None:
+    """Refuse a 批示 from anyone but the 分管领导 of a unit taking part in the task."""
+    require_leader(person)
+    if not may_instruct(person, task):
+        raise NotAllowed(f"任务{task.no}由{task.lead}牵头，{person.unit}的分管领导不能对它写批示。")
 
 
 def require_unit(person: PersonView) -> str:
@@ -72,7 +118,7 @@ def require_involved(person: PersonView, task: TaskView) -> None:
 
 def require_lead(person: PersonView, task: TaskView, who_may: str) -> str:
     """Return the person's unit when it leads the task; otherwise refuse, saying who may (「只有牵头单位…」)."""
-    unit = require_unit(person)
+    unit = require_liaison(person)
     if task.lead != unit:
         raise NotAllowed(f"任务{task.no}由{task.lead}牵头，{who_may}。")
     return unit

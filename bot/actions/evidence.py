@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bot.actions.access import may_see_task, may_upload, require_unit
+from bot.actions.access import may_see_task, may_upload, require_liaison
 from bot.actions.base import Actor
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Attachment
@@ -86,7 +86,7 @@ def require_upload(actor: Actor, t: TaskView) -> None:
     """Refuse a file for a task the actor's unit neither leads nor cooperates on, or one already approved."""
     if may_upload(actor.person, t):
         return
-    unit = require_unit(actor.person)
+    unit = require_liaison(actor.person)
     if not may_see_task(actor.person, t):
         raise NotAllowed(f"任务{t.no}由{t.lead}牵头，{unit}不是牵头或配合单位，不能为它提交材料。")
     raise UserError(f"任务{t.no}已审核完成，不能再提交材料。如需补充请联系节水办。")
@@ -115,6 +115,8 @@ async def file_evidence(actor: Actor, plan: PlanView, blob: StoredBlob, task_no:
 
 async def withdraw(actor: Actor, file_id: int) -> FileView:
     """Take a wrongly filed file out of the evidence (its unit's liaison before review, or a coordinator)."""
+    if not actor.person.coordinator:
+        require_liaison(actor.person)
     plan_id, f = await actor.store.evidence.file(file_id)
     if not actor.person.coordinator and f.unit != actor.person.unit:
         raise NotAllowed("只能撤回本单位提交的文件。")

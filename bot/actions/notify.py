@@ -32,7 +32,22 @@ async def notify_coordinators(actor: Actor, text: str, key: str, *, kind: str = 
         await actor.services.push(Push(chat, Reply(text, choices=choices), dedupe_key=f"{key}:{who}"))
 
 
-async def notify_unit(actor: Actor, unit: str, text: str, key: str) -> None:
-    """Tell every liaison of a unit."""
+async def notify_unit(actor: Actor, unit: str, text: str, key: str, *,
+                      option: tuple[str, str, dict[str, Any]] | None = None,
+                      link_task: tuple[int, int] | None = None) -> None:
+    """Tell every liaison of a unit.
+
+    With `option` (label, kind, payload), each gets a button of their own, answered by the `kind` handler; with
+    `link_task` (plan id, task no), the task's upload page link, for channels where a file cannot be sent in chat.
+    """
     for person in await actor.store.people.liaisons(unit):
-        await actor.services.push(Push(person.chat, Reply(text), dedupe_key=f"{key}:{person.key}"))
+        choices: tuple[Choice, ...] = ()
+        if option is not None:
+            label, kind, payload = option
+            token = await actor.store.chats.ask(person.key, kind, payload, now=actor.now, ttl=QUESTION_TTL)
+            choices = (Choice(label, f"{token}:go"),)
+        link = None
+        if link_task is not None and actor.services.upload_link is not None:
+            link = ("上传佐证材料", actor.services.upload_link(person, *link_task))
+        await actor.services.push(Push(person.chat, Reply(text, choices=choices, link=link),
+                                       dedupe_key=f"{key}:{person.key}"))

@@ -42,7 +42,8 @@ async def cmd_export_ledger(app: App, a: argparse.Namespace) -> None:
     """Write the 台账."""
     from bot.exports.ledger import export_ledger
 
-    out = await export_ledger(app.store, a.plan, a.out, app.clock.today(), app.settings.tz)
+    out = await export_ledger(app.store, a.plan, a.out, app.clock.today(), app.settings.tz,
+                              rule=app.settings.warning_rule)
     err.print(f"已导出台账：{out}", highlight=False, soft_wrap=True)
 
 

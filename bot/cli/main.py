@@ -18,20 +18,23 @@ from bot.cli.base import Command, err, out, print_json
 from bot.config import Settings
 from bot.core.errors import UserError
 from bot.core.units import require_unit
-from bot.core.views import TaskView
+from bot.core.views import TaskView, WarningRule
 
 
-def task_json(t: TaskView) -> dict[str, Any]:
-    """Return the JSON form of a task for scripts (`tasks --json`, `task --json`)."""
+def task_json(t: TaskView, today: dt.date, rule: WarningRule) -> dict[str, Any]:
+    """Return the JSON form of a task for scripts (`tasks --json`, `task --json`); `warning` is null when done."""
+    level = t.warning(today, rule)
     return {
         "no": t.no, "lead": t.lead, "text": t.text, "deadline_raw": t.deadline_raw, "deadline": t.deadline.isoformat(),
         "deadline_original": t.deadline_original.isoformat() if t.deadline_original else None,
         "cooperating": list(t.cooperating), "evidence": [i.title for i in t.items],
-        "evidence_received": [i.files for i in t.items], "evidence_shared_with": list(t.shared_with),
+        "evidence_received": [i.files for i in t.items], "evidence_returned": [i.returned or None for i in t.items],
+        "evidence_shared_with": list(t.shared_with),
         "notes": list(t.notes), "status": t.status.value, "status_label": t.status.label,
         "recurrence": t.recurrence.value if t.recurrence else None, "progress": t.progress,
         "targets": [{"phrase": x.phrase, "value": x.value, "unit": x.unit, "comparison": x.comparison}
                     for x in t.targets],
+        "warning": level.value if level is not None else None,
     }
 
 
@@ -101,7 +104,7 @@ async def cmd_tasks(app: App, a: argparse.Namespace) -> None:
             raise UserError(f"日期“{a.due_before}”格式不对，应为 2023-10-31 这样的形式。") from None
         tasks = [t for t in tasks if t.deadline <= limit]
     if a.json:
-        print_json([task_json(t) for t in tasks])
+        print_json([task_json(t, app.clock.today(), app.settings.warning_rule) for t in tasks])
         return
     from bot.reports.render import deadline_short
 
@@ -119,9 +122,9 @@ async def cmd_task(app: App, a: argparse.Namespace) -> None:
     plan = await app.store.plans.plan(a.plan)
     t = await app.store.plans.task(plan.id, a.no)
     if a.json:
-        print_json(task_json(t))
+        print_json(task_json(t, app.clock.today(), app.settings.warning_rule))
     else:
-        out.print(task_detail(t, app.clock.today()), markup=False, highlight=False)
+        out.print(task_detail(t, app.clock.today(), rule=app.settings.warning_rule), markup=False, highlight=False)
 
 
 async def cmd_invite(app: App, a: argparse.Namespace) -> None:
@@ -157,7 +160,7 @@ async def cmd_digest(app: App, a: argparse.Namespace) -> None:
     plan = await app.store.plans.plan(a.plan)
     unit = require_unit(app.units, a.unit).name if a.unit else None
     tasks = await app.store.plans.tasks(plan.id)
-    print(digest_text(plan.title, tasks, app.clock.today(), unit=unit))
+    print(digest_text(plan.title, tasks, app.clock.today(), unit=unit, rule=app.settings.warning_rule))
 
 
 async def cmd_console(app: App, a: argparse.Namespace) -> None:

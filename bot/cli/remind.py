@@ -17,9 +17,11 @@ from bot.app import App
 from bot.core.chinese import ROLE_LABEL
 from bot.core.errors import UserError
 from bot.outbox import Outbox
-from bot.reminders.engine import ReminderEngine
+from bot.reminders.checkins import CHECKIN, NUDGE
+from bot.reminders.engine import REPORT_STAGE, ReminderEngine
 
-STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报"}
+STAGE_LABEL = {"digest-weekly": "每周简报", "digest-monthly": "月初简报", CHECKIN: "进展报送", NUDGE: "进展报送（再次提醒）",
+               REPORT_STAGE: "月度通报"}
 
 
 class RemindApp(AppParts, Protocol):
@@ -34,8 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     remind = sub.add_parser("remind", help="提醒：预览将要发送的提醒，或立即检查一次",
                             description="提醒：预览将要发送的提醒，或立即检查一次")
     actions = remind.add_subparsers(dest="remind_command", metavar="操作")
-    pv = actions.add_parser("preview", help="列出一段时间内将发送的提醒和简报（不发送）",
-                            description="列出一段时间内将发送的提醒和简报（不发送）；按现在的任务状态推算")
+    pv = actions.add_parser("preview", help="列出一段时间内将发送的提醒、进展报送和简报（不发送）",
+                            description="列出一段时间内将发送的提醒、进展报送（kind: checkin）和简报（不发送）；"
+                                        "按现在的任务状态和已报送的进展推算")
     pv.add_argument("--from", dest="start", required=True, help="开始日期，如 2023-09-01")
     pv.add_argument("--to", dest="end", required=True, help="结束日期（含），如 2023-10-31")
     pv.add_argument("--json", action="store_true", help="在标准输出打印 JSON 列表")
@@ -64,7 +67,7 @@ async def cmd_preview(app: RemindApp, a: argparse.Namespace) -> None:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return
     _table(rows)
-    unbound = sorted({r["unit"] for r in rows if r["kind"] == "reminder" and not r["recipient"]})
+    unbound = sorted({r["unit"] for r in rows if r["kind"] in ("reminder", "checkin") and not r["recipient"]})
     err = Console(stderr=True)
     err.print(f"共{len(rows)}条（{start}至{end}，按现在的任务状态推算，不发送）。", highlight=False)
     if unbound:
@@ -75,7 +78,10 @@ def _table(rows: list[dict[str, Any]]) -> None:
     table = Table("时间", "任务", "阶段", "单位", "角色", "接收人")
     for r in rows:
         at = dt.datetime.fromisoformat(r["at"])
-        task = "简报" if r["task"] is None else f"任务{r['task']}" + (f"（{r['period']}）" if r["period"] else "")
+        if r["task"] is None:
+            task = "简报" if r["kind"] == "digest" else r["title"]
+        else:
+            task = f"任务{r['task']}" + (f"（{r['period']}）" if r["period"] else "")
         table.add_row(f"{at:%Y-%m-%d %H:%M}", task, stage_label(r["stage"]), r["unit"], ROLE_LABEL.get(r["role"], ""),
                       r["recipient_name"] or r["recipient"] or "（未绑定）")
     Console().print(table)

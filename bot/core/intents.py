@@ -26,6 +26,7 @@ class Kind(StrEnum):
     WHO = "who"  # 任务12谁负责
     MISSING_UNITS = "missing_units"  # 哪些单位还没交材料
     UNBOUND_UNITS = "unbound_units"  # 哪些单位还没有绑定联络员
+    UNREPORTED_UNITS = "unreported_units"  # 哪些单位没报进展
     HELP = "help"
     NEXT_PAGE = "next_page"
     UNKNOWN = "unknown"
@@ -45,6 +46,8 @@ class Intent:
     yearlong: bool = False  # only the tasks whose deadline is 全年
     day: dt.date | None = None  # the new deadline a 延期 asks for
     text: str = ""  # a 延期's reason, a note's words
+    unreported: bool = False  # only the tasks whose progress report for this period has not come (这个月要报什么)
+    warning: str | None = None  # only the tasks of this traffic light: "red" (红灯任务) or "yellow"
 
 
 _NUM = rf"(?<![0-9])([0-9]{{1,3}}(?![0-9])|[{CN_NUM}]{{1,4}})"  # 任务99999 names no task, not task 999
@@ -68,6 +71,8 @@ _REASON = re.compile(r"(?:因为|由于|原因是?|理由是?)\s*[:：,，]?\s*"
 _NOTE = re.compile(rf"^\s*(?:任务|第)?\s*{_NUM}\s*(?:号|项)?\s*(?:任务)?\s*(?:的)?\s*(?:阶段性)?(?:工作)?进展\s*[:：]\s*(.+)$",
                    re.S)
 _FILES_WORDS = ("文件", "附件", "上传了")
+_REPORT_WORDS = ("报进展", "报什么", "要报", "没报", "未报", "报送进展", "进展报送")
+_WARNING_WORDS = {"red": ("红灯", "红色预警", "亮红"), "yellow": ("黄灯", "黄色预警", "亮黄")}
 
 
 def task_number(text: str) -> int | None:
@@ -98,12 +103,20 @@ def parse(text: str, *, today: dt.date, plan_year: int, units: UnitRegistry) -> 
     no = task_number(t)
     if no is not None:
         return _about_task(text, t, no, missing, plan_year)
+    reporting = any(w in t for w in _REPORT_WORDS)
     if any(w in t for w in _WHICH_UNITS):
         if any(w in t for w in _NOT_BOUND_WORDS):
             return Intent(Kind.UNBOUND_UNITS)
         if "材料" in t and any(w in t for w in _NOT_GIVEN_WORDS):
             return Intent(Kind.MISSING_UNITS)
+        if reporting:
+            return Intent(Kind.UNREPORTED_UNITS)
     unit = units.find_in_text(t)
+    if reporting:  # 「这个月要报什么」 asks for progress reports, not for what is due this month
+        return Intent(Kind.TASKS, unit=unit, role="lead", unreported=True)
+    light = next((level for level, words in _WARNING_WORDS.items() if any(w in t for w in words)), None)
+    if light is not None:
+        return Intent(Kind.TASKS, unit=unit, warning=light)
     yearlong = "全年" in t
     window = None if yearlong else parse_date_range(t, today, plan_year)
     overdue = any(w in t for w in _OVERDUE_WORDS)

@@ -70,6 +70,7 @@ class PlanSpec:
     notes: tuple[NoteSpec, ...] = ()
     district: str = ""
     source: str = field(default="", compare=False)  # the file it was read from, for messages
+    checkin: Recurrence | None = Recurrence.MONTHLY  # how often lead units report progress (进展报送); None: never
 
 
 def deadline_from_raw(raw: str, year: int) -> dt.date:

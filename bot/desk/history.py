@@ -14,12 +14,13 @@ LABELS = {
     "task.submitted": "报告完成，提交审核", "task.approved": "审核通过", "task.returned": "退回",
     "task.in_progress": "状态改为进行中", "task.not_started": "状态改为未开始", "task.progress": "登记进度",
     "task.note": "记录阶段性进展",
-    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "urge": "催办",
+    "evidence.add": "上传材料", "evidence.withdraw": "撤回文件", "evidence.return": "退回材料", "urge": "催办",
+    "task.instruction": "分管领导批示",
     "extension.request": "申请延期", "extension.approved": "批准延期", "extension.rejected": "不批准延期",
     "digest.subscribe": "订阅简报", "digest.unsubscribe": "取消订阅简报", "robot.add": "添加群机器人",
     "plan.import": "导入计划", "plan.activate": "重新启用计划", "plan.archive": "归档计划",
     "coordinator.set": "设置节水办人员", "invite.create": "生成邀请码", "liaison.bind": "绑定单位",
-    "liaison.remove": "移除联络员", "person.merge": "合并同一人的身份",
+    "liaison.remove": "移除联络员", "leader.bind": "绑定分管领导", "person.merge": "合并同一人的身份",
 }
 
 
@@ -39,6 +40,10 @@ def _what(action: str, detail: Mapping[str, Any]) -> str:
         return f"{label}至{_day(detail.get('to'))}，原因：{_clause(detail.get('reason'))}"
     if action == "extension.approved":
         return f"{label}：截止日期由{_day(detail.get('from'))}改为{_day(detail.get('to'))}"
+    if action == "evidence.return":
+        return f"{label}：材料{detail.get('item')}，原因：{_clause(detail.get('reason'))}"
+    if action == "task.instruction":
+        return f"{label}：{_clause(detail.get('text'))}"
     if action == "task.note":
         return f"{label}：{_clause(detail.get('text'))}"
     if action == "task.progress":

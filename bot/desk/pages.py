@@ -27,7 +27,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.actions import completion, extensions
+from bot.actions import completion, extensions, returns
 from bot.actions.access import (
     current_role,
     may_review,
@@ -40,7 +40,8 @@ from bot.actions.access import (
 from bot.actions.base import Actor, AppParts
 from bot.actions.completion import MissingEvidence
 from bot.actions.plans import import_previewed, preview_import, served_plans, set_plan_active
-from bot.core.chinese import day_text
+from bot.actions.returns import REASONS
+from bot.core.chinese import day_text, whole_number
 from bot.core.errors import NotFound, UserError
 from bot.core.views import FileView, ItemView, PersonView, PlanView, TaskStatus, TaskView
 from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, SignInGrant
@@ -361,16 +362,24 @@ class Desk:
             "can_approve": may_review(person) and task.status is TaskStatus.SUBMITTED,
             "can_return": may_review(person) and task.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED),
             "can_upload": bool(task.items) and may_upload(person, task),
+            "can_return_files": may_review(person), "reasons": REASONS,
             "max_mb": self.app.settings.upload_max_mb, "nav": "tasks"}, status)
 
     # ---- actions --------------------------------------------------------------------------------
     async def _review(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         no = int(request.match_info["no"])
         action, reason = viewer.form.get("action", ""), " ".join(viewer.form.get("reason", "").split())
-        if action not in ("approve", "return"):
+        if action not in ("approve", "return", "return-file"):
             return await self._task_page(request, viewer, status=400, error="请在任务页面上选择“审核通过”或“退回”。")
         actor, plan = self._actor(viewer), await self._plan(request)
         try:
+            if action == "return-file":  # one file, with a reason of the list or the coordinator's own words
+                file_id = whole_number(viewer.form.get("file", ""))
+                if file_id is None or file_id > MAX_ROW_NUMBER:
+                    return self._message(request, "操作无效", "没有这个文件。", 400, viewer)
+                r = await returns.return_file(actor, file_id, reason or viewer.form.get("category", ""))
+                return self._after(f"/desk/tasks/{r.task.no}{_query(request)}",
+                                   f"已退回{r.names}，原因：{r.reason}。已通知{r.task.lead}联络员。")
             if action == "approve":
                 t = await completion.approve(actor, plan, no)
                 text = f"任务{no}已审核通过（已完成），已通知{t.lead}。"

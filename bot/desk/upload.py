@@ -293,7 +293,7 @@ def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> st
     text = task.text if len(task.text) <= 120 else task.text[:119] + "…"
     rows = []
     for i in task.items:
-        got = f"已收{i.files}个文件" if i.files else "未收"
+        got = (f"已收{i.files}个文件" if i.files else "未收") + (f"；已退回：{i.returned}" if i.returned else "")
         rows.append(f'<li class="{"done" if i.files else "todo"}"><span class="mark"></span>{i.no}. {e(i.title)}'
                     f' <span class="got">（{got}）</span></li>')
     default = next((i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)

@@ -24,9 +24,10 @@ from openpyxl.utils import get_column_letter
 from bot.core.atomic import atomic_path
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
-from bot.core.views import FileView, ItemView, PlanView, TaskView
+from bot.core.views import FileView, ItemView, NoticeView, PlanView, TaskView
 from bot.exports.ledger import BORDER, OVERDUE_FILL, OVERDUE_FONT, TOP, WRAP, header_row
 from bot.exports.names import FOLDER_NAME_CHARS, safe_name, unique_name
+from bot.exports.notice import notice_docx
 from bot.exports.people import person_labels
 from bot.planfiles.workbook import write_cell
 from bot.store.files import FileStore
@@ -89,6 +90,7 @@ class BundleLayout:
     folders: list[str] = field(default_factory=list)
     members: list[_Member] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    notices: dict[str, NoticeView] = field(default_factory=dict)  # 督办通知单, written as .docx in their task's folder
     rows: list[_IndexRow] = field(default_factory=list)
     tasks: int = 0
     items: int = 0
@@ -113,7 +115,8 @@ def item_folder(item: ItemView) -> str:
     return f"{item.no:02d}-{safe_name(item_label(item.title), FOLDER_NAME_CHARS, '材料')}"
 
 
-def plan_layout(tasks: Sequence[TaskView], files: Sequence[FileView], blob_path: Callable[[str], Path]) -> BundleLayout:
+def plan_layout(tasks: Sequence[TaskView], files: Sequence[FileView], blob_path: Callable[[str], Path],
+                notices: Sequence[NoticeView] = ()) -> BundleLayout:
     """Decide the folders, files, notes and index rows; a shared list goes under its first task only."""
     layout = BundleLayout(tasks=len(tasks))
     included = {t.no for t in tasks}
@@ -121,6 +124,9 @@ def plan_layout(tasks: Sequence[TaskView], files: Sequence[FileView], blob_path:
     for f in files:
         by_item.setdefault((f.task_no, f.item_no), []).append(f)
     folders = {t.no: task_folder(t) for t in tasks}
+    for n in notices:
+        if n.task_no in folders:
+            layout.notices[f"{folders[n.task_no]}/{safe_name(n.file_name)}"] = n
     for t in tasks:
         folder = folders[t.no]
         layout.folders.append(f"{folder}/")
@@ -164,6 +170,7 @@ class BundleData:
     plan: PlanView
     tasks: tuple[TaskView, ...]
     files: tuple[FileView, ...]
+    notices: tuple[NoticeView, ...] = ()
     uploaders: tuple[tuple[str, str], ...] = ()  # (person key, 李老师（区教育局）) of who gave the files
 
     @property
@@ -183,7 +190,8 @@ async def bundle_data(store: Store, plan_key: str | None, unit: str | None = Non
             raise UserError(f"{unit}在计划「{plan.title}」中没有牵头的任务。")
     files = tuple(await store.evidence.files(plan.id))
     labels = await person_labels(store, coordinator_keys, {f.uploaded_by for f in files})
-    return BundleData(plan, tuple(tasks), files, tuple(sorted(labels.items())))
+    return BundleData(plan, tuple(tasks), files, tuple(await store.notices.notices(plan.id)),
+                      tuple(sorted(labels.items())))
 
 
 async def export_bundle(store: Store, plan_key: str | None, out: Path, unit: str | None = None,
@@ -196,14 +204,14 @@ async def export_bundle(store: Store, plan_key: str | None, out: Path, unit: str
     """
     data = data or await bundle_data(store, plan_key, unit, coordinator_keys)
     return await asyncio.to_thread(_build, data.plan, data.tasks, data.files, store.files.path_for, out, unit,
-                                   progress, generated_at, tz, data.names)
+                                   progress, generated_at, tz, data.names, data.notices)
 
 
 def _build(plan: PlanView, tasks: Sequence[TaskView], files: Sequence[FileView], blob_path: Callable[[str], Path],
            out: Path, unit: str | None, progress: Progress | None, generated_at: dt.datetime | None,
-           tz: dt.tzinfo, names: Mapping[str, str]) -> BundleResult:
+           tz: dt.tzinfo, names: Mapping[str, str], notices: Sequence[NoticeView] = ()) -> BundleResult:
     """Lay out, index and zip (blocking: runs in a worker thread)."""
-    layout = plan_layout(tasks, files, blob_path)
+    layout = plan_layout(tasks, files, blob_path, notices)
     local = generated_at.astimezone(tz) if generated_at else None
     index = index_workbook(layout.rows, tz, names)
     readme = readme_text(plan, layout, unit, local)
@@ -218,6 +226,8 @@ def _build(plan: PlanView, tasks: Sequence[TaskView], files: Sequence[FileView],
                 zf.mkdir(folder, mode=0o755)
             for name, text in layout.texts.items():
                 zf.writestr(_info(name, stamp, zipfile.ZIP_DEFLATED), text.replace("\n", "\r\n").encode("utf-8-sig"))
+            for name, notice in layout.notices.items():
+                zf.writestr(_info(name, stamp, zipfile.ZIP_DEFLATED), notice_docx(notice))
             for m in layout.members:
                 info = zipfile.ZipInfo.from_file(m.source, m.arcname, strict_timestamps=False)
                 info.compress_type = zipfile.ZIP_STORED

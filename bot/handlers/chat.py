@@ -7,7 +7,7 @@ from bot.core.intents import Kind
 from bot.core.messages import ENTERED, Reply
 from bot.core.views import Question
 from bot.handlers import delay, notes, questions
-from bot.handlers.context import LIAISON, Context
+from bot.handlers.context import LIAISON, WORK, Context
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.evidence import expect_file
 from bot.handlers.router import CommandHandler, MessageHandler, Replies, Router
@@ -24,7 +24,8 @@ def help_handler(router: Router) -> CommandHandler:
     async def help_(ctx: Context, args: str) -> Replies:
         """/help：查看可以使用的功能"""
         p = ctx.person
-        role = "节水办统筹人员" if p.coordinator else (f"{p.unit}联络员" if p.unit else "尚未绑定单位")
+        role = ("节水办统筹人员" if p.coordinator else f"{p.unit}分管领导" if p.leader
+                else f"{p.unit}联络员" if p.unit else "尚未绑定单位")
         titles = "》《".join(plan.title for plan in ctx.plans or [ctx.plan])
         lines = [f"您好{('，' + p.name) if p.name else ''}！我是督办助手，帮助各单位落实《{titles}》。",
                  f"您的身份：{role}。", ""]
@@ -33,9 +34,10 @@ def help_handler(router: Router) -> CommandHandler:
         lines.append("可以直接用中文问我，例如：")
         lines += ["· 我单位有哪些任务 / 我们牵头的任务 / 配合的任务", "· 本月到期的 / 下个月 / 国庆前要交的 / 全年任务",
                   "· 逾期的任务", "· 任务12还差哪些材料 / 任务12谁负责", "· 任务41进展：已完成2所学校的申报",
-                  "· 任务40申请延期到11月15日，因为……"]
+                  "· 任务40申请延期到11月15日，因为……", "· 这个月要报什么 / 还有哪些没报进展 / 红灯任务"]
         if p.coordinator:
-            lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员"]
+            lines += ["· 教育局的任务", "· 各单位进度怎么样", "· 哪些单位还没交材料", "· 哪些单位还没有绑定联络员",
+                      "· 哪些单位没报进展 / 黄灯的有哪些"]
         lines += ["", "提交材料：直接发送文件，在说明里写「任务号-材料序号」，例如「12-3」。", "", "命令："]
         lines += [cmd.help for cmd in router.listed() if ctx.allows(cmd.who)]
         return [Reply("\n".join(lines))]
@@ -62,11 +64,11 @@ async def on_text(ctx: Context) -> Replies:
     """Answer a free-text message by the intent it expresses."""
     task_no, item_no = intents.evidence_ref(ctx.msg.text)
     if task_no is not None and item_no is not None and len(ctx.msg.text.strip()) <= 12:
-        await ctx.act()
+        await ctx.act(WORK)
         return await expect_file(ctx, task_no, item_no)  # 「40-3」 alone: the next file goes there
     intent = intents.parse(ctx.msg.text, today=ctx.today, plan_year=ctx.plan.year, units=ctx.services.units)
     if intent.kind in (Kind.DELAY, Kind.NOTE):
-        await ctx.act()  # these write: checked against the database, as a command's sender is
+        await ctx.act(WORK)  # these write: checked against the database, as a command's sender is
     elif intent.kind not in (Kind.HELP, Kind.UNKNOWN):
         ctx.permit(LIAISON)  # the check /task, /files, /due and /digest pass in the router
     if intent.kind is Kind.NEXT_PAGE:
@@ -84,6 +86,8 @@ async def on_text(ctx: Context) -> Replies:
         return await questions.missing_units(ctx)
     if intent.kind is Kind.UNBOUND_UNITS:
         return await questions.unbound_units(ctx)
+    if intent.kind is Kind.UNREPORTED_UNITS:
+        return await questions.unreported_units(ctx)
     if intent.kind is Kind.TASK and intent.task_no is not None:
         return await task_reply(ctx, intent.task_no)
     if intent.kind is Kind.FILES and intent.task_no is not None:
@@ -96,7 +100,8 @@ async def on_text(ctx: Context) -> Replies:
             unit = ctx.require_unit()
         if unit is not None and unit != ctx.person.unit:
             ctx.require_coordinator()
-        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit)) for plan, tasks in await ctx.all_tasks()]
+        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit, rule=ctx.services.settings.warning_rule))
+                for plan, tasks in await ctx.all_tasks()]
     if intent.kind is Kind.HELP:
         return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
     return [Reply(NOT_UNDERSTOOD)]

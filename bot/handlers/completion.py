@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from bot.actions import completion
+from bot.actions import completion, returns
 from bot.actions.completion import MAX_PROGRESS, MissingEvidence
-from bot.core.chinese import decimal_number
+from bot.actions.evidence import bare
+from bot.actions.returns import Returned
+from bot.core.chinese import decimal_number, whole_number
 from bot.core.errors import UserError
+from bot.core.intents import evidence_ref
 from bot.core.messages import Choice, Reply
 from bot.core.views import Question
 from bot.handlers.context import Context
@@ -50,13 +53,31 @@ async def approve(ctx: Context, args: str) -> Replies:
 
 
 async def return_task(ctx: Context, args: str) -> Replies:
-    """/return 12 原因：退回任务并说明原因（节水办）"""
-    no = require_task_no(args, "/return 12 原因")
-    reason = args.split(" ", 1)[1].strip() if " " in args.strip() else ""
+    """/return 12 原因：退回任务；/return 12-3 原因：退回一项材料；/return #37 原因：退回一个文件（节水办）"""
+    word, _, reason = args.strip().partition(" ")
+    reason = reason.strip()
+    if word[:1] in "#＃" and word[1:]:
+        file_id = whole_number(word[1:])
+        if file_id is None:
+            raise UserError("请写上文件编号（阿拉伯数字），例如「/return #37 缺少盖章页」。")
+        if not reason:
+            raise UserError(f"请写上退回原因，例如「/return #{file_id} 缺少盖章页」，联络员会看到这句话。")
+        return [Reply(returned_text(await returns.return_file(ctx.actor, file_id, reason)))]
+    named, item_no = evidence_ref(word)
+    no = named if named is not None and item_no is not None else require_task_no(args, "/return 12 原因")
     if not reason:
-        raise UserError(f"请写上退回原因，例如「/return {no} 缺少会议照片」，联络员会看到这句话。")
+        example = f"{no}-{item_no} 缺少盖章页" if item_no is not None else f"{no} 缺少会议照片"
+        raise UserError(f"请写上退回原因，例如「/return {example}」，联络员会看到这句话。")
+    if item_no is not None:
+        return [Reply(returned_text(await returns.return_item(ctx.actor, await ctx.plan_of(no), no, item_no, reason)))]
     t = await completion.return_task(ctx.actor, await ctx.plan_of(no), no, reason)
     return [Reply(f"任务{no}已退回{t.lead}，原因：{reason.rstrip('。')}。已通知该单位联络员。")]
+
+
+def returned_text(r: Returned) -> str:
+    """Say to the coordinator what a return of an item or a file gave back."""
+    return (f"已退回任务{r.task.no} 材料{r.item_no}《{bare(r.item_title)}》的文件{r.names}，原因：{r.reason}。"
+            f"已通知{r.task.lead}联络员；任务{r.task.no}材料 {r.task.evidence_done}/{len(r.task.items)}。")
 
 
 async def progress(ctx: Context, args: str) -> Replies:

@@ -16,6 +16,7 @@ from bot.core.views import PersonView, PlanView, TaskView
 from bot.store.store import Store
 
 ANYONE, LIAISON = "all", "liaison"  # who may use a command or button; any other `who` means coordinators only
+WORK, LEADER = "work", "leader"  # liaison: anyone bound (sees); work: liaisons who act (no leader); leader: 批示
 
 
 async def identify(services: Services, msg: Message, *, fresh: bool) -> PersonView:
@@ -126,9 +127,14 @@ class Context:
 
 
     def allows(self, who: str) -> bool:
-        """Tell whether the sender's current role reaches `who`: all, liaison (bound or coordinator) or coordinator."""
+        """Tell whether the sender's current role reaches `who`: all, liaison (bound: liaisons and leaders see), work
+        (liaisons who act), leader (分管领导) or coordinator; a coordinator reaches every one."""
         p = self.person
-        return who == ANYONE or p.coordinator or (who == LIAISON and p.unit is not None)
+        if who == ANYONE or p.coordinator:
+            return True
+        if who in (LIAISON, WORK, LEADER) and p.unit is None:
+            return False
+        return who == LIAISON or (who == WORK and not access.is_leader(p)) or (who == LEADER and access.is_leader(p))
 
     async def act(self, who: str = LIAISON) -> None:
         """Before acting on free text: re-read the sender from the database, then permit as a command would.
@@ -144,6 +150,9 @@ class Context:
         if self.allows(who):
             return
         access.require_unit(self.person)
+        if who == LEADER:
+            access.require_leader(self.person)
+        access.require_liaison(self.person)  # a leader hears what their role may do
         access.require_coordinator(self.person)
 
     def require_coordinator(self) -> None:

@@ -9,7 +9,7 @@ from bot.core.chinese import ROLE_LABEL, DateRange
 from bot.core.errors import NotAllowed, UserError
 from bot.core.intents import Intent, Kind
 from bot.core.messages import Choice, Reply
-from bot.core.views import PlanView, Question, TaskStatus, TaskView
+from bot.core.views import PlanView, Question, TaskStatus, TaskView, WarningLevel
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import paginate, task_line
@@ -67,7 +67,8 @@ async def list_tasks(ctx: Context, intent: Intent) -> Replies:
     overdue = sum(1 for t in tasks if t.status.is_open and t.deadline < ctx.today)
     header = (f"{unit}的任务{' · ' + what if what else ''}（{ctx.today:%Y-%m-%d}）：共{len(tasks)}项"
               + (f"，逾期{overdue}项" if overdue else ""))
-    footer = "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。" + _several(plans)
+    footer = ("报送：发送「任务12进展：……」写明本期做了什么；上传材料、登记进度也算已报送。" if intent.unreported else
+              "发送「任务12」查看详情和材料清单；直接发文件并写上「12-3」即可提交第12项任务的第3项材料。") + _several(plans)
     pages = paginate(header, blocks, ctx.msg.reply_limit, footer)
     if len(pages) == 1:  # the same for every liaison of the unit today: kept (a longer list is paged per person)
         replies = [Reply(pages[0])]
@@ -85,7 +86,7 @@ async def _plan_overview(ctx: Context, intent: Intent) -> Replies:
     if not tasks:
         return [Reply(f"全计划没有{what}的任务。")]
     several = len(plans) > 1
-    blocks = [f"{task_line(t, ctx.today)}\n   牵头：{t.lead}" + (f" · {p.label}" if several else "") for p, t in tasks]
+    blocks = [f"{task_line(t, ctx.today, ctx.services.settings.warning_rule)}\n   牵头：{t.lead}" + (f" · {p.label}" if several else "") for p, t in tasks]
     header = f"全计划的任务{' · ' + what if what else ''}：共{len(tasks)}项"
     footer = "发送「教育局的任务」查看某个单位；发送 /digest 查看汇总。" + _several(plans)
     return await _paged(ctx, paginate(header, blocks, ctx.msg.reply_limit, footer), None)
@@ -125,10 +126,10 @@ def _unit_blocks(plan: PlanView, tasks: list[TaskView], unit: str, ctx: Context,
     coop = sorted((t for t in shown if t.role_of(unit) == "cooperating"), key=lambda t: (t.deadline, t.no))
     if lead:
         blocks.append(f"— 牵头任务 {len(lead)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in lead]
+        blocks += [task_line(t, ctx.today, ctx.services.settings.warning_rule) for t in lead]
     if coop:
         blocks.append(f"— 配合任务 {len(coop)} 项 —")
-        blocks += [task_line(t, ctx.today) for t in coop]
+        blocks += [task_line(t, ctx.today, ctx.services.settings.warning_rule) for t in coop]
     if len(shown) < len(tasks):
         blocks.append(f"另有{len(tasks) - len(shown)}项一个月后才到期或已提交，发送「/due {_handle(plan, ctx)}」查看这份计划的全部任务。")
     return blocks
@@ -164,6 +165,13 @@ def _several(plans: list[tuple[PlanView, list[TaskView]]]) -> str:
 
 
 def _matches(t: TaskView, intent: Intent, ctx: Context) -> bool:
+    rule = ctx.services.settings.warning_rule
+    if intent.unreported and not t.unreported(ctx.today, rule):
+        return False
+    if intent.warning is not None:
+        level = t.warning(ctx.today, rule)
+        if level is None or level.value != intent.warning:
+            return False
     if intent.overdue and not (t.status.is_open and t.deadline < ctx.today):
         return False
     if intent.missing and (not t.missing or t.status is TaskStatus.APPROVED):
@@ -191,4 +199,8 @@ def _describe(intent: Intent) -> str:
         parts.append("逾期")
     if intent.missing:
         parts.append("还缺材料")
+    if intent.unreported:
+        parts.append("本期还没有报送进展")
+    if intent.warning is not None:
+        parts.append(WarningLevel(intent.warning).label + "灯")
     return "、".join(parts)

@@ -62,6 +62,15 @@ async def expect_file(ctx: Context, task_no: int, item_no: int) -> Replies:
     return [Reply(f"好的，请发送文件：下一个文件将归入任务{task_no} 材料{item_no}《{bare(item.title)}》。")]
 
 
+async def on_reupload(ctx: Context, question: Question, answer: str) -> Replies:
+    """重新上传 under a return: the sender's next file goes to the returned item."""
+    plan = next((p for p in ctx.plans if p.id == question.payload.get("plan")), None)
+    if plan is None:
+        raise UserError("这份计划已不在办理中。")
+    ctx.settle(plan)
+    return await expect_file(ctx, int(str(question.payload["task"])), int(str(question.payload["item"])))
+
+
 async def ask_where(ctx: Context, blob: StoredBlob, task_no: int | None, caption: str) -> Reply:
     """Offer the likeliest open items (of one task, or of the sender's unit in every plan) as choices."""
     if task_no is not None:

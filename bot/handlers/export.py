@@ -79,7 +79,8 @@ async def ledger_file(services: Services, plan_key: str, today: dt.date) -> Path
     path = ledger_path(services.settings.state_dir, plan_key, today)
     return await services.builds.once(
         ("ledger", plan_key, None, today), lambda: ledger_data(services.store, plan_key), path,
-        lambda data: export_ledger(services.store, plan_key, path, today, services.settings.tz, data))
+        lambda data: export_ledger(services.store, plan_key, path, today, services.settings.tz, data,
+                                   services.settings.warning_rule))
 
 
 async def bundle_file(services: Services, plan_key: str, unit: str | None, today: dt.date) -> BundleResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.actions import notes
+from bot.actions import instructions, notes
 from bot.actions.access import require_involved
 from bot.core.errors import UserError
 from bot.core.messages import Reply
@@ -29,6 +29,17 @@ async def add_note(ctx: Context, no: int, text: str) -> Replies:
         raise UserError(f"请写上进展内容，例如「/note {no} 已完成2所学校的节水型单位申报」。")
     n = await notes.add_note(ctx.actor, await ctx.plan_of(no), no, text)
     return [Reply(f"已记录任务{no}的阶段性进展（{n.line()}）。节水办在任务详情、简报和台账中可以看到。")]
+
+
+async def instruct(ctx: Context, args: str) -> Replies:
+    """/批示 40 意见（/instruct 40 意见）：对本单位的任务写批示，联络员和节水办会收到（分管领导）"""
+    no = require_task_no(args, "/批示 40 请抓紧落实")
+    text = args.strip().partition(" ")[2].strip()
+    if not text:
+        raise UserError(f"请写上批示内容，例如「/批示 {no} 请抓紧落实」。")
+    t = await instructions.instruct(ctx.actor, await ctx.plan_of(no), no, text)
+    units = "、".join(dict.fromkeys([t.lead, ctx.person.unit or t.lead]))
+    return [Reply(f"已将批示转给{units}联络员和节水办，并记入任务{no}的办理记录。")]
 
 
 async def _list(ctx: Context, no: int) -> Replies:

@@ -49,6 +49,29 @@ async def missing_units(ctx: Context) -> Replies:
     return [Reply("\n".join(lines))]
 
 
+async def unreported_units(ctx: Context) -> Replies:
+    """List the lead units whose progress reports for this period have not all come, most unreported first."""
+    ctx.require_coordinator()
+    rule = ctx.services.settings.warning_rule
+    owed: dict[str, list[int]] = {}
+    earlier: dict[str, int] = {}  # tasks the unit did not report on last period (未报送)
+    for _, tasks in await ctx.all_tasks():
+        for t in tasks:
+            if t.unreported(ctx.today, rule):
+                owed.setdefault(t.lead, []).append(t.no)
+            if t.unreported(ctx.today, rule, previous=True):
+                earlier[t.lead] = earlier.get(t.lead, 0) + 1
+    if not owed:
+        return [Reply("各牵头单位本期的进展都已报送（或本期没有需要报送进展的任务）。")]
+    lines = [f"本期还没有报送进展的单位（{len(owed)}个，未报送多的在前；每月{rule.checkin_day}日要求报送，"
+             "月末最后一个工作日再提醒一次）："]
+    for unit, nos in sorted(owed.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = "、".join(str(n) for n in sorted(nos)[:8]) + ("等" if len(nos) > 8 else "")
+        lines.append(f"· {unit}：{len(nos)}项（任务{shown}）" + (f"，上期未报送{earlier[unit]}项" if unit in earlier else ""))
+    lines.append("发送「/urge 单位」催办，或「教育局还有哪些没报进展」查看明细。")
+    return [Reply("\n".join(lines))]
+
+
 async def unbound_units(ctx: Context) -> Replies:
     """List the units of the plan nobody speaks for yet: those leading tasks first."""
     ctx.require_coordinator()

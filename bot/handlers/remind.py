@@ -8,11 +8,11 @@ from bot.core.chinese import weekday_name, whole_number
 from bot.core.errors import UserError
 from bot.core.messages import Reply
 from bot.core.views import Question
+from bot.core.workdays import add_workdays
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import task_reply
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
-from bot.reminders.workdays import add_workdays
 
 __all__ = ["KIND", "on_reminder_choice"]  # KIND is re-exported for build_router
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from bot.core.chinese import day_text
+from bot.actions import returns
+from bot.actions.returns import REASONS
+from bot.core.chinese import day_text, whole_number
 from bot.core.clock import SHANGHAI
 from bot.core.messages import Choice, OutFile, Reply
 from bot.core.views import PlanView, Question, TaskStatus, TaskView
-from bot.handlers.completion import approve
+from bot.handlers.completion import approve, returned_text
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.handlers.task import require_task_no
@@ -17,6 +19,7 @@ from bot.reports.render import files_list
 from bot.store.files import BlobRefused
 
 KIND = "review"
+RETURN_FILE = "return-file"  # the 退回 button under a file, then its reasons
 MAX_FILES = 5  # files sent per /review: a chat is not a download manager; the rest are in /export 材料
 
 
@@ -39,7 +42,9 @@ async def review(ctx: Context, args: str) -> Replies:
         except BlobRefused as e:
             replies.append(Reply(f"{label}：{e.message}"))
             continue
-        replies.append(Reply(label, file=OutFile(f.file_name, ctx.store.files.path_for(f.sha256))))
+        token = await ctx.store.chats.ask(ctx.person.key, RETURN_FILE, {"file": f.id}, now=ctx.now)
+        replies.append(Reply(label, file=OutFile(f.file_name, ctx.store.files.path_for(f.sha256)),
+                             choices=(Choice("退回", f"{token}:ask"),)))
     tail = [f"另有{len(files) - MAX_FILES}个文件未发送，可发送「/export 材料 {t.lead}」导出全部材料。"
             ] if len(files) > MAX_FILES else []
     if t.status is not TaskStatus.SUBMITTED:
@@ -56,6 +61,20 @@ async def on_choice(ctx: Context, question: Question, answer: str) -> Replies:
     if answer == "approve":
         return [Reply(r.text, edit=True) for r in await approve(ctx, str(no))]
     return [Reply(f"请发送「/return {no} 原因」退回任务{no}，原因会转告联络员。", edit=True)]
+
+
+async def on_return_file(ctx: Context, question: Question, answer: str) -> Replies:
+    """退回 under a file offers the reasons as buttons; a reason returns the file, 其他 asks for the words."""
+    file_id = int(str(question.payload["file"]))
+    if answer == "ask":
+        token = await ctx.store.chats.ask(ctx.person.key, RETURN_FILE, {"file": file_id}, now=ctx.now)
+        choices = [Choice(reason, f"{token}:{n}") for n, reason in enumerate(REASONS)]
+        return [Reply(f"退回文件 #{file_id} 的原因是？联络员会看到这句话。",
+                      choices=(*choices, Choice("其他（填写）", f"{token}:other")))]
+    n = whole_number(answer)
+    if n is None or n >= len(REASONS):
+        return [Reply(f"请发送「/return #{file_id} 原因」退回这个文件，原因会转告联络员。", edit=True)]
+    return [Reply(returned_text(await returns.return_file(ctx.actor, file_id, REASONS[n])), edit=True)]
 
 
 async def _queue(ctx: Context) -> Replies:

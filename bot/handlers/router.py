@@ -23,7 +23,7 @@ from bot.core.errors import Transient, UserError
 from bot.core.intents import named_plan
 from bot.core.messages import ENTERED, FOLLOWED, UNSUPPORTED, Choice, Message, Reply
 from bot.core.views import Question
-from bot.handlers.context import ANYONE, LIAISON, Context, WhichPlan, identify
+from bot.handlers.context import ANYONE, LIAISON, WORK, Context, WhichPlan, identify
 from bot.store.db import is_transient
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class Conversation:
         if msg.event == UNSUPPORTED:
             return [Reply(UNREADABLE)]
         if msg.attachments and self.router.on_attachments is not None:
-            ctx.permit(LIAISON)
+            ctx.permit(WORK)
             return await self.router.on_attachments(ctx)
         text = msg.text.strip()
         if len(text) > MAX_TEXT:

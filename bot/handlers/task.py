@@ -6,9 +6,10 @@ import re
 
 from rapidfuzz import fuzz
 
-from bot.actions import evidence
+from bot.actions import evidence, instructions
 from bot.actions.access import may_see_task, require_involved
 from bot.core.chinese import day_text, whole_number
+from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
@@ -18,6 +19,7 @@ from bot.handlers.router import Replies
 from bot.reports.render import files_list, task_detail
 
 LAST_YEAR = "last-year"  # the 去年同项材料 button under a task's detail
+SHOWN_INSTRUCTIONS = 3  # the latest 批示 under a task's detail; all of them are in its history on the desk
 SAME_ITEM = 75  # title similarity (0–100, rapidfuzz) at which last year's item counts as the same document
 
 
@@ -41,7 +43,13 @@ async def task_reply(ctx: Context, no: int) -> Replies:
     t = await ctx.task(no)
     choices: list[Choice] = []
     role = t.role_of(ctx.person.unit) if ctx.person.unit else None
-    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else ())
+    text = task_detail(t, ctx.today, await ctx.store.notes.latest(ctx.plan.id, no) if t.latest_note else (),
+                       ctx.services.settings.warning_rule)
+    said = await ctx.store.chats.audit(plan_id=ctx.plan.id, task_no=no, action=instructions.ACTION, limit=SHOWN_INSTRUCTIONS)
+    if said:
+        text += "\n\n分管领导批示：" + "".join(
+            f"\n· {a['at'].astimezone(SHANGHAI):%m月%d日} {a['detail'].get('unit', '')}{a['detail'].get('name', '')}："
+            f"{a['detail'].get('text', '')}" for a in said)
     for asked in await ctx.store.extensions.pending(ctx.plan.id, no):
         text += f"\n\n延期申请：{asked.unit}申请延至{day_text(asked.deadline_to)}，待节水办批复。"
     if role is not None and t.items:

@@ -30,6 +30,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from bot.core.atomic import atomic_path
+from bot.core.checkins import cadence_from
 from bot.core.errors import PlanFileError
 from bot.core.plan import (
     NoteSpec,
@@ -91,6 +92,8 @@ _RECURRENCE_WORDS = {
     "每季度": Recurrence.QUARTERLY, "季度": Recurrence.QUARTERLY, "quarterly": Recurrence.QUARTERLY,
 }
 _RECURRENCE_LABELS = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
+# A line above the header row may say how often lead units report progress: 进展报送：每季度 (每月 by default).
+_CHECKIN_LINE = re.compile(r"^[（(]?进展报送[：:]\s*(每月|每季度|不报送)[）)]?$")
 _KEY_PROPERTY, _YEAR_PROPERTY, _DISTRICT_PROPERTY = "duban.key", "duban.year", "duban.district"
 
 
@@ -302,7 +305,7 @@ def read_plan_sheet(path: Path, units: UnitRegistry, key: str | None = None) -> 
 def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: UnitRegistry, key: str | None,
                props: dict[str, str]) -> ReadResult:
     """Read the header rows, the task rows and the notes of a sheet whose header row is known."""
-    title, attachment = _header_texts(sheet, header_row)
+    title, attachment, checkin = _header_texts(sheet, header_row)
     header_end = max((sheet.merged(header_row, c) or (0, 0, header_row))[2] for c in columns.values())
     main = [columns[n] for n in REQUIRED_COLUMNS]
     heading_texts = {_heading(sheet.text(header_row, c, merged=False)) for c in main}
@@ -353,22 +356,26 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
         notes=notes,
         district=district,
         source=str(sheet.path),
+        checkin=cadence_from(checkin),
     ), tuple(inferred))
 
 
-def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str]:
-    """Return (title, attachment) from the rows above the header row."""
+def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str, str]:
+    """Return (title, attachment, check-in cadence as written: 每月 when not said) from the rows above the header row."""
     title = attachment = ""
+    checkin = "每月"
     for r in range(1, header_row):
         for c in range(1, min(sheet.max_column, _MAX_COLUMNS) + 1):
             text = _one_line(sheet.text(r, c, merged=False))
             if not text:
                 continue
-            if _ATTACHMENT.match(text) and not attachment:
+            if found := _CHECKIN_LINE.match("".join(text.split())):
+                checkin = found.group(1)
+            elif _ATTACHMENT.match(text) and not attachment:
                 attachment = "".join(text.split())
             elif not title:
                 title = text
-    return title, attachment
+    return title, attachment, checkin
 
 
 def _deadline_text(sheet: _Sheet, row: int, column: int) -> str:
@@ -573,6 +580,8 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
     ws.title = SHEET_TITLE
     last = len(REQUIRED_COLUMNS)
     write_cell(ws, 1, 1, plan.attachment or None)
+    if plan.checkin is not Recurrence.MONTHLY:  # the default goes unsaid, as in the tables offices send
+        write_cell(ws, 1, last, f"进展报送：{'每季度' if plan.checkin else '不报送'}").alignment = Alignment(horizontal="right")
     title = write_cell(ws, 2, 1, plan.title)
     title.font, title.alignment = Font(bold=True, size=16), _CENTER
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 import bot
+from bot.core.checkins import cadence_from
 from bot.core.errors import PlanFileError
 from bot.core.plan import (
     EvidenceItemSpec,
@@ -22,7 +23,7 @@ from bot.core.plan import (
 )
 from bot.core.units import UNIT_KINDS, Unit, UnitRegistry, normalize_unit_text
 
-PLAN_KEYS = ("key", "title", "attachment", "year", "district", "tasks", "notes")
+PLAN_KEYS = ("key", "title", "attachment", "year", "district", "checkin", "tasks", "notes")
 TASK_KEYS = (
     "no",
     "lead",
@@ -45,6 +46,7 @@ FIELD_NAMES = {
     "attachment": "附件号",
     "year": "年度",
     "district": "所属区",
+    "checkin": "进展报送",
     "tasks": "工作任务列表",
     "notes": "备注",
     "no": "序号",
@@ -262,6 +264,10 @@ def load_plan_file(path: Path, units: UnitRegistry) -> PlanSpec:
     attachment = _text(where, "", data, "attachment")
     district = _text(where, "", data, "district", required=False)
     year = _int(where, "", data, "year")
+    try:
+        checkin = cadence_from(str(data.get("checkin", "monthly")))
+    except ValueError as exc:
+        raise where.fail("", "checkin", str(exc)) from None
     raw_tasks = data.get("tasks")
     if not isinstance(raw_tasks, list) or not raw_tasks:
         raise where.fail("", "tasks", "应为非空列表")
@@ -357,6 +363,7 @@ def load_plan_file(path: Path, units: UnitRegistry) -> PlanSpec:
         notes=_notes(where, data, set(rows)),
         district=district,
         source=str(path),
+        checkin=checkin,
     )
 
 
@@ -437,6 +444,8 @@ def plan_to_yaml(plan: PlanSpec) -> str:
     ]
     if plan.district:
         out.append(f"district: {_scalar(plan.district)}")
+    if plan.checkin is not Recurrence.MONTHLY:
+        out.append(f"checkin: {plan.checkin.value if plan.checkin else 'none'}")
     out.append("tasks:")
     written_lists: set[int] = set()
     for task in plan.tasks:

@@ -6,31 +6,42 @@ does not know yet: one message per person per day listing all of them, inserted 
 and buttons atomically, a batch of people per transaction. Nothing is kept in the scheduler; a
 restarted or second process computes the same keys and finds them taken. Reminders that fell due before the catch-up window are recorded as
 missed and never sent.
+
+The rhythm goes through the same ledger: the progress check-ins (进展报送, bot.reminders.checkins: a message per
+liaison on the check-in day and the period's last workday, listing what their unit has not reported), the
+digests, and the 月度通报 on each month's first workday to subscribed groups and coordinators.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import logging
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
 from bot.actions.base import AppParts
 from bot.config import Settings
+from bot.core import checkins as rhythm
 from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
-from bot.core.messages import ChatRef, Choice, OutFile, Push, Reply
+from bot.core.messages import ChatKind, ChatRef, Choice, OutFile, Push, Reply
 from bot.core.plan import Recurrence
 from bot.core.views import PersonView, PlanView, Question, TaskView
+from bot.core.workdays import first_workday_of_month, next_workday
 from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.checkins import Checkin, checkin_text, rhythm_of
+from bot.reminders.checkins import days as checkin_days
+from bot.reminders.checkins import due as checkins_due
+from bot.reminders.escalation import Escalations
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
-from bot.reminders.workdays import first_workday_of_month, next_workday
 from bot.reports.digest import digest_text, write_progress_chart
+from bot.reports.monthly import monthly_report_text
 from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
 from bot.store.store import Store
 
@@ -40,6 +51,7 @@ ONE_DAY = dt.timedelta(days=1)
 MISSED_DAYS = 30  # how far before the catch-up window a sweep looks for reminders to record as missed
 MAX_LISTED = 15  # tasks listed in one message; the rest are counted
 MAX_VIEW_BUTTONS = 5
+REPORT_STAGE = "report-monthly"  # the ledger stage of a 月度通报
 BATCH = 100  # people whose messages are claimed in one transaction (larger batches raise the peak: bench_sweep)
 
 
@@ -54,15 +66,21 @@ class SweepResult:
     lost: int = 0  # messages another process claimed first (it sends them)
     deferred: int = 0  # reminders held to tomorrow: the person already had today's message
     snoozed: int = 0  # reminders held by a 稍后提醒
+    checkins: int = 0  # check-in messages enqueued (进展报送): at most one per liaison per day
+    reports: int = 0  # monthly reports enqueued (月度通报), one per subscribed chat and coordinator
+    escalated: int = 0  # 督办单 sent by themselves and escalations to 分管领导 (bot.reminders.escalation)
 
     def summary(self) -> str:
         """Say in Chinese what the sweep did (only what happened)."""
         parts = [f"新登记提醒{self.claimed}条（合并为{self.messages}条消息）" if self.claimed else "",
+                 f"进展报送{self.checkins}条消息" if self.checkins else "",
                  f"简报{self.digests}份" if self.digests else "",
+                 f"月度通报{self.reports}份" if self.reports else "",
                  f"记为错过{self.missed}条（停机期间到期、超过补发期限，不再发送）" if self.missed else "",
                  f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
                  f"今天已发过提醒、顺延到明天{self.deferred}条" if self.deferred else "",
-                 f"{self.lost}条消息已由另一个进程登记" if self.lost else ""]
+                 f"{self.lost}条消息已由另一个进程登记" if self.lost else "",
+                 f"自动督办单和督办升级{self.escalated}条" if self.escalated else ""]
         return "；".join(p for p in parts if p) or "没有新到期的提醒或简报"
 
 
@@ -117,6 +135,16 @@ def message_key(recipient: str, day: dt.date) -> str:
     return f"remind:{recipient}:{day.isoformat()}"
 
 
+def checkin_key(recipient: str, day: dt.date) -> str:
+    """Return the outbox key of a liaison's check-in message of a day (there is at most one)."""
+    return f"checkin:{recipient}:{day.isoformat()}"
+
+
+def report_key(plan_id: int, month: str, chat: ChatRef) -> str:
+    """Return the ledger (and outbox) key of a plan's monthly report on `month` ("2023-10") to a chat."""
+    return f"report:{plan_id}:{month}:{chat.key()}"
+
+
 def digest_key(plan_id: int, day: dt.date, chat: ChatRef) -> str:
     """Return the ledger (and outbox) key of a plan's digest to a chat on a day."""
     return f"digest:{plan_id}:{day.isoformat()}:{chat.key()}"
@@ -132,7 +160,7 @@ class ReminderEngine:
     """Compute what is due from the database, claim it in the ledger, and enqueue it."""
 
     def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS,
-                 batch: int = BATCH) -> None:
+                 batch: int = BATCH, escalations: Escalations | None = None) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -143,17 +171,31 @@ class ReminderEngine:
         self.ledger = store.reminders
         self._known = _Cache()
         self._missed_checked: dt.date | None = None
+        self.escalations = escalations  # the ladder's automatic steps, swept and previewed with the reminders
+        self._read: dict[int, list[TaskView]] = {}  # plans' full tasks read during the sweep under way
 
     @classmethod
     def for_app(cls, app: AppParts) -> ReminderEngine:
         """Build the engine from an application's parts."""
-        return cls(app.store, app.clock, app.settings)
+        return cls(app.store, app.clock, app.settings, escalations=Escalations(app.services))
 
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
-        """Claim and enqueue every reminder and digest due by `now` (default: the clock) that nobody claimed yet."""
-        with _collector_paused():
-            return await self._sweep(now)
+        """Claim and enqueue every reminder, check-in, digest and monthly report due by `now` (default: the clock)
+        that nobody claimed yet; then the ladder's automatic steps."""
+        self._read = {}
+        try:
+            with _collector_paused():
+                result = await self._sweep(now)
+        finally:
+            self._read = {}
+        if self.escalations is None:
+            return result
+        # Outside the paused collector: a 督办单's Word document is built from objects with reference cycles.
+        escalated = await self.escalations.sweep((now or self.clock.now()).astimezone(self.tz))
+        if escalated:
+            log.info("escalation sweep: %d", escalated)
+        return dataclasses.replace(result, escalated=escalated)
 
     async def _sweep(self, now: dt.datetime | None) -> SweepResult:
         now = (now or self.clock.now()).astimezone(self.tz)
@@ -199,9 +241,12 @@ class ReminderEngine:
                     lost += 1
                 self._known.keys.update(d.key for d in items)
 
+        checkins = await self._checkins(snap, now, catch_start, utcnow)
         digests = await self._digests(snap, now, catch_start, utcnow)
-        result = SweepResult(claimed, messages, digests, missed, lost, deferred, len(held))
-        if claimed or digests or missed or lost:
+        reports = await self._monthly_reports(snap, now, catch_start, utcnow)
+        result = SweepResult(claimed=claimed, messages=messages, digests=digests, missed=missed, lost=lost,
+                             deferred=deferred, snoozed=len(held), checkins=checkins, reports=reports)
+        if claimed or digests or missed or lost or checkins or reports:
             log.info("reminder sweep at %s: %s", now.isoformat(timespec="minutes"), result.summary())
         return result
 
@@ -215,14 +260,17 @@ class ReminderEngine:
         today = now.date()
         last = await self.ledger.last_checked()
         old: list[Due] = []
+        old_checkins: list[Checkin] = []
         if last is not None and last < today:
             start = max(last - dt.timedelta(days=self.settings.catch_up_days),
                         catch_start - dt.timedelta(days=self.missed_days))
             old = self._due(snap, start, catch_start - ONE_DAY, now, skip=self._known.keys)
+            old_checkins = await self._checkins_due(snap, (start, catch_start - ONE_DAY), now, skip=self._known.keys)
         missed = 0
         if last != today:
-            fresh = await self._unknown((d.key, d.occurrence.at) for d in old)
-            missed = await self.ledger.record_missed([d.entry() for d in old if d.key in fresh],
+            entries = [d.entry() for d in old] + [d.entry() for d in old_checkins]
+            fresh = await self._unknown((e.key, e.due_at) for e in entries)
+            missed = await self.ledger.record_missed([e for e in entries if e.key in fresh],
                                                      now.astimezone(dt.UTC), checked=today)
             self._known.keys.update(fresh)
         self._missed_checked = today
@@ -238,10 +286,13 @@ class ReminderEngine:
         return ask.keys() - present
 
     async def _views(self, plan_ids: Iterable[int]) -> dict[tuple[int, int], TaskView]:
-        """Read the full tasks (text, evidence) of the plans a message or digest talks about."""
+        """Read the full tasks (text, evidence) of the plans a message or digest talks about, once a sweep: the
+        reminders, the check-ins, the digests and the monthly report of one sweep share them."""
         views: dict[tuple[int, int], TaskView] = {}
         for plan_id in sorted(set(plan_ids)):
-            for t in await self.store.plans.tasks(plan_id):
+            if plan_id not in self._read:
+                self._read[plan_id] = await self.store.plans.tasks(plan_id)
+            for t in self._read[plan_id]:
                 views[(plan_id, t.no)] = t
         return views
 
@@ -255,22 +306,84 @@ class ReminderEngine:
         shown = [(d, views[ref]) for ref, d in first if ref in views]
         if not shown:
             return None
-        questions: list[Question] = []
-        choices: list[Choice] = []
-
-        def ask(label: str, action: str, payload: dict[str, Any]) -> None:
-            token = secrets.token_urlsafe(6)
-            questions.append(Question(token, person.key, KIND, {"action": action, **payload}))
-            choices.append(Choice(label, f"{token}:{action}"))
-
+        buttons = _Buttons(person.key)
         for d, _ in shown[:MAX_VIEW_BUTTONS]:
-            ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
+            buttons.ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
         if any(view.items for _, view in shown):  # the answer skips tasks that need no evidence
-            ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref, _ in first]})
-        ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
-        push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(choices)),
+            buttons.ask("上传材料", UPLOAD, {"tasks": [list(ref) for ref, _ in first]})
+        buttons.ask("稍后提醒", SNOOZE, {"tasks": [list(ref) for ref in listed]})
+        push = Push(person.chat, Reply(reminder_text(shown, today, total=len(listed)), choices=tuple(buttons.choices)),
                     dedupe_key=message_key(person.key, today), tags=("reminder",))
-        return Claim([d.entry() for d in items], [push], questions)
+        return Claim([d.entry() for d in items], [push], buttons.questions)
+
+    # ---- progress check-ins -------------------------------------------------------------------
+    async def _checkins(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
+        """Claim and enqueue each liaison's check-in message of the day: their unit's tasks still unreported.
+
+        Check-ins fallen due in the catch-up window are sent once, late, saying so; older ones were recorded as
+        missed. A liaison whose check-in message of the day went out already gets what was found since tomorrow.
+        """
+        today = now.date()
+        found = await self._checkins_due(snap, (catch_start, today), now, skip=self._known.keys)
+        fresh = await self._unknown((d.key, d.at) for d in found)
+        by_person: dict[str, list[Checkin]] = {}
+        for c in found:
+            if c.key in fresh and c.recipient is not None:
+                by_person.setdefault(c.recipient.key, []).append(c)
+        if not by_person:
+            return 0
+        already = await self.ledger.existing_pushes(checkin_key(p, today) for p in by_person)
+        todo = [items for p, items in by_person.items() if checkin_key(p, today) not in already]
+        views = await self._views({plan.id for items in todo for c in items for plan, _ in c.tasks})
+        messages = 0
+        for i in range(0, len(todo), self.batch):
+            batch = [(items, claim) for items in todo[i:i + self.batch]
+                     if (claim := self._checkin_message(items, views, today)) is not None]
+            messages += sum(await self.ledger.claim_and_enqueue([c for _, c in batch], utcnow))
+            self._known.keys.update(c.key for items, _ in batch for c in items)
+        return messages
+
+    async def _checkins_due(self, snap: Snapshot, window: tuple[dt.date, dt.date], now: dt.datetime, *,
+                            unbound: bool = False, skip: set[str] | None = None) -> list[Checkin]:
+        """List the check-ins of the window's days, reading the reports since its first period began (only then)."""
+        start, end = window
+        if end < start or not any(checkin_days(r, start, end, self.settings.checkin_day)
+                                  for p in snap.plans if (r := rhythm_of(p)) is not None):
+            return []
+        reported = await self._reported(start)
+        return checkins_due(snap.plans, snap.tasks, snap.liaisons, window, now, self._send_at, reported,
+                            day_of_month=self.settings.checkin_day, unbound=unbound, skip=skip)
+
+    async def _reported(self, start: dt.date) -> Callable[[int, int, str], bool]:
+        """Return whether a task (plan id, number) reported in a period, from the reports since the quarter of `start`."""
+        quarter = dt.date(start.year, (start.month - 1) // 3 * 3 + 1, 1)  # a quarter covers a month's period too
+        months = await self.ledger.report_months(dt.datetime.combine(quarter, dt.time(), tzinfo=self.tz))
+
+        def reported(plan_id: int, no: int, period: str) -> bool:
+            return rhythm.reported(months.get((plan_id, no), ()), period)
+
+        return reported
+
+    def _checkin_message(self, items: Sequence[Checkin], views: dict[tuple[int, int], TaskView],
+                         today: dt.date) -> Claim | None:
+        """Write a liaison's check-in message of the day, as a claim of all its check-ins (None: none left to list)."""
+        person = items[0].recipient
+        assert person is not None
+        listed: dict[tuple[int, int], tuple[Checkin, PlanView]] = {}
+        for c in sorted(items, key=lambda c: c.at):  # one line a task: its latest stage
+            for plan, task in c.tasks:
+                listed[(plan.id, task.no)] = (c, plan)
+        first = sorted(listed.items())[:MAX_LISTED]
+        shown = [(c, plan, views[ref]) for ref, (c, plan) in first if ref in views]
+        if not shown:
+            return None
+        buttons = _Buttons(person.key)
+        for _, plan, t in shown[:MAX_VIEW_BUTTONS]:
+            buttons.ask(f"查看任务{t.no}", VIEW, {"plan": plan.id, "task": t.no})
+        text = checkin_text(shown, today, self.tz, total=len(listed))
+        push = Push(person.chat, Reply(text, choices=tuple(buttons.choices)), dedupe_key=checkin_key(person.key, today),
+                    tags=("checkin",))
+        return Claim([c.entry() for c in items], [push], buttons.questions)
 
     # ---- digests ------------------------------------------------------------------------------
     async def _digests(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
@@ -297,7 +410,7 @@ class ReminderEngine:
             return 0
         today = now.date()
         views = list((await self._views([plan.id])).values())
-        text = digest_text(plan.title, views, today)
+        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule)
         chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
         claims = [Claim([entries[chat]], [Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("digest",)),
                                           Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
@@ -306,6 +419,37 @@ class ReminderEngine:
         won = await self.ledger.claim_and_enqueue(claims, utcnow)
         self._known.keys.update(entries[chat].key for chat in todo)
         return sum(won)
+
+    # ---- the monthly report -----------------------------------------------------------------------
+    async def _monthly_reports(self, snap: Snapshot, now: dt.datetime, catch_start: dt.date, utcnow: dt.datetime) -> int:
+        """Enqueue last month's 月度通报 to every subscribed chat and every coordinator on the month's first workday.
+
+        Once per plan, month and chat (the ledger, like digests); sent late within the catch-up window, else never.
+        """
+        today = now.date()
+        day = first_workday_of_month(today.year, today.month)
+        if not catch_start <= day <= today or self._send_at(day) > now or not snap.digest_plans:
+            return 0
+        month = f"{day.replace(day=1) - ONE_DAY:%Y-%m}"
+        chats = list(dict.fromkeys([*snap.subscriptions, *(p.chat for p in await self.store.people.coordinators())]))
+        sent = 0
+        for plan in snap.digest_plans:
+            entries = {chat: LedgerEntry(report_key(plan.id, month, chat), plan.id, 0, month, REPORT_STAGE,
+                                         chat.key(), self._send_at(day)) for chat in chats}
+            fresh = await self._unknown((e.key, e.due_at) for e in entries.values())
+            todo = [chat for chat, e in entries.items() if e.key in fresh]
+            if not todo:
+                continue
+            views = list((await self._views([plan.id])).values())
+            text = monthly_report_text(plan.title, views, today, self.settings.warning_rule)
+            chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
+            claims = [Claim([entries[chat]], [
+                Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("report",)),
+                Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
+                     dedupe_key=f"{entries[chat].key}:chart", tags=("report",))]) for chat in todo]
+            sent += sum(await self.ledger.claim_and_enqueue(claims, utcnow))
+            self._known.keys.update(entries[chat].key for chat in todo)
+        return sent
 
     def digest_stage(self, day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> str:
         """Name the digest due on `day` ("digest-monthly", "digest-weekly"), or "" when none is.
@@ -331,10 +475,14 @@ class ReminderEngine:
     async def preview(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         """List what would be sent from `start` to `end`, day by day as if nothing had been sent; send nothing.
 
-        Task states and snoozes are today's; a unit with no liaison yet is listed with recipient "".
+        Task states and snoozes are today's, and so are the progress reports a check-in asks about (a month already
+        reported is not asked); a unit with no liaison yet is listed with recipient "".
         """
+        self._read = {}
         snap = await self._snapshot(active_after=None)
         views = await self._views(p.id for p in snap.plans)
+        reported = await self._reported(start)
+        coordinators = list(dict.fromkeys(p.chat for p in await self.store.people.coordinators()))
         seen: set[str] = set()
         rows: list[dict[str, Any]] = []
         catch_up = dt.timedelta(days=self.settings.catch_up_days)
@@ -345,7 +493,23 @@ class ReminderEngine:
                     continue
                 seen.add(d.key)
                 rows.append(self._preview_row(d, views.get((d.plan.id, d.task.no)), day))
+            for c in checkins_due(snap.plans, snap.tasks, snap.liaisons, (day, day), end_of_day, self._send_at, reported,
+                                  day_of_month=self.settings.checkin_day, unbound=True):
+                for plan, task in c.tasks:
+                    view = views.get((plan.id, task.no))
+                    rows.append({"kind": "checkin", "at": c.at.isoformat(), "plan": plan.key, "task": task.no,
+                                 "title": view.short_title() if view else "", "stage": c.stage, "period": c.period,
+                                 "due": task.deadline.isoformat(), "unit": task.lead, "role": "lead",
+                                 "recipient": c.recipient.key if c.recipient else "",
+                                 "recipient_name": c.recipient.display if c.recipient else ""})
             for plan in snap.digest_plans:
+                if day == first_workday_of_month(day.year, day.month):
+                    for chat in [*snap.subscriptions, *coordinators]:
+                        rows.append({"kind": "report", "at": self._send_at(day).isoformat(), "plan": plan.key,
+                                     "task": None, "title": "月度通报", "stage": REPORT_STAGE,
+                                     "period": f"{day.replace(day=1) - ONE_DAY:%Y-%m}", "due": None, "unit": "",
+                                     "role": "group" if chat.kind is ChatKind.GROUP else "coordinator",
+                                     "recipient": chat.key(), "recipient_name": ""})
                 if not (stage := self.digest_stage(day, plan, snap.tasks.get(plan.id, []))):
                     continue
                 for chat in snap.subscriptions:
@@ -353,6 +517,8 @@ class ReminderEngine:
                                  "task": None, "title": "进度简报", "stage": stage, "period": day.isoformat(),
                                  "due": None, "unit": "", "role": "group", "recipient": chat.key(),
                                  "recipient_name": ""})
+        if self.escalations is not None:
+            rows += await self.escalations.preview(start, end)
         return sorted(rows, key=lambda r: (r["at"], r["recipient"], r["plan"], r["task"] or 0, r["unit"]))
 
     def _preview_row(self, d: Due, view: TaskView | None, day: dt.date) -> dict[str, Any]:
@@ -429,6 +595,21 @@ class ReminderEngine:
             return False
         until = snap.snoozes.get((d.recipient.key, d.plan.id, d.task.no))
         return until is not None and day < until
+
+
+class _Buttons:
+    """The buttons of a pushed message, each with the question it answers (kept with the message's claim)."""
+
+    def __init__(self, person: str) -> None:
+        self.person = person
+        self.questions: list[Question] = []
+        self.choices: list[Choice] = []
+
+    def ask(self, label: str, action: str, payload: dict[str, Any]) -> None:
+        """Add a button that answers a reminder question with `action`."""
+        token = secrets.token_urlsafe(6)
+        self.questions.append(Question(token, self.person, KIND, {"action": action, **payload}))
+        self.choices.append(Choice(label, f"{token}:{action}"))
 
 
 def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, total: int | None = None) -> str:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.clock import SHANGHAI
 from bot.core.plan import Recurrence
-from bot.reminders.workdays import next_workday, previous_workday
+from bot.core.workdays import next_workday, previous_workday
 
 Role = Literal["lead", "cooperating"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.core.atomic import atomic_path
 from bot.core.chinese import days_phrase
-from bot.core.views import TaskStatus, TaskView
+from bot.core.views import DEFAULT_RULE, TaskStatus, TaskView, WarningLevel, WarningRule
 from bot.reports.chart import PHONE_WIDTH_IN, UnitProgressRow, render_progress_chart
 
 
@@ -24,6 +24,8 @@ class UnitStats:
     overdue: int
     items: int = 0  # evidence items of its tasks (a shared list counts once)
     received: int = 0  # of those, items with at least one file
+    red: int = 0  # tasks whose traffic light is 红
+    yellow: int = 0  # … 黄
 
     @property
     def open(self) -> int:
@@ -36,7 +38,7 @@ class UnitStats:
         return self.received * 100 // self.items if self.items else 100
 
 
-def unit_stats(tasks: Sequence[TaskView], today: dt.date) -> list[UnitStats]:
+def unit_stats(tasks: Sequence[TaskView], today: dt.date, rule: WarningRule = DEFAULT_RULE) -> list[UnitStats]:
     """Count each lead unit's tasks, lagging units first: most overdue, then least done, then least evidence."""
     units: dict[str, list[TaskView]] = {}
     for t in tasks:
@@ -44,15 +46,17 @@ def unit_stats(tasks: Sequence[TaskView], today: dt.date) -> list[UnitStats]:
     stats = []
     for u, ts in units.items():
         items = {i.id: i.files for t in ts for i in t.items}
+        levels = [t.warning(today, rule) for t in ts]
         stats.append(UnitStats(u, len(ts), sum(t.status is TaskStatus.APPROVED for t in ts),
                                sum(t.status is TaskStatus.SUBMITTED for t in ts),
                                sum(t.status.is_open and t.deadline < today for t in ts),
-                               len(items), sum(1 for n in items.values() if n)))
+                               len(items), sum(1 for n in items.values() if n),
+                               levels.count(WarningLevel.RED), levels.count(WarningLevel.YELLOW)))
     return sorted(stats, key=lambda s: (-s.overdue, s.approved / s.total, s.evidence_percent, -s.open, s.unit))
 
 
 def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: str | None = None,
-                horizon_days: int = 14) -> str:
+                horizon_days: int = 14, rule: WarningRule = DEFAULT_RULE) -> str:
     """Write the digest: totals, overdue ranking by unit, deadlines ahead, submissions awaiting review."""
     scope = [t for t in tasks if unit is None or t.role_of(unit) == "lead"]
     total = len(scope)
@@ -64,15 +68,19 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
     unique = {i.id: i for t in scope for i in t.items}  # a shared list counts once
     items = len(unique)
     got = sum(1 for i in unique.values() if i.files)
+    levels = [t.warning(today, rule) for t in scope]
     lines = [f"📋 {unit or title}进度简报（{today:%Y-%m-%d}）",
              f"任务{total}项：已完成{approved} · 待审核{len(submitted)} · 未完成{total - approved - len(submitted)}"
              f" · 逾期{len(overdue)}",
+             f"预警：🔴红{levels.count(WarningLevel.RED)} · 🟡黄{levels.count(WarningLevel.YELLOW)}"
+             f" · 🟢绿{levels.count(WarningLevel.GREEN)}",
              f"佐证材料：已收 {got}/{items} 项（{(got * 100 // items) if items else 100}%）"]
     if unit is None:
         lines.append("")
         lines.append("各单位（牵头任务，落后的在前）：")
         lines += [f"{n}. {s.unit}：完成{s.approved}/{s.total} · 材料{s.evidence_percent}%"
-                  + (f" · 逾期{s.overdue}项" if s.overdue else "") for n, s in enumerate(unit_stats(scope, today), 1)]
+                  + (f" · 逾期{s.overdue}项" if s.overdue else "") + _lights(s.red, s.yellow)
+                  for n, s in enumerate(unit_stats(scope, today, rule), 1)]
     elif overdue:
         lines.append("")
         lines.append("逾期任务：")
@@ -100,6 +108,12 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
         lines.append("已批准延期：" + "、".join(f"任务{t.no}（原{t.deadline_raw}，延至{t.deadline:%m月%d日}）"
                                                for t in extended))
     return "\n".join(lines)
+
+
+def _lights(red: int, yellow: int) -> str:
+    """Say a unit's 红n 黄n in a digest line (nothing when neither)."""
+    parts = ([f"红{red}"] if red else []) + ([f"黄{yellow}"] if yellow else [])
+    return " · " + " ".join(parts) if parts else ""
 
 
 async def write_progress_chart(state_dir: Path, title: str, tasks: Sequence[TaskView], today: dt.date) -> Path:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from bot.core.chinese import day_text, days_phrase
-from bot.core.views import FileView, ProgressNoteView, TaskStatus, TaskView
+from bot.core.views import DEFAULT_RULE, FileView, ProgressNoteView, TaskStatus, TaskView, WarningRule
 
 
 def deadline_text(t: TaskView) -> str:
@@ -25,11 +25,12 @@ def deadline_line(t: TaskView) -> str:
     return f"{t.deadline_raw}（{deadline_text(t)}）"
 
 
-def task_line(t: TaskView, today: dt.date) -> str:
-    """Render one task as two short lines for a list."""
+def task_line(t: TaskView, today: dt.date, rule: WarningRule = DEFAULT_RULE) -> str:
+    """Render one task as two short lines for a list, led by its traffic light (colour and word)."""
     urgency = "" if t.status in (TaskStatus.APPROVED, TaskStatus.SUBMITTED) else f"，{days_phrase(t.deadline, today)}"
     evidence = f" · 材料 {t.evidence_done}/{len(t.items)}" if t.items else " · 无需材料"
-    mark = "⚠️" if t.status.is_open and t.deadline < today else "•"
+    level = t.warning(today, rule)
+    mark = level.marker if level is not None else "•"
     return (f"{mark}【任务{t.no}】{t.short_title(30)}\n"
             f"   截止 {deadline_short(t)}{urgency} · {t.status.label}{evidence}")
 
@@ -39,8 +40,9 @@ def deadline_short(t: TaskView) -> str:
     return f"{t.deadline:%Y.%m.%d}（延期）" if t.deadline_original is not None else t.deadline_raw
 
 
-def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNoteView] = ()) -> str:
-    """Render a task's full detail: text, deadline, units, checklist, notes, targets, progress and latest notes."""
+def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNoteView] = (),
+                rule: WarningRule = DEFAULT_RULE) -> str:
+    """Render a task's full detail: text, deadline, units, state and warning, checklist, notes, targets, progress."""
     lines = [f"任务{t.no}（牵头单位：{t.lead}）", t.text, ""]
     urgency = "" if t.status is TaskStatus.APPROVED else f"，{days_phrase(t.deadline, today)}"
     if t.deadline_original is not None:
@@ -50,6 +52,9 @@ def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNo
     lines.append(f"配合单位：{'、'.join(t.cooperating) if t.cooperating else '无'}")
     status = t.status.label + (f"（退回原因：{t.status_note}）" if t.status is TaskStatus.RETURNED and t.status_note else "")
     lines.append(f"状态：{status}")
+    light = t.light(today, rule)
+    if light is not None:
+        lines.append(f"预警：{light[0].marker}" + (f"（{light[1]}）" if light[1] else ""))
     if t.recurrence:
         lines.append("周期：" + ("每月" if t.recurrence.value == "monthly" else "每季度") + "报送")
     for target in t.targets:
@@ -60,7 +65,9 @@ def task_detail(t: TaskView, today: dt.date, progress_notes: Sequence[ProgressNo
         lines.append(f"佐证材料（已收 {t.evidence_done}/{len(t.items)}）：")
         for i in t.items:
             got = f"（已收{i.files}个文件）" if i.files else "（未收）"
-            lines.append(f"{'✅' if i.files else '⬜'} {i.no}. {i.title}{got}")
+            if i.returned:
+                got = f"（已退回：{i.returned}" + (f"；另有{i.files}个文件）" if i.files else "）")
+            lines.append(f"{'↩️' if i.returned else '✅' if i.files else '⬜'} {i.no}. {i.title}{got}")
         if t.shared_with:
             others = "、".join(f"任务{n}" for n in t.shared_with)
             lines.append(f"注：本任务与{others}共用这份材料清单，提交一次即两项任务都计入。")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, delete, select
@@ -135,11 +136,21 @@ class ChatRepo:
             s.add(Audit(at=now, actor=actor, channel=channel, action=action, plan_id=plan_id, task_no=task_no,
                         detail=detail or {}))
 
-    async def audit(self, *, task_no: int | None = None, plan_id: int | None = None,
+    async def counts(self, plan_id: int, actions: Sequence[str]) -> dict[int, int]:
+        """Return, per task of a plan, how many audit entries of these actions it has (退回次数 in the 台账)."""
+        async with self._sessions() as s:
+            rows = (await s.exec(select(Audit.task_no, func.count(col(Audit.id))).where(
+                Audit.plan_id == plan_id, col(Audit.action).in_(list(actions)), col(Audit.task_no).is_not(None))
+                .group_by(col(Audit.task_no)))).all()
+            return {no: int(n) for no, n in rows if no is not None}
+
+    async def audit(self, *, task_no: int | None = None, plan_id: int | None = None, action: str | None = None,
                     limit: int = 50) -> list[dict[str, Any]]:
-        """Return recent audit entries (of one plan, one task), newest first."""
+        """Return recent audit entries (of one plan, one task, one kind of action), newest first."""
         async with self._sessions() as s:
             q = select(Audit).order_by(col(Audit.id).desc()).limit(limit)
+            if action is not None:
+                q = q.where(Audit.action == action)
             if task_no is not None:
                 q = q.where(Audit.task_no == task_no)
             if plan_id is not None:

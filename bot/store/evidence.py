@@ -38,6 +38,8 @@ class EvidenceRepo:
                 row = EvidenceFile(item_id=item.id, sha256=sha256, size=size, file_name=file_name,
                                    mime_type=mime_type, unit=unit, uploaded_by=by, uploaded_at=now)
                 s.add(row)
+                item.returned_reason, item.returned_at = "", None  # a new file answers a return
+                s.add(item)
                 await touch_task(s, plan_id, task_no, now)
                 await s.flush()
                 s.add(Audit(at=now, actor=by, channel=channel, action="evidence.add", plan_id=plan_id,
@@ -93,6 +95,32 @@ class EvidenceRepo:
             s.add(Audit(at=now, actor=by, channel=channel, action="evidence.withdraw", plan_id=plan_id,
                         task_no=view.task_no, detail={"id": file_id, "file": view.file_name, "item": view.item_no}))
         return view
+
+
+    async def give_back(self, plan_id: int, task_no: int, item_no: int, reason: str, *, file_id: int | None,
+                        by: str, channel: str, now: dt.datetime) -> tuple[str, list[FileView]]:
+        """Return an item's files in force (or the one file `file_id`) with a reason; return (item title, files).
+
+        The files leave the evidence the way a withdrawal does, their rows and bytes kept; the item carries the
+        reason until a new file arrives for it, and the audit log names every file given back.
+        """
+        async with transaction(self._sessions) as s:
+            item = await _item(s, plan_id, task_no, item_no)
+            q = select(EvidenceFile).where(EvidenceFile.item_id == item.id, col(EvidenceFile.withdrawn_at).is_(None))
+            if file_id is not None:
+                q = q.where(EvidenceFile.id == file_id)
+            rows = (await s.exec(q.order_by(col(EvidenceFile.id)).with_for_update())).all()
+            if not rows:
+                raise UserError(f"任务{task_no} 材料{item_no}还没有收到文件（或已经退回、撤回），无需退回。")
+            for row in rows:
+                row.withdrawn_at, row.withdrawn_by, row.returned_reason = now, by, reason
+                s.add(row)
+            item.returned_reason, item.returned_at = reason, now  # the task's own state is the coordinator's to set
+            s.add(item)
+            s.add(Audit(at=now, actor=by, channel=channel, action="evidence.return", plan_id=plan_id, task_no=task_no,
+                        detail={"item": item_no, "reason": reason,
+                                "files": [{"id": r.id, "file": r.file_name, "sha256": r.sha256} for r in rows]}))
+            return item.title, [_view(r, task_no, item) for r in rows]
 
 
 async def _in_force(s: AsyncSession, item: EvidenceItem, sha256: str) -> EvidenceFile | None:

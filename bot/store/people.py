@@ -104,18 +104,18 @@ class PeopleRepo:
             await s.flush()
             return _view(row)
 
-    async def create_invite(self, unit: str, *, by: str, now: dt.datetime, days: int) -> str:
-        """Issue a single-use code for `unit`, valid for `days`."""
+    async def create_invite(self, unit: str, *, by: str, now: dt.datetime, days: int, leader: bool = False) -> str:
+        """Issue a single-use code for `unit` (binding a liaison, or with `leader` its 分管领导), valid for `days`."""
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         async with transaction(self._sessions) as s:
             s.add(Invite(code=code, unit=unit, created_by=by, created_at=now,
-                         expires_at=now + dt.timedelta(days=days)))
+                         expires_at=now + dt.timedelta(days=days), leader=leader))
             s.add(Audit(at=now, actor=by, channel=by.partition(":")[0], action="invite.create",
-                        detail={"unit": unit}))
+                        detail={"unit": unit, **({"leader": True} if leader else {})}))
         return code
 
     async def bind(self, person: PersonView, raw_code: str, *, now: dt.datetime) -> str:
-        """Redeem a code: the person becomes a liaison of its unit. Wrong guesses are throttled."""
+        """Redeem a code: the person becomes a liaison (or the 分管领导) of its unit. Wrong guesses are throttled."""
         code = normalise_code(raw_code)
         async with transaction(self._sessions) as s:
             # Lock the person's row first (a write: PostgreSQL holds the row, SQLite the database) so that
@@ -131,12 +131,13 @@ class PeopleRepo:
             if invite is not None and invite.used_at is None and invite.expires_at > now:
                 row = await _person(s, person.channel, person.user_id)
                 assert row is not None
-                old = row.unit
-                row.unit = invite.unit
-                if old != invite.unit:  # a desk session opened for the old unit does not carry over
+                old, was_leader = row.unit, row.leader
+                row.unit, row.leader = invite.unit, invite.leader
+                if (old, was_leader) != (invite.unit, invite.leader):  # a desk session of the old role does not carry
                     await end_sessions_of(s, person.key, "role", now)
                 invite.used_by, invite.used_at = person.key, now
-                s.add(Audit(at=now, actor=person.key, channel=person.channel, action="liaison.bind",
+                s.add(Audit(at=now, actor=person.key, channel=person.channel,
+                            action="leader.bind" if invite.leader else "liaison.bind",
                             detail={"unit": invite.unit, "from": old}))
                 return invite.unit
             s.add(BindFailure(person=person.key, at=now))
@@ -146,14 +147,18 @@ class PeopleRepo:
             raise UserError("这个邀请码已经用过了，每个邀请码只能用一次。请向节水办申请新的邀请码。")
         raise UserError("这个邀请码已过期，请向节水办申请新的邀请码。")
 
-    async def liaisons(self, unit: str | None = None) -> list[PersonView]:
-        """Return the liaisons of a unit, or of every unit."""
+    async def liaisons(self, unit: str | None = None, *, leaders: bool = False) -> list[PersonView]:
+        """Return the liaisons of a unit, or of every unit (with `leaders`, their 分管领导 instead)."""
         async with self._sessions() as s:
-            q = select(Person).where(col(Person.unit).is_not(None))
+            q = select(Person).where(col(Person.unit).is_not(None), col(Person.leader).is_(leaders))
             if unit is not None:
                 q = q.where(Person.unit == unit)
             rows = (await s.exec(q.order_by(col(Person.unit), col(Person.id)))).all()
             return [_view(r) for r in rows]
+
+    async def leaders(self, unit: str | None = None) -> list[PersonView]:
+        """Return the 分管领导 of a unit, or of every unit."""
+        return await self.liaisons(unit, leaders=True)
 
     async def many(self, keys: Iterable[str]) -> dict[str, PersonView]:
         """Return the people the keys name, by key as given (a key no one answers to is left out)."""
@@ -229,4 +234,4 @@ def needs_update(known: PersonView, channel: str, name: str, chat_id: str | None
 def _view(p: Person) -> PersonView:
     assert p.id is not None
     return PersonView(p.id, p.channel, p.user_id, p.name, p.coordinator, p.unit, p.chat_id,
-                      p.unreachable_since, p.unreachable_reason, p.via)
+                      p.unreachable_since, p.unreachable_reason, p.via, p.leader)

@@ -13,9 +13,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.checkins import Rhythm
+from bot.core.clock import SHANGHAI
 from bot.core.errors import NotFound, PlanFileError, UserError
 from bot.core.plan import EvidenceItemSpec, NoteSpec, PlanSpec, Recurrence, Target, TaskSpec
 from bot.core.views import ImportResult, ItemView, PlanView, TaskStatus, TaskView
+from bot.store.activity import task_activity
 from bot.store.db import transaction
 from bot.store.notes import latest_notes
 from bot.store.rows import task_row, touch_task
@@ -66,12 +69,13 @@ class PlanRepo:
             created = plan is None
             if plan is None:
                 plan = Plan(key=spec.key, title=spec.title, attachment=spec.attachment, year=spec.year,
-                            district=spec.district, imported_at=now)
+                            district=spec.district, imported_at=now, checkin=_checkin_text(spec.checkin))
                 s.add(plan)
                 await s.flush()
             else:
                 plan.title, plan.attachment, plan.year, plan.district = (
                     spec.title, spec.attachment, spec.year, spec.district)
+                plan.checkin = _checkin_text(spec.checkin)
                 plan.imported_at = now
             assert plan.id is not None
             lists = await self._sync_evidence(s, plan.id, spec)
@@ -200,6 +204,7 @@ class PlanRepo:
         return PlanSpec(
             key=plan.key, title=plan.title, attachment=plan.attachment, year=plan.year, tasks=tasks,
             notes=tuple(NoteSpec(no=n.no, text=n.text, tasks=tuple(n.task_nos)) for n in notes), district=plan.district,
+            checkin=plan.checkin,
         )
 
     async def list_plans(self) -> list[PlanView]:
@@ -262,12 +267,17 @@ class PlanRepo:
                           col(Task.status_note), col(Task.updated_at), col(Task.deadline_extended))
                 .join(Plan, col(Plan.id) == Task.plan_id).where(col(Task.plan_id) == plan_id))).all()
             notes = await latest_notes(c, plan_id)
+            history = await task_activity(c, plan_id)
             counts: dict[int, int] = dict((await c.execute(  # type: ignore[arg-type]
                 sa_select(col(EvidenceFile.item_id), func.count(col(EvidenceFile.id)))
                 .join(EvidenceItem, col(EvidenceItem.id) == EvidenceFile.item_id)
                 .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                 .where(col(EvidenceList.plan_id) == plan_id, col(EvidenceFile.withdrawn_at).is_(None))
                 .group_by(col(EvidenceFile.item_id)))).all())
+            returned: dict[int, str] = dict((await c.execute(  # type: ignore[arg-type]
+                sa_select(col(EvidenceItem.id), col(EvidenceItem.returned_reason))
+                .join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
+                .where(col(EvidenceList.plan_id) == plan_id, col(EvidenceItem.returned_reason) != ""))).all())
         if not dyn:
             return []
         imported_at = _aware(dyn[0][0])
@@ -279,16 +289,23 @@ class PlanRepo:
         for _, no, status, progress, note, updated, extended in sorted(dyn, key=lambda r: r[1]):
             base = cached.tasks[no]
             items = base.items
-            if counts and any(i.id in counts for i in items):
-                items = tuple(replace(i, files=counts[i.id]) if i.id in counts else i for i in items)
+            if (counts or returned) and any(i.id in counts or i.id in returned for i in items):
+                items = tuple(replace(i, files=counts.get(i.id, 0), returned=returned.get(i.id, ""))
+                              if i.id in counts or i.id in returned else i for i in items)
             if (items is base.items and status == "not_started" and progress is None and not note and updated is None
-                    and extended is None and no not in notes):
+                    and extended is None and no not in notes and no not in history):
                 out.append(base)
                 continue
+            done = history.get(no)
             out.append(replace(base, items=items, status=TaskStatus(status), progress=progress,
                                status_note=note or "", updated_at=_aware(updated) if updated else None,
                                deadline=extended or base.deadline,
-                               deadline_original=base.deadline if extended else None, latest_note=notes.get(no)))
+                               deadline_original=base.deadline if extended else None, latest_note=notes.get(no),
+                               reported=frozenset(done.months) if done else frozenset(),
+                               returned_at=done.open_return if done else None,
+                               submitted_at=done.submitted_at if done else None,
+                               approved_at=done.approved_at if done else None,
+                               last_report=done.last_report if done else None))
         return out
 
     async def submitted_at(self, plan_id: int) -> dict[int, dt.datetime]:
@@ -311,7 +328,9 @@ class PlanRepo:
             return int((await s.exec(select(func.max(Task.no)).where(Task.plan_id == plan_id))).one() or 0)
 
     async def _structure(self, s: AsyncSession, plan_id: int) -> _Structure:
-        imported_at = (await s.exec(select(Plan.imported_at).where(Plan.id == plan_id))).one()
+        imported_at, year, every = (await s.exec(select(Plan.imported_at, Plan.year, Plan.checkin)
+                                                 .where(Plan.id == plan_id))).one()
+        cadence = _checkin(every)
         cached = self._cache.get(plan_id)
         if cached is not None and cached.imported_at == imported_at:
             return cached
@@ -321,6 +340,9 @@ class PlanRepo:
         items = (await s.exec(select(EvidenceItem).join(EvidenceList, col(EvidenceList.id) == EvidenceItem.list_id)
                               .where(EvidenceList.plan_id == plan_id).order_by(col(EvidenceItem.no)))).all()
         notes = (await s.exec(select(Note).where(Note.plan_id == plan_id).order_by(col(Note.no)))).all()
+        first = (await s.exec(select(func.min(Audit.at)).where(Audit.plan_id == plan_id,
+                                                                Audit.action == "plan.import"))).one()
+        since = _aware(first).astimezone(SHANGHAI).date() if first is not None else None
         earlier_ids = [t.carried_from for t in tasks if t.carried_from is not None]
         earlier = {i: (p, n) for i, p, n in (await s.exec(select(Task.id, Task.plan_id, Task.no)
                                                           .where(col(Task.id).in_(earlier_ids)))).all()}
@@ -349,6 +371,7 @@ class PlanRepo:
                 targets=tuple(Target(**x) for x in t.targets),
                 recurrence=Recurrence(t.recurrence) if t.recurrence else None,
                 continues=earlier.get(t.carried_from) if t.carried_from is not None else None,
+                rhythm=None if t.recurrence or cadence is None else Rhythm(cadence, dt.date(year, 1, 1), since),
             )
         structure = _Structure(imported_at, views)
         self._cache[plan_id] = structure
@@ -396,4 +419,13 @@ def _target_json(t: Target) -> dict[str, Any]:
 
 def _plan_view(p: Plan, n: int) -> PlanView:
     assert p.id is not None
-    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n, p.active)
+    return PlanView(p.id, p.key, p.title, p.year, p.attachment, p.district, n, p.active, _checkin(p.checkin))
+
+
+def _checkin(stored: str) -> Recurrence | None:
+    """Read a plan's stored check-in cadence ("none": it asks for no progress reports)."""
+    return None if stored == "none" else Recurrence(stored)
+
+
+def _checkin_text(cadence: Recurrence | None) -> str:
+    return cadence.value if cadence is not None else "none"

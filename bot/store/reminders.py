@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.messages import Push
 from bot.core.plan import Recurrence
 from bot.core.views import Question, TaskStatus
+from bot.store.activity import report_months
 from bot.store.db import transaction, upsert
 from bot.store.outbox import outbox_values
 from bot.store.tables import OutboxRow, QuestionRow, ReminderLedger, Snooze, Task, TaskUnit
@@ -126,6 +127,11 @@ class ReminderRepo:
                              Recurrence(recurrence) if recurrence else None, TaskStatus(status),
                              deadline if extended else None)
                 for task_id, plan_id, no, lead, deadline, recurrence, status, extended in rows]
+
+    async def report_months(self, start: dt.datetime) -> dict[tuple[int, int], set[str]]:
+        """Return the months each task (plan id, task number) reported progress in since `start` (check-ins)."""
+        async with self._sessions() as s:
+            return await report_months(await s.connection(), start)
 
     async def known(self, keys: Collection[str], due: tuple[dt.datetime, dt.datetime] | None = None) -> set[str]:
         """Return which of `keys` are already in the ledger (whatever their status).

@@ -19,11 +19,13 @@ from bot.store.files import FileStore
 from bot.store.intake import IntakeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.notes import NoteRepo
+from bot.store.notices import NoticeRepo
 from bot.store.outbox import OutboxRepo
 from bot.store.people import PeopleRepo
 from bot.store.plans import PlanRepo
 from bot.store.reminders import ReminderRepo
 from bot.store.sessions import DeskSessionRepo
+from bot.store.urges import UrgeRepo
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Store:
     leases: LeaseRepo
     reminders: ReminderRepo
     desk_sessions: DeskSessionRepo
+    urges: UrgeRepo
+    notices: NoticeRepo
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -59,7 +63,8 @@ async def open_store(url: str, state_dir: Path, *, run_migrations: bool = True) 
     sessions = session_factory(engine)
     # the reminder ledger names who claimed each entry: this process, and this store within it (tests run two)
     worker = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    urges = UrgeRepo(sessions)
     return Store(engine, sessions, PlanRepo(sessions), PeopleRepo(sessions), EvidenceRepo(sessions), ChatRepo(sessions),
                  OutboxRepo(sessions), IntakeRepo(sessions), FileStore(state_dir / "evidence"), ExtensionRepo(sessions),
                  NoteRepo(sessions), LeaseRepo(sessions), ReminderRepo(sessions, worker),
-                 DeskSessionRepo(sessions))
+                 DeskSessionRepo(sessions), urges, NoticeRepo(sessions, urges))

@@ -25,6 +25,7 @@ class Plan(SQLModel, table=True):
     district: str = ""
     imported_at: dt.datetime
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})  # archived: no longer served
+    checkin: str = Field(default="monthly", sa_column_kwargs={"server_default": "monthly"})  # monthly|quarterly|none
 
 
 class EvidenceList(SQLModel, table=True):
@@ -43,6 +44,9 @@ class EvidenceItem(SQLModel, table=True):
     list_id: int = Field(foreign_key="evidencelist.id", index=True)
     no: int
     title: str
+    # A coordinator's return, shown as 已退回：原因 until a new file arrives for the item (migration 0016).
+    returned_reason: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    returned_at: dt.datetime | None = None
 
 
 class Task(SQLModel, table=True):
@@ -100,6 +104,38 @@ class ProgressNote(SQLModel, table=True):
     at: dt.datetime
 
 
+class Urge(SQLModel, table=True):
+    """One 催办 of one task: who, when, through which channel ("auto" for the sweep's 督办单), and its kind.
+
+    A unit urged about several tasks at once is a row per task: each task counts the urge.
+    """
+
+    __table_args__ = (Index("ix_urge_task", "plan_id", "task_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    task_no: int
+    unit: str
+    by: str  # person key, or "system"
+    channel: str
+    kind: str = "urge"  # urge | notice (a numbered 督办单 went with it)
+    at: dt.datetime
+
+
+class Notice(SQLModel, table=True):
+    """A 督办通知单: numbered per plan without gaps (〔year〕第n号), with what it said when it was issued."""
+
+    __table_args__ = (UniqueConstraint("plan_id", "number"), Index("ix_notice_task", "plan_id", "task_no"))
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    number: int
+    task_no: int
+    unit: str
+    issued_by: str  # person key, or "system"
+    channel: str
+    issued_at: dt.datetime
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))  # rendered as .docx on demand
+
+
 class TaskUnit(SQLModel, table=True):
     """A unit's part in a task: the lead or a cooperating unit (indexed for "my unit's tasks")."""
 
@@ -136,6 +172,7 @@ class Person(SQLModel, table=True):
     unreachable_reason: str = ""
     created_at: dt.datetime
     via: str = ""  # the channel of their last private message, where pushes go ("wecom" or "wecom-bot")
+    leader: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # 分管领导 of `unit`
 
 
 class DeskSession(SQLModel, table=True):
@@ -154,6 +191,7 @@ class Invite(SQLModel, table=True):
 
     code: str = Field(primary_key=True)
     unit: str
+    leader: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})  # binds a 分管领导
     created_by: str
     created_at: dt.datetime
     expires_at: dt.datetime
@@ -186,6 +224,7 @@ class EvidenceFile(SQLModel, table=True):
     uploaded_at: dt.datetime
     withdrawn_at: dt.datetime | None = None
     withdrawn_by: str | None = None
+    returned_reason: str = Field(default="", sa_column_kwargs={"server_default": ""})  # out of force by a return
 
 
 class Audit(SQLModel, table=True):

@@ -548,7 +548,9 @@ async def test_review_sends_the_tasks_files_to_the_coordinator(running: tuple[Ap
     assert file["touser"] == "jieshuiban"
     assert fake.uploaded[str(file["file"]["media_id"])] == ("节水改造合同.pdf", pdf)  # type: ignore[index]
     texts = await sent_with(fake, "请回复序号选择")
-    assert "1. 审核通过" in texts[-1]
-    assert "已审核通过" in await say(http, rt, fake, "jieshuiban", "1")
+    # every file has its own 退回 (numbered first, with its file); 审核通过 follows them
+    [approve] = [line.split(".")[0] for line in texts[-1].splitlines() if line.endswith(". 审核通过")]
+    assert approve == "2"
+    assert "已审核通过" in await say(http, rt, fake, "jieshuiban", approve)
     plan = await app.store.plans.plan()
     assert (await app.store.plans.task(plan.id, 43)).status.label == "已完成"

@@ -718,3 +718,22 @@ async def test_liaison_on_a_phone_uploads_and_cannot_open_another_units_file(
         assert "没有这个文件" in await page.inner_text("main")
     [mine] = await app.store.evidence.files(plan.id, 42)
     assert mine.uploaded_by == f"telegram:{EDU}" and mine.file_name == "学校合同.pdf"
+
+
+async def test_coordinator_returns_one_file_from_the_task_page(running: tuple[App, Runtime], http: aiohttp.ClientSession,
+                                                               tmp_path: Path) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await say(app, EDU, "40-3", files=(("排名表.pdf", PDF),), tmp=tmp_path)
+    plan = await app.store.plans.plan()
+    [f] = await app.store.evidence.files(plan.id, 40)
+    await signed_in(app, http, COORD)
+    status, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert status == 200 and f'name="file" value="{f.id}"' in page and "年份或期间不对" in page
+    form = {"action": "return-file", "file": str(f.id), "category": "年份或期间不对", "reason": "", "csrf": csrf_of(page)}
+    async with http.post(f"{rt.http_url}/desk/tasks/40/review", data=form) as resp:
+        assert resp.status == 200 and "已退回「排名表.pdf」，原因：年份或期间不对" in await resp.text()
+    task = await app.store.plans.task(plan.id, 40)
+    assert task.evidence_done == 0 and task.items[2].returned == "年份或期间不对"
+    status, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "已退回：年份或期间不对" in page and "退回材料" in page  # the item, and the history

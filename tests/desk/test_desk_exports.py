@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from test_desk import BUILD, COORD, EDU, PDF, bind, http, running, say, signed_in, tg
 
 from bot.app import App
+from bot.exports.ledger import HEADERS
 from bot.handlers.export import bundle_path, ledger_path
 from bot.runner import Runtime
 
@@ -29,7 +30,8 @@ async def download(http: aiohttp.ClientSession, url: str) -> Download:
 def materials_of(ledger: bytes, no: int) -> str:
     """Return the 材料 column of task `no` in the 台账."""
     ws = load_workbook(io.BytesIO(ledger))["台账"]
-    return next(str(row[6].value) for row in ws.iter_rows(min_row=2) if row[0].value == no)
+    column = HEADERS.index("材料(已收/应收)")
+    return next(str(row[column].value) for row in ws.iter_rows(min_row=2) if row[0].value == no)
 
 
 async def test_ledger_is_built_again_only_after_a_change(running: tuple[App, Runtime], http: aiohttp.ClientSession,
