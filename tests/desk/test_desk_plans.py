@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 from test_desk import COORD, EDU, bind, csrf_of, http, running, say, signed_in, tg
-from test_plans import NEXT_YEAR, next_year
+from test_plans import NEXT_YEAR, import_next_year, next_year
 
 from bench.fuzz_forms import Part, multipart
 from bot.app import App
@@ -64,10 +64,7 @@ async def test_next_years_table_is_previewed_then_imported_and_both_plans_are_se
 async def test_a_page_left_open_acts_on_the_plan_it_shows(running: tuple[App, Runtime], http: aiohttp.ClientSession,
                                                           seed: PlanSpec, tmp_path: Path) -> None:
     app, rt = running
-    path = tmp_path / "2024.yaml"
-    path.write_text(plan_to_yaml(next_year(seed)), encoding="utf-8")
-    preview = await app.preview_import(path)
-    await app.store.plans.import_plan(preview.read.plan, "test", app.clock.utcnow(), continues=preview.continues)
+    await import_next_year(app, seed, tmp_path)
     await bind(app, EDU, "区教育局")
     for year in ("2023", "2024"):
         [ask] = await say(app, EDU, f"/done {year}-42")

@@ -33,13 +33,12 @@ from test_desk import (
     signed_in,
     tg,
 )
-from test_plans import NEXT_YEAR, next_year
+from test_plans import NEXT_YEAR, import_next_year
 
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.plan import PlanSpec
 from bot.core.views import TaskStatus
-from bot.planfiles.yamlfile import plan_to_yaml
 from bot.reports.chart import DPI, SMALL_PT
 from bot.runner import Runtime
 
@@ -424,10 +423,7 @@ async def test_extension_and_submission_finish_in_a_browser(running: tuple[App, 
 async def test_with_two_plans_submitting_and_deciding_act_on_the_plan_the_page_shows(
         running: tuple[App, Runtime], http: aiohttp.ClientSession, seed: PlanSpec, tmp_path: Path) -> None:
     app, rt = running
-    path = tmp_path / "2024.yaml"
-    path.write_text(plan_to_yaml(next_year(seed)), encoding="utf-8")
-    preview = await app.preview_import(path)
-    await app.store.plans.import_plan(preview.read.plan, "test", app.clock.utcnow(), continues=preview.continues)
+    await import_next_year(app, seed, tmp_path)
     await bind(app, EDU, "区教育局")
     await say(app, EDU, "/delay 2023-40 2023-11-15 等待市里验收")
     await signed_in(app, http, EDU)
