@@ -34,11 +34,12 @@ async def notify_coordinators(actor: Actor, text: str, key: str, *, kind: str = 
 
 async def notify_unit(actor: Actor, unit: str, text: str, key: str, *,
                       option: tuple[str, str, dict[str, Any]] | None = None,
-                      link_task: tuple[int, int] | None = None) -> None:
+                      link_task: tuple[int, int] | None = None, link_item: int | None = None) -> None:
     """Tell every liaison of a unit.
 
     With `option` (label, kind, payload), each gets a button of their own, answered by the `kind` handler; with
-    `link_task` (plan id, task no), the task's upload page link, for channels where a file cannot be sent in chat.
+    `link_task` (plan id, task no), the task's upload page link, for channels where a file cannot be sent in chat
+    (with `link_item`, the page opens on that item).
     """
     for person in await actor.store.people.liaisons(unit):
         choices: tuple[Choice, ...] = ()
@@ -48,6 +49,7 @@ async def notify_unit(actor: Actor, unit: str, text: str, key: str, *,
             choices = (Choice(label, f"{token}:go"),)
         link = None
         if link_task is not None and actor.services.upload_link is not None:
-            link = ("上传佐证材料", actor.services.upload_link(person, *link_task))
+            url = actor.services.upload_link(person, *link_task)
+            link = ("上传佐证材料", f"{url}?item={link_item}" if link_item is not None else url)
         await actor.services.push(Push(person.chat, Reply(text, choices=choices, link=link),
                                        dedupe_key=f"{key}:{person.key}"))

@@ -67,7 +67,7 @@ async def _give_back(actor: Actor, plan: PlanView, no: int, item_no: int, reason
     for unit in dict.fromkeys([t.lead, *(f.unit for f in files if t.role_of(f.unit))]):
         await notify_unit(actor, unit, text, f"returned-item:{plan.id}:{no}:{item_no}:{stamp}",
                           option=("重新上传", REUPLOAD, {"plan": plan.id, "task": no, "item": item_no}),
-                          link_task=(plan.id, no))
+                          link_task=(plan.id, no), link_item=item_no)
     return done
 
 

@@ -102,7 +102,8 @@ class UploadPage:
         if isinstance(found, web.Response):
             return found
         person, _, task = found
-        return _page("上传佐证材料", _form(person, task, self.app.settings.upload_max_mb, self.app.clock.today()))
+        return _page("上传佐证材料", _form(person, task, self.app.settings.upload_max_mb, self.app.clock.today(),
+                                     request.query.get("item", "")))
 
     async def _post(self, request: web.Request) -> web.Response:
         found = await self._resolve(request.match_info["token"])
@@ -288,7 +289,8 @@ def _back(request: web.Request, label: str = "返回") -> str:
     return f'<p><a class="button" href="{html.escape(request.path)}">{html.escape(label)}</a></p>'
 
 
-def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> str:
+def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date, item: str = "") -> str:
+    """The page's form; `item` (from a link such as a returned item's) is the item chosen first."""
     e = html.escape
     text = task.text if len(task.text) <= 120 else task.text[:119] + "…"
     rows = []
@@ -296,7 +298,8 @@ def _form(person: PersonView, task: TaskView, max_mb: int, today: dt.date) -> st
         got = (f"已收{i.files}个文件" if i.files else "未收") + (f"；已退回：{i.returned}" if i.returned else "")
         rows.append(f'<li class="{"done" if i.files else "todo"}"><span class="mark"></span>{i.no}. {e(i.title)}'
                     f' <span class="got">（{got}）</span></li>')
-    default = next((i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)
+    default = next((i.no for i in task.items if str(i.no) == item), None) or next(
+        (i.no for i in task.items if not i.files), task.items[0].no if task.items else 0)
     options = "".join(f'<option value="{i.no}"{" selected" if i.no == default else ""}>'
                       f'{i.no}. {e(i.title)}</option>' for i in task.items)
     overdue = "（已逾期）" if task.status.is_open and task.deadline < today else ""

@@ -314,3 +314,22 @@ async def test_a_very_long_file_name_keeps_its_extension(running: tuple[App, Run
     assert status == 200 and f"已收到「{f.file_name}」" in page
     assert f.file_name.endswith(".pdf") and f.file_name.startswith("再生水利用调研报告")
     assert len(f.file_name.encode()) <= 240
+
+
+async def test_a_returned_items_link_opens_the_page_on_that_item(running: tuple[App, Runtime],
+                                                                 http: aiohttp.ClientSession) -> None:
+    app, _ = running
+    lisi = await liaison(app, "lisi", "区水务局")
+    for item in ("1", "2"):
+        status, _ = await upload(http, link(app, lisi, 12), b"%PDF page " + item.encode(), item=item,
+                                 name=f"材料{item}.pdf")
+        assert status == 200
+    admin = ChatRef("console", "admin", ChatKind.PRIVATE)
+    [said] = await app.conversation.handle(Message("console", "admin", admin, text="/return 12-2 缺少盖章页"))
+    assert "缺少盖章页" in said.text
+    [row] = [r for r in await app.store.outbox.rows() if r["dedupe_key"].startswith("returned-item:")]
+    url = row["payload"]["link"][1]
+    assert url.endswith("?item=2")
+    async with http.get(url) as resp:
+        page = await resp.text()
+    assert '<option value="2" selected>' in page  # not the first item still missing (3)
