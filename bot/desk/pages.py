@@ -43,10 +43,19 @@ from bot.actions.plans import import_previewed, preview_import, served_plans, se
 from bot.actions.returns import REASONS
 from bot.core.chinese import day_text, whole_number
 from bot.core.errors import NotFound, UserError
-from bot.core.views import FileView, ItemView, PersonView, PlanView, TaskStatus, TaskView
+from bot.core.views import FileView, ItemView, PersonView, PlanView, TaskStatus, TaskView, WarningLevel
 from bot.desk.auth import COOKIE, SESSION_HOURS, DeskAuth, SignInGrant
 from bot.desk.history import history_line
-from bot.desk.summary import SORTS, Filters, month_options, review_queue, status_options, totals, unit_rows
+from bot.desk.summary import (
+    SORTS,
+    Filters,
+    month_options,
+    review_queue,
+    status_options,
+    totals,
+    unit_rows,
+    warning_options,
+)
 from bot.desk.upload import BadForm, TooBig, file_upload, receive_form, refusal_status
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
@@ -270,14 +279,16 @@ class Desk:
             raise web.HTTPFound("/desk/tasks")
         plan, tasks = await self._plan_tasks(request)
         today = self.app.clock.today()
+        rule = self.app.settings.warning_rule
         filters = Filters.from_query(request.query)
-        shown = filters.apply(tasks, today)
+        shown = filters.apply(tasks, today, rule)
         liaisons = await self.app.store.people.liaison_counts()
         queue = review_queue(tasks, await self.app.store.plans.submitted_at(plan.id), today, self.app.settings.tz)
         extensions = await self.app.store.extensions.pending(plan.id)
         return self._render(request, "overview.html", {
-            "viewer": viewer, "plan": plan, "today": today, "filters": filters, "rows": unit_rows(shown, liaisons, today),
-            "totals": totals(shown, liaisons, today), "months": month_options(tasks), "statuses": status_options(),
+            "viewer": viewer, "plan": plan, "today": today, "filters": filters, "rows": unit_rows(shown, liaisons, today, rule),
+            "totals": totals(shown, liaisons, today, rule), "months": month_options(tasks), "statuses": status_options(),
+            "warnings": warning_options(),
             "units": _units(tasks), "query": urlencode(request.query), "nav": "overview", "queue": queue,
             "overdue": sum(overdue_days(t, today) > 0 for t in tasks),
             "extensions": extensions, "unbound": [u for u in _units(tasks) if not liaisons.get(u)],
@@ -301,10 +312,11 @@ class Desk:
         today = self.app.clock.today()
         mine = visible_tasks(viewer.person, tasks)
         filters = Filters.from_query(request.query)
-        shown = filters.apply(mine, today)
+        shown = filters.apply(mine, today, self.app.settings.warning_rule)
         return self._render(request, "tasks.html", {
             "viewer": viewer, "plan": plan, "today": today, "filters": filters, "tasks": shown,
             "late": {t.no: overdue_days(t, today) for t in shown}, "months": month_options(mine),
+            "lights": self._lights(shown, today), "warnings": warning_options(),
             "statuses": status_options(), "units": _units(mine) if viewer.person.coordinator else [],
             "sorts": SORTS, "waiting": {}, "title": "任务列表", "nav": "tasks"})
 
@@ -316,6 +328,7 @@ class Desk:
         return self._render(request, "tasks.html", {
             "viewer": viewer, "plan": plan, "today": today, "filters": Filters(), "tasks": waiting,
             "late": {t.no: overdue_days(t, today) for t in waiting}, "months": [], "statuses": [], "units": [],
+            "lights": self._lights(waiting, today),
             "waiting": {w.task.no: w for w in queue},
             "title": f"待审核（{len(waiting)}项，先提交的在前）", "nav": "review"})
 
@@ -358,6 +371,7 @@ class Desk:
             "can_decide": may_review(person), "can_submit": may_submit(person, task),
             "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
             "previewable": PREVIEWABLE, "late": overdue_days(task, today), "names": names,
+            "light": task.light(today, self.app.settings.warning_rule),
             "history": [history_line(h, names, self.app.settings.tz) for h in history],
             "can_approve": may_review(person) and task.status is TaskStatus.SUBMITTED,
             "can_return": may_review(person) and task.status in (TaskStatus.SUBMITTED, TaskStatus.APPROVED),
@@ -598,6 +612,10 @@ class Desk:
         """Return the plan and its tasks from the read model: every change is seen there once committed."""
         plan = await self._plan(request)
         return plan, await self.app.services.reads.tasks(plan.id)
+
+    def _lights(self, tasks: Iterable[TaskView], today: dt.date) -> dict[int, WarningLevel | None]:
+        """Return each task's traffic light by number, by the one rule chat and the exports use."""
+        return {t.no: t.warning(today, self.app.settings.warning_rule) for t in tasks}
 
     async def _names(self, keys: Iterable[str]) -> dict[str, str]:
         return await person_labels(self.app.store, self.app.settings.coordinator_keys, keys)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.core.views import TaskStatus, TaskView
+from bot.core.views import DEFAULT_RULE, TaskStatus, TaskView, WarningLevel, WarningRule
 from bot.exports.counts import overdue_days, unit_counts
 
 OVERDUE = "overdue"  # a status filter value beside the TaskStatus values
@@ -24,6 +24,8 @@ class UnitRow:
     received: int
     required: int
     liaisons: int
+    red: int = 0
+    yellow: int = 0
 
     @property
     def percent(self) -> int:
@@ -31,39 +33,51 @@ class UnitRow:
         return self.received * 100 // self.required if self.required else 100
 
 
-def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> list[UnitRow]:
-    """Return a row per lead unit, the unit that lags most first (overdue, then least evidence, then open tasks)."""
+def unit_rows(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date,
+              rule: WarningRule = DEFAULT_RULE) -> list[UnitRow]:
+    """Return a row per lead unit, the unit that lags most first (overdue, then 红, then least evidence, then open
+    tasks)."""
+    lights: dict[str, list[WarningLevel | None]] = {}
+    for t in tasks:
+        lights.setdefault(t.lead, []).append(t.warning(today, rule))
     rows = [UnitRow(c.unit, c.total, c.approved, c.submitted, c.overdue, c.received, c.required,
-                    liaisons.get(c.unit, 0)) for c in unit_counts(tasks, today)]
-    return sorted(rows, key=lambda r: (-r.overdue, r.percent, -(r.tasks - r.done), r.unit))
+                    liaisons.get(c.unit, 0), lights[c.unit].count(WarningLevel.RED),
+                    lights[c.unit].count(WarningLevel.YELLOW)) for c in unit_counts(tasks, today)]
+    return sorted(rows, key=lambda r: (-r.overdue, -r.red, r.percent, -(r.tasks - r.done), r.unit))
 
 
-def totals(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date) -> UnitRow:
-    """Count the tasks by state and the evidence items received, a shared list once, as the row "合计"."""
+def totals(tasks: Sequence[TaskView], liaisons: Mapping[str, int], today: dt.date,
+           rule: WarningRule = DEFAULT_RULE) -> UnitRow:
+    """Count the tasks by state and light and the evidence items received, a shared list once, as the row "合计"."""
     items = {i.id: i.files for t in tasks for i in t.items}
+    lights = [t.warning(today, rule) for t in tasks]
     return UnitRow("合计", len(tasks), sum(t.status is TaskStatus.APPROVED for t in tasks),
                    sum(t.status is TaskStatus.SUBMITTED for t in tasks), sum(overdue_days(t, today) > 0 for t in tasks),
-                   sum(1 for n in items.values() if n), len(items), sum(liaisons.values()))
+                   sum(1 for n in items.values() if n), len(items), sum(liaisons.values()),
+                   lights.count(WarningLevel.RED), lights.count(WarningLevel.YELLOW))
 
 
 # the task list's orders: the plan's own (by number), then what a coordinator sorts by to find work
-SORTS = {"no": "序号", "deadline": "截止日期", "unit": "牵头单位", "status": "状态"}
+SORTS = {"no": "序号", "deadline": "截止日期", "unit": "牵头单位", "status": "状态", "warning": "预警"}
 # 状态 order: what needs the unit's work first, what is done last
 STATUS_ORDER = {s: n for n, s in enumerate((TaskStatus.RETURNED, TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS,
                                             TaskStatus.SUBMITTED, TaskStatus.APPROVED))}
+# 预警 order: red first; waiting for review and done (no light) last
+LIGHT_ORDER = {WarningLevel.RED: 0, WarningLevel.YELLOW: 1, WarningLevel.GREEN: 2, None: 3}
 MAX_QUERY = 60
 
 
 @dataclass(frozen=True)
 class Filters:
-    """The overview's and task list's filters: deadline month ("2023-10"), status, unit (lead or cooperating), the
-    words or number searched for, and the order."""
+    """The overview's and task list's filters: deadline month ("2023-10"), status, traffic light, unit (lead or
+    cooperating), the words or number searched for, and the order."""
 
     month: str = ""
     status: str = ""
     unit: str = ""
     q: str = ""
     sort: str = "no"
+    warning: str = ""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> Filters:
@@ -71,13 +85,17 @@ class Filters:
         status = query.get("status", "")
         valid = {s.value for s in TaskStatus} | {OVERDUE}
         sort = query.get("sort", "no")
+        warning = query.get("warning", "")
         return cls(query.get("month", "")[:7], status if status in valid else "", query.get("unit", "")[:MAX_QUERY],
-                   " ".join(query.get("q", "").split())[:MAX_QUERY], sort if sort in SORTS else "no")
+                   " ".join(query.get("q", "").split())[:MAX_QUERY], sort if sort in SORTS else "no",
+                   warning if warning in {w.value for w in WarningLevel} else "")
 
-    def apply(self, tasks: Sequence[TaskView], today: dt.date) -> list[TaskView]:
+    def apply(self, tasks: Sequence[TaskView], today: dt.date, rule: WarningRule = DEFAULT_RULE) -> list[TaskView]:
         """Return the tasks that pass every filter set, in the order asked for."""
         out = []
         for t in tasks:
+            if self.warning and t.warning(today, rule) != self.warning:
+                continue
             if self.month and f"{t.deadline:%Y-%m}" != self.month:
                 continue
             if self.status == OVERDUE and not overdue_days(t, today):
@@ -95,12 +113,14 @@ class Filters:
             out.sort(key=lambda t: (t.lead, t.no))
         elif self.sort == "status":
             out.sort(key=lambda t: (STATUS_ORDER[t.status], -overdue_days(t, today), t.no))
+        elif self.sort == "warning":
+            out.sort(key=lambda t: (LIGHT_ORDER[t.warning(today, rule)], -overdue_days(t, today), t.deadline, t.no))
         return out
 
     @property
     def active(self) -> bool:
         """Tell whether any filter is set (an order is not a filter)."""
-        return bool(self.month or self.status or self.unit or self.q)
+        return bool(self.month or self.status or self.unit or self.q or self.warning)
 
 
 def matches(t: TaskView, q: str) -> bool:
@@ -117,6 +137,11 @@ def month_options(tasks: Sequence[TaskView]) -> list[tuple[str, str]]:
     """Return the deadline months present, as (value, 2023年10月) pairs in order."""
     months = sorted({(t.deadline.year, t.deadline.month) for t in tasks})
     return [(f"{y}-{m:02d}", f"{y}年{m}月") for y, m in months]
+
+
+def warning_options() -> list[tuple[str, str]]:
+    """Return the traffic light filter's choices: the word, never the colour alone."""
+    return [(w.value, w.label) for w in WarningLevel]
 
 
 def status_options() -> list[tuple[str, str]]:

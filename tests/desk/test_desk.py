@@ -242,7 +242,7 @@ async def test_return_without_csrf_is_refused_and_with_it_tells_the_liaison(
     [entry, *_] = await app.store.chats.audit(task_no=42, plan_id=plan.id)
     assert entry["action"] == "task.returned" and entry["actor"] == f"telegram:{COORD}"
     status, page = await get(http, f"{rt.http_url}/desk/tasks/42")
-    assert "退回" in page and "缺少盖章页" in page and "（已退回" not in page  # the flash is shown once
+    assert "缺少盖章页" in page and "任务42已退回区教育局" not in page  # the flash is shown once
 
 
 async def test_liaison_sees_only_their_units_files(running: tuple[App, Runtime], http: aiohttp.ClientSession,

@@ -38,7 +38,7 @@ from test_plans import NEXT_YEAR, import_next_year
 from bot.app import App
 from bot.core.clock import Clock
 from bot.core.plan import PlanSpec
-from bot.core.views import TaskStatus
+from bot.core.views import TaskStatus, WarningLevel
 from bot.reports.chart import DPI, SMALL_PT
 from bot.runner import Runtime
 
@@ -281,8 +281,10 @@ async def test_overview_counts_open_their_lists_and_the_todo_panel_says_what_is_
     tasks = await app.store.plans.tasks(plan.id)
     units = {t.lead for t in tasks} | {u for t in tasks for u in t.cooperating}
     overdue = [t.no for t in tasks if t.status.is_open and t.deadline < clock.today()]
+    lights = [t.warning(clock.today(), app.settings.warning_rule) for t in await app.services.reads.tasks(plan.id)]
     assert counts == {"/desk/review": "1", "/desk/tasks?status=overdue": str(len(overdue)), "/desk/extensions": "1",
-                      "#unbound": str(len(units) - 1)}
+                      "#unbound": str(len(units) - 1), "/desk/tasks?warning=red": str(lights.count(WarningLevel.RED)),
+                      "/desk/tasks?warning=yellow": str(lights.count(WarningLevel.YELLOW))}
     assert '<span class="badge" id="badge-review">1</span>' in page
     assert "2023年10月20日提交，已等3天" in page and "用户2001（区教育局）申请延至2023年11月15日" in page
     assert "<code>/invite 区水务局</code>" in page and "<code>/invite 区教育局</code>" not in page

@@ -1,0 +1,71 @@
+"""The rhythm and the escalation ladder on the desk, over real HTTP: each task's traffic light (colour and word) in the
+overview, the task list and the task page; the 督办通知单 of a task listed, downloaded and issued; last year's files
+of the same items; the unit's 分管领导 reading and writing a 批示."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+from test_desk import COORD, EDU, bind, get, http, running, say, signed_in, tg
+from test_desk_workflows import listed, row_of
+
+from bot.app import App
+from bot.core.views import WarningLevel
+from bot.runner import Runtime
+
+__all__ = ["http", "running", "tg"]  # fixtures of the desk's tests, used here
+
+
+def unit_row(page: str, unit: str) -> str:
+    """Return the overview's row of a lead unit."""
+    found = re.search(rf'<tr[^>]*>\s*<td data-label="牵头单位" class="head">(?:<a[^>]*>)?{unit}.*?</tr>', page, re.S)
+    assert found is not None, f"no row of {unit}"
+    return found.group(0)
+
+
+async def test_each_open_task_shows_its_light_as_colour_and_word(running: tuple[App, Runtime],
+                                                                 http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await signed_in(app, http, COORD)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks")
+    assert '<span class="light l-red">红</span>' in row_of(page, 40)  # due 2023.9: overdue
+    assert '<span class="light l-yellow">黄</span>' in row_of(page, 41)  # due within 14 days, evidence missing
+    assert '<span class="light l-green">绿</span>' in row_of(page, 42)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert '预警</dt><dd><span class="light l-red">红</span>（已逾期）' in page
+
+    # filtered and sorted by the light: red first, then yellow, green, then those with none
+    _, page = await get(http, f"{rt.http_url}/desk/tasks?warning=red")
+    reds = listed(page)
+    assert 40 in reds and 41 not in reds and 42 not in reds
+    _, page = await get(http, f"{rt.http_url}/desk/tasks?sort=warning")
+    order = listed(page)
+    assert order.index(40) < order.index(41) < order.index(42)
+
+    # a task done shows none
+    [ask] = await say(app, EDU, "/done 40")
+    await say(app, EDU, callback=ask.choices[0].data)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks")
+    assert 'class="light' not in row_of(page, 40)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks?sort=warning")
+    order = listed(page)
+    assert order.index(42) < order.index(40)
+
+
+async def test_overview_counts_red_and_yellow_per_unit_and_in_total(running: tuple[App, Runtime],
+                                                                    http: aiohttp.ClientSession) -> None:
+    app, rt = running
+    await signed_in(app, http, COORD)
+    _, page = await get(http, f"{rt.http_url}/desk/")
+    tasks = await app.services.reads.tasks((await app.store.plans.plan()).id)
+    today, rule = app.clock.today(), app.settings.warning_rule
+    edu = [t.warning(today, rule) for t in tasks if t.lead == "区教育局"]
+    assert edu.count(WarningLevel.RED) and edu.count(WarningLevel.YELLOW)  # task 40 red, 41 yellow
+    row = unit_row(page, "区教育局")
+    assert re.search(rf'data-label="红">(<a[^>]*>)?{edu.count(WarningLevel.RED)}<', row), row
+    assert re.search(rf'data-label="黄">(<a[^>]*>)?{edu.count(WarningLevel.YELLOW)}<', row), row
+    every = [t.warning(today, rule) for t in tasks]
+    assert f'<strong>{every.count(WarningLevel.RED)}</strong>红' in page
+    assert f'<strong>{every.count(WarningLevel.YELLOW)}</strong>黄' in page
