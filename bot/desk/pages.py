@@ -28,6 +28,7 @@ import jinja2
 from aiohttp import web
 
 from bot.actions import completion, extensions, returns
+from bot.actions import urge as urging
 from bot.actions.access import (
     current_role,
     may_review,
@@ -39,6 +40,7 @@ from bot.actions.access import (
 )
 from bot.actions.base import Actor, AppParts
 from bot.actions.completion import MissingEvidence
+from bot.actions.notices import SYSTEM
 from bot.actions.plans import import_previewed, preview_import, served_plans, set_plan_active
 from bot.actions.returns import REASONS
 from bot.core.chinese import day_text, whole_number
@@ -59,6 +61,7 @@ from bot.desk.summary import (
 from bot.desk.upload import BadForm, TooBig, file_upload, receive_form, refusal_status
 from bot.exports.counts import overdue_days
 from bot.exports.names import safe_name
+from bot.exports.notice import notice_docx
 from bot.exports.people import person_labels
 from bot.handlers.desk import HOME
 from bot.handlers.export import bundle_file, bundle_name, ledger_file, ledger_name
@@ -146,9 +149,11 @@ class Desk:
         r.add_post("/desk/tasks/{no:\\d+}/upload", self._signed_in(self._upload))
         r.add_post("/desk/tasks/{no:\\d+}/extension", self._signed_in(self._extension, coordinator=True, post=True))
         r.add_post("/desk/tasks/{no:\\d+}/submit", self._signed_in(self._submit, post=True))
+        r.add_post("/desk/tasks/{no:\\d+}/notice", self._signed_in(self._notice, coordinator=True, post=True))
         r.add_get("/desk/review", self._signed_in(self._queue, coordinator=True))
         r.add_get("/desk/extensions", self._signed_in(self._extensions, coordinator=True))
         r.add_get("/desk/files/{id:\\d+}", self._signed_in(self._file))
+        r.add_get("/desk/notices/{id:\\d+}", self._signed_in(self._notice_file))
         r.add_get("/desk/downloads", self._signed_in(self._downloads))
         r.add_get("/desk/export/ledger", self._signed_in(self._ledger, coordinator=True))
         r.add_get("/desk/export/bundle", self._signed_in(self._bundle))
@@ -364,9 +369,12 @@ class Desk:
         shown = [*(h["actor"] for h in history), *(f.uploaded_by for f in files)] if allowed else []
         names = await self._names([*shown, *(e.requested_by for e in extensions)])
         progress_notes = await self.app.store.notes.latest(plan.id, task.no) if allowed else []
+        notices = await self.app.store.notices.notices(plan.id, task.no) if allowed else []
+        names |= await self._names(n.issued_by for n in notices)
         today = self.app.clock.today()
         return self._render(request, "task.html", {
-            "progress_notes": progress_notes, "extensions": extensions,
+            "progress_notes": progress_notes, "extensions": extensions, "notices": notices, "system": SYSTEM,
+            "can_issue": may_review(person) and task.status.is_open, "units": (task.lead, *task.cooperating),
             "error": error, "missing": missing, "form": viewer.form,
             "can_decide": may_review(person), "can_submit": may_submit(person, task),
             "viewer": viewer, "plan": plan, "today": today, "t": task, "allowed": allowed, "by_item": by_item,
@@ -433,6 +441,20 @@ class Desk:
             return await self._refused(request, viewer, e)
         return self._after(f"/desk/tasks/{no}{_query(request)}",
                            f"任务{no}已提交节水办审核，状态：待审核。审核结果会在聊天中通知您。")
+
+    async def _notice(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """Issue a 督办通知单 to a unit about this task: the same action as chat's 「/urge 单位 任务号」."""
+        no = int(request.match_info["no"])
+        unit = viewer.form.get("unit", "")
+        try:
+            urged = await urging.urge(self._actor(viewer), await self._plan(request), unit, no)
+        except UserError as e:
+            return await self._refused(request, viewer, e)
+        assert urged is not None and urged.notice is not None  # a task named: a notice, or a refusal
+        away = f"（其中{'、'.join(urged.unreachable)}目前无法送达）" if urged.unreachable else ""
+        text = "\n".join([f"已向{unit}的{len(urged.liaisons)}位联络员发出督办通知单{urged.notice.notice.label}（任务{no}）"
+                          f"{away}，计为一次催办。", *urged.history()])
+        return self._after(f"/desk/tasks/{no}{_query(request)}", text)
 
     async def _refused(self, request: web.Request, viewer: Viewer, e: UserError) -> web.StreamResponse:
         """Show the task page again with why the form was refused, under the status a refusal of its kind has."""
@@ -571,6 +593,19 @@ class Desk:
             return response
         finally:
             blob.close()
+
+    async def _notice_file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """Send a 督办通知单 as .docx, written from what it said when issued; seen by whoever may see its task's files."""
+        try:
+            n = await self.app.store.notices.notice(_row_number(request.match_info["id"], "份督办通知单"))
+            allowed = may_see_task(viewer.person, await self.app.store.plans.task(n.plan_id, n.task_no))
+        except UserError:
+            allowed = False
+        if not allowed:  # the same answer for "none" and "not yours", as for files
+            return self._message(request, "没有这份督办通知单", "没有这份督办通知单，或它不属于贵单位的任务。", 404, viewer)
+        body = await asyncio.to_thread(notice_docx, n)
+        return web.Response(body=body, headers=_file_headers(
+            n.file_name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", inline=False))
 
     async def _downloads(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         plan, tasks = await self._plan_tasks(request)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.errors import NotFound
 from bot.core.views import NoticeView, UrgeCount
 from bot.store.db import transaction
 from bot.store.tables import Notice, Plan
@@ -55,6 +56,16 @@ class NoticeRepo:
             if task_no is not None:
                 q = q.where(Notice.task_no == task_no)
             return [_view(r, year) for r in (await s.exec(q)).all()]
+
+
+    async def notice(self, notice_id: int) -> NoticeView:
+        """Return one notice by its id, or refuse: there is no such notice."""
+        async with self._sessions() as s:
+            row = await s.get(Notice, notice_id)
+            if row is None:
+                raise NotFound("没有这份督办通知单。")
+            year = (await s.exec(select(Plan.year).where(Plan.id == row.plan_id))).one()
+            return _view(row, year)
 
 
 def _view(r: Notice, year: int) -> NoticeView:

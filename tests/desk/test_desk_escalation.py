@@ -4,11 +4,14 @@ of the same items; the unit's 分管领导 reading and writing a 批示."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import aiohttp
-from test_desk import COORD, EDU, bind, get, http, running, say, signed_in, tg
-from test_desk_workflows import listed, row_of
+import docx
+from fakes.telegram_api import FakeTelegram
+from test_desk import BUILD, COORD, EDU, bind, csrf_of, get, http, running, say, signed_in, tg
+from test_desk_workflows import error_of, listed, row_of, told
 
 from bot.app import App
 from bot.core.views import WarningLevel
@@ -69,3 +72,54 @@ async def test_overview_counts_red_and_yellow_per_unit_and_in_total(running: tup
     every = [t.warning(today, rule) for t in tasks]
     assert f'<strong>{every.count(WarningLevel.RED)}</strong>红' in page
     assert f'<strong>{every.count(WarningLevel.YELLOW)}</strong>黄' in page
+
+
+async def test_coordinator_issues_a_notice_on_the_task_page_and_the_unit_downloads_it(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, tg: FakeTelegram) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await signed_in(app, http, COORD)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "还没有督办通知单" in page and 'id="issue-notice"' in page
+    async with http.post(f"{rt.http_url}/desk/tasks/40/notice",
+                         data={"unit": "区教育局", "csrf": csrf_of(page)}) as resp:
+        page = await resp.text()
+    assert resp.status == 200 and "已向区教育局的1位联络员发出督办通知单〔2023〕第1号（任务40），计为一次催办" in page
+    assert "任务40此前未催办过" in page
+    await told(tg, EDU, "【督办通知单】〔2023〕第1号")
+    found = re.search(r'<a href="(/desk/notices/\d+)"[^>]*>督办通知单〔2023〕第1号</a>', page)
+    assert found is not None, page
+    assert "用户1000（节水办）" in page[found.end():found.end() + 300]
+    async with http.get(f"{rt.http_url}{found[1]}") as resp:
+        assert resp.status == 200 and "attachment" in resp.headers["Content-Disposition"]
+        body = await resp.read()
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(body)).paragraphs)
+    assert "督办通知单" in text and "〔2023〕第1号" in text and "区教育局" in text
+
+    # a second one is numbered on; a unit with no liaison is refused, nothing issued
+    async with http.post(f"{rt.http_url}/desk/tasks/40/notice",
+                         data={"unit": "区教育局", "csrf": csrf_of(page)}) as resp:
+        page = await resp.text()
+    assert "〔2023〕第2号" in page and "任务40此前已催办1次" in page
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/1")
+    async with http.post(f"{rt.http_url}/desk/tasks/1/notice",
+                         data={"unit": "区水务局", "csrf": csrf_of(page)}) as resp:
+        page = await resp.text()
+    assert resp.status == 400 and "区水务局还没有绑定联络员" in error_of(page)
+    assert len(await app.store.notices.notices((await app.store.plans.plan()).id)) == 2
+
+    # the unit's liaison sees and downloads it but cannot issue; another unit's liaison gets nothing
+    http.cookie_jar.clear()
+    await signed_in(app, http, EDU)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "督办通知单〔2023〕第1号" in page and 'id="issue-notice"' not in page
+    async with http.get(f"{rt.http_url}{found[1]}") as resp:
+        assert resp.status == 200
+    async with http.post(f"{rt.http_url}/desk/tasks/40/notice",
+                         data={"unit": "区教育局", "csrf": csrf_of(page)}) as resp:
+        assert resp.status == 403
+    http.cookie_jar.clear()
+    await signed_in(app, http, BUILD)
+    async with http.get(f"{rt.http_url}{found[1]}") as resp:
+        assert resp.status == 404 and "〔2023〕" not in await resp.text()
