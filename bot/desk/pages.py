@@ -27,7 +27,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.actions import completion, extensions, returns
+from bot.actions import completion, extensions, lastyear, returns
 from bot.actions import urge as urging
 from bot.actions.access import (
     current_role,
@@ -154,6 +154,7 @@ class Desk:
         r.add_get("/desk/extensions", self._signed_in(self._extensions, coordinator=True))
         r.add_get("/desk/files/{id:\\d+}", self._signed_in(self._file))
         r.add_get("/desk/notices/{id:\\d+}", self._signed_in(self._notice_file))
+        r.add_get("/desk/tasks/{no:\\d+}/lastyear/{id:\\d+}", self._signed_in(self._last_year_file))
         r.add_get("/desk/downloads", self._signed_in(self._downloads))
         r.add_get("/desk/export/ledger", self._signed_in(self._ledger, coordinator=True))
         r.add_get("/desk/export/bundle", self._signed_in(self._bundle))
@@ -369,11 +370,13 @@ class Desk:
         shown = [*(h["actor"] for h in history), *(f.uploaded_by for f in files)] if allowed else []
         names = await self._names([*shown, *(e.requested_by for e in extensions)])
         progress_notes = await self.app.store.notes.latest(plan.id, task.no) if allowed else []
+        earlier = await lastyear.last_year(self._actor(viewer), task) if allowed else None
         notices = await self.app.store.notices.notices(plan.id, task.no) if allowed else []
         names |= await self._names(n.issued_by for n in notices)
         today = self.app.clock.today()
         return self._render(request, "task.html", {
             "progress_notes": progress_notes, "extensions": extensions, "notices": notices, "system": SYSTEM,
+            "last_year": earlier,
             "can_issue": may_review(person) and task.status.is_open, "units": (task.lead, *task.cooperating),
             "error": error, "missing": missing, "form": viewer.form,
             "can_decide": may_review(person), "can_submit": may_submit(person, task),
@@ -573,8 +576,26 @@ class Desk:
         except UserError:
             sharers = []
         if not any(may_see_task(viewer.person, t) for t in sharers):
-            # the same answer for "no such file" and "not yours": a liaison learns nothing by trying numbers
-            return self._message(request, "没有这个文件", "没有这个文件，或它不属于贵单位的任务。", 404, viewer)
+            return self._no_file(request, viewer)
+        return await self._send_file(request, viewer, f)
+
+    async def _last_year_file(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """Send one of last year's files listed under a task continuing last year's (whoever may see this task)."""
+        plan = await self._plan(request)
+        try:
+            task = await self.app.store.plans.task(plan.id, _row_number(request.match_info["no"], "项任务"))
+            found = await lastyear.last_year(self._actor(viewer), task)
+        except UserError:
+            found = None
+        f = found.file(int(request.match_info["id"])) if found is not None else None
+        return self._no_file(request, viewer) if f is None else await self._send_file(request, viewer, f)
+
+    def _no_file(self, request: web.Request, viewer: Viewer) -> web.Response:
+        # the same answer for "no such file" and "not yours": a liaison learns nothing by trying numbers
+        return self._message(request, "没有这个文件", "没有这个文件，或它不属于贵单位的任务。", 404, viewer)
+
+    async def _send_file(self, request: web.Request, viewer: Viewer, f: FileView) -> web.StreamResponse:
+        """Stream a stored file: shown in the browser when asked (?inline=1) and its first bytes allow, else saved."""
         try:
             blob = await asyncio.to_thread(self.app.store.files.open_blob, f.sha256, f.size)
         except BlobRefused:  # logged by the store, with the reason

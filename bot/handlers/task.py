@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
-from rapidfuzz import fuzz
-
-from bot.actions import evidence, instructions
+from bot.actions import evidence, instructions, lastyear
 from bot.actions.access import may_see_task, require_involved
 from bot.core.chinese import day_text, whole_number
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
 from bot.core.intents import task_number
 from bot.core.messages import Choice, Reply
-from bot.core.views import ItemView, Question, TaskStatus, TaskView
+from bot.core.views import Question, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
 from bot.reports.render import files_list, task_detail
 
 LAST_YEAR = "last-year"  # the 去年同项材料 button under a task's detail
 SHOWN_INSTRUCTIONS = 3  # the latest 批示 under a task's detail; all of them are in its history on the desk
-SAME_ITEM = 75  # title similarity (0–100, rapidfuzz) at which last year's item counts as the same document
 
 
 def require_task_no(args: str, usage: str) -> int:
@@ -96,36 +91,16 @@ async def on_last_year(ctx: Context, question: Question, answer: str) -> Replies
 
 async def _last_year(ctx: Context, t: TaskView) -> Replies:
     """List, item by item, the files the earlier plan's same task received: one step away, never this year's."""
-    require_involved(ctx.person, t)
-    if t.continues is None:
+    found = await lastyear.last_year(ctx.actor, t)
+    if found is None:
         return [Reply(f"任务{t.no}在上一份计划中没有对应的任务（导入时没有匹配上），没有去年的材料可看。")]
-    plan_id, no = t.continues
-    earlier_plan = next((p for p in await ctx.store.plans.list_plans() if p.id == plan_id), None)
-    earlier = await ctx.store.plans.task(plan_id, no)
-    files = await ctx.store.evidence.files(plan_id, no)
-    label = earlier_plan.label if earlier_plan is not None else "上一份计划"
-    passed = "，已通过审核" if earlier.status is TaskStatus.APPROVED else f"，状态：{earlier.status.label}"
-    lines = [f"任务{t.no}去年对应的是{label}的任务{no}{passed}。以下文件只供参考，不计入今年的材料："]
-    for item in t.items:
-        match = _same_item(item, earlier.items)
-        got = [f for f in files if match is not None and f.item_no == match.no]
-        if match is None:
-            lines.append(f"· {item.no}. {item.title}：去年没有这一项")
-        elif not got:
-            lines.append(f"· {item.no}. {item.title}：去年这一项（材料{match.no}）没有收到文件")
+    lines = [f"任务{t.no}去年对应的是{found.plan_label}的任务{found.task.no}{found.state}。以下文件只供参考，不计入今年的材料："]
+    for e in found.items:
+        if e.match is None:
+            lines.append(f"· {e.item.no}. {e.item.title}：去年没有这一项")
+        elif not e.files:
+            lines.append(f"· {e.item.no}. {e.item.title}：去年这一项（材料{e.match.no}）没有收到文件")
         else:
-            names = "；".join(f"#{f.id}「{f.file_name}」" for f in got[:5]) + ("……" if len(got) > 5 else "")
-            lines.append(f"· {item.no}. {item.title}：去年材料{match.no}有{len(got)}个文件：{names}")
+            names = "；".join(f"#{f.id}「{f.file_name}」" for f in e.files[:5]) + ("……" if len(e.files) > 5 else "")
+            lines.append(f"· {e.item.no}. {e.item.title}：去年材料{e.match.no}有{len(e.files)}个文件：{names}")
     return [Reply("\n".join(lines))]
-
-
-def _same_item(item: ItemView, earlier: tuple[ItemView, ...]) -> ItemView | None:
-    """Return the earlier task's item that is the same document (same title, give or take the year and wording)."""
-    scored = [(fuzz.ratio(_yearless(item.title), _yearless(e.title)) + (5 if e.no == item.no else 0), e)
-              for e in earlier]
-    best = max(scored, key=lambda s: s[0], default=None)
-    return best[1] if best is not None and best[0] >= SAME_ITEM else None
-
-
-def _yearless(title: str) -> str:
-    return re.sub(r"20\d\d年?", "", title)

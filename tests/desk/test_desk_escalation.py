@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import aiohttp
 import docx
 from fakes.telegram_api import FakeTelegram
-from test_desk import BUILD, COORD, EDU, bind, csrf_of, get, http, running, say, signed_in, tg
+from test_desk import BUILD, COORD, EDU, PDF, bind, csrf_of, get, http, running, say, signed_in, tg
 from test_desk_workflows import error_of, listed, row_of, told
+from test_plans import NEXT_YEAR, import_next_year
 
 from bot.app import App
+from bot.core.plan import PlanSpec
 from bot.core.views import WarningLevel
 from bot.runner import Runtime
 
@@ -123,3 +126,29 @@ async def test_coordinator_issues_a_notice_on_the_task_page_and_the_unit_downloa
     await signed_in(app, http, BUILD)
     async with http.get(f"{rt.http_url}{found[1]}") as resp:
         assert resp.status == 404 and "〔2023〕" not in await resp.text()
+
+
+async def test_last_years_files_of_the_same_items_are_on_the_task_page_for_reference(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, seed: PlanSpec, tmp_path: Path) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await bind(app, BUILD, "区住房和城乡建设局")
+    await say(app, EDU, "40-1", files=(("2023年名单.pdf", PDF),), tmp=tmp_path)
+    await import_next_year(app, seed, tmp_path)
+    await signed_in(app, http, EDU)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40?plan={NEXT_YEAR}")
+    assert "佐证材料（已收 0/" in page  # last year's file is not this year's evidence
+    section = page[page.index('id="last-year"'):]
+    assert "去年同项材料" in section and "只供参考，不计入今年的材料" in section
+    assert "2023年节水典范城市建设的任务40" in section
+    found = re.search(r'<a href="(/desk/tasks/40/lastyear/\d+\?plan=pingshan-2024)"[^>]*>2023年名单.pdf</a>', section)
+    assert found is not None, section
+    async with http.get(f"{rt.http_url}{found[1]}") as resp:
+        assert resp.status == 200 and await resp.read() == PDF
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40?plan=pingshan-2023")
+    assert 'id="last-year"' not in page  # the first year continues nothing
+
+    http.cookie_jar.clear()
+    await signed_in(app, http, BUILD)  # another unit's liaison: nothing, the same as no such file
+    async with http.get(f"{rt.http_url}{found[1]}") as resp:
+        assert resp.status == 404 and "2023年名单" not in await resp.text()
