@@ -34,7 +34,7 @@ def leader_refusal(person: PersonView) -> NotAllowed:
 
 
 def may_use_desk(person: PersonView) -> bool:
-    """Tell whether the person has any standing: a coordinator, or a liaison of a unit."""
+    """Tell whether the person has any standing: a coordinator, or a liaison or leader of a unit."""
     return person.coordinator or person.unit is not None
 
 
@@ -66,8 +66,8 @@ def may_instruct(person: PersonView, task: TaskView) -> bool:
 
 
 def may_submit(person: PersonView, task: TaskView) -> bool:
-    """Tell whether the person may report the task done now: its lead unit's liaison, while it is open."""
-    return person.unit is not None and task.lead == person.unit and task.status.is_open
+    """Tell whether the person may report the task done now: its lead unit's liaison (not its leader), while open."""
+    return not is_leader(person) and person.unit is not None and task.lead == person.unit and task.status.is_open
 
 
 def require_coordinator(person: PersonView) -> None:

@@ -27,10 +27,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.actions import completion, extensions, lastyear, returns
+from bot.actions import completion, extensions, instructions, lastyear, returns
 from bot.actions import urge as urging
 from bot.actions.access import (
     current_role,
+    is_leader,
+    may_instruct,
     may_review,
     may_see_task,
     may_submit,
@@ -113,6 +115,8 @@ class Viewer:
     @property
     def role(self) -> str:
         """Say who they are, as the page header shows it."""
+        if is_leader(self.person):
+            return f"{self.person.unit}分管领导"
         return "节水办" if self.person.coordinator else (self.person.unit or "")
 
 
@@ -150,6 +154,7 @@ class Desk:
         r.add_post("/desk/tasks/{no:\\d+}/extension", self._signed_in(self._extension, coordinator=True, post=True))
         r.add_post("/desk/tasks/{no:\\d+}/submit", self._signed_in(self._submit, post=True))
         r.add_post("/desk/tasks/{no:\\d+}/notice", self._signed_in(self._notice, coordinator=True, post=True))
+        r.add_post("/desk/tasks/{no:\\d+}/instruct", self._signed_in(self._instruct, post=True))
         r.add_get("/desk/review", self._signed_in(self._queue, coordinator=True))
         r.add_get("/desk/extensions", self._signed_in(self._extensions, coordinator=True))
         r.add_get("/desk/files/{id:\\d+}", self._signed_in(self._file))
@@ -371,12 +376,14 @@ class Desk:
         names = await self._names([*shown, *(e.requested_by for e in extensions)])
         progress_notes = await self.app.store.notes.latest(plan.id, task.no) if allowed else []
         earlier = await lastyear.last_year(self._actor(viewer), task) if allowed else None
+        said = await self.app.store.chats.audit(plan_id=plan.id, task_no=task.no, action=instructions.ACTION,
+                                                limit=50) if allowed else []
         notices = await self.app.store.notices.notices(plan.id, task.no) if allowed else []
         names |= await self._names(n.issued_by for n in notices)
         today = self.app.clock.today()
         return self._render(request, "task.html", {
             "progress_notes": progress_notes, "extensions": extensions, "notices": notices, "system": SYSTEM,
-            "last_year": earlier,
+            "last_year": earlier, "instructions": said, "can_instruct": may_instruct(person, task),
             "can_issue": may_review(person) and task.status.is_open, "units": (task.lead, *task.cooperating),
             "error": error, "missing": missing, "form": viewer.form,
             "can_decide": may_review(person), "can_submit": may_submit(person, task),
@@ -444,6 +451,17 @@ class Desk:
             return await self._refused(request, viewer, e)
         return self._after(f"/desk/tasks/{no}{_query(request)}",
                            f"任务{no}已提交节水办审核，状态：待审核。审核结果会在聊天中通知您。")
+
+    async def _instruct(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        """Keep a 分管领导's 批示 on this task: the same action as chat's 「/批示 任务号 内容」."""
+        no = int(request.match_info["no"])
+        try:
+            t = await instructions.instruct(self._actor(viewer), await self._plan(request), no,
+                                            viewer.form.get("text", ""))
+        except UserError as e:
+            return await self._refused(request, viewer, e)
+        units = "、".join(dict.fromkeys([t.lead, viewer.person.unit or t.lead]))  # the lead's, and a cooperating one's
+        return self._after(f"/desk/tasks/{no}{_query(request)}", f"已对任务{no}写批示，已通知{units}联络员和节水办。")
 
     async def _notice(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
         """Issue a 督办通知单 to a unit about this task: the same action as chat's 「/urge 单位 任务号」."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.actions.access import UNBOUND, may_use_desk
+from bot.actions.access import UNBOUND, is_leader, may_use_desk
 from bot.core.errors import NotAllowed, UserError
 from bot.core.messages import Reply
 from bot.handlers.context import Context
@@ -25,6 +25,11 @@ async def desk(ctx: Context, args: str) -> Replies:
         raise NotAllowed(UNBOUND)
     if ctx.services.desk_link is None:
         raise UserError("督办台没有启动：它由 duban run（或 scripts/run）启动的网页服务提供。请联系管理员。")
-    scope = "全部单位的任务、材料审核和导出" if ctx.person.coordinator else f"{ctx.person.unit}的任务和材料"
+    if ctx.person.coordinator:
+        scope = "全部单位的任务、材料审核和导出"
+    elif is_leader(ctx.person):
+        scope = f"{ctx.person.unit}的任务和材料（只读），并可在任务页写批示"
+    else:
+        scope = f"{ctx.person.unit}的任务和材料"
     return [Reply(f"督办台登录链接（{link_terms()}）。在督办台可以查看{scope}。",
                   link=("打开督办台", ctx.services.desk_link(ctx.person, HOME)))]

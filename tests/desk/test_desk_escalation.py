@@ -17,10 +17,11 @@ from test_plans import NEXT_YEAR, import_next_year
 
 from bot.app import App
 from bot.core.plan import PlanSpec
-from bot.core.views import WarningLevel
+from bot.core.views import TaskStatus, WarningLevel
 from bot.runner import Runtime
 
 __all__ = ["http", "running", "tg"]  # fixtures of the desk's tests, used here
+LEADER = "3001"  # the 分管领导 of 区教育局
 
 
 def unit_row(page: str, unit: str) -> str:
@@ -152,3 +153,53 @@ async def test_last_years_files_of_the_same_items_are_on_the_task_page_for_refer
     await signed_in(app, http, BUILD)  # another unit's liaison: nothing, the same as no such file
     async with http.get(f"{rt.http_url}{found[1]}") as resp:
         assert resp.status == 404 and "2023年名单" not in await resp.text()
+
+
+async def bind_leader(app: App, user: str, unit: str) -> None:
+    """Make `user` the 分管领导 of `unit`: a leader's invitation code, then /bind in chat."""
+    code = await app.store.people.create_invite(unit, by="test", now=app.clock.utcnow(), days=7, leader=True)
+    [reply] = await say(app, user, f"/bind {code}")
+    assert "分管领导" in reply.text
+
+
+async def test_a_leader_reads_the_units_tasks_and_writes_an_instruction_on_the_task_page(
+        running: tuple[App, Runtime], http: aiohttp.ClientSession, tg: FakeTelegram, tmp_path: Path) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    await say(app, EDU, "40-1", files=(("名单.pdf", PDF),), tmp=tmp_path)
+    await bind_leader(app, LEADER, "区教育局")
+    [reply] = await say(app, LEADER, "/desk")
+    assert reply.link is not None and "只读" in reply.text
+    await signed_in(app, http, LEADER)
+    status, page = await get(http, f"{rt.http_url}/desk/")
+    assert status == 302  # no overview: their unit's task list
+    _, page = await get(http, f"{rt.http_url}/desk/tasks")
+    assert "区教育局分管领导" in page and 40 in listed(page) and 44 not in listed(page)
+    _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+    assert "名单.pdf" in page and 'id="instruct"' in page
+    for form in ('id="upload"', 'id="submit"', 'id="return"', 'id="issue-notice"', "退回此文件"):
+        assert form not in page, form
+
+    async with http.post(f"{rt.http_url}/desk/tasks/40/instruct",
+                         data={"text": "请抓紧落实，月底前完成。", "csrf": csrf_of(page)}) as resp:
+        page = await resp.text()
+    assert resp.status == 200 and "已对任务40写批示，已通知区教育局联络员和节水办" in page
+    assert "请抓紧落实，月底前完成。" in page[page.index('id="instructions"'):]
+    await told(tg, EDU, "【分管领导批示】区教育局分管领导用户3001对任务40")
+    async with http.post(f"{rt.http_url}/desk/tasks/40/instruct", data={"text": " ", "csrf": csrf_of(page)}) as resp:
+        assert resp.status == 400 and "请写上批示内容" in error_of(await resp.text())
+
+    # every write but the 批示 is refused, naming the leader's role; another unit's task takes no 批示
+    async with http.post(f"{rt.http_url}/desk/tasks/40/submit", data={"csrf": csrf_of(page)}) as resp:
+        assert resp.status == 403 and "您是区教育局的分管领导" in error_of(await resp.text())
+    async with http.post(f"{rt.http_url}/desk/tasks/44/instruct", data={"text": "好", "csrf": csrf_of(page)}) as resp:
+        assert resp.status == 403 and "不能对它写批示" in error_of(await resp.text())
+    plan = await app.store.plans.plan()
+    assert (await app.store.plans.task(plan.id, 40)).status is not TaskStatus.SUBMITTED
+
+    # the liaison and the coordinator read it on the page, without the form
+    for user in (EDU, COORD):
+        http.cookie_jar.clear()
+        await signed_in(app, http, user)
+        _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
+        assert "请抓紧落实，月底前完成。" in page[page.index('id="instructions"'):] and 'id="instruct"' not in page
