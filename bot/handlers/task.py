@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.actions import evidence, instructions, lastyear
-from bot.actions.access import may_see_task, require_involved
+from bot.actions.access import is_leader, may_see_task, require_involved
 from bot.core.chinese import day_text, whole_number
 from bot.core.clock import SHANGHAI
 from bot.core.errors import UserError
@@ -47,14 +47,15 @@ async def task_reply(ctx: Context, no: int) -> Replies:
             f"{a['detail'].get('text', '')}" for a in said)
     for asked in await ctx.store.extensions.pending(ctx.plan.id, no):
         text += f"\n\n延期申请：{asked.unit}申请延至{day_text(asked.deadline_to)}，待节水办批复。"
-    if role is not None and t.items:
+    works = None if is_leader(ctx.person) else role  # a leader reads; the unit's liaisons file and report
+    if works is not None and t.items:
         text += f"\n\n提交材料：直接发送文件，说明里写「{t.no}-材料序号」，例如「{t.no}-{(t.missing or t.items)[0].no}」。"
-    if role == "lead" and t.status.is_open:
+    if works == "lead" and t.status.is_open:
         text += f"\n全部材料齐全后发送「/done {t.no}」提交审核。"
     if t.continues is not None and (role is not None or ctx.person.coordinator):
         token = await ctx.store.chats.ask(ctx.person.key, LAST_YEAR, {"plan": ctx.plan.id, "task": t.no}, now=ctx.now)
         choices.append(Choice("去年同项材料", f"{token}:show"))
-    if ctx.services.upload_link is not None and may_see_task(ctx.person, t) and t.items:
+    if ctx.services.upload_link is not None and may_see_task(ctx.person, t) and not is_leader(ctx.person) and t.items:
         return [Reply(text, link=("上传佐证材料", ctx.services.upload_link(ctx.person, ctx.plan.id, t.no)), choices=tuple(choices))]
     return [Reply(text, choices=tuple(choices))]
 

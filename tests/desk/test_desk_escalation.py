@@ -170,6 +170,9 @@ async def test_a_leader_reads_the_units_tasks_and_writes_an_instruction_on_the_t
     await bind_leader(app, LEADER, "区教育局")
     [reply] = await say(app, LEADER, "/desk")
     assert reply.link is not None and "只读" in reply.text
+    [detail] = await say(app, LEADER, "/task 40")  # in chat too: no upload link, unlike the unit's liaison
+    assert "节水型学校" in detail.text and detail.link is None and "/done 40" not in detail.text
+    assert (await say(app, EDU, "/task 40"))[0].link is not None
     await signed_in(app, http, LEADER)
     status, page = await get(http, f"{rt.http_url}/desk/")
     assert status == 302  # no overview: their unit's task list
