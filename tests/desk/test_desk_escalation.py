@@ -11,8 +11,25 @@ from pathlib import Path
 import aiohttp
 import docx
 from fakes.telegram_api import FakeTelegram
-from test_desk import BUILD, COORD, EDU, PDF, bind, csrf_of, get, http, running, say, signed_in, tg
-from test_desk_workflows import error_of, listed, row_of, told
+from test_desk import (
+    BUILD,
+    COORD,
+    EDU,
+    PDF,
+    bind,
+    browser,
+    chromium,
+    csrf_of,
+    desk_link,
+    enter,
+    get,
+    http,
+    running,
+    say,
+    signed_in,
+    tg,
+)
+from test_desk_workflows import PHONE, error_of, listed, no_sideways_scroll, row_of, told
 from test_plans import NEXT_YEAR, import_next_year
 
 from bot.app import App
@@ -206,3 +223,23 @@ async def test_a_leader_reads_the_units_tasks_and_writes_an_instruction_on_the_t
         await signed_in(app, http, user)
         _, page = await get(http, f"{rt.http_url}/desk/tasks/40")
         assert "请抓紧落实，月底前完成。" in page[page.index('id="instructions"'):] and 'id="instruct"' not in page
+
+
+@browser
+async def test_on_a_phone_the_light_is_drawn_beside_its_word_and_a_notice_is_issued(
+        running: tuple[App, Runtime], tmp_path: Path, backend: str) -> None:
+    app, rt = running
+    await bind(app, EDU, "区教育局")
+    async with chromium(backend) as browser:
+        page = await enter(browser, await desk_link(app, COORD), *PHONE)
+        await page.goto(f"{rt.http_url}/desk/tasks?sort=warning")
+        await no_sideways_scroll(page, tmp_path, "tasks-by-light")
+        dots = [await page.locator(f".l-{c}").first.evaluate("m => getComputedStyle(m, '::before').backgroundColor")
+                for c in ("red", "yellow", "green")]
+        assert len(set(dots)) == 3 and "🔴" not in await page.content()
+        assert await page.locator('td[data-label="预警"]').first.inner_text() == "红"
+        await page.goto(f"{rt.http_url}/desk/tasks/40")
+        async with page.expect_navigation():
+            await page.click("#issue-notice")
+        assert "督办通知单〔2023〕第1号" in await page.inner_text(".flash")
+        await no_sideways_scroll(page, tmp_path, "task-40-notice")
