@@ -112,7 +112,8 @@ def test_remind_preview_before_and_after_an_approved_extension(monkeypatch: pyte
     after = preview_of(40, capsys)
     assert after == [("2023-11-01", "d14", "2023-11-15"), ("2023-11-08", "d7", "2023-11-15"),
                      ("2023-11-10", "d3", "2023-11-15"), ("2023-11-14", "d1", "2023-11-15"),
-                     ("2023-11-15", "d0", "2023-11-15"), ("2023-11-22", "overdue-1", "2023-11-15"),
+                     ("2023-11-15", "d0", "2023-11-15"), ("2023-11-16", "red", "2023-11-15"),  # 红灯 once
+                     ("2023-11-22", "overdue-1", "2023-11-15"),
                      ("2023-11-29", "overdue-2", "2023-11-15")]
     assert main(["task", "40", "--json"]) == 0
     task = json.loads(capsys.readouterr().out)

@@ -101,6 +101,7 @@ async def test_two_processes_sweeping_at_once_issue_each_notice_and_escalation_o
     plan = await app.store.plans.plan()
     assert [n.number for n in await app.store.notices.notices(plan.id, 41)] == [1]
     rows = await app.store.outbox.rows()
-    assert len([r for r in rows if r["chat_id"] == "wang" and "任务41" in r["payload"]["text"]]) == 1
+    assert len([r for r in rows if r["chat_id"] == "wang" and "【督办升级】" in r["payload"]["text"]
+                and "任务41" in r["payload"]["text"]]) == 1
     keys = [r["dedupe_key"] for r in rows]
     assert len(keys) == len(set(keys))

@@ -253,8 +253,7 @@ class TaskView:
         if self.deadline < today:
             return WarningLevel.RED, "已逾期"
         if self.returned_at is not None:
-            back = self.returned_at.astimezone(SHANGHAI).date()
-            if today > add_workdays(back, rule.return_workdays):
+            if today >= self._return_red(rule):
                 return WarningLevel.RED, f"退回后{rule.return_workdays}个工作日内未重新提交"
             return WarningLevel.YELLOW, "已退回，待重新提交"
         if (self.deadline - today).days <= rule.due_days and self.missing:
@@ -262,6 +261,26 @@ class TaskView:
         if self.unreported(today, rule, previous=True):
             return WarningLevel.YELLOW, "上期未报送进展"
         return WarningLevel.GREEN, ""
+
+    def red_since(self, today: dt.date, rule: WarningRule = DEFAULT_RULE) -> dt.date | None:
+        """Return the first day of the task's current 红 (None when it is not red on `today`).
+
+        Each cause stays true until the task changes (a new deadline, a resubmission), so the spell began with the
+        earliest cause in force: the day after the deadline, or the first day after a return's grace. An extension
+        or a resubmission ends the spell; red again later is a new spell with a new first day (the 红灯 message's
+        ledger key, bot.reminders.lights).
+        """
+        if not self.status.is_open:
+            return None
+        starts = [self.deadline + dt.timedelta(days=1)] if self.deadline < today else []
+        if self.returned_at is not None and today >= (turned := self._return_red(rule)):
+            starts.append(turned)
+        return min(starts, default=None)
+
+    def _return_red(self, rule: WarningRule) -> dt.date:
+        """Return the first day a return not resubmitted makes the task red."""
+        assert self.returned_at is not None
+        return add_workdays(self.returned_at.astimezone(SHANGHAI).date(), rule.return_workdays) + dt.timedelta(days=1)
 
     def unreported(self, today: dt.date, rule: WarningRule = DEFAULT_RULE, *, previous: bool = False) -> bool:
         """Tell whether a report owed for this period (or, `previous`, the one before) has not come."""

@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import gc
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -30,15 +29,16 @@ from bot.config import Settings
 from bot.core import checkins as rhythm
 from bot.core.chinese import ROLE_LABEL, days_phrase, weekday_name
 from bot.core.clock import Clock
-from bot.core.messages import ChatKind, ChatRef, Choice, OutFile, Push, Reply
+from bot.core.messages import ChatKind, ChatRef, OutFile, Push, Reply
 from bot.core.plan import Recurrence
-from bot.core.views import PersonView, PlanView, Question, TaskView
+from bot.core.views import PersonView, PlanView, TaskView
 from bot.core.workdays import first_workday_of_month, next_workday
-from bot.reminders.buttons import KIND, SNOOZE, UPLOAD, VIEW
+from bot.reminders.buttons import SNOOZE, UPLOAD, VIEW, Buttons
 from bot.reminders.checkins import Checkin, checkin_text, rhythm_of
 from bot.reminders.checkins import days as checkin_days
 from bot.reminders.checkins import due as checkins_due
 from bot.reminders.escalation import Escalations
+from bot.reminders.lights import Lights
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
 from bot.reports.digest import digest_text, write_progress_chart
 from bot.reports.monthly import monthly_report_text
@@ -69,6 +69,8 @@ class SweepResult:
     checkins: int = 0  # check-in messages enqueued (进展报送): at most one per liaison per day
     reports: int = 0  # monthly reports enqueued (月度通报), one per subscribed chat and coordinator
     escalated: int = 0  # 督办单 sent by themselves and escalations to 分管领导 (bot.reminders.escalation)
+    red: int = 0  # 红灯 messages enqueued: a task turning red tells its lead unit's liaisons (bot.reminders.lights)
+    leader_weekly: int = 0  # weekly 红/黄 summaries enqueued, one per 分管领导 whose unit has any
 
     def summary(self) -> str:
         """Say in Chinese what the sweep did (only what happened)."""
@@ -80,7 +82,9 @@ class SweepResult:
                  f"因「稍后提醒」暂缓{self.snoozed}条" if self.snoozed else "",
                  f"今天已发过提醒、顺延到明天{self.deferred}条" if self.deferred else "",
                  f"{self.lost}条消息已由另一个进程登记" if self.lost else "",
-                 f"自动督办单和督办升级{self.escalated}条" if self.escalated else ""]
+                 f"自动督办单和督办升级{self.escalated}条" if self.escalated else "",
+                 f"红灯预警{self.red}条" if self.red else "",
+                 f"分管领导每周红黄灯汇总{self.leader_weekly}份" if self.leader_weekly else ""]
         return "；".join(p for p in parts if p) or "没有新到期的提醒或简报"
 
 
@@ -160,7 +164,7 @@ class ReminderEngine:
     """Compute what is due from the database, claim it in the ledger, and enqueue it."""
 
     def __init__(self, store: Store, clock: Clock, settings: Settings, *, missed_days: int = MISSED_DAYS,
-                 batch: int = BATCH, escalations: Escalations | None = None) -> None:
+                 batch: int = BATCH, escalations: Escalations | None = None, lights: Lights | None = None) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -172,12 +176,14 @@ class ReminderEngine:
         self._known = _Cache()
         self._missed_checked: dt.date | None = None
         self.escalations = escalations  # the ladder's automatic steps, swept and previewed with the reminders
+        self.lights = lights  # the 红灯 messages and the leaders' weekly summaries, swept and previewed with them
         self._read: dict[int, list[TaskView]] = {}  # plans' full tasks read during the sweep under way
 
     @classmethod
     def for_app(cls, app: AppParts) -> ReminderEngine:
         """Build the engine from an application's parts."""
-        return cls(app.store, app.clock, app.settings, escalations=Escalations(app.services))
+        return cls(app.store, app.clock, app.settings, escalations=Escalations(app.services),
+                   lights=Lights(app.services))
 
     # ---- the sweep ----------------------------------------------------------------------------
     async def sweep(self, now: dt.datetime | None = None) -> SweepResult:
@@ -189,13 +195,19 @@ class ReminderEngine:
                 result = await self._sweep(now)
         finally:
             self._read = {}
-        if self.escalations is None:
-            return result
-        # Outside the paused collector: a 督办单's Word document is built from objects with reference cycles.
-        escalated = await self.escalations.sweep((now or self.clock.now()).astimezone(self.tz))
-        if escalated:
-            log.info("escalation sweep: %d", escalated)
-        return dataclasses.replace(result, escalated=escalated)
+        now = (now or self.clock.now()).astimezone(self.tz)
+        if self.escalations is not None:
+            # Outside the paused collector: a 督办单's Word document is built from objects with reference cycles.
+            escalated = await self.escalations.sweep(now)
+            if escalated:
+                log.info("escalation sweep: %d", escalated)
+            result = dataclasses.replace(result, escalated=escalated)
+        if self.lights is not None:
+            red, weekly = await self.lights.sweep(now)
+            if red or weekly:
+                log.info("lights sweep: %d red, %d leader summaries", red, weekly)
+            result = dataclasses.replace(result, red=red, leader_weekly=weekly)
+        return result
 
     async def _sweep(self, now: dt.datetime | None) -> SweepResult:
         now = (now or self.clock.now()).astimezone(self.tz)
@@ -306,7 +318,7 @@ class ReminderEngine:
         shown = [(d, views[ref]) for ref, d in first if ref in views]
         if not shown:
             return None
-        buttons = _Buttons(person.key)
+        buttons = Buttons(person.key)
         for d, _ in shown[:MAX_VIEW_BUTTONS]:
             buttons.ask(f"查看任务{d.task.no}", VIEW, {"plan": d.plan.id, "task": d.task.no})
         if any(view.items for _, view in shown):  # the answer skips tasks that need no evidence
@@ -377,7 +389,7 @@ class ReminderEngine:
         shown = [(c, plan, views[ref]) for ref, (c, plan) in first if ref in views]
         if not shown:
             return None
-        buttons = _Buttons(person.key)
+        buttons = Buttons(person.key)
         for _, plan, t in shown[:MAX_VIEW_BUTTONS]:
             buttons.ask(f"查看任务{t.no}", VIEW, {"plan": plan.id, "task": t.no})
         text = checkin_text(shown, today, self.tz, total=len(listed))
@@ -410,7 +422,8 @@ class ReminderEngine:
             return 0
         today = now.date()
         views = list((await self._views([plan.id])).values())
-        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule)
+        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule,
+                           since=self._previous_digest(day, plan, tasks))
         chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
         claims = [Claim([entries[chat]], [Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("digest",)),
                                           Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),
@@ -463,6 +476,11 @@ class ReminderEngine:
         if day == next_workday(nominal):
             return "digest-weekly"
         return ""
+
+    def _previous_digest(self, day: dt.date, plan: PlanView, tasks: Sequence[TaskSchedule]) -> dt.date:
+        """Return the day of the plan's scheduled digest before `day` (a week before when none was within it)."""
+        return next((d for d in (day - dt.timedelta(days=n) for n in range(1, 8)) if self.digest_stage(d, plan, tasks)),
+                    day - dt.timedelta(days=7))
 
     def _digest_entry(self, plan: PlanView, day: dt.date, stage: str, chat: ChatRef) -> LedgerEntry:
         return LedgerEntry(digest_key(plan.id, day, chat), plan.id, 0, day.isoformat(), stage, chat.key(),
@@ -519,6 +537,8 @@ class ReminderEngine:
                                  "recipient_name": ""})
         if self.escalations is not None:
             rows += await self.escalations.preview(start, end)
+        if self.lights is not None:
+            rows += await self.lights.preview(start, end)
         return sorted(rows, key=lambda r: (r["at"], r["recipient"], r["plan"], r["task"] or 0, r["unit"]))
 
     def _preview_row(self, d: Due, view: TaskView | None, day: dt.date) -> dict[str, Any]:
@@ -595,21 +615,6 @@ class ReminderEngine:
             return False
         until = snap.snoozes.get((d.recipient.key, d.plan.id, d.task.no))
         return until is not None and day < until
-
-
-class _Buttons:
-    """The buttons of a pushed message, each with the question it answers (kept with the message's claim)."""
-
-    def __init__(self, person: str) -> None:
-        self.person = person
-        self.questions: list[Question] = []
-        self.choices: list[Choice] = []
-
-    def ask(self, label: str, action: str, payload: dict[str, Any]) -> None:
-        """Add a button that answers a reminder question with `action`."""
-        token = secrets.token_urlsafe(6)
-        self.questions.append(Question(token, self.person, KIND, {"action": action, **payload}))
-        self.choices.append(Choice(label, f"{token}:{action}"))
 
 
 def reminder_text(shown: Sequence[tuple[Due, TaskView]], today: dt.date, *, total: int | None = None) -> str:

@@ -56,8 +56,10 @@ def unit_stats(tasks: Sequence[TaskView], today: dt.date, rule: WarningRule = DE
 
 
 def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: str | None = None,
-                horizon_days: int = 14, rule: WarningRule = DEFAULT_RULE) -> str:
-    """Write the digest: totals, overdue ranking by unit, deadlines ahead, submissions awaiting review."""
+                horizon_days: int = 14, rule: WarningRule = DEFAULT_RULE, since: dt.date | None = None) -> str:
+    """Write the digest: totals, overdue ranking by unit, what turned red since `since` (the previous scheduled
+    digest; a week ago by default), deadlines ahead, submissions awaiting review."""
+    since = since or today - dt.timedelta(days=7)
     scope = [t for t in tasks if unit is None or t.role_of(unit) == "lead"]
     total = len(scope)
     approved = sum(t.status is TaskStatus.APPROVED for t in scope)
@@ -75,6 +77,10 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
              f"预警：🔴红{levels.count(WarningLevel.RED)} · 🟡黄{levels.count(WarningLevel.YELLOW)}"
              f" · 🟢绿{levels.count(WarningLevel.GREEN)}",
              f"佐证材料：已收 {got}/{items} 项（{(got * 100 // items) if items else 100}%）"]
+    turned = [t for t in sorted(scope, key=lambda t: t.no) if (red := t.red_since(today, rule)) and red > since]
+    if turned:
+        lines.append(f"{since.month}月{since.day}日后新亮红灯{len(turned)}项：" + "、".join(
+            f"任务{t.no}（{t.lead}，{light[1]}）" for t in turned if (light := t.light(today, rule))))
     if unit is None:
         lines.append("")
         lines.append("各单位（牵头任务，落后的在前）：")
