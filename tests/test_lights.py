@@ -127,3 +127,27 @@ async def test_the_next_digest_lists_the_tasks_newly_red(app: App, chat: Chat, c
     line = next(line for line in second.splitlines() if "新亮红灯" in line)
     assert line.startswith("10月30日后新亮红灯") and "任务41（区教育局，已逾期）" in line and "任务40" not in line
     assert "新亮红灯" in await chat.text("admin", "/digest")  # on demand: the last seven days
+
+
+async def test_the_digest_mentions_the_tasks_escalated_since_the_last_one(app: App, chat: Chat, clock: Clock) -> None:
+    await app.store.chats.subscribe(GROUP, "节水群", by="console:admin", now=clock.utcnow())
+    await chat.bind("jiaoyu", "区教育局")
+    await bind_leader(chat, "wang", "教育局")
+
+    async def latest_digest() -> str:
+        return [r["payload"]["text"] for r in await app.store.outbox.rows()
+                if r["dedupe_key"].startswith("digest:") and not r["dedupe_key"].endswith(":chart")][-1]
+
+    at(clock, "2023-11-03 10:00")  # 41 overdue 3 workdays: its 督办单 goes out by itself
+    await sweep(app)
+    at(clock, "2023-11-06 10:00")
+    await sweep(app)
+    assert ("11月1日后督办升级2项：任务40（区教育局）报分管领导（11月3日）；任务41（区教育局）督办单〔2023〕第1号（11月3日）"
+            in await latest_digest())  # 40 has long been overdue: its leader was told at the first sweep
+    at(clock, "2023-11-14 10:00")  # 41 overdue 10 workdays: 区教育局's leader is told
+    await sweep(app)
+    at(clock, "2023-11-20 10:00")
+    await sweep(app)
+    text = await latest_digest()
+    assert "11月13日后督办升级1项：任务41（区教育局）报分管领导（11月14日）" in text and "督办单" not in text
+    assert "督办升级1项：任务41（区教育局）报分管领导（11月14日）" in await chat.text("admin", "/digest")

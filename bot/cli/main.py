@@ -155,12 +155,14 @@ async def cmd_coordinator(app: App, a: argparse.Namespace) -> None:
 
 
 async def cmd_digest(app: App, a: argparse.Namespace) -> None:
-    from bot.reports.digest import digest_text
+    from bot.reports.digest import counted_from, digest_since, digest_text
 
     plan = await app.store.plans.plan(a.plan)
     unit = require_unit(app.units, a.unit).name if a.unit else None
     tasks = await app.store.plans.tasks(plan.id)
-    print(digest_text(plan.title, tasks, app.clock.today(), unit=unit, rule=app.settings.warning_rule))
+    since = digest_since(app.clock.today())
+    print(digest_text(plan.title, tasks, app.clock.today(), unit=unit, rule=app.settings.warning_rule, since=since,
+                      escalated=await app.store.notices.escalated(plan.id, counted_from(since))))
 
 
 async def cmd_console(app: App, a: argparse.Namespace) -> None:

@@ -207,6 +207,15 @@ class NoticeView:
 
 
 @dataclass(frozen=True)
+class Escalated:
+    """A step up the ladder a task took: a 督办单 issued, or its unit's 分管领导 told (the digest's 督办升级 line)."""
+
+    task_no: int
+    what: str  # 督办单〔2023〕第1号 | 报分管领导
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class TaskView:
     """A task with its structure and current progress."""
 

@@ -8,11 +8,11 @@ from bot.core.messages import ENTERED, Reply
 from bot.core.views import Question
 from bot.handlers import delay, notes, questions
 from bot.handlers.context import LIAISON, WORK, Context
+from bot.handlers.digest import plan_digest
 from bot.handlers.due import PAGE_KIND, list_tasks, next_page
 from bot.handlers.evidence import expect_file
 from bot.handlers.router import CommandHandler, MessageHandler, Replies, Router
 from bot.handlers.task import show_files, task_reply
-from bot.reports.digest import digest_text
 
 NOT_UNDERSTOOD = ("没太明白您的意思。可以这样问：\n· 我单位有哪些任务\n· 十月份要完成什么\n· 逾期的任务\n"
                   "· 任务12还差哪些材料\n或发送 /help 查看全部功能。")
@@ -100,8 +100,7 @@ async def on_text(ctx: Context) -> Replies:
             unit = ctx.require_unit()
         if unit is not None and unit != ctx.person.unit:
             ctx.require_coordinator()
-        return [Reply(digest_text(plan.title, tasks, ctx.today, unit=unit, rule=ctx.services.settings.warning_rule))
-                for plan, tasks in await ctx.all_tasks()]
+        return [await plan_digest(ctx, plan, tasks, unit) for plan, tasks in await ctx.all_tasks()]
     if intent.kind is Kind.HELP:
         return [Reply("您好！我是督办助手。" + NOT_UNDERSTOOD.split("。", 1)[1])]
     return [Reply(NOT_UNDERSTOOD)]

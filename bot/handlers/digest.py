@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.actions import urge as urging
 from bot.core.chinese import whole_number
 from bot.core.errors import UserError
 from bot.core.messages import OutFile, Reply
+from bot.core.views import PlanView, TaskView
 from bot.handlers.context import Context
 from bot.handlers.router import Replies
-from bot.reports.digest import digest_text, write_progress_chart
+from bot.reports.digest import counted_from, digest_since, digest_text, write_progress_chart
 from bot.reports.monthly import monthly_report_text
 
 CHART_WORDS = ("图", "chart", "图表")
@@ -31,12 +34,18 @@ async def digest(ctx: Context, args: str) -> Replies:
         raise UserError(f"您是{ctx.person.unit}的联络员，只能查看本单位的简报。")
     replies = []
     for plan, tasks in await ctx.all_tasks():  # one digest per plan being worked on
-        replies.append(Reply(digest_text(plan.title, tasks, ctx.today, unit=unit,
-                                         rule=ctx.services.settings.warning_rule)))
+        replies.append(await plan_digest(ctx, plan, tasks, unit))
         if want_chart and unit is None:
             path = await write_progress_chart(ctx.services.settings.state_dir, plan.title, tasks, ctx.today)
             replies.append(Reply(f"{plan.label}：各单位完成情况图", file=OutFile("进度图.png", path, is_image=True)))
     return replies
+
+
+async def plan_digest(ctx: Context, plan: PlanView, tasks: Sequence[TaskView], unit: str | None) -> Reply:
+    """Write a plan's digest on demand (of one unit's lead tasks, or the whole plan): what is new counts a week back."""
+    since = digest_since(ctx.today)
+    return Reply(digest_text(plan.title, tasks, ctx.today, unit=unit, rule=ctx.services.settings.warning_rule,
+                             since=since, escalated=await ctx.store.notices.escalated(plan.id, counted_from(since))))
 
 
 async def monthly_report(ctx: Context) -> Replies:

@@ -40,7 +40,7 @@ from bot.reminders.checkins import due as checkins_due
 from bot.reminders.escalation import Escalations
 from bot.reminders.lights import Lights
 from bot.reminders.schedule import Occurrence, ReminderPolicy, Role, occurrences, period_deadlines
-from bot.reports.digest import digest_text, write_progress_chart
+from bot.reports.digest import counted_from, digest_text, write_progress_chart
 from bot.reports.monthly import monthly_report_text
 from bot.store.reminders import SKIPPED, Claim, LedgerEntry, TaskSchedule
 from bot.store.store import Store
@@ -422,8 +422,9 @@ class ReminderEngine:
             return 0
         today = now.date()
         views = list((await self._views([plan.id])).values())
-        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule,
-                           since=self._previous_digest(day, plan, tasks))
+        since = self._previous_digest(day, plan, tasks)
+        text = digest_text(plan.title, views, today, rule=self.settings.warning_rule, since=since,
+                           escalated=await self.store.notices.escalated(plan.id, counted_from(since)))
         chart = await write_progress_chart(self.settings.state_dir, plan.title, views, today)
         claims = [Claim([entries[chat]], [Push(chat, Reply(text), dedupe_key=entries[chat].key, tags=("digest",)),
                                           Push(chat, Reply("各单位完成情况图", file=OutFile("进度图.png", chart, is_image=True)),

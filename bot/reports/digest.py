@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bot.core.atomic import atomic_path
 from bot.core.chinese import days_phrase
-from bot.core.views import DEFAULT_RULE, TaskStatus, TaskView, WarningLevel, WarningRule
+from bot.core.clock import SHANGHAI
+from bot.core.views import DEFAULT_RULE, Escalated, TaskStatus, TaskView, WarningLevel, WarningRule
 from bot.reports.chart import PHONE_WIDTH_IN, UnitProgressRow, render_progress_chart
 
 
@@ -56,10 +57,12 @@ def unit_stats(tasks: Sequence[TaskView], today: dt.date, rule: WarningRule = DE
 
 
 def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: str | None = None,
-                horizon_days: int = 14, rule: WarningRule = DEFAULT_RULE, since: dt.date | None = None) -> str:
-    """Write the digest: totals, overdue ranking by unit, what turned red since `since` (the previous scheduled
-    digest; a week ago by default), deadlines ahead, submissions awaiting review."""
-    since = since or today - dt.timedelta(days=7)
+                horizon_days: int = 14, rule: WarningRule = DEFAULT_RULE, since: dt.date | None = None,
+                escalated: Sequence[Escalated] = ()) -> str:
+    """Write the digest: totals, overdue ranking by unit, what turned red and what went up the ladder (`escalated`)
+    after `since` (the previous scheduled digest; a week ago by default), deadlines ahead, submissions awaiting
+    review."""
+    since = since or digest_since(today)
     scope = [t for t in tasks if unit is None or t.role_of(unit) == "lead"]
     total = len(scope)
     approved = sum(t.status is TaskStatus.APPROVED for t in scope)
@@ -81,6 +84,12 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
     if turned:
         lines.append(f"{since.month}月{since.day}日后新亮红灯{len(turned)}项：" + "、".join(
             f"任务{t.no}（{t.lead}，{light[1]}）" for t in turned if (light := t.light(today, rule))))
+    steps: dict[int, list[str]] = {}
+    for e in escalated:
+        steps.setdefault(e.task_no, []).append(f"{e.what}（{_day(e.at)}）")
+    leads = {t.no: t.lead for t in scope}
+    if up := [f"任务{no}（{leads[no]}）" + "、".join(what) for no, what in sorted(steps.items()) if no in leads]:
+        lines.append(f"{since.month}月{since.day}日后督办升级{len(up)}项：" + "；".join(up))
     if unit is None:
         lines.append("")
         lines.append("各单位（牵头任务，落后的在前）：")
@@ -114,6 +123,23 @@ def digest_text(title: str, tasks: Sequence[TaskView], today: dt.date, *, unit: 
         lines.append("已批准延期：" + "、".join(f"任务{t.no}（原{t.deadline_raw}，延至{t.deadline:%m月%d日}）"
                                                for t in extended))
     return "\n".join(lines)
+
+
+def digest_since(today: dt.date) -> dt.date:
+    """Return the day after which a digest on demand counts what is new: a week back (the scheduled digest counts
+    from the previous one)."""
+    return today - dt.timedelta(days=7)
+
+
+def counted_from(since: dt.date) -> dt.datetime:
+    """Return the first instant a digest counting what is new after `since` counts (Shanghai midnight after it)."""
+    return dt.datetime.combine(since + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+
+
+def _day(at: dt.datetime) -> str:
+    """Say an instant's Shanghai day: 11月3日."""
+    day = at.astimezone(SHANGHAI)
+    return f"{day.month}月{day.day}日"
 
 
 def _lights(red: int, yellow: int) -> str:

@@ -11,10 +11,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.errors import NotFound
-from bot.core.views import NoticeView, UrgeCount
+from bot.core.views import Escalated, NoticeView, UrgeCount
 from bot.store.db import transaction
-from bot.store.tables import Notice, Plan
-from bot.store.urges import UrgeRepo
+from bot.store.tables import Notice, Plan, ReminderLedger
+from bot.store.urges import UrgeRepo, _aware
 
 PLAN = cast(Table, Plan.__table__)  # type: ignore[attr-defined]
 
@@ -57,6 +57,21 @@ class NoticeRepo:
                 q = q.where(Notice.task_no == task_no)
             return [_view(r, year) for r in (await s.exec(q)).all()]
 
+    async def escalated(self, plan_id: int, since: dt.datetime) -> list[Escalated]:
+        """Return the plan's steps up the ladder since `since`: 督办单 issued (by hand or by the sweep) and
+        escalations sent to 分管领导 (read from the reminder ledger by their key prefix), oldest first."""
+        prefix = f"escalation:{plan_id}:"  # bot.reminders.escalation's keys
+        led = ReminderLedger
+        async with self._sessions() as s:
+            year = (await s.exec(select(Plan.year).where(Plan.id == plan_id))).one()
+            notices = (await s.exec(select(Notice.number, Notice.task_no, Notice.issued_at).where(
+                Notice.plan_id == plan_id, col(Notice.issued_at) >= since))).all()
+            told = (await s.exec(select(led.task_no, led.claimed_at).where(
+                col(led.key) >= prefix, col(led.key) < prefix[:-1] + ";", led.status == "sent",
+                col(led.claimed_at) >= since))).all()
+        steps = [Escalated(no, f"督办单〔{year}〕第{number}号", _aware(at)) for number, no, at in notices]
+        steps += [Escalated(no, "报分管领导", _aware(at)) for no, at in told]
+        return sorted(steps, key=lambda e: (e.at, e.task_no))
 
     async def notice(self, notice_id: int) -> NoticeView:
         """Return one notice by its id, or refuse: there is no such notice."""
