@@ -19,7 +19,7 @@ from bot.core.clock import Clock
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec, Recurrence
 from bot.core.units import UnitRegistry
-from bot.planfiles.excel import load_plan_sheet, write_plan_sheet
+from bot.planfiles.excel import load_plan_sheet, read_plan_sheet, write_plan_sheet
 from bot.planfiles.yamlfile import load_plan_file, plan_to_yaml
 from bot.reminders.engine import ReminderEngine
 from bot.store.reminders import MISSED, SENT
@@ -156,6 +156,7 @@ def test_the_excel_table_says_the_cadence_above_its_header(seed: PlanSpec, tmp_p
     wb.active.cell(row=1, column=4).value = written
     wb.save(path)
     assert load_plan_sheet(path, units).checkin is cadence
+    assert read_plan_sheet(path, units).checkin_said is (written is not None)  # silent: a new year keeps the old one
     write_plan_sheet(dataclasses.replace(seed, checkin=cadence), path)  # and the table written says it back
     assert load_plan_sheet(path, units).checkin is cadence
 

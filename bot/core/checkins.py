@@ -105,6 +105,11 @@ CHECKIN_WORDS = {"monthly": Recurrence.MONTHLY, "每月": Recurrence.MONTHLY, "q
                  "每季度": Recurrence.QUARTERLY, "none": None, "不报送": None}
 
 
+def cadence_name(cadence: Recurrence | None) -> str:
+    """Say a plan's cadence the way its table does: 每月, 每季度 or 不报送."""
+    return next(word for word, every in CHECKIN_WORDS.items() if every is cadence and not word.isascii())
+
+
 def cadence_from(value: str) -> Recurrence | None:
     """Read how often a plan asks for progress reports: monthly / quarterly / none (or 每月 / 每季度 / 不报送)."""
     try:

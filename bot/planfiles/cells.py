@@ -23,7 +23,7 @@ OPTIONAL_COLUMNS = (NUMBER, RECURRENCE, TARGETS, NOTES)
 # The name of each field of a task as the table's heading writes it (an Inference's field is one of these keys).
 FIELD_LABELS = {
     "no": NUMBER, "lead": LEAD, "text": TEXT, "deadline": DEADLINE, "cooperating": COOPERATING, "evidence": EVIDENCE,
-    "recurrence": RECURRENCE, "targets": TARGETS, "key": "计划标识",
+    "recurrence": RECURRENCE, "targets": TARGETS, "key": "计划标识", "checkin": "进展报送",
 }
 
 # Other headings seen in district tables for the same columns.
@@ -32,6 +32,8 @@ HEADER_ALIASES = {
     "时间节点": DEADLINE, "完成期限": DEADLINE, "配合部门": COOPERATING, "协办单位": COOPERATING,
     "佐证资料": EVIDENCE, "佐证材料清单": EVIDENCE, "编号": NUMBER, "重复周期": RECURRENCE, "量化指标": TARGETS,
 }
+# A line above the table may say how often lead units report progress: 进展报送：每季度 (每月 when not said).
+CHECKIN_LINE = re.compile(r"^[（(]?进展报送[：:]\s*(每月|每季度|不报送)[）)]?$")
 NONE_WORDS = frozenset({"", "/", "／", "无", "—", "-"})
 TASK_NO = re.compile(r"^\s*(\d{1,4})\s*[.．、]\s*(?!\d)")
 ITEM_MARK = re.compile(r"[（(]\s*(\d{1,3})\s*[)）]")
@@ -55,6 +57,12 @@ def place_of(no: int | None, field: str) -> str:
     """Return "第12项的牵头单位" (or "计划标识") for a message."""
     label = FIELD_LABELS.get(field, field)
     return f"第{no}项的{label}" if no is not None else label
+
+
+def checkin_said(text: str) -> str | None:
+    """Return the cadence a line above the table says (「进展报送：每季度」: 每季度), None when it is another line."""
+    found = CHECKIN_LINE.match("".join(text.split()))
+    return found.group(1) if found else None
 
 
 def one_line(text: str) -> str:

@@ -26,6 +26,7 @@ import numpy
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
+from bot.core.checkins import cadence_name
 from bot.core.plan import PlanSpec, TaskSpec
 from bot.planfiles.cells import RECURRENCE_NAMES, place_of
 from bot.planfiles.result import EARLIER_PLAN, Inference, ReadResult
@@ -149,7 +150,8 @@ def most_similar_plan(new: PlanSpec, earlier: Sequence[PlanSpec]) -> PlanSpec | 
 
 
 def carry_forward(read: ReadResult, comparison: PlanComparison, *, keep_key: bool = False) -> ReadResult:
-    """Take from the earlier plan what the new table is silent on: targets and repetition of each matched task.
+    """Take from the earlier plan what the new table is silent on: targets and repetition of each matched task, and
+    how often progress is reported (进展报送).
 
     A file of the same plan (same year, district and title) keeps the stored plan's key, so importing it
     updates that plan instead of adding a second one; `keep_key` when the key was given explicitly.
@@ -175,9 +177,14 @@ def carry_forward(read: ReadResult, comparison: PlanComparison, *, keep_key: boo
     plan = read.plan
     if carried:
         plan = dataclasses.replace(plan, tasks=tuple(carried.get(t.no, t) for t in plan.tasks))
+    if not read.checkin_said and plan.checkin is not earlier.checkin:
+        label = cadence_name(earlier.checkin)
+        inferred.append(Inference(None, "checkin", "", label, EARLIER_PLAN,
+                                  f"表中没有写进展报送，沿用计划 {earlier.key}：{label}"))
+        plan = dataclasses.replace(plan, checkin=earlier.checkin)
     same_plan = (earlier.year, earlier.district, earlier.title) == (plan.year, plan.district, plan.title)
     if same_plan and not keep_key and plan.key != earlier.key:
         inferred.append(Inference(None, "key", plan.key, earlier.key, EARLIER_PLAN,
                                   f"与库中的计划 {earlier.key} 年度、所属区和标题都相同，按同一计划更新（计划标识 {earlier.key}）"))
         plan = dataclasses.replace(plan, key=earlier.key)
-    return ReadResult(plan, tuple(inferred))
+    return ReadResult(plan, tuple(inferred), read.checkin_said)

@@ -30,7 +30,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from bot.core.atomic import atomic_path
-from bot.core.checkins import cadence_from
+from bot.core.checkins import cadence_from, cadence_name
 from bot.core.errors import PlanFileError
 from bot.core.plan import (
     NoteSpec,
@@ -57,6 +57,7 @@ from bot.planfiles.cells import (
     TEXT,
     CellError,
     build_tasks,
+    checkin_said,
     cooperating_units,
     evidence_titles,
     match_unit,
@@ -92,8 +93,6 @@ _RECURRENCE_WORDS = {
     "每季度": Recurrence.QUARTERLY, "季度": Recurrence.QUARTERLY, "quarterly": Recurrence.QUARTERLY,
 }
 _RECURRENCE_LABELS = {Recurrence.MONTHLY: "每月", Recurrence.QUARTERLY: "每季度"}
-# A line above the header row may say how often lead units report progress: 进展报送：每季度 (每月 by default).
-_CHECKIN_LINE = re.compile(r"^[（(]?进展报送[：:]\s*(每月|每季度|不报送)[）)]?$")
 _KEY_PROPERTY, _YEAR_PROPERTY, _DISTRICT_PROPERTY = "duban.key", "duban.year", "duban.district"
 
 
@@ -356,21 +355,21 @@ def _read_plan(sheet: _Sheet, header_row: int, columns: dict[str, int], units: U
         notes=notes,
         district=district,
         source=str(sheet.path),
-        checkin=cadence_from(checkin),
-    ), tuple(inferred))
+        checkin=cadence_from(checkin or "每月"),
+    ), tuple(inferred), checkin_said=checkin is not None)
 
 
-def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str, str]:
-    """Return (title, attachment, check-in cadence as written: 每月 when not said) from the rows above the header row."""
+def _header_texts(sheet: _Sheet, header_row: int) -> tuple[str, str, str | None]:
+    """Return (title, attachment, check-in cadence as written: None when not said) from the rows above the header row."""
     title = attachment = ""
-    checkin = "每月"
+    checkin: str | None = None
     for r in range(1, header_row):
         for c in range(1, min(sheet.max_column, _MAX_COLUMNS) + 1):
             text = _one_line(sheet.text(r, c, merged=False))
             if not text:
                 continue
-            if found := _CHECKIN_LINE.match("".join(text.split())):
-                checkin = found.group(1)
+            if said := checkin_said(text):
+                checkin = said
             elif _ATTACHMENT.match(text) and not attachment:
                 attachment = "".join(text.split())
             elif not title:
@@ -581,7 +580,7 @@ def write_plan_sheet(plan: PlanSpec, path: Path) -> None:
     last = len(REQUIRED_COLUMNS)
     write_cell(ws, 1, 1, plan.attachment or None)
     if plan.checkin is not Recurrence.MONTHLY:  # the default goes unsaid, as in the tables offices send
-        write_cell(ws, 1, last, f"进展报送：{'每季度' if plan.checkin else '不报送'}").alignment = Alignment(horizontal="right")
+        write_cell(ws, 1, last, f"进展报送：{cadence_name(plan.checkin)}").alignment = Alignment(horizontal="right")
     title = write_cell(ws, 2, 1, plan.title)
     title.font, title.alignment = Font(bold=True, size=16), _CENTER
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=last)

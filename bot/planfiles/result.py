@@ -35,6 +35,7 @@ class ReadResult:
 
     plan: PlanSpec
     inferred: tuple[Inference, ...] = ()
+    checkin_said: bool = True  # the file says how often progress is reported (silent: the earlier plan's is carried)
 
 
 def short(text: str, limit: int = 30) -> str:

@@ -25,6 +25,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
 from lxml import etree
 
+from bot.core.checkins import cadence_from
 from bot.core.errors import PlanFileError
 from bot.core.plan import PlanSpec
 from bot.core.units import UnitRegistry
@@ -47,6 +48,7 @@ from bot.planfiles.cells import (
     CellError,
     TaskRow,
     build_tasks,
+    checkin_said,
     cooperating_units,
     district_of,
     evidence_titles,
@@ -378,7 +380,8 @@ class _Reader:
     def _plan(self, above: list[str], pending: list[_Pending], note_lines: list[str], key: str | None) -> ReadResult:
         """Turn the rows into tasks, read the notes, and name the plan."""
         attachment = next((found for t in above if (found := _attachment(t))), "")
-        title = "".join(one_line(t) for t in above if not _attachment(t))
+        said = next((found for t in above if (found := checkin_said(t))), None)  # 进展报送：每季度, as in Excel
+        title = "".join(one_line(t) for t in above if not _attachment(t) and not checkin_said(t))
         year = plan_year(title, ("".join(p.texts[DEADLINE].split()) for p in pending))
         if year is None:
             first = pending[0]
@@ -396,8 +399,9 @@ class _Reader:
             raise PlanFileError(f"任务分工表 {self.path.name} 的{exc.detail}") from exc
         stem = "-".join(self.path.stem.split())
         plan = PlanSpec(key=key or f"plan-{year}-{stem}", title=title or self.path.stem, attachment=attachment,
-                        year=year, tasks=tasks, notes=notes, district=district_of(title), source=str(self.path))
-        return ReadResult(plan, tuple(self.inferred))
+                        year=year, tasks=tasks, notes=notes, district=district_of(title), source=str(self.path),
+                        checkin=cadence_from(said or "每月"))
+        return ReadResult(plan, tuple(self.inferred), checkin_said=said is not None)
 
     def _task_rows(self, pending: list[_Pending], year: int) -> list[tuple[TaskRow, _Pending]]:
         """Read each task: number, lead, text, deadline, cooperating units and evidence."""

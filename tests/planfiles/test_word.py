@@ -94,11 +94,14 @@ def fill(table: object, rows: list[list[str]]) -> None:
 
 
 def office_table(path: Path, rows: list[list[str]], *, notes: tuple[str, ...] = (),
-                 merge_down: tuple[tuple[int, int, int], ...] = ()) -> Path:
-    """Write a small Word table: title, header 序号/工作任务/牵头单位/完成时间/配合单位/佐证材料, rows, notes."""
+                 merge_down: tuple[tuple[int, int, int], ...] = (), above: tuple[str, ...] = ()) -> Path:
+    """Write a small Word table: title (and the lines `above`), header 序号/工作任务/牵头单位/完成时间/配合单位/佐证材料,
+    rows, notes."""
     doc = Document()
     doc.add_paragraph("附件 1：")
     doc.add_paragraph("2024年坪山区节水工作任务分工表")
+    for line in above:
+        doc.add_paragraph(line)
     table = doc.add_table(rows=1 + len(rows), cols=6)
     fill(table, [HEADINGS, *rows])
     for col, top, bottom in merge_down:
@@ -282,3 +285,32 @@ def test_table_broken_into_two_tables_reads_as_one(tmp_path: Path, units: UnitRe
     said = [(i.no, i.field, i.kind) for i in read.inferred]
     assert said == [(2, "text", "continued_row"), (2, "cooperating", "continued_row"),
                     (2, "evidence", "continued_row"), (3, "lead", "row_above")]
+
+
+# --- how often progress is reported (进展报送) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("written, cadence", [("进展报送：每季度", Recurrence.QUARTERLY), ("（进展报送：不报送）", None),
+                                              (None, Recurrence.MONTHLY)])
+def test_word_table_says_the_cadence_above_it_as_excel_does(tmp_path: Path, units: UnitRegistry, written: str | None,
+                                                            cadence: Recurrence | None) -> None:
+    path = office_table(tmp_path / "分工表.docx", [["1", "开展节水宣传", "区水务局", "2024年12月", "", "（1）宣传照片"]],
+                        above=(written,) if written else ())
+    read = read_plan_docx(path, units)
+    assert (read.plan.checkin, read.checkin_said) == (cadence, written is not None)
+    assert read.plan.title == "2024年坪山区节水工作任务分工表"  # the line is not part of the title
+
+
+def test_a_new_years_table_silent_on_the_cadence_keeps_the_earlier_plans(seed: PlanSpec, seed_docx: Path,
+                                                                         units: UnitRegistry, tmp_path: Path) -> None:
+    quarterly = dataclasses.replace(seed, checkin=Recurrence.QUARTERLY)
+    read = read_plan_docx(seed_docx, units)  # says nothing about 进展报送
+    carried = carry_forward(read, compare_plans(read.plan, quarterly))
+    assert carried.plan.checkin is Recurrence.QUARTERLY
+    [said] = [i for i in carried.inferred if i.field == "checkin"]
+    assert said.message == "表中没有写进展报送，沿用计划 pingshan-2023：每季度"
+    monthly = office_table(tmp_path / "每月.docx", [["1", "开展节水宣传", "区水务局", "2024年12月", "", "（1）宣传照片"]],
+                           above=("进展报送：每月",))
+    read = read_plan_docx(monthly, units)  # a table that says it keeps what it says
+    earlier = dataclasses.replace(quarterly, tasks=(dataclasses.replace(read.plan.tasks[0], no=1),))
+    assert carry_forward(read, compare_plans(read.plan, earlier)).plan.checkin is Recurrence.MONTHLY
