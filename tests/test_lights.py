@@ -94,7 +94,7 @@ async def test_two_processes_send_each_red_message_and_weekly_summary_once(app: 
 
 async def test_a_leader_gets_the_units_red_and_yellow_once_a_week(app: App, chat: Chat, clock: Clock) -> None:
     await chat.bind("jiaoyu", "区教育局")
-    await bind_leader(chat, "wang", "教育局")
+    assert "每周第一个工作日收到本单位红灯、黄灯任务的汇总" in await bind_leader(chat, "wang", "教育局")
     await bind_leader(chat, "zhao", "税务局")  # 区税务局's tasks are green in October: nothing for it
     engine = ReminderEngine.for_app(app)
     preview = await engine.preview(dt.date(2023, 10, 20), dt.date(2023, 11, 7))
