@@ -62,6 +62,18 @@ async def test_a_task_turning_red_tells_its_lead_units_liaisons_once(app: App, c
                 if r[1] == 41]  # told: in the ledger
 
 
+async def test_a_red_message_missed_while_down_is_sent_late_once_saying_so(app: App, chat: Chat,
+                                                                          clock: Clock) -> None:
+    await chat.bind("jiaoyu", "区教育局")
+    at(clock, "2023-10-31 10:00")
+    await sweep(app)
+    at(clock, "2023-11-03 10:00")  # down on 1 and 2 November, within the 3-day catch-up (40's older red: never)
+    await sweep(app)
+    await sweep(app)
+    [text] = await red(app, "jiaoyu")
+    assert "任务41" in text and "本条应于11月1日发送，现补发" in text
+
+
 async def test_red_again_after_an_extension_tells_again(app: App, chat: Chat, clock: Clock) -> None:
     await chat.bind("jiaoyu", "区教育局")
     at(clock, "2023-11-01 10:00")
@@ -75,6 +87,24 @@ async def test_red_again_after_an_extension_tells_again(app: App, chat: Chat, cl
     assert (await sweep(app)).red == 1
     _, second = await red(app, "jiaoyu")
     assert "任务41" in second and "截止11月10日" in second
+
+
+async def test_a_return_left_unanswered_turns_red_on_the_sixth_workday_and_tells_once(app: App, chat: Chat,
+                                                                                      clock: Clock) -> None:
+    await chat.bind("jiaoyu", "区教育局")
+    [ask] = await chat.say("jiaoyu", "/done 42")  # 42 is due 11月30日
+    await chat.say("jiaoyu", callback=ask.choices[0].data)
+    await chat.text("admin", "/return 42 照片不清晰")  # Friday 20 October
+    preview = await ReminderEngine.for_app(app).preview(dt.date(2023, 10, 20), dt.date(2023, 11, 10))
+    [row] = [r for r in preview if r["kind"] == "red" and r["task"] == 42]
+    # the 5th workday after is Friday the 27th: red from Saturday the 28th, told on Monday
+    assert (row["at"][:10], row["period"], row["why"]) == ("2023-10-30", "2023-10-28", "退回后5个工作日内未重新提交")
+    at(clock, "2023-10-30 10:00")
+    await sweep(app)
+    at(clock, "2023-10-31 10:00")
+    await sweep(app)
+    [text] = await red(app, "jiaoyu")
+    assert "任务42" in text and "退回后5个工作日内未重新提交" in text
 
 
 async def test_two_processes_send_each_red_message_and_weekly_summary_once(app: App, chat: Chat, clock: Clock,

@@ -229,7 +229,7 @@ def red_text(items: Sequence[Turned], today: dt.date, rule: WarningRule) -> str:
                  f"或发送「任务{first.no}进展：……」说明情况；确需延期的请申请延期。")
     late = min(tr.day for tr in items)
     if late < today:
-        lines.append(f"（本条应于{late.month}月{late.day}日发送，督办助手当时未在运行，现补发。）")
+        lines.append(f"（本条应于{late.month}月{late.day}日发送，现补发。）")  # downtime, or nobody bound then
     return "\n".join(lines)
 
 
