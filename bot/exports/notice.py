@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-
-import docx
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt
+from typing import TYPE_CHECKING
 
 from bot.core.atomic import atomic_path
 from bot.core.views import NoticeView
+
+if TYPE_CHECKING:
+    import docx.document
 
 FONT = "仿宋"  # the body font of government documents (GB/T 9704); Word falls back where it is missing
 
 
 def notice_docx(n: NoticeView) -> bytes:
-    """Return the notice as .docx bytes: title, number, addressee, the task, both deadlines, missing 材料, urges."""
+    """Return the notice as .docx bytes: title, number, addressee, the task, both deadlines, missing 材料, urges.
+
+    python-docx (with lxml) loads here, when a notice is rendered: not in every process that imports the module.
+    """
+    import docx
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
     c = n.content
     doc = docx.Document()
     style = doc.styles["Normal"]
     style.font.name, style.font.size = FONT, Pt(14)
     style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)
-    _centered(doc, "督办通知单", Pt(22), bold=True)
-    _centered(doc, n.label, Pt(14))
+    _centered(doc, "督办通知单", 22, bold=True)
+    _centered(doc, n.label, 14)
     doc.add_paragraph(f"{c.get('unit', n.unit)}：")
     doc.add_paragraph(str(c.get("opening", "")))
     table = doc.add_table(rows=0, cols=2)
@@ -56,8 +63,11 @@ def _lines(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _centered(doc: docx.document.Document, text: str, size: Pt, *, bold: bool = False) -> None:
+def _centered(doc: docx.document.Document, text: str, size: float, *, bold: bool = False) -> None:
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
     run = doc.add_paragraph().add_run(text)
-    run.font.size, run.bold = size, bold
+    run.font.size, run.bold = Pt(size), bold
     run.font.name = FONT
     doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER

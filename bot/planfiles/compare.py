@@ -22,7 +22,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
@@ -108,7 +107,8 @@ def compare_plans(new: PlanSpec, earlier: PlanSpec) -> PlanComparison:
     old_texts = [_comparable(t.text, earlier.year) for t in earlier.tasks]
     scores = cdist(new_texts, old_texts, scorer=fuzz.ratio, score_cutoff=SAME_LEAD_SIMILARITY)
     pairs: list[tuple[tuple[float, bool, int], int, int]] = []
-    for i, j in numpy.argwhere(scores >= SAME_LEAD_SIMILARITY).tolist() if scores.size else ():
+    rows, cols = (scores >= SAME_LEAD_SIMILARITY).nonzero()  # cdist's array: numpy loads only when plans are compared
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
         n, o, score = new.tasks[i], earlier.tasks[j], float(scores[i, j])
         same_lead = n.lead == o.lead
         if same_lead or score >= OTHER_LEAD_SIMILARITY:
