@@ -42,9 +42,7 @@ def _what(action: str, detail: Mapping[str, Any]) -> str:
         return f"{label}：截止日期由{_day(detail.get('from'))}改为{_day(detail.get('to'))}"
     if action == "evidence.return":
         return f"{label}：材料{detail.get('item')}，原因：{_clause(detail.get('reason'))}"
-    if action == "task.instruction":
-        return f"{label}：{_clause(detail.get('text'))}"
-    if action == "task.note":
+    if action in ("task.instruction", "task.note"):
         return f"{label}：{_clause(detail.get('text'))}"
     if action == "task.progress":
         return f"{label}：{detail.get('to')}" + (f"，{_clause(detail['remark'])}" if detail.get("remark") else "")
